@@ -1,0 +1,69 @@
+# rotorquant — plain GNU Makefile.
+#   make              library (static + shared) and the CLI into build/
+#   make test         build and run every test; ends with "N passed, N failed"
+#   make SAN=1 test   the same under AddressSanitizer + UBSan (into build-san/)
+#   make SIMD=scalar  build without SIMD kernels
+#   make bench        benchmarks (bench/)
+CC      ?= cc
+SAN     ?= 0
+SIMD    ?= auto
+BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wno-unused-parameter
+# -ffp-contract=off: no silent FMA fusion, so every machine and SIMD level
+# computes the same floats (determinism, docs/FORMAT.md).
+CFLAGS  ?= -O2 -g
+override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+LDLIBS  := -lm -lpthread
+ifeq ($(SAN),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*.c))
+SIMD_SRC  := $(sort $(wildcard src/simd/*.c))
+MODEL_SRC := $(sort $(wildcard model/*.c))
+CLI_SRC   := $(sort $(wildcard cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+ifeq ($(SIMD),scalar)
+override CFLAGS += -DRQ_NO_SIMD
+SIMD_SRC := $(filter %dispatch.c,$(SIMD_SRC))
+endif
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(SIMD_SRC:%.c=$(BUILD)/obj/%.o)
+MODEL_OBJ := $(MODEL_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+# per-file ISA flags: only the kernels built for an ISA see its intrinsics
+$(BUILD)/obj/src/simd/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/src/simd/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
+
+.PHONY: all test bench clean
+all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISAFLAGS) -c $< -o $@
+
+$(BUILD)/librotorquant.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/librotorquant.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_all: $(TEST_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test: $(BUILD)/test_all $(BUILD)/rotorquant
+	@$(BUILD)/test_all
+
+clean:
+	rm -rf build build-san

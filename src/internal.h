@@ -1,0 +1,81 @@
+/*
+ * internal.h — declarations shared by the library's source files (never
+ * installed). Public API: include/rotorquant.h.
+ */
+#ifndef RQ_INTERNAL_H
+#define RQ_INTERNAL_H
+
+#include "rotorquant.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Sub-stream tags for rq_seed_derive (docs/FORMAT.md §2). Never renumber. */
+enum {
+    RQ_STREAM_ROTATION = 1, /* the rotation Π of a quantizer          */
+    RQ_STREAM_QJL = 2,      /* the QJL sketch matrix S                */
+    RQ_STREAM_Q4H = 3,      /* q4_0h's Hadamard rotation              */
+    RQ_STREAM_DATA = 100,   /* test/benchmark data (not part of formats) */
+};
+
+/* ---- deterministic libm-free math (detmath.c) -------------------------- */
+/* Pure IEEE-754 double arithmetic (+ − × ÷ and exact bit operations), so
+ * results are identical on every machine when compiled without FP
+ * contraction (-ffp-contract=off, set in the Makefile). */
+double rq__exp(double x);
+double rq__log(double x); /* x > 0 */
+
+/* ---- rotations (rotation.c, rotation_block.c) ---------------------------- */
+struct rq_rotation {
+    rq_rot_kind kind;
+    int n_dims;
+    size_t n_params;
+    /* dense: Π row-major (d×d); Πᵀ row-major for the inverse / SIMD */
+    float *mat;
+    float *mat_t;
+    /* hadamard: y = (H_{2^k} ⊗ Q_m) · diag(signs) · x, with H orthonormal */
+    int n_pow2;     /* 2^k                                  */
+    int n_odd;      /* m (odd), d = 2^k · m                  */
+    float *signs;   /* d entries, ±1                          */
+    float *q_odd;   /* m×m row-major Haar block (NULL if m=1) */
+    float h_scale;  /* 1/√(2^k)                               */
+    /* block families (rotor/planar/iso): blocks of `block` coordinates at
+     * offsets 0, B, 2B, … and, if B ∤ d, one tail block at d − B that
+     * overlaps the previous one (still orthogonal; no padding). */
+    int block;            /* 3 rotor, 2 planar, 4 iso                       */
+    int n_blocks;
+    int n_block_params;   /* floats per block: rotor 4, planar 2, iso 8     */
+    float *block_params;  /* n_blocks × n_block_params                      */
+    float *block_mats;    /* n_blocks × block² : each block as a matrix     */
+};
+
+/* Block families (rotation_block.c): fill block_params/block_mats of a
+ * rotation whose kind, n_dims are set; forward/inverse on one vector. */
+rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed);
+void rq__block_forward_ref(const rq_rotation *rot, const float *x, float *y);
+void rq__block_inverse_ref(const rq_rotation *rot, const float *x, float *y);
+
+/* In-place orthonormal fast Walsh–Hadamard transform of n = 2^k floats,
+ * butterfly order fixed (docs/FORMAT.md §3) so SIMD versions match. */
+void rq__fwht_ref(float *x, int n);
+
+/* ---- reductions with a fixed order (shared by scalar and SIMD) -------- */
+/* Σ x_i² in float with 16 interleaved partial sums (lane = i mod 16) and a
+ * fixed pairwise tree; the order AVX2/AVX-512 code reproduces exactly. */
+float rq__sumsq_ref(const float *x, int n);
+float rq__dot_ref(const float *a, const float *b, int n);
+
+/* ---- bit packing (pack.c): little-endian bitstream, code i at bits
+ * [i·b, (i+1)·b) of the byte array. ----------------------------------- */
+size_t rq__packed_bytes(int n, int bits);
+void rq__pack_ref(const uint8_t *codes, int n, int bits, uint8_t *out);
+void rq__unpack_ref(const uint8_t *in, int n, int bits, uint8_t *codes);
+
+static inline bool rq__finite(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+#endif /* RQ_INTERNAL_H */

@@ -1,0 +1,68 @@
+/*
+ * test.h — the minimal test harness. A test is a function; it passes when no
+ * CHECK inside it failed. TEST_SKIP marks it skipped with a visible reason.
+ */
+#ifndef RQ_TEST_H
+#define RQ_TEST_H
+
+#include "rotorquant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int rq_test_failures;        /* CHECK failures in the running test */
+extern const char *rq_test_skipped; /* set by TEST_SKIP                   */
+
+#define CHECK(cond, ...)                                                    \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            rq_test_failures++;                                             \
+            fprintf(stderr, "    FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                   \
+            fputc('\n', stderr);                                            \
+        }                                                                   \
+    } while (0)
+
+#define CHECK_OK(expr)                                                      \
+    do {                                                                    \
+        rq_status st_ = (expr);                                             \
+        CHECK(st_ == RQ_OK, "%s -> %s", #expr, rq_status_str(st_));         \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                               \
+    CHECK(fabs((double)(a) - (double)(b)) <= (tol), "%s=%.9g %s=%.9g tol=%.3g", \
+          #a, (double)(a), #b, (double)(b), (double)(tol))
+
+#define TEST_SKIP(reason)                                                   \
+    do {                                                                    \
+        rq_test_skipped = (reason);                                         \
+        return;                                                             \
+    } while (0)
+
+/* Progress lines the tests print (measured values) go to stdout. */
+#define TEST_NOTE(...)                                                      \
+    do {                                                                    \
+        printf("    ");                                                     \
+        printf(__VA_ARGS__);                                                \
+        putchar('\n');                                                      \
+    } while (0)
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} rq_test;
+
+/* Each tests/test_*.c defines one NULL-terminated table, listed in
+ * tests/test_main.c. */
+extern const rq_test tests_basics[];
+extern const rq_test tests_codebook[];
+extern const rq_test tests_clifford[];
+extern const rq_test tests_rotation[];
+extern const rq_test tests_quant[];
+
+/* Deterministic test data helpers (tests/test_main.c). */
+void test_random_unit(rq_rng *rng, float *x, int d);
+void test_random_gauss(rq_rng *rng, float *x, int d);
+
+#endif
