@@ -236,6 +236,62 @@ typedef enum {
 rq_status rq_data_generate(rq_dataset kind, uint64_t seed, float *x, size_t n, int d);
 const char *rq_dataset_name(rq_dataset kind);
 
+/* ---------------------------------------------------------------------------
+ * Compressed KV cache with fused decode attention (src/kvcache.c).
+ *
+ * Storage: for every layer × KV head, keys and values in pages of
+ * `page_tokens` blocks (one block per token, the type's exact layout), so
+ * appending never copies earlier tokens; only the page table (pointers)
+ * grows. Key and value types are chosen independently (asymmetric K/V).
+ * Attention runs on the packed blocks: the query is rotated once per KV
+ * head, keys are scored by codebook lookups over their codes (+ the QJL sign
+ * term for `p` types), softmax is computed online, values are accumulated in
+ * the rotated domain and one inverse rotation is applied to the output.
+ * ------------------------------------------------------------------------- */
+typedef struct rq_cache rq_cache;
+
+typedef struct {
+    int n_layers, n_kv_heads, head_dim;
+    const char *type_k, *type_v; /* registry names, e.g. "turbo3", "q8_0"      */
+    rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it */
+    int page_tokens;             /* tokens per page, 0 = 256                    */
+    int n_threads;               /* attention threads, 0 = 1                    */
+} rq_cache_config;
+
+rq_cache_config rq_cache_config_default(void);
+rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg);
+void rq_cache_free(rq_cache *c);
+/* Append n_tokens positions to one layer: k, v are [n_tokens][n_kv_heads][head_dim].
+ * On error nothing is appended (all tokens are validated and encoded first). */
+rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens);
+/* Forget every token of every layer (pages are kept for reuse). */
+void rq_cache_clear(rq_cache *c);
+size_t rq_cache_n_tokens(const rq_cache *c, int layer);
+/* Exact payload bytes per token over all layers and heads, K + V. */
+size_t rq_cache_bytes_per_token(const rq_cache *c);
+/* Payload bytes stored now (= Σ_layers tokens × per-layer bytes per token). */
+size_t rq_cache_bytes_used(const rq_cache *c);
+/* Bytes allocated: pages (including unused slots of the last page) and page tables. */
+size_t rq_cache_bytes_allocated(const rq_cache *c);
+const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+
+typedef struct {
+    int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
+                      KV head h / (n_q_heads / n_kv_heads) (GQA)              */
+    float scale;   /* score scale; 0 = 1/sqrt(head_dim)                        */
+} rq_attn_params;
+
+/* out[i][h] = Σ_t softmax_t(scale · <q[i][h], k_t>) v_t over t < n_ctx[i]
+ * (n_ctx = NULL: every cached token; a causal limit per query otherwise).
+ * q, out: [n_queries][n_q_heads][head_dim]. Keys and values are never
+ * reconstructed. */
+rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                             const size_t *n_ctx, const rq_attn_params *p, float *out);
+/* The reference: decode every key and value, exact softmax attention in
+ * double. Same arguments; for tests and accuracy measurements. */
+rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                 const size_t *n_ctx, const rq_attn_params *p, float *out);
+
 #ifdef __cplusplus
 }
 #endif

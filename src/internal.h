@@ -78,4 +78,32 @@ static inline bool rq__finite(float f) {
     return (u & 0x7f800000u) != 0x7f800000u;
 }
 
+
+/* ---- quantizer internals (quant.c; read by attention.c, kvcache.c) ---- */
+struct rq_quantizer {
+    const rq_type_info *type;
+    int n_dims;
+    rq_quant_config cfg;
+    size_t bytes;          /* per vector                                 */
+    rq_rotation *rot;      /* NULL for f32/f16/q8_0/q4_0                 */
+    int mse_bits;          /* bits of the Lloyd-Max stage (0..4)         */
+    rq_codebook cb;        /* valid when mse_bits > 0                    */
+    float *qjl_s;          /* Gaussian S, m×d row-major (m = d)          */
+    rq_rotation *qjl_rot;  /* structured S = √d · Π_qjl                  */
+    float qjl_alpha;       /* reconstruction scale α                     */
+};
+
+/* Block → decoded vector in the rotated domain (MSE/PROD types): n′·c(code)
+ * (+ ‖r′‖·α·Sᵀs for PROD). */
+void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr);
+/* QJL sketch: out = S v, and out = Sᵀ s for packed sign bits s. */
+void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out);
+void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out);
+
+/* ---- SIMD level (src/simd/dispatch.c) ----------------------------------
+ * Chosen once from cpuid, overridable with RQ_SIMD=scalar|avx2|avx512
+ * (a level the CPU lacks falls back to the best one it has). */
+typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+rq_simd_level rq__simd_level(void);
+
 #endif /* RQ_INTERNAL_H */

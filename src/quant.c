@@ -24,18 +24,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-struct rq_quantizer {
-    const rq_type_info *type;
-    int n_dims;
-    rq_quant_config cfg;
-    size_t bytes;          /* per vector                                 */
-    rq_rotation *rot;      /* NULL for f32/f16/q8_0/q4_0                 */
-    int mse_bits;          /* bits of the Lloyd-Max stage (0..4)         */
-    rq_codebook cb;        /* valid when mse_bits > 0                    */
-    float *qjl_s;          /* Gaussian S, m×d row-major (m = d)          */
-    rq_rotation *qjl_rot;  /* structured S = √d · Π_qjl                  */
-    float qjl_alpha;       /* reconstruction scale α                     */
-};
 
 rq_quant_config rq_quant_config_default(void) {
     rq_quant_config c = {.seed = 42, .law = RQ_LAW_BETA, .norm_correct = 0, .qjl = RQ_QJL_GAUSSIAN};
@@ -64,7 +52,7 @@ static rq_status f16_field(float v, uint16_t *h) {
 
 /* ---- QJL sketch -------------------------------------------------------- */
 /* out = S v (m = d outputs) */
-static void qjl_apply(const rq_quantizer *q, const float *v, float *out) {
+void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out) {
     int d = q->n_dims;
     if (q->qjl_rot) {
         rq_rotation_forward(q->qjl_rot, v, out, 1);
@@ -74,7 +62,7 @@ static void qjl_apply(const rq_quantizer *q, const float *v, float *out) {
 }
 
 /* out = Sᵀ s for s ∈ {±1}^m given as packed sign bits (bit 1 = +1) */
-static void qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out) {
+void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out) {
     int d = q->n_dims;
     float s[RQ_MAX_DIMS];
     for (int i = 0; i < d; i++) s[i] = ((bits[i >> 3] >> (i & 7)) & 1) ? 1.0f : -1.0f;
@@ -297,7 +285,7 @@ static rq_status encode_one(const rq_quantizer *q, const float *x, uint8_t *blk)
     float rnorm = sqrtf(rq__sumsq_ref(r, d));
     if (f16_field(rnorm, &h)) return RQ_ERR_RANGE;
     put_f16(blk + 2, h);
-    qjl_apply(q, r, sr);
+    rq__qjl_apply(q, r, sr);
     uint8_t *sign_dst = code_dst + code_bytes;
     memset(sign_dst, 0, rq__packed_bytes(d, 1));
     for (int i = 0; i < d; i++)
@@ -306,7 +294,7 @@ static rq_status encode_one(const rq_quantizer *q, const float *x, uint8_t *blk)
 }
 
 /* Decoded vector in the rotated domain (rotation types only). */
-static void decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
+void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
     bool prod = q->type->family == RQ_FAMILY_PROD;
     float n = get_f16(blk);
@@ -320,7 +308,7 @@ static void decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr)
     if (prod) {
         float st[RQ_MAX_DIMS];
         float g = get_f16(blk + 2) * q->qjl_alpha;
-        qjl_transpose(q, blk + 4 + rq__packed_bytes(d, q->mse_bits), st);
+        rq__qjl_transpose(q, blk + 4 + rq__packed_bytes(d, q->mse_bits), st);
         for (int i = 0; i < d; i++) xr[i] += g * st[i];
     }
 }
@@ -343,7 +331,7 @@ static void decode_one(const rq_quantizer *q, const uint8_t *blk, float *x) {
         return;
     case RQ_FAMILY_MSE:
     case RQ_FAMILY_PROD:
-        decode_rotated(q, blk, x);
+        rq__decode_rotated(q, blk, x);
         rq_rotation_inverse(q->rot, x, x, 1);
         return;
     }
@@ -379,7 +367,7 @@ rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *bl
     for (size_t v = 0; v < n_vec; v++) {
         const uint8_t *blk = in + v * q->bytes;
         if (q->type->family == RQ_FAMILY_MSE || q->type->family == RQ_FAMILY_PROD) {
-            decode_rotated(q, blk, xr); /* <y, x̂> = <Πy, Πx̂> */
+            rq__decode_rotated(q, blk, xr); /* <y, x̂> = <Πy, Πx̂> */
         } else if (q->type->family == RQ_FAMILY_Q4_0) {
             for (int b = 0; b < d / 32; b++) q4_0_decode(blk + 18 * b, xr + 32 * b);
         } else {

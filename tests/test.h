@@ -60,6 +60,7 @@ extern const rq_test tests_codebook[];
 extern const rq_test tests_clifford[];
 extern const rq_test tests_rotation[];
 extern const rq_test tests_quant[];
+extern const rq_test tests_attention[];
 
 /* Deterministic test data helpers (tests/test_main.c). */
 void test_random_unit(rq_rng *rng, float *x, int d);

@@ -1,0 +1,557 @@
+/*
+ * kvcache.c — the compressed KV cache and fused decode attention.
+ *
+ * Layout. Per layer, a page table of pages; a page holds `page_tokens`
+ * positions of every KV head: for head h, page_tokens key blocks then
+ * page_tokens value blocks (each block the type's exact layout,
+ * docs/FORMAT.md). Appending fills the last page and adds pages; only the
+ * page table (pointers) is ever reallocated, never token data.
+ *
+ * Attention (DESIGN.md §2). For KV head h and each query head g of its GQA
+ * group: q′ = Π_K q (once), and for QJL keys s_q = S q′ (once). Key t scores
+ *   scale · ( n′_t Σ_j q′_j c[code_tj]  +  ‖r′_t‖ α Σ_i s_q,i sign_ti )
+ * (the second term only for `p` types), or the plain dot product for the
+ * baselines. Softmax is online (running max m, sum l); values accumulate in
+ * V's rotated domain, acc += p_t n′_t c[code_t] (+ sign part for `p` V), and
+ * the output is Π_Vᵀ(acc/l (+ Sᵀ acc_sign/l)). The token range is split into
+ * chunks processed by a thread pool (flash-decoding / split-K); chunk
+ * partials (m, l, acc) merge exactly.
+ */
+#include "attn_kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define SUB_TOKENS 64 /* scores computed per pass before the softmax update */
+
+/* ---- a small persistent thread pool ----------------------------------- */
+typedef struct {
+    pthread_t *threads;
+    int n_threads; /* workers besides the caller */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    void (*fn)(void *ctx, int task);
+    void *ctx;
+    int n_tasks, next_task, n_running;
+    unsigned generation;
+    int stop;
+} pool;
+
+static void *pool_worker(void *arg) {
+    pool *p = arg;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
+        if (p->stop) break;
+        seen = p->generation;
+        p->n_running++;
+        while (p->next_task < p->n_tasks) {
+            int t = p->next_task++;
+            pthread_mutex_unlock(&p->mu);
+            p->fn(p->ctx, t);
+            pthread_mutex_lock(&p->mu);
+        }
+        if (--p->n_running == 0) pthread_cond_broadcast(&p->cv_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static rq_status pool_init(pool *p, int n_workers) {
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_work, NULL);
+    pthread_cond_init(&p->cv_done, NULL);
+    if (n_workers <= 0) return RQ_OK;
+    p->threads = calloc((size_t)n_workers, sizeof(pthread_t));
+    if (!p->threads) return RQ_ERR_NOMEM;
+    for (int i = 0; i < n_workers; i++) {
+        if (pthread_create(&p->threads[i], NULL, pool_worker, p) != 0) break;
+        p->n_threads++;
+    }
+    return RQ_OK;
+}
+
+static void pool_free(pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv_work);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_work);
+    pthread_cond_destroy(&p->cv_done);
+}
+
+/* Runs fn(ctx, 0..n_tasks−1) on the workers and the calling thread. */
+static void pool_run(pool *p, int n_tasks, void (*fn)(void *, int), void *ctx) {
+    if (p->n_threads == 0 || n_tasks <= 1) {
+        for (int t = 0; t < n_tasks; t++) fn(ctx, t);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn, p->ctx = ctx, p->n_tasks = n_tasks, p->next_task = 0;
+    p->n_running = 1; /* the caller */
+    p->generation++;
+    pthread_cond_broadcast(&p->cv_work);
+    while (p->next_task < p->n_tasks) {
+        int t = p->next_task++;
+        pthread_mutex_unlock(&p->mu);
+        fn(ctx, t);
+        pthread_mutex_lock(&p->mu);
+    }
+    if (--p->n_running > 0)
+        while (p->n_running > 0 || p->next_task < p->n_tasks) pthread_cond_wait(&p->cv_done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- the cache ---------------------------------------------------------- */
+typedef struct {
+    size_t n_tokens;
+    size_t n_pages, cap_pages;
+    uint8_t **pages;
+} layer_store;
+
+struct rq_cache {
+    rq_cache_config cfg;
+    rq_quantizer *qk, *qv;
+    size_t bk, bv;          /* bytes per block                     */
+    size_t head_stride;     /* bytes of one head's region in a page */
+    size_t page_bytes;
+    layer_store *layers;
+    pool workers;
+    /* attention scratch, grown on demand (never shrunk) */
+    float *scratch;
+    size_t scratch_floats;
+};
+
+rq_cache_config rq_cache_config_default(void) {
+    rq_cache_config c;
+    memset(&c, 0, sizeof c);
+    c.n_layers = 1, c.n_kv_heads = 1, c.head_dim = 128;
+    c.type_k = "turbo3", c.type_v = "turbo3";
+    c.quant = rq_quant_config_default();
+    c.page_tokens = 256;
+    c.n_threads = 1;
+    return c;
+}
+
+void rq_cache_free(rq_cache *c) {
+    if (!c) return;
+    if (c->layers) {
+        for (int l = 0; l < c->cfg.n_layers; l++) {
+            for (size_t p = 0; p < c->layers[l].n_pages; p++) free(c->layers[l].pages[p]);
+            free(c->layers[l].pages);
+        }
+        free(c->layers);
+    }
+    pool_free(&c->workers);
+    rq_quantizer_free(c->qk);
+    rq_quantizer_free(c->qv);
+    free(c->scratch);
+    free(c);
+}
+
+rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
+    if (!out || !cfg) return RQ_ERR_INVALID_ARG;
+    *out = NULL;
+    if (cfg->n_layers < 1 || cfg->n_layers > 4096 || cfg->n_kv_heads < 1 || cfg->n_kv_heads > 4096 ||
+        cfg->page_tokens < 0 || cfg->page_tokens > (1 << 20) || cfg->n_threads < 0 || cfg->n_threads > 256)
+        return RQ_ERR_INVALID_ARG;
+    rq_cache *c = calloc(1, sizeof *c);
+    if (!c) return RQ_ERR_NOMEM;
+    c->cfg = *cfg;
+    if (!c->cfg.page_tokens) c->cfg.page_tokens = 256;
+    if (!c->cfg.n_threads) c->cfg.n_threads = 1;
+    rq_quant_config qv = cfg->quant;
+    qv.seed = rq_seed_derive(cfg->quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
+    rq_status st = pool_init(&c->workers, c->cfg.n_threads - 1);
+    if (!st) st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
+    if (!st) st = rq_quantizer_init(&c->qv, cfg->type_v, cfg->head_dim, &qv);
+    if (!st) {
+        c->bk = rq_quantizer_bytes_per_vector(c->qk);
+        c->bv = rq_quantizer_bytes_per_vector(c->qv);
+        c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
+        c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
+        c->layers = calloc((size_t)cfg->n_layers, sizeof(layer_store));
+        if (!c->layers) st = RQ_ERR_NOMEM;
+    }
+    if (st) {
+        rq_cache_free(c);
+        return st;
+    }
+    *out = c;
+    return RQ_OK;
+}
+
+void rq_cache_clear(rq_cache *c) {
+    if (!c) return;
+    for (int l = 0; l < c->cfg.n_layers; l++) c->layers[l].n_tokens = 0;
+}
+
+size_t rq_cache_n_tokens(const rq_cache *c, int layer) {
+    return (c && layer >= 0 && layer < c->cfg.n_layers) ? c->layers[layer].n_tokens : 0;
+}
+
+size_t rq_cache_bytes_per_token(const rq_cache *c) {
+    return c ? (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv) : 0;
+}
+
+size_t rq_cache_bytes_used(const rq_cache *c) {
+    if (!c) return 0;
+    size_t n = 0;
+    for (int l = 0; l < c->cfg.n_layers; l++) n += c->layers[l].n_tokens;
+    return n * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv);
+}
+
+size_t rq_cache_bytes_allocated(const rq_cache *c) {
+    if (!c) return 0;
+    size_t n = 0;
+    for (int l = 0; l < c->cfg.n_layers; l++)
+        n += c->layers[l].n_pages * c->page_bytes + c->layers[l].cap_pages * sizeof(uint8_t *);
+    return n;
+}
+
+const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
+    return c ? (is_value ? c->qv : c->qk) : NULL;
+}
+
+static inline uint8_t *key_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
+    size_t pt = (size_t)c->cfg.page_tokens;
+    return ls->pages[t / pt] + (size_t)h * c->head_stride + (t % pt) * c->bk;
+}
+
+static inline uint8_t *value_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
+    size_t pt = (size_t)c->cfg.page_tokens;
+    return ls->pages[t / pt] + (size_t)h * c->head_stride + pt * c->bk + (t % pt) * c->bv;
+}
+
+rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens) {
+    if (!c || layer < 0 || layer >= c->cfg.n_layers || (n_tokens && (!k || !v))) return RQ_ERR_INVALID_ARG;
+    if (!n_tokens) return RQ_OK;
+    layer_store *ls = &c->layers[layer];
+    size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim, pt = (size_t)c->cfg.page_tokens;
+    if (n_tokens > ((size_t)1 << 40) / (H * d)) return RQ_ERR_INVALID_ARG;
+    /* 1. encode everything into a staging buffer: a bad value rejects the
+     *    whole append and leaves the cache untouched */
+    uint8_t *stage = malloc(n_tokens * H * (c->bk + c->bv));
+    if (!stage) return RQ_ERR_NOMEM;
+    rq_status st = rq_quantizer_encode(c->qk, k, stage, n_tokens * H);
+    if (!st) st = rq_quantizer_encode(c->qv, v, stage + n_tokens * H * c->bk, n_tokens * H);
+    /* 2. make room: page table first, then pages */
+    size_t need = (ls->n_tokens + n_tokens + pt - 1) / pt;
+    if (!st && need > ls->cap_pages) {
+        size_t cap = ls->cap_pages ? ls->cap_pages : 4;
+        while (cap < need) cap *= 2;
+        uint8_t **np = realloc(ls->pages, cap * sizeof *np);
+        if (!np) st = RQ_ERR_NOMEM;
+        else ls->pages = np, ls->cap_pages = cap;
+    }
+    while (!st && ls->n_pages < need) {
+        uint8_t *pg = malloc(c->page_bytes);
+        if (!pg) st = RQ_ERR_NOMEM;
+        else ls->pages[ls->n_pages++] = pg;
+    }
+    if (st) { /* pages added stay allocated for reuse; no token was added */
+        free(stage);
+        return st;
+    }
+    /* 3. copy blocks into place */
+    for (size_t t = 0; t < n_tokens; t++)
+        for (size_t h = 0; h < H; h++) {
+            memcpy(key_block(c, ls, (int)h, ls->n_tokens + t), stage + (t * H + h) * c->bk, c->bk);
+            memcpy(value_block(c, ls, (int)h, ls->n_tokens + t), stage + n_tokens * H * c->bk + (t * H + h) * c->bv, c->bv);
+        }
+    ls->n_tokens += n_tokens;
+    free(stage);
+    return RQ_OK;
+}
+
+/* ---- fused attention ------------------------------------------------------ */
+/* How a type's block is read by the kernels. */
+typedef struct {
+    rq_family family;
+    int bits;          /* code bits (MSE/PROD)          */
+    size_t off_codes;  /* byte offsets inside the block */
+    size_t off_signs;
+    const float *cent;
+    float alpha;       /* QJL reconstruction scale      */
+    bool rotated;      /* works in the rotated domain   */
+} block_view;
+
+static block_view view_of(const rq_quantizer *q) {
+    block_view b;
+    memset(&b, 0, sizeof b);
+    b.family = q->type->family;
+    b.rotated = q->rot != NULL;
+    if (b.family == RQ_FAMILY_MSE || b.family == RQ_FAMILY_PROD) {
+        b.bits = q->mse_bits;
+        b.off_codes = b.family == RQ_FAMILY_PROD ? 4 : 2;
+        b.off_signs = b.off_codes + rq__packed_bytes(q->n_dims, q->mse_bits);
+        b.cent = q->mse_bits ? q->cb.centroids : NULL;
+        b.alpha = q->qjl_alpha;
+    }
+    return b;
+}
+
+static inline float f16_at(const uint8_t *p) { return rq_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+/* <q, block> (q already rotated if the type is; sq = S q′ for PROD). */
+static inline float score_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk,
+                                const float *q, const float *sq, int d) {
+    switch (bv->family) {
+    case RQ_FAMILY_F32: return K->dot_f32(q, blk, d);
+    case RQ_FAMILY_F16: return K->dot_f16(q, blk, d);
+    case RQ_FAMILY_Q8_0: return K->dot_q8_0(q, blk, d);
+    case RQ_FAMILY_Q4_0: return K->dot_q4_0(q, blk, d);
+    case RQ_FAMILY_MSE: return f16_at(blk) * K->dot_codes(q, blk + bv->off_codes, d, bv->bits, bv->cent);
+    case RQ_FAMILY_PROD: {
+        float s = bv->bits ? f16_at(blk) * K->dot_codes(q, blk + bv->off_codes, d, bv->bits, bv->cent) : 0.0f;
+        return s + f16_at(blk + 2) * bv->alpha * K->dot_signs(sq, blk + bv->off_signs, d);
+    }
+    }
+    return 0;
+}
+
+/* acc += w · value (in the value type's domain); acc_sig for PROD signs. */
+static inline void accum_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk, float w,
+                               float *acc, float *acc_sig, int d) {
+    switch (bv->family) {
+    case RQ_FAMILY_F32: K->acc_f32(acc, w, blk, d); break;
+    case RQ_FAMILY_F16: K->acc_f16(acc, w, blk, d); break;
+    case RQ_FAMILY_Q8_0: K->acc_q8_0(acc, w, blk, d); break;
+    case RQ_FAMILY_Q4_0: K->acc_q4_0(acc, w, blk, d); break;
+    case RQ_FAMILY_MSE: K->acc_codes(acc, w * f16_at(blk), blk + bv->off_codes, d, bv->bits, bv->cent); break;
+    case RQ_FAMILY_PROD:
+        if (bv->bits) K->acc_codes(acc, w * f16_at(blk), blk + bv->off_codes, d, bv->bits, bv->cent);
+        K->acc_signs(acc_sig, w * f16_at(blk + 2) * bv->alpha, blk + bv->off_signs, d);
+        break;
+    }
+}
+
+typedef struct {
+    const rq_cache *c;
+    const layer_store *ls;
+    const rq_attn_kernels *K;
+    block_view kv, vv;
+    size_t n_queries, n_chunks, chunk_tokens;
+    const size_t *n_ctx;
+    int group, n_q_heads, d;
+    float scale;
+    const float *qprep; /* [n_queries][n_q_heads][2][d]: q′ and S q′       */
+    float *partial;     /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
+} attn_job;
+
+static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
+
+/* One task = one KV head × one chunk of tokens, for every query. */
+static void attn_task(void *arg, int task) {
+    attn_job *j = arg;
+    const rq_cache *c = j->c;
+    int d = j->d, G = j->group;
+    int h = task / (int)j->n_chunks;
+    size_t chunk = (size_t)task % j->n_chunks;
+    size_t t_begin = chunk * j->chunk_tokens;
+    float s[RQ_MAX_DIMS > 0 ? 64 : 1][SUB_TOKENS]; /* scores of up to 64 group heads */
+    for (size_t i = 0; i < j->n_queries; i++) {
+        size_t limit = j->n_ctx ? j->n_ctx[i] : j->ls->n_tokens;
+        size_t t_end = t_begin + j->chunk_tokens;
+        if (t_end > limit) t_end = limit;
+        for (int g0 = 0; g0 < G; g0 += 64) {
+            int gn = G - g0 < 64 ? G - g0 : 64;
+            float *P[64];
+            const float *Q[64], *SQ[64];
+            for (int g = 0; g < gn; g++) {
+                int qh = h * G + g0 + g;
+                P[g] = j->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * j->n_chunks + chunk) * partial_stride(d);
+                P[g][0] = -INFINITY, P[g][1] = 0;
+                memset(P[g] + 2, 0, sizeof(float) * 2 * (size_t)d);
+                Q[g] = j->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * 2 * (size_t)d;
+                SQ[g] = Q[g] + d;
+            }
+            for (size_t t0 = t_begin; t0 < t_end; t0 += SUB_TOKENS) {
+                size_t n = t_end - t0 < SUB_TOKENS ? t_end - t0 : SUB_TOKENS;
+                for (size_t t = 0; t < n; t++) { /* key read once for the whole group */
+                    const uint8_t *kb = key_block(c, j->ls, h, t0 + t);
+                    for (int g = 0; g < gn; g++) s[g][t] = j->scale * score_block(j->K, &j->kv, kb, Q[g], SQ[g], d);
+                }
+                for (int g = 0; g < gn; g++) { /* online softmax update */
+                    float m = P[g][0];
+                    for (size_t t = 0; t < n; t++) m = s[g][t] > m ? s[g][t] : m;
+                    float corr = expf(P[g][0] - m); /* 0 on the first pass (−inf) */
+                    if (corr != 1.0f) {
+                        for (int x = 0; x < 2 * d; x++) P[g][2 + x] *= corr;
+                        P[g][1] *= corr;
+                    }
+                    P[g][0] = m;
+                    for (size_t t = 0; t < n; t++) {
+                        s[g][t] = expf(s[g][t] - m);
+                        P[g][1] += s[g][t];
+                    }
+                }
+                for (size_t t = 0; t < n; t++) { /* value read once for the whole group */
+                    const uint8_t *vb = value_block(c, j->ls, h, t0 + t);
+                    for (int g = 0; g < gn; g++) accum_block(j->K, &j->vv, vb, s[g][t], P[g] + 2, P[g] + 2 + d, d);
+                }
+            }
+        }
+    }
+}
+
+/* Sᵀ v for a float vector v (the QJL part of accumulated values). */
+static void qjl_transpose_f(const rq_quantizer *q, const float *v, float *out) {
+    int d = q->n_dims;
+    if (q->qjl_rot) {
+        rq_rotation_inverse(q->qjl_rot, v, out, 1);
+        return;
+    }
+    for (int x = 0; x < d; x++) out[x] = 0;
+    for (int i = 0; i < d; i++) {
+        const float *row = q->qjl_s + (size_t)i * d;
+        for (int x = 0; x < d; x++) out[x] += row[x] * v[i];
+    }
+}
+
+static rq_status check_attention_args(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                      const size_t *n_ctx, const rq_attn_params *p, const float *out) {
+    if (!c || !p || layer < 0 || layer >= c->cfg.n_layers || (n_queries && (!q || !out))) return RQ_ERR_INVALID_ARG;
+    if (p->n_q_heads < c->cfg.n_kv_heads || p->n_q_heads % c->cfg.n_kv_heads) return RQ_ERR_SHAPE;
+    if (!(p->scale >= 0) || isinf(p->scale)) return RQ_ERR_INVALID_ARG;
+    size_t n_tok = c->layers[layer].n_tokens;
+    for (size_t i = 0; n_ctx && i < n_queries; i++)
+        if (n_ctx[i] > n_tok) return RQ_ERR_SHAPE;
+    for (size_t i = 0; i < n_queries * (size_t)p->n_q_heads * (size_t)c->cfg.head_dim; i++)
+        if (!rq__finite(q[i])) return RQ_ERR_NONFINITE;
+    return RQ_OK;
+}
+
+rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size_t n_queries,
+                             const size_t *n_ctx, const rq_attn_params *p, float *out) {
+    rq_status st = check_attention_args(cc, layer, q, n_queries, n_ctx, p, out);
+    if (st || !n_queries) return st;
+    rq_cache *c = (rq_cache *)cc; /* scratch only */
+    const layer_store *ls = &c->layers[layer];
+    int d = c->cfg.head_dim, Hq = p->n_q_heads;
+    attn_job j;
+    memset(&j, 0, sizeof j);
+    j.c = c, j.ls = ls, j.K = rq__attn_kernels(), j.d = d, j.n_q_heads = Hq;
+    j.kv = view_of(c->qk), j.vv = view_of(c->qv);
+    j.group = Hq / c->cfg.n_kv_heads;
+    j.n_queries = n_queries, j.n_ctx = n_ctx;
+    j.scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)d);
+    size_t max_ctx = 0;
+    for (size_t i = 0; i < n_queries; i++) {
+        size_t l = n_ctx ? n_ctx[i] : ls->n_tokens;
+        max_ctx = l > max_ctx ? l : max_ctx;
+    }
+    /* split-K: enough chunks to keep every thread busy, each ≥ 256 tokens */
+    int nt = c->cfg.n_threads;
+    size_t want = nt > 1 ? (size_t)(4 * nt + c->cfg.n_kv_heads - 1) / (size_t)c->cfg.n_kv_heads : 1;
+    size_t chunk = max_ctx / (want ? want : 1);
+    chunk = chunk < 256 ? 256 : (chunk + SUB_TOKENS - 1) / SUB_TOKENS * SUB_TOKENS;
+    j.chunk_tokens = chunk;
+    j.n_chunks = max_ctx ? (max_ctx + chunk - 1) / chunk : 1;
+
+    size_t n_prep = n_queries * (size_t)Hq * 2 * (size_t)d;
+    size_t n_part = n_queries * (size_t)Hq * j.n_chunks * partial_stride(d);
+    if (n_prep + n_part > c->scratch_floats) {
+        float *ns = realloc(c->scratch, sizeof(float) * (n_prep + n_part));
+        if (!ns) return RQ_ERR_NOMEM;
+        c->scratch = ns, c->scratch_floats = n_prep + n_part;
+    }
+    float *qprep = c->scratch;
+    j.qprep = qprep, j.partial = c->scratch + n_prep;
+
+    /* prepare each query head once: rotate (and sketch for QJL keys) */
+    for (size_t i = 0; i < n_queries * (size_t)Hq; i++) {
+        const float *qi = q + i * (size_t)d;
+        float *qr = qprep + i * 2 * (size_t)d;
+        if (c->qk->rot) rq_rotation_forward(c->qk->rot, qi, qr, 1);
+        else memcpy(qr, qi, sizeof(float) * (size_t)d);
+        if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
+    }
+
+    pool_run(&c->workers, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
+
+    /* merge chunk partials and leave the rotated domain */
+    float acc[RQ_MAX_DIMS], sig[RQ_MAX_DIMS], tmp[RQ_MAX_DIMS];
+    for (size_t i = 0; i < n_queries * (size_t)Hq; i++) {
+        const float *P = j.partial + i * j.n_chunks * partial_stride(d);
+        float M = -INFINITY, L = 0;
+        for (size_t k = 0; k < j.n_chunks; k++) M = P[k * partial_stride(d)] > M ? P[k * partial_stride(d)] : M;
+        memset(acc, 0, sizeof(float) * (size_t)d);
+        memset(sig, 0, sizeof(float) * (size_t)d);
+        for (size_t k = 0; k < j.n_chunks; k++) {
+            const float *pk = P + k * partial_stride(d);
+            if (pk[1] == 0) continue;
+            float w = expf(pk[0] - M);
+            L += w * pk[1];
+            for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x], sig[x] += w * pk[2 + d + x];
+        }
+        float *o = out + i * (size_t)d;
+        if (L == 0) { /* empty context: zero output */
+            memset(o, 0, sizeof(float) * (size_t)d);
+            continue;
+        }
+        float inv = 1.0f / L;
+        for (int x = 0; x < d; x++) acc[x] *= inv;
+        if (j.vv.family == RQ_FAMILY_PROD) {
+            for (int x = 0; x < d; x++) sig[x] *= inv;
+            qjl_transpose_f(c->qv, sig, tmp);
+            for (int x = 0; x < d; x++) acc[x] += tmp[x];
+        }
+        if (c->qv->rot) rq_rotation_inverse(c->qv->rot, acc, o, 1);
+        else memcpy(o, acc, sizeof(float) * (size_t)d);
+    }
+    return RQ_OK;
+}
+
+rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                 const size_t *n_ctx, const rq_attn_params *p, float *out) {
+    rq_status st = check_attention_args(c, layer, q, n_queries, n_ctx, p, out);
+    if (st || !n_queries) return st;
+    const layer_store *ls = &c->layers[layer];
+    int d = c->cfg.head_dim, Hq = p->n_q_heads, G = Hq / c->cfg.n_kv_heads;
+    size_t n_tok = ls->n_tokens;
+    double scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)d);
+    float *kd = malloc(sizeof(float) * (n_tok ? n_tok : 1) * (size_t)d);
+    float *vd = malloc(sizeof(float) * (n_tok ? n_tok : 1) * (size_t)d);
+    double *sc = malloc(sizeof(double) * (n_tok ? n_tok : 1));
+    double *o = malloc(sizeof(double) * (size_t)d);
+    if (!kd || !vd || !sc || !o) {
+        free(kd), free(vd), free(sc), free(o);
+        return RQ_ERR_NOMEM;
+    }
+    for (int h = 0; h < c->cfg.n_kv_heads; h++) {
+        for (size_t t = 0; t < n_tok; t++) {
+            rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kd + t * (size_t)d, 1);
+            rq_quantizer_decode(c->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
+        }
+        for (size_t i = 0; i < n_queries; i++)
+            for (int g = 0; g < G; g++) {
+                size_t qh = (size_t)h * (size_t)G + (size_t)g;
+                const float *qi = q + (i * (size_t)Hq + qh) * (size_t)d;
+                float *oi = out + (i * (size_t)Hq + qh) * (size_t)d;
+                size_t lim = n_ctx ? n_ctx[i] : n_tok;
+                double m = -INFINITY, l = 0;
+                for (size_t t = 0; t < lim; t++) {
+                    double s = 0;
+                    for (int x = 0; x < d; x++) s += (double)qi[x] * kd[t * (size_t)d + (size_t)x];
+                    sc[t] = s * scale;
+                    m = sc[t] > m ? sc[t] : m;
+                }
+                for (int x = 0; x < d; x++) o[x] = 0;
+                for (size_t t = 0; t < lim; t++) {
+                    double w = exp(sc[t] - m);
+                    l += w;
+                    for (int x = 0; x < d; x++) o[x] += w * vd[t * (size_t)d + (size_t)x];
+                }
+                for (int x = 0; x < d; x++) oi[x] = l > 0 ? (float)(o[x] / l) : 0.0f;
+            }
+    }
+    free(kd), free(vd), free(sc), free(o);
+    return RQ_OK;
+}
