@@ -42,7 +42,7 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/obj/src/simd/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/src/simd/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
 
-.PHONY: all test bench clean
+.PHONY: all test bench bench-attn clean
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -64,6 +64,17 @@ $(BUILD)/test_all: $(TEST_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 
 test: $(BUILD)/test_all $(BUILD)/rotorquant
 	@$(BUILD)/test_all
+
+# Benchmarks (bench/): never part of `make test`.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librotorquant.a $(LDLIBS)
+
+bench-attn: $(BUILD)/bench/attn_bench
+	$(BUILD)/bench/attn_bench --threads 1
+	$(BUILD)/bench/attn_bench --threads 2 --max-ctx 16384
+
+bench: bench-attn
 
 clean:
 	rm -rf build build-san

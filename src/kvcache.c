@@ -23,7 +23,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define SUB_TOKENS 64 /* scores computed per pass before the softmax update */
+#define SUB_TOKENS 64    /* tokens scored per pass before the softmax update */
+#define TILE_FLOATS 8192 /* decoded floats per sub-block (≥ 2 tokens at d = 4096) */
 
 /* ---- a small persistent thread pool ----------------------------------- */
 typedef struct {
@@ -211,7 +212,7 @@ size_t rq_cache_bytes_allocated(const rq_cache *c) {
     if (!c) return 0;
     size_t n = 0;
     for (int l = 0; l < c->cfg.n_layers; l++)
-        n += c->layers[l].n_pages * c->page_bytes + c->layers[l].cap_pages * sizeof(uint8_t *);
+        n += c->layers[l].n_pages * (c->page_bytes + RQ_PAGE_SLACK) + c->layers[l].cap_pages * sizeof(uint8_t *);
     return n;
 }
 
@@ -251,7 +252,7 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
         else ls->pages = np, ls->cap_pages = cap;
     }
     while (!st && ls->n_pages < need) {
-        uint8_t *pg = malloc(c->page_bytes);
+        uint8_t *pg = malloc(c->page_bytes + RQ_PAGE_SLACK); /* SIMD readers over-read */
         if (!pg) st = RQ_ERR_NOMEM;
         else ls->pages[ls->n_pages++] = pg;
     }
@@ -299,37 +300,25 @@ static block_view view_of(const rq_quantizer *q) {
 
 static inline float f16_at(const uint8_t *p) { return rq_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
 
-/* <q, block> (q already rotated if the type is; sq = S q′ for PROD). */
-static inline float score_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk,
-                                const float *q, const float *sq, int d) {
+/* Decodes one token's block for the group's dot products / accumulations:
+ * returns its values (rotated domain for rotation types; n′·c for codes, the
+ * stored values for the baselines — f32 blocks are used in place) or NULL
+ * for a code-less 1-bit QJL block; fills sig with ±‖r′‖α for PROD types. */
+static inline const float *decode_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk,
+                                        float *buf, float *sig, int d) {
     switch (bv->family) {
-    case RQ_FAMILY_F32: return K->dot_f32(q, blk, d);
-    case RQ_FAMILY_F16: return K->dot_f16(q, blk, d);
-    case RQ_FAMILY_Q8_0: return K->dot_q8_0(q, blk, d);
-    case RQ_FAMILY_Q4_0: return K->dot_q4_0(q, blk, d);
-    case RQ_FAMILY_MSE: return f16_at(blk) * K->dot_codes(q, blk + bv->off_codes, d, bv->bits, bv->cent);
-    case RQ_FAMILY_PROD: {
-        float s = bv->bits ? f16_at(blk) * K->dot_codes(q, blk + bv->off_codes, d, bv->bits, bv->cent) : 0.0f;
-        return s + f16_at(blk + 2) * bv->alpha * K->dot_signs(sq, blk + bv->off_signs, d);
-    }
-    }
-    return 0;
-}
-
-/* acc += w · value (in the value type's domain); acc_sig for PROD signs. */
-static inline void accum_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk, float w,
-                               float *acc, float *acc_sig, int d) {
-    switch (bv->family) {
-    case RQ_FAMILY_F32: K->acc_f32(acc, w, blk, d); break;
-    case RQ_FAMILY_F16: K->acc_f16(acc, w, blk, d); break;
-    case RQ_FAMILY_Q8_0: K->acc_q8_0(acc, w, blk, d); break;
-    case RQ_FAMILY_Q4_0: K->acc_q4_0(acc, w, blk, d); break;
-    case RQ_FAMILY_MSE: K->acc_codes(acc, w * f16_at(blk), blk + bv->off_codes, d, bv->bits, bv->cent); break;
+    case RQ_FAMILY_F32: return (const float *)(const void *)blk;
+    case RQ_FAMILY_F16: K->decode_f16(buf, blk, d); return buf;
+    case RQ_FAMILY_Q8_0: K->decode_q8_0(buf, blk, d); return buf;
+    case RQ_FAMILY_Q4_0: K->decode_q4_0(buf, blk, d); return buf;
+    case RQ_FAMILY_MSE: K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk)); return buf;
     case RQ_FAMILY_PROD:
-        if (bv->bits) K->acc_codes(acc, w * f16_at(blk), blk + bv->off_codes, d, bv->bits, bv->cent);
-        K->acc_signs(acc_sig, w * f16_at(blk + 2) * bv->alpha, blk + bv->off_signs, d);
-        break;
+        K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + 2) * bv->alpha);
+        if (!bv->bits) return NULL;
+        K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
+        return buf;
     }
+    return NULL;
 }
 
 typedef struct {
@@ -355,7 +344,11 @@ static void attn_task(void *arg, int task) {
     int h = task / (int)j->n_chunks;
     size_t chunk = (size_t)task % j->n_chunks;
     size_t t_begin = chunk * j->chunk_tokens;
-    float s[RQ_MAX_DIMS > 0 ? 64 : 1][SUB_TOKENS]; /* scores of up to 64 group heads */
+    float s[64][SUB_TOKENS]; /* scores of up to 64 group heads */
+    /* one sub-block of decoded keys (then values) and their QJL sign parts:
+     * 2 × TILE_FLOATS floats on this thread's stack (64 KiB) */
+    float tile[TILE_FLOATS], tile_sig[TILE_FLOATS];
+    size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
     for (size_t i = 0; i < j->n_queries; i++) {
         size_t limit = j->n_ctx ? j->n_ctx[i] : j->ls->n_tokens;
         size_t t_end = t_begin + j->chunk_tokens;
@@ -372,12 +365,21 @@ static void attn_task(void *arg, int task) {
                 Q[g] = j->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * 2 * (size_t)d;
                 SQ[g] = Q[g] + d;
             }
-            for (size_t t0 = t_begin; t0 < t_end; t0 += SUB_TOKENS) {
-                size_t n = t_end - t0 < SUB_TOKENS ? t_end - t0 : SUB_TOKENS;
-                for (size_t t = 0; t < n; t++) { /* key read once for the whole group */
-                    const uint8_t *kb = key_block(c, j->ls, h, t0 + t);
-                    for (int g = 0; g < gn; g++) s[g][t] = j->scale * score_block(j->K, &j->kv, kb, Q[g], SQ[g], d);
+            for (size_t t0 = t_begin; t0 < t_end; t0 += sub) {
+                size_t n = t_end - t0 < sub ? t_end - t0 : sub;
+                bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
+                bool kcodes = true, vcodes = true;
+                for (size_t t = 0; t < n; t++) { /* decode the sub-block's keys once for the group */
+                    const float *kx = decode_block(j->K, &j->kv, key_block(c, j->ls, h, t0 + t), tile + t * (size_t)d,
+                                                   tile_sig + t * (size_t)d, d);
+                    if (!kx) kcodes = false;
+                    else if (kx != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, kx, sizeof(float) * (size_t)d);
                 }
+                for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
+                if (kcodes) j->K->scores(Q[0], gn, 2 * d, tile, (int)n, d, s[0], SUB_TOKENS);
+                if (kprod) j->K->scores(SQ[0], gn, 2 * d, tile_sig, (int)n, d, s[0], SUB_TOKENS);
+                for (int g = 0; g < gn; g++)
+                    for (size_t t = 0; t < n; t++) s[g][t] *= j->scale;
                 for (int g = 0; g < gn; g++) { /* online softmax update */
                     float m = P[g][0];
                     for (size_t t = 0; t < n; t++) m = s[g][t] > m ? s[g][t] : m;
@@ -387,15 +389,17 @@ static void attn_task(void *arg, int task) {
                         P[g][1] *= corr;
                     }
                     P[g][0] = m;
-                    for (size_t t = 0; t < n; t++) {
-                        s[g][t] = expf(s[g][t] - m);
-                        P[g][1] += s[g][t];
-                    }
+                    P[g][1] += j->K->exp_sum(s[g], (int)n, m);
                 }
-                for (size_t t = 0; t < n; t++) { /* value read once for the whole group */
-                    const uint8_t *vb = value_block(c, j->ls, h, t0 + t);
-                    for (int g = 0; g < gn; g++) accum_block(j->K, &j->vv, vb, s[g][t], P[g] + 2, P[g] + 2 + d, d);
+                for (size_t t = 0; t < n; t++) { /* decode the sub-block's values once for the group */
+                    const float *vx = decode_block(j->K, &j->vv, value_block(c, j->ls, h, t0 + t), tile + t * (size_t)d,
+                                                   tile_sig + t * (size_t)d, d);
+                    if (!vx) vcodes = false;
+                    else if (vx != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, vx, sizeof(float) * (size_t)d);
                 }
+                int lda = (int)(j->n_chunks * partial_stride(d));
+                if (vcodes) j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
+                if (vprod) j->K->accum(P[0] + 2 + d, gn, lda, s[0], SUB_TOKENS, tile_sig, (int)n, d);
             }
         }
     }

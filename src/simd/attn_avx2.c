@@ -1,106 +1,177 @@
 /*
- * attn_avx2.c — AVX2 + FMA versions of the attention inner loops
- * (attn_kernels.h). Codes: 8 codes of b bits fill exactly b bytes, so each
- * step loads b bytes, broadcasts them, shifts lane i right by i·b and masks;
- * the centroid lookup is vpermps over an 8-entry table (b ≤ 3) or two tables
- * blended on bit 3 (b = 4). Tails (d mod 8) use the scalar reference.
+ * attn_avx2.c — AVX2 + FMA + F16C attention loops (attn_kernels.h). Codes:
+ * 8 codes of b bits fill exactly b bytes, so each step loads them, broadcasts,
+ * shifts lane i right by i·b and masks; the centroid lookup is vpermps over
+ * an 8-entry table (b ≤ 3) or two tables blended on bit 3 (b = 4). Tails
+ * (d mod 8) use the scalar reference.
  */
 #include "attn_x86.h"
 
-static inline uint32_t load_bytes(const uint8_t *p, int n) {
-    uint32_t w = 0;
-    memcpy(&w, p, (size_t)n); /* little-endian */
-    return w;
+#include <math.h>
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-/* Centroids of the 8 codes starting at code 8k. */
-static inline __m256 lookup8(const uint8_t *codes, int k, int bits, __m256 lo, __m256 hi, __m256i shifts,
-                             __m256i mask) {
-    __m256i idx = _mm256_and_si256(
-        _mm256_srlv_epi32(_mm256_set1_epi32((int)load_bytes(codes + k * bits, bits)), shifts), mask);
-    __m256 c = _mm256_permutevar8x32_ps(lo, idx);
-    if (bits == 4) c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-    return c;
-}
-
-#define CODE_SETUP                                                                         \
-    float tab[16] = {0};                                                                   \
-    memcpy(tab, cent, sizeof(float) * ((size_t)1 << bits));                                 \
-    __m256 lo = _mm256_loadu_ps(tab), hi = _mm256_loadu_ps(tab + 8);                        \
-    __m256i shifts = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bits)); \
-    __m256i mask = _mm256_set1_epi32((1 << bits) - 1);                                      \
+static void decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    float tab[16] = {0};
+    for (int i = 0; i < (1 << bits); i++) tab[i] = scale * cent[i];
+    __m256 lo = _mm256_loadu_ps(tab), hi = _mm256_loadu_ps(tab + 8);
+    __m256i shifts = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bits));
+    __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
     int d8 = d & ~7;
-
-static float dot_codes_avx2(const float *q, const uint8_t *codes, int d, int bits, const float *cent) {
-    CODE_SETUP
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int k = 0;
-    for (; 8 * k + 16 <= d8; k += 2) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * k), lookup8(codes, k, bits, lo, hi, shifts, mask), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * k + 8), lookup8(codes, k + 1, bits, lo, hi, shifts, mask), a1);
+    for (int k = 0; 8 * k < d8; k++) {
+        __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)load_u32(codes + k * bits)), shifts), mask);
+        __m256 c = _mm256_permutevar8x32_ps(lo, idx);
+        if (bits == 4)
+            c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+        _mm256_storeu_ps(out + 8 * k, c);
     }
-    for (; 8 * k < d8; k++)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * k), lookup8(codes, k, bits, lo, hi, shifts, mask), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    if (d8 < d) s += rq__attn_ref.dot_codes(q + d8, codes + (size_t)d8 * bits / 8, d - d8, bits, cent);
-    return s;
+    if (d8 < d) rq__attn_ref.decode_codes(out + d8, codes + (size_t)d8 * bits / 8, d - d8, bits, cent, scale);
 }
 
-static void acc_codes_avx2(float *acc, float w, const uint8_t *codes, int d, int bits, const float *cent) {
-    CODE_SETUP
-    __m256 vw = _mm256_set1_ps(w);
-    for (int k = 0; 8 * k < d8; k++)
-        _mm256_storeu_ps(acc + 8 * k, _mm256_fmadd_ps(vw, lookup8(codes, k, bits, lo, hi, shifts, mask),
-                                                      _mm256_loadu_ps(acc + 8 * k)));
-    if (d8 < d) rq__attn_ref.acc_codes(acc + d8, w, codes + (size_t)d8 * bits / 8, d - d8, bits, cent);
-}
-
-/* lanes whose sign bit is set: 1 → +x, 0 → −x */
-static inline __m256 sign_mask8(uint8_t byte) {
+static void decode_signs_avx2(float *out, const uint8_t *signs, int d, float scale) {
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(byte), bit), _mm256_setzero_si256());
-    return _mm256_castsi256_ps(_mm256_slli_epi32(m, 31)); /* −0.0f where the bit is 0 */
-}
-
-static float dot_signs_avx2(const float *q, const uint8_t *signs, int d) {
-    __m256 a = _mm256_setzero_ps();
+    __m256 v = _mm256_set1_ps(scale);
     int d8 = d & ~7;
-    for (int j = 0; j < d8; j += 8) a = _mm256_add_ps(a, _mm256_xor_ps(_mm256_loadu_ps(q + j), sign_mask8(signs[j >> 3])));
-    float s = hsum256(a);
-    if (d8 < d) s += rq__attn_ref.dot_signs(q + d8, signs + d8 / 8, d - d8);
-    return s;
+    for (int j = 0; j < d8; j += 8) {
+        __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(signs[j >> 3]), bit), _mm256_setzero_si256());
+        _mm256_storeu_ps(out + j, _mm256_xor_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(m, 31)))); /* bit 0 → −scale */
+    }
+    if (d8 < d) rq__attn_ref.decode_signs(out + d8, signs + d8 / 8, d - d8, scale);
 }
 
-static void acc_signs_avx2(float *acc, float w, const uint8_t *signs, int d) {
-    __m256 vw = _mm256_set1_ps(w);
-    int d8 = d & ~7;
-    for (int j = 0; j < d8; j += 8)
-        _mm256_storeu_ps(acc + j, _mm256_add_ps(_mm256_loadu_ps(acc + j), _mm256_xor_ps(vw, sign_mask8(signs[j >> 3]))));
-    if (d8 < d) rq__attn_ref.acc_signs(acc + d8, w, signs + d8 / 8, d - d8);
+static void decode_f16_avx2(float *out, const uint8_t *x, int d) {
+    int j = 0;
+    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + 2 * j))));
+    if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
 }
 
-static inline __m256 load_h8(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p)); }
-
-static float dot_f16_avx2(const float *q, const uint8_t *x, int d) {
+static float dot_avx2(const float *a, const float *b, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int j = 0;
     for (; j + 16 <= d; j += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), load_h8(x + 2 * j), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), load_h8(x + 2 * j + 16), a1);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), a1);
     }
+    for (; j + 8 <= d; j += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
     float s = hsum256(_mm256_add_ps(a0, a1));
-    if (j < d) s += rq__attn_ref.dot_f16(q + j, x + 2 * (size_t)j, d - j);
+    for (; j < d; j++) s += a[j] * b[j];
     return s;
 }
 
-static void acc_f16_avx2(float *acc, float w, const uint8_t *x, int d) {
+static void axpy_avx2(float *acc, float w, const float *x, int d) {
     __m256 vw = _mm256_set1_ps(w);
     int j = 0;
-    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(vw, load_h8(x + 2 * j), _mm256_loadu_ps(acc + j)));
-    if (j < d) rq__attn_ref.acc_f16(acc + j, w, x + 2 * (size_t)j, d - j);
+    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(vw, _mm256_loadu_ps(x + j), _mm256_loadu_ps(acc + j)));
+    for (; j < d; j++) acc[j] += w * x[j];
+}
+
+/* Instantiated per constant head count GN so accumulators stay in registers
+ * (see attn_avx512.c). */
+#define RQ_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const float *K, int n, int d, float *S, int lds) {
+    int d8 = d & ~7;
+    for (int t = 0; t < n; t++) {
+        const float *k = K + (size_t)t * d;
+        __m256 a[4];
+        for (int g = 0; g < GN; g++) a[g] = _mm256_setzero_ps();
+        for (int j = 0; j < d8; j += 8) {
+            __m256 kv = _mm256_loadu_ps(k + j);
+            for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * ldq + j), kv, a[g]);
+        }
+        for (int g = 0; g < GN; g++) {
+            float s = hsum256(a[g]);
+            for (int j = d8; j < d; j++) s += q[(size_t)g * ldq + j] * k[j];
+            S[(size_t)g * lds + t] += s;
+        }
+    }
+}
+
+static void scores_avx2(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        const float *q = Q + (size_t)g0 * ldq;
+        float *s = S + (size_t)g0 * lds;
+        switch (G - g0 < 4 ? G - g0 : 4) {
+        case 1: scores_gn(1, q, ldq, K, n, d, s, lds); break;
+        case 2: scores_gn(2, q, ldq, K, n, d, s, lds); break;
+        case 3: scores_gn(3, q, ldq, K, n, d, s, lds); break;
+        default: scores_gn(4, q, ldq, K, n, d, s, lds); break;
+        }
+    }
+}
+
+RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d) {
+    int d8 = d & ~7;
+    for (int j = 0; j < d8; j += 8) {
+        __m256 a[8];
+        for (int g = 0; g < GN; g++) a[g] = _mm256_loadu_ps(A + (size_t)g * lda + j);
+        for (int t = 0; t < n; t++) {
+            __m256 v = _mm256_loadu_ps(V + (size_t)t * d + j);
+            for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
+        }
+        for (int g = 0; g < GN; g++) _mm256_storeu_ps(A + (size_t)g * lda + j, a[g]);
+    }
+    for (int g = 0; g < GN; g++)
+        for (int t = 0; t < n; t++)
+            for (int j = d8; j < d; j++) A[(size_t)g * lda + j] += P[(size_t)g * ldp + t] * V[(size_t)t * d + j];
+}
+
+static void accum_avx2(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
+    for (int g0 = 0; g0 < G; g0 += 8) {
+        float *a = A + (size_t)g0 * lda;
+        const float *p = P + (size_t)g0 * ldp;
+        switch (G - g0 < 8 ? G - g0 : 8) {
+        case 1: accum_gn(1, a, lda, p, ldp, V, n, d); break;
+        case 2: accum_gn(2, a, lda, p, ldp, V, n, d); break;
+        case 3: accum_gn(3, a, lda, p, ldp, V, n, d); break;
+        case 4: accum_gn(4, a, lda, p, ldp, V, n, d); break;
+        case 5: accum_gn(5, a, lda, p, ldp, V, n, d); break;
+        case 6: accum_gn(6, a, lda, p, ldp, V, n, d); break;
+        case 7: accum_gn(7, a, lda, p, ldp, V, n, d); break;
+        default: accum_gn(8, a, lda, p, ldp, V, n, d); break;
+        }
+    }
+}
+
+/* exp(x) for x ≤ 0, as exp512 in attn_avx512.c; 2^k built in the exponent
+ * field (k ≥ −126 after the clamp). */
+static inline __m256 exp256(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504f), ln2hi = _mm256_set1_ps(0.693145751953125f),
+                 ln2lo = _mm256_set1_ps(1.428606765330187e-06f);
+    __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ); /* below: 0 */
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, ln2lo, _mm256_fnmadd_ps(k, ln2hi, x));
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(live, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+static float exp_sum_avx2(float *x, int n, float m) {
+    __m256 vm = _mm256_set1_ps(m), s = _mm256_setzero_ps();
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + t), vm));
+        _mm256_storeu_ps(x + t, e);
+        s = _mm256_add_ps(s, e);
+    }
+    float sum = hsum256(s);
+    for (; t < n; t++) sum += x[t] = expf(x[t] - m);
+    return sum;
 }
 
 const rq_attn_kernels rq__attn_avx2 = {
-    "avx2", dot_codes_avx2, acc_codes_avx2, dot_signs_avx2, acc_signs_avx2, dot_f32_x86, acc_f32_x86,
-    dot_f16_avx2, acc_f16_avx2, dot_q8_0_x86, acc_q8_0_x86, dot_q4_0_x86, acc_q4_0_x86,
+    "avx2", decode_codes_avx2, decode_signs_avx2, decode_f16_avx2, decode_q8_0_x86, decode_q4_0_x86, dot_avx2, axpy_avx2,
+    scores_avx2, accum_avx2, exp_sum_avx2,
 };

@@ -1,104 +1,200 @@
 /*
- * attn_avx512.c — AVX-512 versions of the attention inner loops. Codes: 16
- * codes per step from two b-byte words (lanes 0–7 and 8–15), shifted per
- * lane and masked; the lookup is one vpermps over the 16-entry table for
- * every b. Signs become a 16-bit mask directly. The 32-value ggml blocks use
- * the shared 256-bit loops (attn_x86.h). Tails use the scalar reference.
+ * attn_avx512.c — AVX-512 attention loops. Codes: 16 per step from two b-byte
+ * words (lanes 0–7 and 8–15) shifted per lane and masked, looked up with one
+ * vpermps over the 16-entry table for every b; signs become a 16-bit mask
+ * directly. The 32-value ggml blocks use the shared 256-bit decoders
+ * (attn_x86.h). Tails use the scalar reference.
  */
 #include "attn_x86.h"
 
-static inline uint32_t load_bytes(const uint8_t *p, int n) {
-    uint32_t w = 0;
-    memcpy(&w, p, (size_t)n);
-    return w;
-}
-
-/* Centroids of the 16 codes starting at code 16k. */
-static inline __m512 lookup16(const uint8_t *codes, int k, int bits, __m512 tab, __m512i shifts, __m512i mask) {
-    const uint8_t *p = codes + 2 * k * bits;
-    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_bytes(p, bits))),
-                                   _mm256_set1_epi32((int)load_bytes(p + bits, bits)), 1);
-    return _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(w, shifts), mask), tab);
-}
-
-#define CODE_SETUP                                                                              \
-    float tab_[16] = {0};                                                                       \
-    memcpy(tab_, cent, sizeof(float) * ((size_t)1 << bits));                                     \
-    __m512 tab = _mm512_loadu_ps(tab_);                                                          \
-    __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), \
-                                        _mm512_set1_epi32(bits));                                \
-    __m512i mask = _mm512_set1_epi32((1 << bits) - 1);                                           \
+static void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    float tab_[16] = {0};
+    for (int i = 0; i < (1 << bits); i++) tab_[i] = scale * cent[i];
+    __m512 tab = _mm512_loadu_ps(tab_);
+    __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
+    __m512i mask = _mm512_set1_epi32((1 << bits) - 1);
     int d16 = d & ~15;
-
-static float dot_codes_avx512(const float *q, const uint8_t *codes, int d, int bits, const float *cent) {
-    CODE_SETUP
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int k = 0;
-    for (; 16 * k + 32 <= d16; k += 2) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * k), lookup16(codes, k, bits, tab, shifts, mask), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * k + 16), lookup16(codes, k + 1, bits, tab, shifts, mask), a1);
+    for (int k = 0; 16 * k < d16; k++) {
+        const uint8_t *p = codes + 2 * k * bits;
+        __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
+                                       _mm256_set1_epi32((int)load_u32(p + bits)), 1);
+        _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(w, shifts), mask), tab));
     }
-    for (; 16 * k < d16; k++)
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + 16 * k), lookup16(codes, k, bits, tab, shifts, mask), a0);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    if (d16 < d) s += rq__attn_ref.dot_codes(q + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent);
-    return s;
+    if (d16 < d) rq__attn_ref.decode_codes(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
 }
 
-static void acc_codes_avx512(float *acc, float w, const uint8_t *codes, int d, int bits, const float *cent) {
-    CODE_SETUP
-    __m512 vw = _mm512_set1_ps(w);
-    for (int k = 0; 16 * k < d16; k++)
-        _mm512_storeu_ps(acc + 16 * k, _mm512_fmadd_ps(vw, lookup16(codes, k, bits, tab, shifts, mask),
-                                                       _mm512_loadu_ps(acc + 16 * k)));
-    if (d16 < d) rq__attn_ref.acc_codes(acc + d16, w, codes + (size_t)d16 * bits / 8, d - d16, bits, cent);
-}
-
-static inline __mmask16 mask16(const uint8_t *s) { return (__mmask16)(s[0] | (s[1] << 8)); }
-
-static float dot_signs_avx512(const float *q, const uint8_t *signs, int d) {
-    __m512 a = _mm512_setzero_ps();
-    int d16 = d & ~15;
-    for (int j = 0; j < d16; j += 16) {
-        __m512 v = _mm512_loadu_ps(q + j);
-        a = _mm512_add_ps(a, _mm512_mask_blend_ps(mask16(signs + j / 8), _mm512_sub_ps(_mm512_setzero_ps(), v), v));
-    }
-    float s = _mm512_reduce_add_ps(a);
-    if (d16 < d) s += rq__attn_ref.dot_signs(q + d16, signs + d16 / 8, d - d16);
-    return s;
-}
-
-static void acc_signs_avx512(float *acc, float w, const uint8_t *signs, int d) {
-    __m512 vw = _mm512_set1_ps(w), nw = _mm512_set1_ps(-w);
+static void decode_signs_avx512(float *out, const uint8_t *signs, int d, float scale) {
+    __m512 p = _mm512_set1_ps(scale), n = _mm512_set1_ps(-scale);
     int d16 = d & ~15;
     for (int j = 0; j < d16; j += 16)
-        _mm512_storeu_ps(acc + j, _mm512_add_ps(_mm512_loadu_ps(acc + j), _mm512_mask_blend_ps(mask16(signs + j / 8), nw, vw)));
-    if (d16 < d) rq__attn_ref.acc_signs(acc + d16, w, signs + d16 / 8, d - d16);
+        _mm512_storeu_ps(out + j, _mm512_mask_blend_ps((__mmask16)(signs[j / 8] | (signs[j / 8 + 1] << 8)), n, p));
+    if (d16 < d) rq__attn_ref.decode_signs(out + d16, signs + d16 / 8, d - d16, scale);
 }
 
-static inline __m512 load_h16(const uint8_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p)); }
+static void decode_f16_avx512(float *out, const uint8_t *x, int d) {
+    int j = 0;
+    for (; j + 16 <= d; j += 16) _mm512_storeu_ps(out + j, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * j))));
+    if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
+}
 
-static float dot_f16_avx512(const float *q, const uint8_t *x, int d) {
+static float dot_avx512(const float *a, const float *b, int d) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int j = 0;
     for (; j + 32 <= d; j += 32) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), load_h16(x + 2 * j), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), load_h16(x + 2 * j + 32), a1);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), a1);
     }
-    for (; j + 16 <= d; j += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), load_h16(x + 2 * j), a0);
-    float s = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    if (j < d) s += rq__attn_ref.dot_f16(q + j, x + 2 * (size_t)j, d - j);
-    return s;
+    for (; j + 16 <= d; j += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), a0);
+    if (j < d) { /* masked tail */
+        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 
-static void acc_f16_avx512(float *acc, float w, const uint8_t *x, int d) {
+static void axpy_avx512(float *acc, float w, const float *x, int d) {
     __m512 vw = _mm512_set1_ps(w);
     int j = 0;
-    for (; j + 16 <= d; j += 16) _mm512_storeu_ps(acc + j, _mm512_fmadd_ps(vw, load_h16(x + 2 * j), _mm512_loadu_ps(acc + j)));
-    if (j < d) rq__attn_ref.acc_f16(acc + j, w, x + 2 * (size_t)j, d - j);
+    for (; j + 16 <= d; j += 16) _mm512_storeu_ps(acc + j, _mm512_fmadd_ps(vw, _mm512_loadu_ps(x + j), _mm512_loadu_ps(acc + j)));
+    if (j < d) {
+        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
+        _mm512_mask_storeu_ps(acc + j, m, _mm512_fmadd_ps(vw, _mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, acc + j)));
+    }
+}
+
+/* The bodies below are instantiated for each constant head count GN so the
+ * accumulator arrays are unrolled into registers (a runtime bound would
+ * leave them in memory: a load and a store around every FMA). */
+#define RQ_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Sum of each of four vectors: [Σa, Σb, Σc, Σd] (a hadd tree, ~3 ops per sum). */
+static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+#define H(x) _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))
+    __m256 w = _mm256_hadd_ps(_mm256_hadd_ps(H(a), H(b)), _mm256_hadd_ps(H(c), H(d)));
+#undef H
+    return _mm_add_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
+}
+
+/* GN heads × 4 tokens per step: 16 accumulators; each key chunk and each
+ * query chunk is loaded once per step. Masked tail over d. */
+RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const float *K, int n, int d, float *S, int lds) {
+    int d16 = d & ~15;
+    __mmask16 tm = (__mmask16)((1u << (d - d16)) - 1);
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+        const float *k = K + (size_t)t * d;
+        __m512 a[4][4];
+        for (int g = 0; g < GN; g++)
+            for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();
+        for (int j = 0; j < d; j += 16) {
+            __mmask16 m = j < d16 ? (__mmask16)0xffff : tm;
+            __m512 k0 = _mm512_maskz_loadu_ps(m, k + j), k1 = _mm512_maskz_loadu_ps(m, k + d + j);
+            __m512 k2 = _mm512_maskz_loadu_ps(m, k + 2 * d + j), k3 = _mm512_maskz_loadu_ps(m, k + 3 * d + j);
+            for (int g = 0; g < GN; g++) {
+                __m512 qg = _mm512_maskz_loadu_ps(m, q + (size_t)g * ldq + j);
+                a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qg, k1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(qg, k2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);
+            }
+        }
+        for (int g = 0; g < GN; g++) {
+            float *dst = S + (size_t)g * lds + t;
+            _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3])));
+        }
+    }
+    for (; t < n; t++) { /* remaining tokens one at a time */
+        const float *k = K + (size_t)t * d;
+        __m512 a[4];
+        for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();
+        for (int j = 0; j < d; j += 16) {
+            __mmask16 m = j < d16 ? (__mmask16)0xffff : tm;
+            __m512 kv = _mm512_maskz_loadu_ps(m, k + j);
+            for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + (size_t)g * ldq + j), kv, a[g]);
+        }
+        for (int g = 0; g < GN; g++) S[(size_t)g * lds + t] += _mm512_reduce_add_ps(a[g]);
+    }
+}
+
+static void scores_avx512(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
+    for (int g0 = 0; g0 < G; g0 += 4) {
+        const float *q = Q + (size_t)g0 * ldq;
+        float *s = S + (size_t)g0 * lds;
+        switch (G - g0 < 4 ? G - g0 : 4) {
+        case 1: scores_gn(1, q, ldq, K, n, d, s, lds); break;
+        case 2: scores_gn(2, q, ldq, K, n, d, s, lds); break;
+        case 3: scores_gn(3, q, ldq, K, n, d, s, lds); break;
+        default: scores_gn(4, q, ldq, K, n, d, s, lds); break;
+        }
+    }
+}
+
+/* GN heads' accumulators for one 16-float output chunk stay in registers
+ * across all n tokens */
+RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d) {
+    for (int j = 0; j < d; j += 16) {
+        __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
+        __m512 a[8];
+        for (int g = 0; g < GN; g++) a[g] = _mm512_maskz_loadu_ps(m, A + (size_t)g * lda + j);
+        for (int t = 0; t < n; t++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, V + (size_t)t * d + j);
+            for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
+        }
+        for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(A + (size_t)g * lda + j, m, a[g]);
+    }
+}
+
+static void accum_avx512(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
+    for (int g0 = 0; g0 < G; g0 += 8) {
+        float *a = A + (size_t)g0 * lda;
+        const float *p = P + (size_t)g0 * ldp;
+        switch (G - g0 < 8 ? G - g0 : 8) {
+        case 1: accum_gn(1, a, lda, p, ldp, V, n, d); break;
+        case 2: accum_gn(2, a, lda, p, ldp, V, n, d); break;
+        case 3: accum_gn(3, a, lda, p, ldp, V, n, d); break;
+        case 4: accum_gn(4, a, lda, p, ldp, V, n, d); break;
+        case 5: accum_gn(5, a, lda, p, ldp, V, n, d); break;
+        case 6: accum_gn(6, a, lda, p, ldp, V, n, d); break;
+        case 7: accum_gn(7, a, lda, p, ldp, V, n, d); break;
+        default: accum_gn(8, a, lda, p, ldp, V, n, d); break;
+        }
+    }
+}
+
+/* exp(x) for x ≤ 0 (softmax arguments): x = k·ln2 + r, |r| ≤ ln2/2, e^r by a
+ * degree-6 Taylor polynomial (error < 2e-7 relative), 2^k by vscalefps;
+ * x < −87 gives 0 (expf would give a subnormal below 1.6e−38, which no softmax
+ * weight notices). */
+static inline __m512 exp512(__m512 x) {
+    const __m512 log2e = _mm512_set1_ps(1.44269504f), ln2hi = _mm512_set1_ps(0.693145751953125f),
+                 ln2lo = _mm512_set1_ps(1.428606765330187e-06f);
+    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, ln2lo, _mm512_fnmadd_ps(k, ln2hi, x));
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps(live, p, k);
+}
+
+static float exp_sum_avx512(float *x, int n, float m) {
+    __m512 vm = _mm512_set1_ps(m), s = _mm512_setzero_ps();
+    for (int t = 0; t < n; t += 16) {
+        __mmask16 k = n - t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - t)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + t), vm));
+        e = _mm512_maskz_mov_ps(k, e);
+        _mm512_mask_storeu_ps(x + t, k, e);
+        s = _mm512_add_ps(s, e);
+    }
+    return _mm512_reduce_add_ps(s);
 }
 
 const rq_attn_kernels rq__attn_avx512 = {
-    "avx512", dot_codes_avx512, acc_codes_avx512, dot_signs_avx512, acc_signs_avx512, dot_f32_x86, acc_f32_x86,
-    dot_f16_avx512, acc_f16_avx512, dot_q8_0_x86, acc_q8_0_x86, dot_q4_0_x86, acc_q4_0_x86,
+    "avx512", decode_codes_avx512, decode_signs_avx512, decode_f16_avx512, decode_q8_0_x86, decode_q4_0_x86, dot_avx512, axpy_avx512,
+    scores_avx512, accum_avx512, exp_sum_avx512,
 };
