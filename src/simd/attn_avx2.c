@@ -79,11 +79,14 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     for (int t = 0; t < n; t++) {
         const float *k = K + (size_t)t * d;
         __m256 a[4];
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) a[g] = _mm256_setzero_ps();
         for (int j = 0; j < d8; j += 8) {
             __m256 kv = _mm256_loadu_ps(k + j);
+            #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * ldq + j), kv, a[g]);
         }
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) {
             float s = hsum256(a[g]);
             for (int j = d8; j < d; j++) s += q[(size_t)g * ldq + j] * k[j];
@@ -109,13 +112,17 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
     int d8 = d & ~7;
     for (int j = 0; j < d8; j += 8) {
         __m256 a[8];
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) a[g] = _mm256_loadu_ps(A + (size_t)g * lda + j);
         for (int t = 0; t < n; t++) {
             __m256 v = _mm256_loadu_ps(V + (size_t)t * d + j);
+            #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
         }
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) _mm256_storeu_ps(A + (size_t)g * lda + j, a[g]);
     }
+    #pragma GCC unroll 8
     for (int g = 0; g < GN; g++)
         for (int t = 0; t < n; t++)
             for (int j = d8; j < d; j++) A[(size_t)g * lda + j] += P[(size_t)g * ldp + t] * V[(size_t)t * d + j];

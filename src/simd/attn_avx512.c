@@ -8,9 +8,8 @@
 #include "attn_x86.h"
 
 static void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
-    float tab_[16] = {0};
-    for (int i = 0; i < (1 << bits); i++) tab_[i] = scale * cent[i];
-    __m512 tab = _mm512_loadu_ps(tab_);
+    /* the scaled table: one multiply per entry, as in the reference */
+    __m512 tab = _mm512_mul_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (1 << bits)) - 1), cent), _mm512_set1_ps(scale));
     __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
     __m512i mask = _mm512_set1_epi32((1 << bits) - 1);
     int d16 = d & ~15;
@@ -84,12 +83,15 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     for (; t + 4 <= n; t += 4) {
         const float *k = K + (size_t)t * d;
         __m512 a[4][4];
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++)
+            #pragma GCC unroll 4
             for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();
         for (int j = 0; j < d; j += 16) {
             __mmask16 m = j < d16 ? (__mmask16)0xffff : tm;
             __m512 k0 = _mm512_maskz_loadu_ps(m, k + j), k1 = _mm512_maskz_loadu_ps(m, k + d + j);
             __m512 k2 = _mm512_maskz_loadu_ps(m, k + 2 * d + j), k3 = _mm512_maskz_loadu_ps(m, k + 3 * d + j);
+            #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) {
                 __m512 qg = _mm512_maskz_loadu_ps(m, q + (size_t)g * ldq + j);
                 a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);
@@ -98,6 +100,7 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
                 a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);
             }
         }
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) {
             float *dst = S + (size_t)g * lds + t;
             _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3])));
@@ -106,12 +109,15 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     for (; t < n; t++) { /* remaining tokens one at a time */
         const float *k = K + (size_t)t * d;
         __m512 a[4];
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();
         for (int j = 0; j < d; j += 16) {
             __mmask16 m = j < d16 ? (__mmask16)0xffff : tm;
             __m512 kv = _mm512_maskz_loadu_ps(m, k + j);
+            #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + (size_t)g * ldq + j), kv, a[g]);
         }
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) S[(size_t)g * lds + t] += _mm512_reduce_add_ps(a[g]);
     }
 }
@@ -135,11 +141,14 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
     for (int j = 0; j < d; j += 16) {
         __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
         __m512 a[8];
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) a[g] = _mm512_maskz_loadu_ps(m, A + (size_t)g * lda + j);
         for (int t = 0; t < n; t++) {
             __m512 v = _mm512_maskz_loadu_ps(m, V + (size_t)t * d + j);
+            #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
         }
+        #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(A + (size_t)g * lda + j, m, a[g]);
     }
 }
