@@ -4,6 +4,8 @@
 #   make SAN=1 test   the same under AddressSanitizer + UBSan (into build-san/)
 #   make SIMD=scalar  build without SIMD kernels
 #   make bench        benchmarks (bench/)
+#   make results      regenerate the quantizer-quality section of docs/RESULTS.md
+#   make CUDA=1       also the GPU kernels (src/cuda/, nvcc; CUDA_ARCH=sm_90)
 CC      ?= cc
 SAN     ?= 0
 SIMD    ?= auto
@@ -42,7 +44,26 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/obj/src/simd/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/obj/src/simd/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
 
-.PHONY: all test bench bench-attn clean
+# CUDA (make CUDA=1, issue 6): the src/cuda .cu files, built by nvcc into the
+# same library in place of src/cuda_stub.c. -fmad=false: no silent FMA
+# contraction, so the GPU writes the CPU's exact blocks (src/cuda/rq_cuda.cuh).
+# CUDA_ARCH=sm_XX overrides the target; the default build needs no CUDA.
+CUDA      ?= 0
+ifeq ($(CUDA),1)
+NVCC      ?= nvcc
+CUDA_ARCH ?= sm_90
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
+NVFLAGS   ?= -O3
+override NVFLAGS += -arch=$(CUDA_ARCH) -fmad=false -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc
+CUDA_SRC  := $(sort $(wildcard src/cuda/*.cu))
+LIB_OBJ   := $(filter-out $(BUILD)/obj/src/cuda_stub.o,$(LIB_OBJ)) $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+endif
+$(BUILD)/obj/%.o: %.cu $(wildcard include/*.h src/*.h src/cuda/*.h src/cuda/*.cuh) Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+.PHONY: all test bench bench-attn bench-encode bench-cuda clean
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -72,9 +93,35 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/librotorquant.a
 
 bench-attn: $(BUILD)/bench/attn_bench
 	$(BUILD)/bench/attn_bench --threads 1
-	$(BUILD)/bench/attn_bench --threads 2 --max-ctx 16384
+	$(BUILD)/bench/attn_bench --threads 2
 
 bench: bench-attn
+
+# encode throughput per type and SIMD level vs the memory-read bound (issue 4);
+# then d = 128 from a cache-resident array: the kernels' compute alone
+bench-encode: $(BUILD)/bench/encode_bench
+	$(BUILD)/bench/encode_bench
+	$(BUILD)/bench/encode_bench --mib 2 --dims 128
+
+bench: bench-encode
+
+ifeq ($(CUDA),1)
+$(BUILD)/bench/cuda_bench: bench/cuda_bench.cu $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -o $@ $< $(BUILD)/librotorquant.a -lm -lpthread
+
+bench-cuda: $(BUILD)/bench/cuda_bench
+	$(BUILD)/bench/cuda_bench
+
+bench: bench-cuda
+endif
+
+# quantizer quality (issue 3): rotorquant bench --json (+ bench/faiss_peer.py
+# when Faiss is installed) → the quality section of docs/RESULTS.md and
+# docs/plots/quality_*.svg (bench/results.sh, bench/plots.py; a few minutes)
+.PHONY: results
+results: $(BUILD)/rotorquant
+	sh bench/results.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

@@ -15,5 +15,6 @@ int cli_fail(const char *what, rq_status st);
 
 int cmd_bench(int argc, char **argv);
 int cmd_types(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -3,7 +3,8 @@
  * the library (include/rotorquant.h only), prints. Errors become one line on
  * stderr and a nonzero exit.
  *
- *   rotorquant bench  [--dims D] [--n N] [--seed S] [--json]
+ *   rotorquant bench  [--data LIST] [--dims LIST] [--types LIST] [--json] [--dump DIR] ...
+ *   rotorquant eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--json] ...
  *   rotorquant types  [--dims D]
  *   rotorquant --version
  */
@@ -12,9 +13,15 @@
 static int usage(FILE *f) {
     fprintf(f,
             "usage: rotorquant <command> [options]\n"
-            "  bench  [--dims D] [--n N] [--seed S] [--json]  quality of every type on synthetic data\n"
+            "  bench  [--data isotropic,outlier,npy:PATH] [--dims 64,128,256] [--types T,..] [--json]\n"
+            "         [--ctx 1024,4096] [--n N] [--queries Q] [--hot H] [--logit-std L] [--trials T]\n"
+            "         [--needle-keys N] [--snr S] [--reps R] [--speed-n N] [--seed S] [--dump DIR]\n"
+            "                                                 quality, size and speed of every type\n"
+            "  eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--type-v T]\n"
+            "         [--causal] [--scale S] [--seed S] [--reps R] [--json]\n"
+            "                                                 the same metrics on your own arrays\n"
             "  types  [--dims D]                              the type registry with exact sizes\n"
-            "  --version                                      version and format version\n");
+            "  --version                                      version, format version, SIMD level\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -27,14 +34,14 @@ int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-        printf("rotorquant %s (block format %d)\n", rq_version_str(), RQ_FORMAT_VERSION);
+        printf("rotorquant %s (block format %d, simd %s)\n", rq_version_str(), RQ_FORMAT_VERSION, rq_simd_name());
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"bench", cmd_bench}, {"types", cmd_types}};
+    } cmds[] = {{"bench", cmd_bench}, {"types", cmd_types}, {"eval", cmd_eval}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc, argv);
     fprintf(stderr, "rotorquant: unknown command '%s'\n", cmd);

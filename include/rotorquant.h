@@ -292,6 +292,192 @@ rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_
 rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
                                  const size_t *n_ctx, const rq_attn_params *p, float *out);
 
+/* ---------------------------------------------------------------------------
+ * SIMD kernels (src/simd/): chosen once from cpuid, overridable with the
+ * environment variable RQ_SIMD=scalar|avx2|avx512. Every level produces the
+ * same bytes; only speed differs.
+ * ------------------------------------------------------------------------- */
+/* The level in use: "scalar", "avx2" or "avx512". */
+const char *rq_simd_name(void);
+
+/* ---------------------------------------------------------------------------
+ * CUDA (src/cuda/, built by `make CUDA=1`; other builds answer every call
+ * with RQ_ERR_UNSUPPORTED and rq_cuda_available() == 0). Pointers named d_*
+ * are device memory; `stream` is a cudaStream_t (NULL = default stream) and
+ * the calls that take one are asynchronous. A failing CUDA runtime call is
+ * reported as RQ_ERR_UNSUPPORTED and rq_cuda_error_str() gives its text.
+ * ------------------------------------------------------------------------- */
+int rq_cuda_available(void);          /* 1 if built with CUDA and a GPU is present */
+const char *rq_cuda_error_str(void);  /* last CUDA error seen, "" if none          */
+rq_status rq_cuda_device_name(char *buf, size_t n);
+rq_status rq_cuda_malloc(void **d_ptr, size_t bytes);
+void rq_cuda_free(void *d_ptr);
+rq_status rq_cuda_upload(void *d_dst, const void *src, size_t bytes);
+rq_status rq_cuda_download(void *dst, const void *d_src, size_t bytes);
+rq_status rq_cuda_memset(void *d_dst, int value, size_t bytes);
+rq_status rq_cuda_synchronize(void);
+
+/* A quantizer's rotation, codebook and QJL matrix on the GPU. Serves every
+ * MSE and PROD type (all rotation families) with head_dim ≤ 256; the blocks
+ * are byte-identical to rq_quantizer_encode's. q may be freed afterwards. */
+typedef struct rq_cuda_quantizer rq_cuda_quantizer;
+rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_quantizer *q);
+void rq_cuda_quantizer_free(rq_cuda_quantizer *g);
+/* d_x [n_vec][d] f32 → d_blocks [n_vec][bytes_per_vector], one fused launch.
+ * A vector with NaN/Inf or a norm beyond fp16 gets an all-zero block and its
+ * status is recorded; rq_cuda_quantizer_check() waits for the device and
+ * returns (and clears) the first recorded status. */
+rq_status rq_cuda_encode(rq_cuda_quantizer *g, const float *d_x, void *d_blocks, size_t n_vec, void *stream);
+rq_status rq_cuda_quantizer_check(rq_cuda_quantizer *g);
+/* Blocks → vectors (f32: the same floats as rq_quantizer_decode; f16: those
+ * rounded to nearest even). */
+rq_status rq_cuda_decode(const rq_cuda_quantizer *g, const void *d_blocks, float *d_x, size_t n_vec,
+                         void *stream);
+rq_status rq_cuda_decode_f16(const rq_cuda_quantizer *g, const void *d_blocks, uint16_t *d_x, size_t n_vec,
+                             void *stream);
+
+/* Decode attention of one new token over a contiguous compressed cache:
+ * keys and values of KV head h are blocks d_k/d_v + (h·kv_stride + t)·bytes,
+ * t < n_tokens (kv_stride 0 = n_tokens). d_q, d_out: [n_q_heads][head_dim];
+ * query head i reads KV head i / (n_q_heads / n_kv_heads) (GQA).
+ * out = Σ_t softmax_t(scale·<q, k_t>) v_t, scale 0 = 1/√head_dim. Split-K
+ * over thread blocks; keys scored from their codes against the query rotated
+ * once, values summed in the rotated domain, one inverse rotation at the
+ * end. MSE key/value types (QJL `p` types are served by the CPU cache).
+ * head_dim % 16 == 0 runs on the tensor cores with fp16 centroids (≤ 2^-11
+ * relative per decoded coordinate, float accumulation); other head dims
+ * (multiples of 8) on the CUDA cores in float.
+ * The workspace (splits, rotated queries) is allocated by init only. */
+typedef struct rq_cuda_attn rq_cuda_attn;
+rq_status rq_cuda_attn_init(rq_cuda_attn **out, int n_q_heads, int n_kv_heads, int head_dim);
+void rq_cuda_attn_free(rq_cuda_attn *a);
+void rq_cuda_attn_set_splits(rq_cuda_attn *a, int n_splits); /* 0 = automatic (default) */
+rq_status rq_cuda_attention(rq_cuda_attn *a, const rq_cuda_quantizer *k, const rq_cuda_quantizer *v,
+                            const float *d_q, const void *d_k, const void *d_v, size_t n_tokens,
+                            size_t kv_stride, float scale, float *d_out, void *stream);
+/* The same over f16 keys and values [n_kv_heads][kv_stride][head_dim]
+ * (16-byte aligned): the baseline the packed kernel is measured against. */
+rq_status rq_cuda_attention_f16(rq_cuda_attn *a, const float *d_q, const uint16_t *d_k, const uint16_t *d_v,
+                                size_t n_tokens, size_t kv_stride, float scale, float *d_out, void *stream);
+
+/* ---------------------------------------------------------------------------
+ * Evaluation (issue 3): NumPy .npy arrays (src/npy.c) and the quality of a
+ * quantizer on given data (src/eval.c) — what `rotorquant bench` and
+ * `rotorquant eval` report. Everything goes through the public quantizer API
+ * (encode → decode); exact references are computed in double. For PROD (`p`)
+ * types <y, decode(x)> is the unbiased QJL estimator (docs/FORMAT.md §5).
+ * ------------------------------------------------------------------------- */
+#define RQ_NPY_MAX_DIMS 8
+
+/* An array read from a .npy file, converted to float32, C order. */
+typedef struct {
+    int n_dims;                     /* 1..RQ_NPY_MAX_DIMS                     */
+    size_t shape[RQ_NPY_MAX_DIMS];
+    size_t n_elems;                 /* product of shape (may be 0)            */
+    int file_itemsize;              /* 4 ('<f4') or 2 ('<f2') in the file     */
+    float *data;                    /* n_elems floats; NULL on error          */
+    char error[160];                /* on error: what was wrong, one line     */
+} rq_npy_array;
+
+/* Reads NPY format 1.0, 2.0 or 3.0 with dtype '<f4' or '<f2', C order. Every
+ * field is validated: magic, version, header length against the file size,
+ * the header dict (exactly 'descr', 'fortran_order', 'shape'), the shape
+ * product (overflow) against the bytes that follow (no more, no fewer).
+ * Errors: RQ_ERR_IO (cannot open/read), RQ_ERR_FORMAT (not NPY, malformed
+ * header, shape overflow, trailing bytes), RQ_ERR_TRUNCATED (file ends early),
+ * RQ_ERR_UNSUPPORTED (other dtype or byte order, fortran_order, > 8 dims),
+ * RQ_ERR_SHAPE (0-d array); out->error then names the problem. Free with
+ * rq_npy_free (also after an error). */
+rq_status rq_npy_read(const char *path, rq_npy_array *out);
+void rq_npy_free(rq_npy_array *a);
+/* Writes float32 data as NPY 1.0 ('<f4', C order, header padded to 64 bytes). */
+rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape);
+
+/* Relative MSE of encode → decode over n vectors (rq_metric_rel_mse). */
+rq_status rq_eval_mse(const rq_quantizer *q, const float *x, size_t n_vec, double *mse);
+
+/* Inner products of pairs: est_i = <y_i, decode(encode(x_i))>, exact_i =
+ * <y_i, x_i> in double. The n_pairs vectors x are encoded once and paired
+ * with n_sets sets of partners: y holds n_sets × n_pairs vectors, out[s]
+ * gets set s. */
+typedef struct {
+    size_t n;
+    double mse;    /* relative MSE of the x (same in every set)       */
+    double mean_exact, mean_est;
+    double bias;   /* mean(est − exact)                               */
+    double ratio;  /* mean_est / mean_exact (shrinkage; 0 if exact 0) */
+    double err_std;/* standard deviation of est − exact              */
+    double rmse;   /* sqrt(mean((est − exact)²))                      */
+    double corr;   /* Pearson(exact, est); 0 if exact is constant     */
+} rq_eval_ip_result;
+rq_status rq_eval_ip(const rq_quantizer *q, const float *x, const float *y, size_t n_pairs, size_t n_sets,
+                     rq_eval_ip_result *out);
+
+/* Attention fidelity of softmax attention over n_keys keys, per query i over
+ * the first n_ctx[i] keys (n_ctx NULL: all):
+ *   exact  s_t = scale·<q, k_t>, p = softmax(s), o = Σ p_t v_t   (double)
+ *   est    ŝ_t = scale·<q, k̂_t>, p̂ = softmax(ŝ), ô = Σ p̂_t v̂_t
+ * with k̂ = decode(encode(k)) by qk and v̂ by qv (qv NULL: values exact).
+ * scale 0 = 1/sqrt(d). Every input must be finite (RQ_ERR_NONFINITE). */
+typedef struct {
+    size_t n_keys, n_queries;
+    double mse;           /* keys: mean ‖k − k̂‖²/‖k‖²                          */
+    double mse_values;    /* values, 0 if none or exact                         */
+    double ip_corr;       /* Pearson of exact vs estimated <q,k> over all pairs */
+    double ip_bias;       /* mean(est − exact) <q,k> over all pairs             */
+    double ip_rmse;       /* sqrt(mean((est − exact)²)) over all pairs          */
+    double score_cosine;  /* mean over queries of cos(s, ŝ) (uncentered)        */
+    double softmax_kl;    /* mean over queries of KL(p ‖ p̂), nats                */
+    double top1;          /* fraction of queries with argmax ŝ = argmax s       */
+    double top5;          /* fraction with argmax s among the 5 largest ŝ       */
+    double output_cosine; /* mean cos(o, ô); 0 when values is NULL              */
+} rq_eval_attn_result;
+rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, const float *keys,
+                            const float *values, size_t n_keys, const float *queries, size_t n_queries,
+                            const size_t *n_ctx, float scale, rq_eval_attn_result *out);
+
+/* Needle retrieval with a noisy query: each trial picks a position p at
+ * random (seeded) and queries with k_p + σg, g ~ N(0, I_d), σ² = ‖k_p‖²/(d·snr)
+ * (snr = signal energy / noise energy). A hit: the largest estimated score
+ * <q, k̂_t> is at p. rate_exact: the same with exact scores (the ceiling). */
+typedef struct {
+    size_t n_trials;
+    double rate, rate_exact;
+} rq_eval_needle_result;
+rq_status rq_eval_needle(const rq_quantizer *q, const float *keys, size_t n_keys, double snr,
+                         size_t n_trials, uint64_t seed, rq_eval_needle_result *out);
+
+/* Encode and decode throughput on n_vec vectors: medians over n_reps runs
+ * (wall clock, CLOCK_MONOTONIC), one thread, vectors per second. */
+typedef struct {
+    double encode_vps, decode_vps;
+} rq_eval_speed_result;
+rq_status rq_eval_speed(const rq_quantizer *q, const float *x, size_t n_vec, int n_reps,
+                        rq_eval_speed_result *out);
+
+/* MSE of a bare rotation + codebook pair, outside any type: each x is
+ * normalized, rotated (rot NULL: not rotated), and every coordinate replaced
+ * by its codebook centroid; mse = mean ‖Πu − ĉ‖² (= ‖u − û‖², Π orthogonal).
+ * For experiments such as the seed's RotorQuant, whose codebook was built for
+ * a dimension d_eff = 8·⌈d/3⌉ instead of d (research/reference_impl.md §6.3). */
+rq_status rq_eval_codebook_mse(const rq_rotation *rot, const rq_codebook *cb, const float *x, size_t n_vec,
+                               int d, double *mse);
+
+/* Pairs with a prescribed inner product: pair i takes x = pool[i mod n_pool]
+ * and z = the first pool vector from index (i + n_pool/2) mod n_pool on that
+ * is not parallel to x; x_out = x/‖x‖, y_out = rho·x_out + sqrt(1−rho²)·ẑ⊥
+ * (ẑ⊥: z orthogonalized against x, normalized). So ‖x‖ = ‖y‖ = 1 and
+ * <x, y> = rho exactly (to float rounding). rho in [−1, 1]. */
+rq_status rq_data_pairs(const float *pool, size_t n_pool, int d, double rho, size_t n_pairs,
+                        float *x_out, float *y_out);
+
+/* Attention queries that are not flat: query i = base_i/‖base_i‖ plus the
+ * sum of n_hot distinct random keys k_h/‖k_h‖ ("hot" keys, positions drawn
+ * from seed), rescaled so the exact logits scale·<q, k_t> over the n_keys keys
+ * have standard deviation logit_std (scale 0 = 1/sqrt(d)). */
+rq_status rq_data_queries(const float *keys, size_t n_keys, const float *base, size_t n_queries, int d,
+                          int n_hot, double logit_std, float scale, uint64_t seed, float *q_out);
+
 #ifdef __cplusplus
 }
 #endif

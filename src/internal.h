@@ -48,6 +48,11 @@ struct rq_rotation {
     int n_block_params;   /* floats per block: rotor 4, planar 2, iso 8     */
     float *block_params;  /* n_blocks × n_block_params                      */
     float *block_mats;    /* n_blocks × block² : each block as a matrix     */
+    /* block families: per-lane coefficients for the SIMD kernels (derived,
+     * not counted in n_params; layout below at rq__block_simd_lanes). The
+     * n_blocks − (d mod B ≠ 0) regular blocks are disjoint, so SIMD applies
+     * them all at once; the tail block goes through rq__block_apply. */
+    float *simd_coef;
 };
 
 /* Block families (rotation_block.c): fill block_params/block_mats of a
@@ -55,6 +60,20 @@ struct rq_rotation {
 rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed);
 void rq__block_forward_ref(const rq_rotation *rot, const float *x, float *y);
 void rq__block_inverse_ref(const rq_rotation *rot, const float *x, float *y);
+/* Block b alone, in place on its B floats v (the reference's per-block map). */
+void rq__block_apply(const rq_rotation *rot, int b, float *v, bool inverse);
+/* simd_coef layout: regular blocks n_reg = ⌊d/B⌋, lanes L = B·n_reg
+ * rounded up to a multiple of 48 (zero padded).
+ *   rotor   6 × L, lane 3g + i of block g: C_j = M_ij (forward),
+ *           D_j = M_ji (inverse), j = 0..2 (M = the block's block_mats)
+ *   planar  3 × L: [−s, c] per pair (forward, with block_params' [c, s]),
+ *           [c, c], [s, −s] (inverse)
+ *   iso     16 × L, per lane i of a block (quaternion component i):
+ *           A_k = sgn(i,k)·q_L,k, Q_k = sgn(i,k)·conj(q_R)_(i⊕k)   (forward)
+ *           A'_k = sgn(i,k)·conj(q_L)_k, Q'_k = sgn(i,k)·q_R,(i⊕k)  (inverse)
+ *           for k = 0..3, with the Hamilton product written
+ *           (a b)_i = Σ_k sgn(i,k) a_k b_(i⊕k) in increasing k. */
+int rq__block_simd_lanes(const rq_rotation *rot);
 
 /* In-place orthonormal fast Walsh–Hadamard transform of n = 2^k floats,
  * butterfly order fixed (docs/FORMAT.md §3) so SIMD versions match. */
@@ -105,5 +124,11 @@ void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out);
  * (a level the CPU lacks falls back to the best one it has). */
 typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
 rq_simd_level rq__simd_level(void);
+/* The best level this CPU (and build) supports, ignoring RQ_SIMD. */
+rq_simd_level rq__simd_cpu_level(void);
+/* Tests and benchmarks: use `level` from now on (clamped to the CPU's best);
+ * returns the level set. Not meant to race with running kernels. */
+rq_simd_level rq__simd_force(rq_simd_level level);
+const char *rq__simd_level_name(rq_simd_level level); /* "scalar", "avx2", "avx512" */
 
 #endif /* RQ_INTERNAL_H */

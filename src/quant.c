@@ -1,6 +1,12 @@
 /*
  * quant.c — quantizers: encode, decode and inner products for every type
- * (scalar reference; docs/FORMAT.md §4 has the block layouts).
+ * (docs/FORMAT.md §5 has the block layouts).
+ *
+ * The pipelines below are composed once from a kernel table
+ * (src/simd/kernels.h): the scalar reference kernels defined here are the
+ * executable spec; the AVX2 / AVX-512 tables (src/simd/) reproduce them bit
+ * for bit, and may take a whole MSE batch at once (encode_mse). The table is
+ * the process's SIMD level (rq__kernels()).
  *
  * MSE (TurboQuant_mse, arXiv 2504.19874 Alg. 1, with the norm stored):
  *   n = ‖x‖, y = Π(x/n), code_j = cell of y_j in the d-dim Lloyd-Max codebook,
@@ -20,6 +26,7 @@
  * allocated after rq_quantizer_init.
  */
 #include "internal.h"
+#include "simd/kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,30 +58,21 @@ static rq_status f16_field(float v, uint16_t *h) {
 }
 
 /* ---- QJL sketch -------------------------------------------------------- */
-/* out = S v (m = d outputs) */
+/* out = S v (m = d outputs), at the process's SIMD level (exact at every level) */
 void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out) {
-    int d = q->n_dims;
-    if (q->qjl_rot) {
-        rq_rotation_forward(q->qjl_rot, v, out, 1);
-    } else {
-        for (int i = 0; i < d; i++) out[i] = rq__dot_ref(q->qjl_s + (size_t)i * d, v, d);
-    }
+    const rq_kernels *k = rq__kernels();
+    if (q->qjl_rot) k->rotate(q->qjl_rot, v, 1.0f, out); /* v·1 = v exactly */
+    else k->matvec_rows(q->qjl_s, q->n_dims, q->n_dims, v, out);
 }
 
 /* out = Sᵀ s for s ∈ {±1}^m given as packed sign bits (bit 1 = +1) */
 void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out) {
+    const rq_kernels *k = rq__kernels();
     int d = q->n_dims;
     float s[RQ_MAX_DIMS];
     for (int i = 0; i < d; i++) s[i] = ((bits[i >> 3] >> (i & 7)) & 1) ? 1.0f : -1.0f;
-    if (q->qjl_rot) {
-        rq_rotation_inverse(q->qjl_rot, s, out, 1);
-    } else {
-        for (int j = 0; j < d; j++) out[j] = 0;
-        for (int i = 0; i < d; i++) {
-            const float *row = q->qjl_s + (size_t)i * d;
-            for (int j = 0; j < d; j++) out[j] += row[j] * s[i];
-        }
-    }
+    if (q->qjl_rot) k->rotate_inv(q->qjl_rot, s, out);
+    else k->matvec_cols(q->qjl_s, d, s, out); /* out_j = Σ_i S_ij s_i, i increasing */
 }
 
 /* ---- init / free ------------------------------------------------------- */
@@ -166,86 +164,187 @@ size_t rq_quantizer_n_params(const rq_quantizer *q) {
     return n;
 }
 
-/* ---- ggml baselines (block of 32) -------------------------------------- */
-static rq_status q8_0_encode(const float *x, uint8_t *blk) {
-    float amax = 0;
-    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-    uint16_t h;
-    if (f16_field(dd, &h)) return RQ_ERR_RANGE;
-    put_f16(blk, h);
-    for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-    return RQ_OK;
+/* ---- reference kernels (the executable spec of simd/kernels.h) -------- */
+static bool all_finite_ref(const float *x, int n) { return all_finite(x, n); }
+
+static float sumsq_finite_ref(const float *x, int n, bool *finite) {
+    *finite = all_finite(x, n);
+    return rq__sumsq_ref(x, n);
 }
 
-static void q8_0_decode(const uint8_t *blk, float *x) {
-    float dd = get_f16(blk);
-    for (int j = 0; j < 32; j++) x[j] = (float)(int8_t)blk[2 + j] * dd;
+/* y = Π(x·s): u_i = x_i·s rounded first, then the rotation. */
+static void rotate_ref(const rq_rotation *r, const float *x, float s, float *y) {
+    float u[RQ_MAX_DIMS];
+    int d = r->n_dims;
+    for (int i = 0; i < d; i++) u[i] = x[i] * s;
+    rq_rotation_forward(r, u, y, 1);
 }
 
-static rq_status q4_0_encode(const float *x, uint8_t *blk) {
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    float dd = max / -8.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-    uint16_t h = rq_f32_to_f16(dd);
-    if ((h & 0x7c00u) == 0x7c00u) return RQ_ERR_RANGE;
-    put_f16(blk, h);
-    for (int j = 0; j < 16; j++) {
-        int a = (int)(int8_t)(x[j] * id + 8.5f), b = (int)(int8_t)(x[16 + j] * id + 8.5f);
-        if (a > 15) a = 15;
-        if (b > 15) b = 15;
-        blk[2 + j] = (uint8_t)(a | (b << 4));
-    }
-    return RQ_OK;
+static void rotate_inv_ref(const rq_rotation *r, const float *x, float *y) {
+    rq_rotation_inverse(r, x, y, 1);
 }
 
-static void q4_0_decode(const uint8_t *blk, float *x) {
-    float dd = get_f16(blk);
-    for (int j = 0; j < 16; j++) {
-        x[j] = (float)((blk[2 + j] & 0x0f) - 8) * dd;
-        x[16 + j] = (float)((blk[2 + j] >> 4) - 8) * dd;
-    }
+static void matvec_cols_ref(const float *mt, int n, const float *v, float *y) {
+    for (int i = 0; i < n; i++) y[i] = 0;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < n; i++) y[i] += mt[(size_t)j * n + i] * v[j];
 }
 
-/* ---- one vector ------------------------------------------------------- */
-static rq_status encode_one(const rq_quantizer *q, const float *x, uint8_t *blk) {
-    int d = q->n_dims;
-    if (!all_finite(x, d)) return RQ_ERR_NONFINITE;
-    float y[RQ_MAX_DIMS];
+static void matvec_rows_ref(const float *m, int n_rows, int n, const float *v, float *out) {
+    for (int i = 0; i < n_rows; i++) out[i] = rq__dot_ref(m + (size_t)i * n, v, n);
+}
+
+static void matvec_rows_k_ref(const float *m, int n_rows, int n, const float *v, int k, float *out) {
+    for (int t = 0; t < k; t++) matvec_rows_ref(m, n_rows, n, v + (size_t)t * n, out + (size_t)t * n_rows);
+}
+
+/* cell of y: the number of bounds strictly below y (rq_codebook_index) */
+static void quantize_pack_ref(const float *y, int n, int bits, const float *bounds, uint8_t *out) {
     uint8_t codes[RQ_MAX_DIMS];
+    int n_bounds = (1 << bits) - 1;
+    for (int i = 0; i < n; i++) {
+        int c = 0;
+        for (int k = 0; k < n_bounds; k++) c += bounds[k] < y[i];
+        codes[i] = (uint8_t)c;
+    }
+    rq__pack_ref(codes, n, bits, out);
+}
+
+static void unpack_scale_ref(const uint8_t *in, int n, int bits, const float *cent, float s, float *y) {
+    uint8_t codes[RQ_MAX_DIMS];
+    rq__unpack_ref(in, n, bits, codes);
+    for (int i = 0; i < n; i++) y[i] = s * cent[codes[i]];
+}
+
+static void pack_signs_ref(const float *v, int n, uint8_t *out) {
+    memset(out, 0, rq__packed_bytes(n, 1));
+    for (int i = 0; i < n; i++)
+        if (v[i] >= 0.0f) out[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static rq_status f16_encode_ref(const float *x, int n, uint8_t *out) {
     uint16_t h;
+    for (int i = 0; i < n; i++) {
+        if (f16_field(fabsf(x[i]), &h)) return RQ_ERR_RANGE;
+        put_f16(out + 2 * i, rq_f32_to_f16(x[i]));
+    }
+    return RQ_OK;
+}
+
+static void f16_decode_ref(const uint8_t *in, int n, float *x) {
+    for (int i = 0; i < n; i++) x[i] = get_f16(in + 2 * i);
+}
+
+/* float → int8 as ggml's (int8_t) cast for every value that occurs: in
+ * range, truncation toward zero. A non-finite value (x·id with id = ∞,
+ * when δ underflows: blocks with max|x| < ~2^-125, whose fp16 scale is 0
+ * anyway) gives 0 — what x86 gcc code does; defined here because the C cast
+ * is undefined there and compilers differ. */
+static int to_int8(float v) { return rq__finite(v) ? (int)(int8_t)v : 0; }
+
+/* ggml's quantize_row_q8_0_ref: per 32 values δ = max|x|/127, q = round(x/δ)
+ * (roundf: half away from zero), computed as x·(1/δ). */
+static rq_status q8_0_encode_ref(const float *x, int n, uint8_t *out) {
+    for (int b = 0; b < n / 32; b++, x += 32, out += 34) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        uint16_t h;
+        if (f16_field(dd, &h)) return RQ_ERR_RANGE;
+        put_f16(out, h);
+        for (int j = 0; j < 32; j++) out[2 + j] = (uint8_t)to_int8(roundf(x[j] * id));
+    }
+    return RQ_OK;
+}
+
+static void q8_0_decode_ref(const uint8_t *in, int n, float *x) {
+    for (int b = 0; b < n / 32; b++, in += 34, x += 32) {
+        float dd = get_f16(in);
+        for (int j = 0; j < 32; j++) x[j] = (float)(int8_t)in[2 + j] * dd;
+    }
+}
+
+/* ggml's quantize_row_q4_0_ref: δ = x_max/−8 with x_max the value of largest
+ * magnitude (the first on ties), q = min(15, trunc(x·(1/δ) + 8.5)). */
+static rq_status q4_0_encode_ref(const float *x, int n, uint8_t *out) {
+    for (int b = 0; b < n / 32; b++, x += 32, out += 18) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        float dd = max / -8.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        uint16_t h = rq_f32_to_f16(dd);
+        if ((h & 0x7c00u) == 0x7c00u) return RQ_ERR_RANGE;
+        put_f16(out, h);
+        for (int j = 0; j < 16; j++) {
+            int lo = to_int8(x[j] * id + 8.5f), hi = to_int8(x[16 + j] * id + 8.5f);
+            if (lo > 15) lo = 15;
+            if (hi > 15) hi = 15;
+            out[2 + j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+    return RQ_OK;
+}
+
+static void q4_0_decode_ref(const uint8_t *in, int n, float *x) {
+    for (int b = 0; b < n / 32; b++, in += 18, x += 32) {
+        float dd = get_f16(in);
+        for (int j = 0; j < 16; j++) {
+            x[j] = (float)((in[2 + j] & 0x0f) - 8) * dd;
+            x[16 + j] = (float)((in[2 + j] >> 4) - 8) * dd;
+        }
+    }
+}
+
+const rq_kernels rq__kernels_ref = {
+    .name = "scalar",
+    .sumsq_finite = sumsq_finite_ref,
+    .sumsq = rq__sumsq_ref,
+    .all_finite = all_finite_ref,
+    .rotate = rotate_ref,
+    .rotate_inv = rotate_inv_ref,
+    .matvec_cols = matvec_cols_ref,
+    .matvec_rows = matvec_rows_ref,
+    .matvec_rows_k = matvec_rows_k_ref,
+    .quantize_pack = quantize_pack_ref,
+    .unpack_scale = unpack_scale_ref,
+    .pack_signs = pack_signs_ref,
+    .f16_encode = f16_encode_ref,
+    .f16_decode = f16_decode_ref,
+    .q8_0_encode = q8_0_encode_ref,
+    .q8_0_decode = q8_0_decode_ref,
+    .q4_0_encode = q4_0_encode_ref,
+    .q4_0_decode = q4_0_decode_ref,
+};
+
+/* ---- one vector: the pipelines, composed from one kernel table ----------
+ * For PROD types with r_out set, the QJL sketch is left to the caller
+ * (encode_prod batches it): r_out receives the residual r′ and *sketch
+ * says whether the block still needs its sign bits (not for a zero vector). */
+static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const float *x, uint8_t *blk, float *r_out,
+                            bool *sketch) {
+    int d = q->n_dims;
+    float y[RQ_MAX_DIMS];
+    uint16_t h;
+    bool finite;
     switch (q->type->family) {
     case RQ_FAMILY_F32:
-        for (int i = 0; i < d; i++) memcpy(blk + 4 * i, &x[i], 4); /* little-endian host */
+        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
+        memcpy(blk, x, sizeof(float) * (size_t)d); /* little-endian host */
         return RQ_OK;
     case RQ_FAMILY_F16:
-        for (int i = 0; i < d; i++) {
-            if (f16_field(fabsf(x[i]), &h)) return RQ_ERR_RANGE;
-            put_f16(blk + 2 * i, rq_f32_to_f16(x[i]));
-        }
-        return RQ_OK;
+        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
+        return k->f16_encode(x, d, blk);
     case RQ_FAMILY_Q8_0:
-        for (int b = 0; b < d / 32; b++) {
-            rq_status st = q8_0_encode(x + 32 * b, blk + 34 * b);
-            if (st) return st;
-        }
-        return RQ_OK;
-    case RQ_FAMILY_Q4_0: {
-        const float *src = x;
-        if (q->rot) {
-            rq_rotation_forward(q->rot, x, y, 1);
-            src = y;
-        }
-        for (int b = 0; b < d / 32; b++) {
-            rq_status st = q4_0_encode(src + 32 * b, blk + 18 * b);
-            if (st) return st;
-        }
-        return RQ_OK;
-    }
+        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
+        return k->q8_0_encode(x, d, blk);
+    case RQ_FAMILY_Q4_0:
+        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
+        if (!q->rot) return k->q4_0_encode(x, d, blk);
+        k->rotate(q->rot, x, 1.0f, y); /* x·1 = x exactly */
+        return k->q4_0_encode(y, d, blk);
     case RQ_FAMILY_MSE:
     case RQ_FAMILY_PROD: break;
     }
@@ -254,24 +353,22 @@ static rq_status encode_one(const rq_quantizer *q, const float *x, uint8_t *blk)
     bool prod = q->type->family == RQ_FAMILY_PROD;
     size_t code_bytes = rq__packed_bytes(d, q->mse_bits);
     uint8_t *code_dst = blk + (prod ? 4 : 2);
-    float norm = sqrtf(rq__sumsq_ref(x, d));
+    float norm = sqrtf(k->sumsq_finite(x, d, &finite));
+    if (!finite) return RQ_ERR_NONFINITE;
     if (f16_field(norm, &h)) return RQ_ERR_RANGE;
     if (norm == 0.0f) { /* zero vector: all-zero block decodes to zero */
         memset(blk, 0, q->bytes);
+        if (r_out) memset(r_out, 0, sizeof(float) * (size_t)d), *sketch = false;
         return RQ_OK;
     }
-    float inv = 1.0f / norm;
-    for (int i = 0; i < d; i++) y[i] = x[i] * inv;
-    rq_rotation_forward(q->rot, y, y, 1);
+    k->rotate(q->rot, x, 1.0f / norm, y); /* y = Π(x/n) */
 
-    float stored = norm;
+    float stored = norm, c[RQ_MAX_DIMS];
     if (q->mse_bits > 0) {
-        for (int i = 0; i < d; i++) codes[i] = (uint8_t)rq_codebook_index(&q->cb, y[i]);
-        rq__pack_ref(codes, d, q->mse_bits, code_dst);
+        k->quantize_pack(y, d, q->mse_bits, q->cb.bounds, code_dst);
         if (q->cfg.norm_correct && !prod) {
-            float c[RQ_MAX_DIMS];
-            for (int i = 0; i < d; i++) c[i] = q->cb.centroids[codes[i]];
-            stored = norm / sqrtf(rq__sumsq_ref(c, d));
+            k->unpack_scale(code_dst, d, q->mse_bits, q->cb.centroids, 1.0f, c); /* c(code) */
+            stored = norm / sqrtf(k->sumsq(c, d));
         }
     }
     if (f16_field(stored, &h)) return RQ_ERR_RANGE;
@@ -279,32 +376,66 @@ static rq_status encode_one(const rq_quantizer *q, const float *x, uint8_t *blk)
     if (!prod) return RQ_OK;
 
     /* residual r′ = n·y − n′·c(code), with n′ the stored fp16 norm */
-    float n16 = rq_f16_to_f32(h), r[RQ_MAX_DIMS], sr[RQ_MAX_DIMS];
-    for (int i = 0; i < d; i++)
-        r[i] = norm * y[i] - (q->mse_bits > 0 ? n16 * q->cb.centroids[codes[i]] : 0.0f);
-    float rnorm = sqrtf(rq__sumsq_ref(r, d));
+    float rbuf[RQ_MAX_DIMS], sr[RQ_MAX_DIMS], *r = r_out ? r_out : rbuf;
+    if (q->mse_bits > 0) {
+        k->unpack_scale(code_dst, d, q->mse_bits, q->cb.centroids, rq_f16_to_f32(h), c);
+        for (int i = 0; i < d; i++) r[i] = norm * y[i] - c[i];
+    } else {
+        for (int i = 0; i < d; i++) r[i] = norm * y[i];
+    }
+    float rnorm = sqrtf(k->sumsq(r, d));
     if (f16_field(rnorm, &h)) return RQ_ERR_RANGE;
     put_f16(blk + 2, h);
+    if (r_out) {
+        *sketch = true;
+        return RQ_OK;
+    }
     rq__qjl_apply(q, r, sr);
-    uint8_t *sign_dst = code_dst + code_bytes;
-    memset(sign_dst, 0, rq__packed_bytes(d, 1));
-    for (int i = 0; i < d; i++)
-        if (sr[i] >= 0.0f) sign_dst[i >> 3] |= (uint8_t)(1u << (i & 7));
+    k->pack_signs(sr, d, code_dst + code_bytes);
+    return RQ_OK;
+}
+
+/* PROD types in groups: heads (norms, codes, residuals) vector by vector,
+ * then the QJL sketches S r′ of the group at once, so that a Gaussian S
+ * (d×d floats, more than L1 holds from d = 128) is read once per group.
+ * Same bytes as vector by vector; on an error, the vectors before it are
+ * complete and nothing after it is written. */
+#define QJL_GROUP 8
+#define QJL_GROUP_FLOATS 8192 /* stack budget per array (32 KB) */
+
+static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const float *x, uint8_t *out, size_t n_vec) {
+    const size_t d = (size_t)q->n_dims, sign_off = 4 + rq__packed_bytes(q->n_dims, q->mse_bits);
+    const size_t g_max = QJL_GROUP_FLOATS / d < QJL_GROUP ? QJL_GROUP_FLOATS / d : QJL_GROUP; /* ≥ 2: d ≤ 4096 */
+    float r[QJL_GROUP_FLOATS > RQ_MAX_DIMS ? QJL_GROUP_FLOATS : RQ_MAX_DIMS];
+    float sr[QJL_GROUP_FLOATS > RQ_MAX_DIMS ? QJL_GROUP_FLOATS : RQ_MAX_DIMS];
+    bool sketch[QJL_GROUP];
+    for (size_t v0 = 0; v0 < n_vec; v0 += g_max) {
+        size_t g = n_vec - v0 < g_max ? n_vec - v0 : g_max, j;
+        rq_status st = RQ_OK;
+        for (j = 0; j < g; j++) {
+            st = encode_one(q, k, x + (v0 + j) * d, out + (v0 + j) * q->bytes, r + j * d, &sketch[j]);
+            if (st) break;
+        }
+        if (j) {
+            if (q->qjl_rot)
+                for (size_t t = 0; t < j; t++) k->rotate(q->qjl_rot, r + t * d, 1.0f, sr + t * d);
+            else
+                k->matvec_rows_k(q->qjl_s, q->n_dims, q->n_dims, r, (int)j, sr);
+            for (size_t t = 0; t < j; t++)
+                if (sketch[t]) k->pack_signs(sr + t * d, q->n_dims, out + (v0 + t) * q->bytes + sign_off);
+        }
+        if (st) return st;
+    }
     return RQ_OK;
 }
 
 /* Decoded vector in the rotated domain (rotation types only). */
-void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
+static void decode_rotated(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
     bool prod = q->type->family == RQ_FAMILY_PROD;
     float n = get_f16(blk);
-    if (q->mse_bits > 0) {
-        uint8_t codes[RQ_MAX_DIMS];
-        rq__unpack_ref(blk + (prod ? 4 : 2), d, q->mse_bits, codes);
-        for (int i = 0; i < d; i++) xr[i] = n * q->cb.centroids[codes[i]];
-    } else {
-        for (int i = 0; i < d; i++) xr[i] = 0;
-    }
+    if (q->mse_bits > 0) k->unpack_scale(blk + (prod ? 4 : 2), d, q->mse_bits, q->cb.centroids, n, xr);
+    else memset(xr, 0, sizeof(float) * (size_t)d);
     if (prod) {
         float st[RQ_MAX_DIMS];
         float g = get_f16(blk + 2) * q->qjl_alpha;
@@ -313,36 +444,44 @@ void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
     }
 }
 
-static void decode_one(const rq_quantizer *q, const uint8_t *blk, float *x) {
+void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
+    decode_rotated(q, rq__kernels(), blk, xr);
+}
+
+static void decode_one(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *x) {
     int d = q->n_dims;
     switch (q->type->family) {
-    case RQ_FAMILY_F32:
-        for (int i = 0; i < d; i++) memcpy(&x[i], blk + 4 * i, 4);
-        return;
-    case RQ_FAMILY_F16:
-        for (int i = 0; i < d; i++) x[i] = get_f16(blk + 2 * i);
-        return;
-    case RQ_FAMILY_Q8_0:
-        for (int b = 0; b < d / 32; b++) q8_0_decode(blk + 34 * b, x + 32 * b);
-        return;
+    case RQ_FAMILY_F32: memcpy(x, blk, sizeof(float) * (size_t)d); return;
+    case RQ_FAMILY_F16: k->f16_decode(blk, d, x); return;
+    case RQ_FAMILY_Q8_0: k->q8_0_decode(blk, d, x); return;
     case RQ_FAMILY_Q4_0:
-        for (int b = 0; b < d / 32; b++) q4_0_decode(blk + 18 * b, x + 32 * b);
-        if (q->rot) rq_rotation_inverse(q->rot, x, x, 1);
+        k->q4_0_decode(blk, d, x);
+        if (q->rot) k->rotate_inv(q->rot, x, x);
         return;
     case RQ_FAMILY_MSE:
     case RQ_FAMILY_PROD:
-        rq__decode_rotated(q, blk, x);
-        rq_rotation_inverse(q->rot, x, x, 1);
+        decode_rotated(q, k, blk, x);
+        k->rotate_inv(q->rot, x, x);
         return;
     }
 }
 
 /* ---- public batch API -------------------------------------------------- */
+
 rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec) {
     if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    const rq_kernels *k = rq__kernels();
     uint8_t *out = blocks;
+    const size_t d = (size_t)q->n_dims;
+    size_t done;
+    rq_status st;
+    if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return st; /* fused, same bytes */
+    if (q->type->family == RQ_FAMILY_PROD) return encode_prod(q, k, x, out, n_vec);
     for (size_t v = 0; v < n_vec; v++) {
-        rq_status st = encode_one(q, x + v * (size_t)q->n_dims, out + v * q->bytes);
+        if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
+            for (size_t b = 0; b < d * sizeof(float); b += 64)
+                __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
+        st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL);
         if (st) return st;
     }
     return RQ_OK;
@@ -350,8 +489,9 @@ rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *block
 
 rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec) {
     if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    const rq_kernels *k = rq__kernels();
     const uint8_t *in = blocks;
-    for (size_t v = 0; v < n_vec; v++) decode_one(q, in + v * q->bytes, x + v * (size_t)q->n_dims);
+    for (size_t v = 0; v < n_vec; v++) decode_one(q, k, in + v * q->bytes, x + v * (size_t)q->n_dims);
     return RQ_OK;
 }
 
@@ -360,6 +500,7 @@ rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *bl
     if (!q || (n_vec && (!y || !blocks || !out))) return RQ_ERR_INVALID_ARG;
     int d = q->n_dims;
     if (!all_finite(y, d)) return RQ_ERR_NONFINITE;
+    const rq_kernels *k = rq__kernels();
     const uint8_t *in = blocks;
     float yr[RQ_MAX_DIMS], xr[RQ_MAX_DIMS];
     bool rotated = q->rot != NULL;
@@ -367,11 +508,11 @@ rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *bl
     for (size_t v = 0; v < n_vec; v++) {
         const uint8_t *blk = in + v * q->bytes;
         if (q->type->family == RQ_FAMILY_MSE || q->type->family == RQ_FAMILY_PROD) {
-            rq__decode_rotated(q, blk, xr); /* <y, x̂> = <Πy, Πx̂> */
+            decode_rotated(q, k, blk, xr); /* <y, x̂> = <Πy, Πx̂> */
         } else if (q->type->family == RQ_FAMILY_Q4_0) {
-            for (int b = 0; b < d / 32; b++) q4_0_decode(blk + 18 * b, xr + 32 * b);
+            k->q4_0_decode(blk, d, xr);
         } else {
-            decode_one(q, blk, xr);
+            decode_one(q, k, blk, xr);
         }
         out[v] = rq__dot_ref(rotated ? yr : y, xr, d);
     }

@@ -160,6 +160,7 @@ void rq_rotation_free(rq_rotation *rot) {
     free(rot->q_odd);
     free(rot->block_params);
     free(rot->block_mats);
+    free(rot->simd_coef);
     free(rot);
 }
 

@@ -8,7 +8,13 @@
  *           Haar-uniform rotation in SO(3) (Shoemake, "Uniform random
  *           rotations", Graphics Gems III). The seed reference drew the angle
  *           uniformly instead, which is not Haar (research/reference_impl.md
- *           §2.4, §6.5). 4 parameters per block.
+ *           §2.4, §6.5). 4 parameters per block. The block is applied as
+ *           its 3×3 matrix M (block_mats: the sandwich of e_1, e_2, e_3 in
+ *           double from the float rotor, rounded to float):
+ *           y_i = (M_i0 v_0 + M_i1 v_1) + M_i2 v_2 in float, inverse with Mᵀ —
+ *           9 multiplies instead of the fused sandwich's 28 (rq_rotor_apply3),
+ *           so that the SIMD kernels can beat the Walsh–Hadamard transform
+ *           (issue 4); the same rotation to float rounding (~1e-7).
  *   planar  B = 2: Givens rotation [c −s; s c] with (c, s) = g/|g|,
  *           g ~ N(0, I₂), i.e. a uniform angle: Haar on SO(2) (PlanarQuant).
  *           2 parameters per block.
@@ -27,8 +33,9 @@
  * n_params = n_blocks · n_block_params: the floats a user must store to
  * rebuild the map without the seed (d = 128: rotor 43 · 4 = 172, planar
  * 64 · 2 = 128, iso 32 · 8 = 256). block_mats (n_blocks × B² floats, each
- * block's forward map as a row-major B×B matrix) is derived data for the
- * fast paths and is not counted.
+ * block's forward map as a row-major B×B matrix) is derived from them (it
+ * is the rotor's map; for planar and iso a cross-check) and is not counted,
+ * nor is simd_coef (per-lane coefficients for src/simd/).
  *
  * Randomness: one rq_rng seeded with `seed`; for each block in order, the
  * block's Gaussians (rotor 4, planar 2, iso 4 for q_L then 4 for q_R), each
@@ -149,6 +156,54 @@ static void block_matrix(rq_rot_kind kind, const float *pf, float *m) {
     }
 }
 
+/* ---- per-lane coefficients for the SIMD kernels (internal.h) -------------- */
+
+/* lanes of the regular blocks rounded up to a multiple of 48: whole
+ * registers of 16 (AVX-512) and groups of 24 (AVX2 rotor) stay inside */
+int rq__block_simd_lanes(const rq_rotation *rot) {
+    return (rot->block * (rot->n_dims / rot->block) + 47) / 48 * 48;
+}
+
+/* sign of term k in component i of the Hamilton product a b = Σ_k ± a_k b_(i⊕k) */
+static const float HAMILTON_SGN[4][4] = {{1, -1, -1, -1}, {1, 1, 1, -1}, {1, -1, 1, 1}, {1, 1, -1, 1}};
+
+static rq_status block_simd_coef(rq_rotation *rot) {
+    const int n_reg = rot->n_dims / rot->block, L = rq__block_simd_lanes(rot);
+    size_t n = (size_t)(rot->kind == RQ_ROT_ROTOR ? 6 : rot->kind == RQ_ROT_PLANAR ? 3 : 16) * (size_t)L;
+    float *c = calloc(n ? n : 1, sizeof(float));
+    if (!c) return RQ_ERR_NOMEM;
+    rot->simd_coef = c;
+    for (int g = 0; g < n_reg; g++) {
+        const float *p = rot->block_params + (size_t)g * (size_t)rot->n_block_params;
+        if (rot->kind == RQ_ROT_ROTOR) { /* lane 3g + i: M_ij (forward), M_ji (inverse) */
+            const float *m = rot->block_mats + (size_t)g * 9;
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    c[(size_t)j * L + 3 * g + i] = m[3 * i + j];
+                    c[(size_t)(3 + j) * L + 3 * g + i] = m[3 * j + i];
+                }
+        } else if (rot->kind == RQ_ROT_PLANAR) {
+            float *fb = c + 2 * g, *cc = fb + L, *si = cc + L;
+            fb[0] = -p[1], fb[1] = p[0];
+            cc[0] = p[0], cc[1] = p[0];
+            si[0] = p[1], si[1] = -p[1];
+        } else { /* iso: p = (q_L, q_R) */
+            const float ql[4] = {p[0], p[1], p[2], p[3]}, qlc[4] = {p[0], -p[1], -p[2], -p[3]};
+            const float qr[4] = {p[4], p[5], p[6], p[7]}, qrc[4] = {p[4], -p[5], -p[6], -p[7]};
+            for (int k = 0; k < 4; k++)
+                for (int i = 0; i < 4; i++) {
+                    size_t lane = (size_t)4 * g + i;
+                    float sg = HAMILTON_SGN[i][k];
+                    c[(size_t)(0 + k) * L + lane] = sg * ql[k];
+                    c[(size_t)(4 + k) * L + lane] = sg * qrc[i ^ k];
+                    c[(size_t)(8 + k) * L + lane] = sg * qlc[k];
+                    c[(size_t)(12 + k) * L + lane] = sg * qr[i ^ k];
+                }
+        }
+    }
+    return RQ_OK;
+}
+
 /* ---- public (internal) entry points -------------------------------------- */
 
 rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed) {
@@ -182,7 +237,7 @@ rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed) {
         }
         block_matrix(rot->kind, p, rot->block_mats + (size_t)b * (size_t)(bsz * bsz));
     }
-    return RQ_OK;
+    return block_simd_coef(rot);
 }
 
 /* offset of block b: b·B for the ⌊d/B⌋ regular blocks, d − B for the tail */
@@ -191,13 +246,16 @@ static int block_offset(const rq_rotation *rot, int b) {
     return off + rot->block <= rot->n_dims ? off : rot->n_dims - rot->block;
 }
 
-static void block_apply(const rq_rotation *rot, int b, float *v, bool inverse) {
+void rq__block_apply(const rq_rotation *rot, int b, float *v, bool inverse) {
     const float *p = rot->block_params + (size_t)b * (size_t)rot->n_block_params;
     switch (rot->kind) {
-    case RQ_ROT_ROTOR:
-        if (inverse) rq_rotor_apply3_inverse(p, v, v);
-        else rq_rotor_apply3(p, v, v);
+    case RQ_ROT_ROTOR: { /* y = M v or Mᵀ v, each sum in increasing j */
+        const float *m = rot->block_mats + (size_t)b * 9;
+        const float v0 = v[0], v1 = v[1], v2 = v[2];
+        for (int i = 0; i < 3; i++)
+            v[i] = inverse ? m[i] * v0 + m[3 + i] * v1 + m[6 + i] * v2 : m[3 * i] * v0 + m[3 * i + 1] * v1 + m[3 * i + 2] * v2;
         break;
+    }
     case RQ_ROT_PLANAR:
         if (inverse) planar_inv(p, v);
         else planar_fwd(p, v);
@@ -212,10 +270,10 @@ static void block_apply(const rq_rotation *rot, int b, float *v, bool inverse) {
 
 void rq__block_forward_ref(const rq_rotation *rot, const float *x, float *y) {
     if (y != x) memcpy(y, x, sizeof(float) * (size_t)rot->n_dims);
-    for (int b = 0; b < rot->n_blocks; b++) block_apply(rot, b, y + block_offset(rot, b), false);
+    for (int b = 0; b < rot->n_blocks; b++) rq__block_apply(rot, b, y + block_offset(rot, b), false);
 }
 
 void rq__block_inverse_ref(const rq_rotation *rot, const float *x, float *y) {
     if (y != x) memcpy(y, x, sizeof(float) * (size_t)rot->n_dims);
-    for (int b = rot->n_blocks - 1; b >= 0; b--) block_apply(rot, b, y + block_offset(rot, b), true);
+    for (int b = rot->n_blocks - 1; b >= 0; b--) rq__block_apply(rot, b, y + block_offset(rot, b), true);
 }

@@ -61,6 +61,10 @@ extern const rq_test tests_clifford[];
 extern const rq_test tests_rotation[];
 extern const rq_test tests_quant[];
 extern const rq_test tests_attention[];
+extern const rq_test tests_simd[];
+extern const rq_test tests_cuda[];
+extern const rq_test tests_metrics[];
+extern const rq_test tests_npy[];
 
 /* Deterministic test data helpers (tests/test_main.c). */
 void test_random_unit(rq_rng *rng, float *x, int d);

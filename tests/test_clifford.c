@@ -344,6 +344,7 @@ static rq_rotation *make_block(rq_rot_kind kind, int d, uint64_t seed, rq_status
     if (*st != RQ_OK) {
         free(rot->block_params);
         free(rot->block_mats);
+        free(rot->simd_coef);
         free(rot);
         return NULL;
     }
@@ -354,6 +355,7 @@ static void free_block(rq_rotation *rot) {
     if (!rot) return;
     free(rot->block_params);
     free(rot->block_mats);
+    free(rot->simd_coef);
     free(rot);
 }
 

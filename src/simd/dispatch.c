@@ -1,38 +1,110 @@
 /*
- * dispatch.c — the SIMD level, chosen once from cpuid and overridable with
+ * dispatch.c — the process's SIMD level and the encode/decode kernel table
+ * for it (xxHash-style: one table of function pointers, chosen once).
+ *
+ * Level: the best of scalar < avx2 < avx512 that both the CPU and the
+ * operating system support (cpuid feature bits + the XCR0 state the OS
+ * saves), optionally lowered by the environment variable
  * RQ_SIMD=scalar|avx2|avx512 (a level the CPU lacks falls back to the best
- * one it has). Builds with RQ_NO_SIMD always report scalar.
+ * one it has; any other value is ignored). It is computed on first use and
+ * cached in an atomic: concurrent first calls compute the same value, so the
+ * race is benign. rq__simd_force() (tests, benchmarks) overrides it.
+ *
+ *   avx2   = AVX2 + FMA + F16C, OS saves YMM state
+ *   avx512 = avx2 + AVX-512 F/BW/VL/DQ, OS saves ZMM and opmask state
+ *            (exactly the -m flags the Makefile gives the *_avx512.c files)
+ *
+ * Every level produces byte-identical blocks (docs/FORMAT.md); the level only
+ * changes speed. This file is compiled in every build; with RQ_NO_SIMD
+ * (make SIMD=scalar) no ISA kernel exists and the level is always scalar.
  */
-#include "internal.h"
+#include "kernels.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
-static rq_simd_level g_level;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static const char *const LEVEL_NAMES[] = {"scalar", "avx2", "avx512"};
 
-static rq_simd_level cpu_best(void) {
-#if defined(__x86_64__) && !defined(RQ_NO_SIMD)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
-        return RQ_SIMD_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return RQ_SIMD_AVX2;
-#endif
-    return RQ_SIMD_SCALAR;
+#if !defined(RQ_NO_SIMD) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+
+static uint64_t xgetbv0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
 }
 
-static void choose(void) {
-    rq_simd_level best = cpu_best(), want = best;
-    const char *env = getenv("RQ_SIMD");
-    if (env && !strcmp(env, "scalar")) want = RQ_SIMD_SCALAR;
-    else if (env && !strcmp(env, "avx2")) want = RQ_SIMD_AVX2;
-    else if (env && !strcmp(env, "avx512")) want = RQ_SIMD_AVX512;
-    g_level = want < best ? want : best;
+static rq_simd_level detect(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return RQ_SIMD_SCALAR;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, fma = 1u << 12, f16c = 1u << 29;
+    if ((c & (osxsave | avx | fma | f16c)) != (osxsave | avx | fma | f16c)) return RQ_SIMD_SCALAR;
+    uint64_t xcr0 = xgetbv0();
+    if ((xcr0 & 0x6) != 0x6) return RQ_SIMD_SCALAR; /* XMM + YMM state */
+    if (__get_cpuid_max(0, NULL) < 7) return RQ_SIMD_SCALAR;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (!(b & (1u << 5))) return RQ_SIMD_SCALAR; /* AVX2 */
+    const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+    if ((b & (f | dq | bw | vl)) != (f | dq | bw | vl)) return RQ_SIMD_AVX2;
+    if ((xcr0 & 0xe0) != 0xe0) return RQ_SIMD_AVX2; /* opmask, ZMM_Hi256, Hi16_ZMM */
+    return RQ_SIMD_AVX512;
+}
+#else
+static rq_simd_level detect(void) { return RQ_SIMD_SCALAR; }
+#endif
+
+static atomic_int g_cpu = -1;   /* best level of this CPU and build */
+static atomic_int g_level = -1; /* level in use                     */
+
+rq_simd_level rq__simd_cpu_level(void) {
+    int v = atomic_load_explicit(&g_cpu, memory_order_relaxed);
+    if (v < 0) {
+        v = (int)detect();
+        atomic_store_explicit(&g_cpu, v, memory_order_relaxed);
+    }
+    return (rq_simd_level)v;
 }
 
 rq_simd_level rq__simd_level(void) {
-    pthread_once(&g_once, choose);
-    return g_level;
+    int v = atomic_load_explicit(&g_level, memory_order_relaxed);
+    if (v < 0) {
+        rq_simd_level cpu = rq__simd_cpu_level(), want = cpu;
+        const char *env = getenv("RQ_SIMD");
+        if (env) {
+            for (int i = 0; i <= RQ_SIMD_AVX512; i++)
+                if (!strcmp(env, LEVEL_NAMES[i])) want = (rq_simd_level)i;
+        }
+        v = (int)(want < cpu ? want : cpu);
+        /* first writer wins, so every caller sees one value even if a
+         * concurrent rq__simd_force() ran in between */
+        int expected = -1;
+        if (!atomic_compare_exchange_strong(&g_level, &expected, v)) v = expected;
+    }
+    return (rq_simd_level)v;
 }
+
+rq_simd_level rq__simd_force(rq_simd_level level) {
+    rq_simd_level cpu = rq__simd_cpu_level();
+    if (level > cpu) level = cpu;
+    if (level < RQ_SIMD_SCALAR) level = RQ_SIMD_SCALAR;
+    atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
+    return level;
+}
+
+const char *rq__simd_level_name(rq_simd_level level) {
+    return (level >= RQ_SIMD_SCALAR && level <= RQ_SIMD_AVX512) ? LEVEL_NAMES[level] : "?";
+}
+
+const char *rq_simd_name(void) { return rq__simd_level_name(rq__simd_level()); }
+
+/* ---- kernel tables ------------------------------------------------------ */
+const rq_kernels *rq__kernels_for(rq_simd_level level) {
+#ifndef RQ_NO_SIMD
+    if (level >= RQ_SIMD_AVX512) return &rq__kernels_avx512;
+    if (level >= RQ_SIMD_AVX2) return &rq__kernels_avx2;
+#endif
+    (void)level;
+    return &rq__kernels_ref;
+}
+
+const rq_kernels *rq__kernels(void) { return rq__kernels_for(rq__simd_level()); }
