@@ -1,7 +1,7 @@
 /*
  * rotorquant.h — the one public header of librotorquant.
  *
- * Compresses transformer KV-cache head vectors to 1–4 bits per value with
+ * Compresses transformer KV-cache head vectors to 1–5 bits per value with
  * TurboQuant-style pipelines (normalize → rotate → Lloyd-Max scalar codes
  * → optional 1-bit QJL residual sketch), for every rotation family:
  *   dense    Haar-random orthogonal matrix (TurboQuant paper, arXiv 2504.19874)
@@ -84,16 +84,16 @@ typedef enum {
     RQ_LAW_GAUSS = 1, /* N(0, 1/d), the seed's approximation             */
 } rq_law;
 
-#define RQ_MAX_BITS 4
+#define RQ_MAX_BITS 5  /* codebook bits: MSE types 1..5, QJL `p` types 1..4 */
 #define RQ_MIN_DIMS 2
 #define RQ_MAX_DIMS 4096
 
 typedef struct {
     int n_dims, n_bits, n_levels;  /* n_levels = 2^n_bits                  */
     rq_law law;
-    float centroids[16];           /* ascending, symmetric                 */
-    float bounds[15];              /* decision boundaries (midpoints)      */
-    double centroids_f64[16];
+    float centroids[1 << RQ_MAX_BITS];     /* ascending, symmetric; n_levels used */
+    float bounds[(1 << RQ_MAX_BITS) - 1];  /* decision boundaries (midpoints) */
+    double centroids_f64[1 << RQ_MAX_BITS];
     double distortion;             /* E[(x − c(x))²] per coordinate        */
     int n_iters;                   /* Lloyd iterations until converged     */
 } rq_codebook;
@@ -392,6 +392,9 @@ rq_status rq_npy_read(const char *path, rq_npy_array *out);
 void rq_npy_free(rq_npy_array *a);
 /* Writes float32 data as NPY 1.0 ('<f4', C order, header padded to 64 bytes). */
 rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape);
+/* The same as '<f2' (round to nearest even); RQ_ERR_RANGE if a value is not
+ * finite or exceeds the f16 range (nothing written). */
+rq_status rq_npy_write_f16(const char *path, const float *data, int n_dims, const size_t *shape);
 
 /* Relative MSE of encode → decode over n vectors (rq_metric_rel_mse). */
 rq_status rq_eval_mse(const rq_quantizer *q, const float *x, size_t n_vec, double *mse);

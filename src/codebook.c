@@ -35,14 +35,16 @@
  *    |x| ≤ min(1, 12σ) (Gaussian: |z| ≤ 12). The mass beyond 12σ is < 1e-31,
  *    far below double rounding of the cell masses. With 8192 cells that is
  *    more than 400 grid cells per σ at every d.
- *  - Stopping: Lloyd converges linearly (≈ 0.97 per step at b = 4), so the
- *    distance to the fixed point is ~30× the last change: CB_TOL·σ = 1e-12σ
- *    keeps it < 1e-10σ, far inside the 1e-9 promised in rotorquant.h, and
- *    ~50× above the ~1e-15 rounding noise of one Lloyd step.
+ *  - Stopping: Lloyd converges linearly (≈ 0.97 per step at b = 4, ≈ 0.99
+ *    at b = 5: the slowest mode slows as the cells multiply), so the
+ *    distance to the fixed point is ~30× (b = 4) to ~110× (b = 5) the last
+ *    change: CB_TOL·σ = 1e-12σ keeps it ≲ 1e-10σ, far inside the 1e-9
+ *    promised in rotorquant.h, and ~50× above the ~1e-15 rounding noise of
+ *    one Lloyd step.
  *  - Distortion: D = E[x²] − 2Σ c_i ∫_i x f + Σ c_i² ∫_i f, with E[x²] = 1/d
  *    exactly for both laws.
- * Cost: one table (16385 density evaluations) plus a few hundred cheap Lloyd
- * steps; a few ms per codebook.
+ * Cost: one table (16385 density evaluations) plus ~700 (b = 4) to ~2500
+ * (b = 5) cheap Lloyd steps; 1–6 ms per codebook.
  */
 #include "internal.h"
 
@@ -52,7 +54,7 @@
 #define CB_GRID_CELLS 8192     /* CDF table cells (Hermite error ~ h⁴)        */
 #define CB_SPAN_SIGMAS 12.0    /* grid end in σ units (tail mass < 1e-31)     */
 #define CB_TOL 1e-12           /* stop: max centroid change < CB_TOL·σ        */
-#define CB_MAX_ITERS 100000    /* never reached in practice (≤ ~1000 needed)  */
+#define CB_MAX_ITERS 100000    /* never reached in practice (≤ ~2500 needed)  */
 #define CB_MAX_HALF (1 << (RQ_MAX_BITS - 1)) /* levels on the positive half   */
 
 /* One law on the positive half, in "natural units" y: y = x for the exact

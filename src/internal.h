@@ -105,7 +105,7 @@ struct rq_quantizer {
     rq_quant_config cfg;
     size_t bytes;          /* per vector                                 */
     rq_rotation *rot;      /* NULL for f32/f16/q8_0/q4_0                 */
-    int mse_bits;          /* bits of the Lloyd-Max stage (0..4)         */
+    int mse_bits;          /* bits of the Lloyd-Max stage (0..5)         */
     rq_codebook cb;        /* valid when mse_bits > 0                    */
     float *qjl_s;          /* Gaussian S, m×d row-major (m = d)          */
     rq_rotation *qjl_rot;  /* structured S = √d · Π_qjl                  */

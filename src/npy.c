@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,7 +255,8 @@ void rq_npy_free(rq_npy_array *a) {
 }
 
 /* ---- writer -------------------------------------------------------------- */
-rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape) {
+/* NPY 1.0, C order, little-endian items of 4 ('<f4') or 2 ('<f2') bytes. */
+static rq_status write_npy(const char *path, const float *data, int n_dims, const size_t *shape, int itemsize) {
     if (!path || n_dims < 1 || n_dims > RQ_NPY_MAX_DIMS || !shape) return RQ_ERR_INVALID_ARG;
     size_t n = 1;
     for (int i = 0; i < n_dims; i++) {
@@ -262,8 +264,10 @@ rq_status rq_npy_write(const char *path, const float *data, int n_dims, const si
         n *= shape[i];
     }
     if (n && !data) return RQ_ERR_INVALID_ARG;
+    for (size_t i = 0; itemsize == 2 && i < n; i++)
+        if (!isfinite(data[i]) || fabsf(data[i]) > 65504.0f) return RQ_ERR_RANGE;
     char hdr[512];
-    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f%d', 'fortran_order': False, 'shape': (", itemsize);
     for (int i = 0; i < n_dims; i++)
         len += snprintf(hdr + len, sizeof hdr - (size_t)len, "%zu%s", shape[i], n_dims == 1 ? "," : i + 1 < n_dims ? ", " : "");
     len += snprintf(hdr + len, sizeof hdr - (size_t)len, "), }");
@@ -278,17 +282,26 @@ rq_status rq_npy_write(const char *path, const float *data, int n_dims, const si
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
     bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)len, f) == (size_t)len;
     unsigned char buf[4096];
+    const size_t per = sizeof buf / (size_t)itemsize;
     for (size_t done = 0; ok && done < n;) {
-        size_t chunk = n - done < sizeof buf / 4 ? n - done : sizeof buf / 4;
+        size_t chunk = n - done < per ? n - done : per;
         for (size_t i = 0; i < chunk; i++) {
             uint32_t u;
-            memcpy(&u, &data[done + i], 4);
-            buf[4 * i] = (unsigned char)u, buf[4 * i + 1] = (unsigned char)(u >> 8);
-            buf[4 * i + 2] = (unsigned char)(u >> 16), buf[4 * i + 3] = (unsigned char)(u >> 24);
+            if (itemsize == 2) u = rq_f32_to_f16(data[done + i]);
+            else memcpy(&u, &data[done + i], 4);
+            for (int b = 0; b < itemsize; b++) buf[(size_t)itemsize * i + (size_t)b] = (unsigned char)(u >> (8 * b));
         }
-        ok = fwrite(buf, 1, chunk * 4, f) == chunk * 4;
+        ok = fwrite(buf, 1, chunk * (size_t)itemsize, f) == chunk * (size_t)itemsize;
         done += chunk;
     }
     if (fclose(f)) ok = false;
     return ok ? RQ_OK : RQ_ERR_IO;
+}
+
+rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape) {
+    return write_npy(path, data, n_dims, shape, 4);
+}
+
+rq_status rq_npy_write_f16(const char *path, const float *data, int n_dims, const size_t *shape) {
+    return write_npy(path, data, n_dims, shape, 2);
 }

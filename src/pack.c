@@ -1,7 +1,10 @@
 /*
- * pack.c — bit packing of b-bit codes (b = 1..4): a little-endian bitstream,
+ * pack.c — bit packing of b-bit codes (b = 1..5): a little-endian bitstream,
  * code i occupying bits [i·b, (i+1)·b) (docs/FORMAT.md §4). Eight codes fill
- * exactly b bytes, which is what the SIMD unpackers load at a time.
+ * exactly b bytes, which is what the SIMD unpackers load at a time. A code
+ * starts at bit offset ≤ 7 of its byte and has ≤ 8 bits, so it spans at most
+ * two bytes (5 bits at offset 7: bits 7..11) — the two-byte read/write below
+ * covers every b ≤ 8; the last byte's unused high bits stay zero.
  */
 #include "internal.h"
 

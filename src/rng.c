@@ -65,7 +65,7 @@ const char *rq_status_str(rq_status s) {
     case RQ_OK: return "ok";
     case RQ_ERR_INVALID_ARG: return "invalid argument";
     case RQ_ERR_DIM: return "unsupported head dimension for this type";
-    case RQ_ERR_BITS: return "bit width out of range (1..4)";
+    case RQ_ERR_BITS: return "bit width out of range (1..5)";
     case RQ_ERR_NONFINITE: return "input contains NaN or Inf";
     case RQ_ERR_NOMEM: return "out of memory";
     case RQ_ERR_UNKNOWN_TYPE: return "unknown type name";

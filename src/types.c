@@ -3,17 +3,22 @@
  *
  * Names follow the community's: turbo{b} (randomized Hadamard + Lloyd-Max,
  * the llama.cpp forks' "turbo"), dense{b} (Haar matrix, the TurboQuant
- * paper), rotor{b} (Cl(3,0) rotors, RotorQuant), planar{b}, iso{b}; suffix
- * "p" = the QJL ("prod") variant with b−1 MSE bits + 1 QJL bit per value
- * (turbo3p = 2-bit codes + 1-bit signs, the seed's convention). Baselines in
+ * paper), rotor{b} (Cl(3,0) rotors, RotorQuant), planar{b}, iso{b}, b = 1..5;
+ * suffix "p" = the QJL ("prod") variant with b−1 MSE bits + 1 QJL bit per
+ * value (turbo3p = 2-bit codes + 1-bit signs, the seed's convention), b = 1..4
+ * only: there is deliberately no `5p` (the 5-bit MSE rows serve keys that
+ * need more than 4 bits — on real models keys need more bits than values;
+ * the QJL types keep their 1..4 range). Baselines in
  * llama.cpp's exact block layouts: f32, f16, q8_0, q4_0, and q4_0h = q4_0 after
  * the randomized Hadamard rotation (what upstream llama.cpp ships).
  */
 #include "internal.h"
 
+/* MSE rows b = 1..5, QJL rows b = 1..4 (no "5p", see above) */
 #define ROWS(prefix, rot)                                                   \
     {prefix "1", RQ_FAMILY_MSE, rot, 1, 0}, {prefix "2", RQ_FAMILY_MSE, rot, 2, 0},   \
     {prefix "3", RQ_FAMILY_MSE, rot, 3, 0}, {prefix "4", RQ_FAMILY_MSE, rot, 4, 0},   \
+    {prefix "5", RQ_FAMILY_MSE, rot, 5, 0},                                           \
     {prefix "1p", RQ_FAMILY_PROD, rot, 1, 0}, {prefix "2p", RQ_FAMILY_PROD, rot, 2, 0}, \
     {prefix "3p", RQ_FAMILY_PROD, rot, 3, 0}, {prefix "4p", RQ_FAMILY_PROD, rot, 4, 0}
 

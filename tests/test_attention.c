@@ -107,24 +107,32 @@ static double fused_vs_ref(const char *tk, const char *tv, int d, int H, int G, 
 }
 
 static void test_fused_every_type(void) {
-    double worst = 0;
+    double worst = 0, worst5 = 0;
     const char *worst_t = "";
+    int n_5bit = 0;
     for (int i = 0; i < rq_type_count(); i++) {
-        const char *t = rq_type_at(i)->name;
+        const rq_type_info *ti = rq_type_at(i);
+        const char *t = ti->name;
         const int dims[] = {64, 96};
         for (int k = 0; k < 2; k++) {
-            if (!rq_type_bytes_per_vector(rq_type_at(i), dims[k])) continue;
+            if (!rq_type_bytes_per_vector(ti, dims[k])) continue;
             double e = fused_vs_ref(t, t, dims[k], 2, 3, 1, 300);
             CHECK(e < ATTN_TOL, "%s d=%d fused vs reference %.2g", t, dims[k], e);
             if (e > worst) worst = e, worst_t = t;
+            if (ti->family == RQ_FAMILY_MSE && ti->n_bits == 5) {
+                n_5bit++;
+                if (e > worst5) worst5 = e;
+            }
         }
     }
-    TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s)", worst, worst_t);
+    CHECK(n_5bit == 10, "%d 5-bit (type, d) pairs checked, expected 5 families × 2 dims", n_5bit);
+    TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s); over the 5-bit types %.2g", worst, worst_t,
+              worst5);
 }
 
 static void test_fused_asymmetric_threads(void) {
     const char *pairs[][2] = {{"q8_0", "turbo3"}, {"turbo4", "q4_0h"}, {"turbo3p", "turbo3"}, {"f16", "rotor3p"},
-                              {"rotor3", "iso4"}, {"dense2p", "planar3"}};
+                              {"rotor3", "iso4"}, {"dense2p", "planar3"}, {"turbo5", "turbo3"}, {"q8_0", "iso5"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         for (int th = 1; th <= 2; th++) {
             double e = fused_vs_ref(pairs[i][0], pairs[i][1], 128, 2, 4, th, 1100);
@@ -143,9 +151,9 @@ static void test_kernel_parity(void) {
     const char *feat[] = {"avx2", "avx512"};
     rq_rng r;
     rq_rng_seed(&r, 17);
-    float q[300], a0[300], a1[300], cent[16], x[300];
+    float q[300], a0[300], a1[300], cent[1 << RQ_MAX_BITS], x[300];
     uint8_t blob[1400 + RQ_PAGE_SLACK];
-    for (int i = 0; i < 16; i++) cent[i] = (float)(i - 7.5) * 0.1f;
+    for (int i = 0; i < 1 << RQ_MAX_BITS; i++) cent[i] = (float)(i - 15.5) * 0.05f;
     for (int l = 0; l < 2; l++) {
         int have = 0;
 #if defined(__x86_64__) && !defined(RQ_NO_SIMD)
@@ -161,7 +169,7 @@ static void test_kernel_parity(void) {
         for (int d = 1; d <= 288; d += (d < 40 ? 1 : 31)) {
             for (int i = 0; i < d; i++) q[i] = (float)rq_rng_gauss(&r), x[i] = (float)rq_rng_gauss(&r);
             for (size_t i = 0; i < sizeof blob; i++) blob[i] = (uint8_t)rq_rng_next(&r);
-            for (int b = 1; b <= 4; b++) {
+            for (int b = 1; b <= RQ_MAX_BITS; b++) { /* codes of b bits use cent[0 .. 2^b − 1] */
                 R->decode_codes(a0, blob, d, b, cent, 1.7f);
                 S->decode_codes(a1, blob, d, b, cent, 1.7f);
                 bad_dec += memcmp(a0, a1, sizeof(float) * (size_t)d) != 0;

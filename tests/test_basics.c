@@ -122,7 +122,12 @@ static void test_pack(void) {
     CHECK(rq__packed_bytes(128, 3) == 48 && rq__packed_bytes(65, 3) == 25 && rq__packed_bytes(7, 1) == 1, "sizes");
     rq_rng r;
     rq_rng_seed(&r, 9);
-    for (int bits = 1; bits <= 4; bits++)
+    /* 5 bits: code 1 straddles bytes 0–1, code 3 bytes 1–2 (bits 15..19) */
+    uint8_t c5[4] = {1, 2, 3, 31};
+    rq__pack_ref(c5, 4, 5, out);
+    CHECK(out[0] == 0x41 && out[1] == 0x8C && out[2] == 0x0F && rq__packed_bytes(4, 5) == 3, "5-bit layout %02x %02x %02x",
+          out[0], out[1], out[2]);
+    for (int bits = 1; bits <= RQ_MAX_BITS; bits++) /* 5 bits: half the codes straddle two bytes */
         for (int n = 1; n <= 97; n += 3) {
             uint8_t c[97], p[64], u[97];
             for (int i = 0; i < n; i++) c[i] = (uint8_t)(rq_rng_next(&r) & ((1u << bits) - 1));

@@ -6,7 +6,9 @@
  *   - GPU attention over packed blocks matches the reference (decode every
  *     block on the CPU, exact softmax attention in double) within
  *     ATTN_REL_TOL; likewise the f16 kernel.
- * Every test skips with a message when the build has no CUDA or no GPU.
+ *   - The 5-bit MSE types are CPU only: rq_cuda_quantizer_init answers
+ *     RQ_ERR_UNSUPPORTED for them (with or without a GPU).
+ * Every other test skips with a message when the build has no CUDA or no GPU.
  */
 #include "test.h"
 
@@ -512,8 +514,31 @@ static void test_cuda_stub_or_device(void) {
     }
 }
 
+/* 5-bit codes: the GPU kernels stop at 4 bits (RQ_CUDA_MAX_BITS); the
+ * quantizer is refused cleanly, in every build, before any device state. */
+static void test_cuda_5bit_unsupported(void) {
+    int n = 0;
+    for (size_t f = 0; f < sizeof FAMILIES / sizeof FAMILIES[0]; f++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s5", FAMILIES[f]);
+        for (int d = 64; d <= 256; d *= 2) {
+            rq_quantizer *q = NULL;
+            rq_cuda_quantizer *g = (rq_cuda_quantizer *)1;
+            CHECK_OK(rq_quantizer_init(&q, name, d, NULL));
+            if (!q) continue;
+            rq_status st = rq_cuda_quantizer_init(&g, q);
+            CHECK(st == RQ_ERR_UNSUPPORTED && g == NULL, "%s d=%d: %s", name, d, rq_status_str(st));
+            rq_quantizer_free(q);
+            n++;
+        }
+    }
+    TEST_NOTE("%d 5-bit quantizers refused by rq_cuda_quantizer_init (%s)", n,
+              rq_cuda_available() ? "GPU present" : "no GPU");
+}
+
 const rq_test tests_cuda[] = {
     {"cuda_stub_or_device", test_cuda_stub_or_device},
+    {"cuda_5bit_unsupported", test_cuda_5bit_unsupported},
     {"cuda_encode_parity_head_dims", test_cuda_encode_parity_head_dims},
     {"cuda_encode_parity_odd_dims", test_cuda_encode_parity_odd_dims},
     {"cuda_encode_parity_options", test_cuda_encode_parity_options},

@@ -14,7 +14,7 @@
  *   decode: DECODE_TOL_ULP = 0 — the decoded floats are bit-identical
  *           (same operations in the same order), for blocks produced by
  *           encode and for arbitrary bytes;
- *   kernels: each table entry on shapes 1..300, bit widths 1..4, and
+ *   kernels: each table entry on shapes 1..300, bit widths 1..5, and
  *           inputs on ties (values equal to a boundary, ±0, f16 and q8_0
  *           rounding midpoints), with canaries after every output.
  * simd_rotation_golden pins the reference rotations' float outputs (a hash),
@@ -196,7 +196,7 @@ static void run_types(bool head_dims) {
     int n_lv = levels_to_test(levels);
     if (!n_lv) TEST_SKIP("no SIMD level on this CPU/build");
     rq_simd_level saved = rq__simd_level();
-    int n_checked = 0, n_bad = 0;
+    int n_checked = 0, n_bad = 0, n_5bit = 0;
     const int *dims = head_dims ? HEAD_DIMS : ODD_DIMS;
     int n_dims = head_dims ? (int)(sizeof HEAD_DIMS / sizeof *HEAD_DIMS) : (int)(sizeof ODD_DIMS / sizeof *ODD_DIMS);
     for (int ti = 0; ti < rq_type_count(); ti++) {
@@ -216,14 +216,18 @@ static void run_types(bool head_dims) {
                 for (int l = 0; l < n_lv; l++) {
                     n_bad += parity_one(q, levels[l], head_dims ? 3 : 2, cf[c].what);
                     n_checked++;
+                    n_5bit += t->family == RQ_FAMILY_MSE && t->n_bits == 5;
                 }
                 rq_quantizer_free(q);
             }
         }
     }
     rq__simd_force(saved);
-    TEST_NOTE("%d quantizer×level combinations, %d mismatching vectors (tolerance: bytes exact, decode %d ulp)",
-              n_checked, n_bad, DECODE_TOL_ULP);
+    /* the registry's 5-bit rows (every family, default and norm correction) are among them */
+    CHECK(n_5bit >= 5 * n_lv, "only %d 5-bit quantizer×level combinations checked", n_5bit);
+    TEST_NOTE("%d quantizer×level combinations (%d of them 5-bit), %d mismatching vectors (tolerance: bytes exact, "
+              "decode %d ulp)",
+              n_checked, n_5bit, n_bad, DECODE_TOL_ULP);
 }
 
 static void test_parity_head_dims(void) { run_types(true); }
@@ -285,7 +289,7 @@ static void kernels_at(const rq_kernels *k, rq_rng *r) {
         }
 
         /* codes */
-        for (int bits = 1; bits <= 4; bits++) {
+        for (int bits = 1; bits <= RQ_MAX_BITS; bits++) {
             rq_codebook cb;
             rq_codebook_init(&cb, n < 2 ? 2 : n, bits, RQ_LAW_BETA);
             float scale = 1.0f / sqrtf((float)(n < 2 ? 2 : n));

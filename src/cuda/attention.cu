@@ -1325,6 +1325,7 @@ extern "C" rq_status rq_cuda_attention(rq_cuda_attn *a, const rq_cuda_quantizer 
     const rq_dev_q &K = k->dq, &V = v->dq;
     if (K.d != a->d || V.d != a->d) return RQ_ERR_SHAPE;
     if (K.prod || V.prod || K.mse_bits < 1 || V.mse_bits < 1) return RQ_ERR_UNSUPPORTED; /* QJL types: CPU only */
+    if (K.mse_bits > RQ_CUDA_MAX_BITS || V.mse_bits > RQ_CUDA_MAX_BITS) return RQ_ERR_UNSUPPORTED; /* never built */
     if (!(scale > 0.0f) || !isfinite(scale)) scale = (float)(1.0 / sqrt((double)a->d));
     cudaStream_t s = (cudaStream_t)stream;
     A.k = (const uint8_t *)d_k;

@@ -2,7 +2,8 @@
  * quant.cu — GPU quantizers: a device copy of an rq_quantizer (rotation,
  * codebook, QJL matrix) and the fused encode / decode kernels. Encode writes
  * byte-for-byte the blocks of rq_quantizer_encode (docs/FORMAT.md §5) for
- * every MSE and PROD type of every rotation family with d ≤ 256.
+ * every MSE and PROD type of every rotation family with d ≤ 256 and codes of
+ * ≤ 4 bits (the 5-bit MSE types are CPU only: RQ_ERR_UNSUPPORTED).
  *
  * Encode, one launch: x → ‖x‖ → u = x·fl(1/‖x‖) → y = Πu → codes → packed
  * block (+ QJL residual sketch for PROD) — the whole pipeline in registers
@@ -333,6 +334,7 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     if (!q) return RQ_ERR_INVALID_ARG;
     if (!rq_cuda_available()) return RQ_ERR_UNSUPPORTED;
     if (q->type->family != RQ_FAMILY_MSE && q->type->family != RQ_FAMILY_PROD) return RQ_ERR_UNSUPPORTED;
+    if (q->mse_bits > RQ_CUDA_MAX_BITS) return RQ_ERR_UNSUPPORTED; /* 5-bit codes: CPU only */
     if (q->n_dims > RQ_CUDA_MAX_DIMS) return RQ_ERR_DIM;
     rq_cuda_quantizer *g = (rq_cuda_quantizer *)calloc(1, sizeof *g);
     if (!g) return RQ_ERR_NOMEM;
@@ -346,7 +348,7 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     Q.code_off = Q.prod ? 4 : 2;
     Q.sign_off = Q.code_off + (int)rq__packed_bytes(d, q->mse_bits);
     Q.norm_correct = q->cfg.norm_correct;
-    for (int k = 0; k < 16; k++) {
+    for (int k = 0; k < (1 << RQ_CUDA_MAX_BITS); k++) {
         Q.centroids[k] = 0.0f;
         Q.bounds[k] = INFINITY; /* unused bounds never count */
     }

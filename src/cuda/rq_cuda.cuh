@@ -34,6 +34,11 @@
 #include <stdint.h>
 
 #define RQ_CUDA_MAX_DIMS 256 /* d served by the GPU kernels (E = d/16 ≤ 16)  */
+/* Code bits served by the GPU kernels: 16-entry codebooks, 8 codes per
+ * 32-bit word in rq_team_pack, 16-entry attention LUTs. The 5-bit MSE types
+ * are CPU only: rq_cuda_quantizer_init rejects them (RQ_ERR_UNSUPPORTED)
+ * before anything is copied into these arrays. */
+#define RQ_CUDA_MAX_BITS 4
 #define RQ_CUDA_TEAM 16      /* lanes per vector                               */
 
 /* A rotation as the kernels read it (plain data, passed by value). */
@@ -57,14 +62,14 @@ struct rq_dev_rot {
 /* A quantizer as the kernels read it. */
 struct rq_dev_q {
     int d, family;       /* rq_family                                          */
-    int mse_bits;        /* 0..4                                               */
+    int mse_bits;        /* 0..RQ_CUDA_MAX_BITS                                */
     int prod;            /* QJL stage present                                  */
     int bytes;           /* per block                                          */
     int code_off;        /* 2 (MSE) or 4 (PROD)                                */
     int sign_off;        /* PROD: offset of the sign bits                       */
     int norm_correct;
-    float bounds[16];    /* 2^b − 1 used                                        */
-    float centroids[16]; /* 2^b used                                            */
+    float bounds[1 << RQ_CUDA_MAX_BITS];    /* 2^b − 1 used                     */
+    float centroids[1 << RQ_CUDA_MAX_BITS]; /* 2^b used                         */
     float qjl_alpha;
     const float *qjl_s;  /* Gaussian S, d×d row-major (device), or NULL        */
     rq_dev_rot rot;

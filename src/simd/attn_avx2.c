@@ -2,8 +2,10 @@
  * attn_avx2.c — AVX2 + FMA + F16C attention loops (attn_kernels.h). Codes:
  * 8 codes of b bits fill exactly b bytes, so each step loads them, broadcasts,
  * shifts lane i right by i·b and masks; the centroid lookup is vpermps over
- * an 8-entry table (b ≤ 3) or two tables blended on bit 3 (b = 4). Tails
- * (d mod 8) use the scalar reference.
+ * an 8-entry table (b ≤ 3) or two tables blended on bit 3 (b = 4). 5 bits
+ * (40 bits: more than one 32-bit word): a byte shuffle gives each lane the
+ * two bytes its code spans, and four tables are blended on bits 3 and 4.
+ * Tails (d mod 8) use the scalar reference.
  */
 #include "attn_x86.h"
 
@@ -16,7 +18,39 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* 5 bits, as encode_avx2.c's lookup8_b5: code k in byte ⌊5k/8⌋ from bit
+ * 5k mod 8, reaching into the next byte when that is > 3. */
+static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float *cent, float scale) {
+    /* the scaled table in four registers: one multiply per entry, as the reference */
+    const __m256 vs = _mm256_set1_ps(scale);
+    const __m256 t0 = _mm256_mul_ps(vs, _mm256_loadu_ps(cent)), t1 = _mm256_mul_ps(vs, _mm256_loadu_ps(cent + 8)),
+                 t2 = _mm256_mul_ps(vs, _mm256_loadu_ps(cent + 16)), t3 = _mm256_mul_ps(vs, _mm256_loadu_ps(cent + 24));
+    const __m256i pick = _mm256_setr_epi8(0, 1, -1, -1, 0, 1, -1, -1, 1, 2, -1, -1, 1, 2, -1, -1, 2, 3, -1, -1, 3, 4, -1, -1,
+                                          3, 4, -1, -1, 4, 5, -1, -1);
+    const __m256i shifts = _mm256_setr_epi32(0, 5, 2, 7, 4, 1, 6, 3), mask = _mm256_set1_epi32(31);
+    int d8 = d & ~7;
+    for (int k = 0; 8 * k < d8; k++) {
+        /* the 5 bytes assembled in a register: a memcpy into a zeroed stack
+         * word would be reloaded across three stores (no store forwarding,
+         * ~5× slower) */
+        uint32_t lo;
+        memcpy(&lo, codes + 5 * k, 4);
+        const uint64_t w = lo | (uint64_t)codes[5 * k + 4] << 32;
+        __m256i idx = _mm256_shuffle_epi8(_mm256_set1_epi64x((long long)w), pick);
+        idx = _mm256_and_si256(_mm256_srlv_epi32(idx, shifts), mask);
+        __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)), b4 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 27));
+        __m256 c01 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, idx), _mm256_permutevar8x32_ps(t1, idx), b3);
+        __m256 c23 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t2, idx), _mm256_permutevar8x32_ps(t3, idx), b3);
+        _mm256_storeu_ps(out + 8 * k, _mm256_blendv_ps(c01, c23, b4));
+    }
+    if (d8 < d) rq__attn_ref.decode_codes(out + d8, codes + (size_t)d8 * 5 / 8, d - d8, 5, cent, scale);
+}
+
 static void decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    if (bits == 5) {
+        decode_codes_b5(out, codes, d, cent, scale);
+        return;
+    }
     float tab[16] = {0};
     for (int i = 0; i < (1 << bits); i++) tab[i] = scale * cent[i];
     __m256 lo = _mm256_loadu_ps(tab), hi = _mm256_loadu_ps(tab + 8);

@@ -1,13 +1,40 @@
 /*
  * attn_avx512.c — AVX-512 attention loops. Codes: 16 per step from two b-byte
  * words (lanes 0–7 and 8–15) shifted per lane and masked, looked up with one
- * vpermps over the 16-entry table for every b; signs become a 16-bit mask
- * directly. The 32-value ggml blocks use the shared 256-bit decoders
- * (attn_x86.h). Tails use the scalar reference.
+ * vpermps over the 16-entry table for b ≤ 4; 5 bits: 16 codes from 10 bytes
+ * by a byte shuffle (each lane gets the two bytes its code spans), looked up
+ * with vpermt2ps over the 32-entry table in two registers. Signs become a
+ * 16-bit mask directly. The 32-value ggml blocks use the shared 256-bit
+ * decoders (attn_x86.h). Tails use the scalar reference.
  */
 #include "attn_x86.h"
 
+/* 5 bits: as encode_avx512.c's unpack16_b5 (code k in byte ⌊5k/8⌋ from bit
+ * 5k mod 8, reaching into the next byte when that is > 3). */
+static const int8_t B5_PICK[64] = { /* lane k: bytes ⌊5k/8⌋, ⌊5k/8⌋ + 1, zero, zero */
+    0, 1, -1, -1, 0, 1, -1, -1, 1, 2, -1, -1, 1, 2, -1, -1, 2, 3, -1, -1, 3, 4, -1, -1, 3, 4, -1, -1, 4, 5, -1, -1,
+    5, 6, -1, -1, 5, 6, -1, -1, 6, 7, -1, -1, 6, 7, -1, -1, 7, 8, -1, -1, 8, 9, -1, -1, 8, 9, -1, -1, 9, 10, -1, -1};
+
+static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float *cent, float scale) {
+    /* the scaled table, 32 entries in two registers: one multiply per entry */
+    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(cent), vs), hi = _mm512_mul_ps(_mm512_loadu_ps(cent + 16), vs);
+    const __m512i pick = _mm512_loadu_si512(B5_PICK), mask = _mm512_set1_epi32(31);
+    const __m512i shifts = _mm512_setr_epi32(0, 5, 2, 7, 4, 1, 6, 3, 0, 5, 2, 7, 4, 1, 6, 3);
+    int d16 = d & ~15;
+    for (int k = 0; 16 * k < d16; k++) {
+        __m512i w = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(0x3ff, codes + 10 * k)); /* exactly the 10 bytes */
+        __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(w, pick), shifts), mask);
+        _mm512_storeu_ps(out + 16 * k, _mm512_permutex2var_ps(lo, idx, hi));
+    }
+    if (d16 < d) rq__attn_ref.decode_codes(out + d16, codes + (size_t)d16 * 5 / 8, d - d16, 5, cent, scale);
+}
+
 static void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    if (bits == 5) {
+        decode_codes_b5(out, codes, d, cent, scale);
+        return;
+    }
     /* the scaled table: one multiply per entry, as in the reference */
     __m512 tab = _mm512_mul_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (1 << bits)) - 1), cent), _mm512_set1_ps(scale));
     __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));

@@ -16,14 +16,19 @@
  *   blocks    planar / iso with per-lane coefficients; rotor as 3×3
  *             matrices in place (vpermps + blends bring each lane's block)
  *   quantize  branch-free binary search over the bounds with vpermps (two
- *             8-entry tables blended for 4 bits), packing by vpmaddubsw /
- *             vpmaddwd of neighbouring codes
+ *             8-entry tables blended for 4 bits; for 5 bits tables holding
+ *             only the bounds each step can probe, ≤ 16 entries), packing by
+ *             vpmaddubsw / vpmaddwd of neighbouring codes
+ *   unpack    8 codes from one word shifted per lane; 5 bits: a byte shuffle
+ *             gives each lane the two bytes its code spans; the centroid
+ *             lookup blends 2 (4 bits) or 4 (5 bits) 8-entry vpermps
  *   fp16      F16C (round to nearest even = rq_f32_to_f16); decode fixes up
  *             signaling NaNs, which the hardware quiets
  *   q8_0/q4_0 as encode_avx512.c, 8 lanes at a time; int8 results are the
  *             low bytes of the int32 (truncation, as the reference's casts)
- *   fused     MSE encode for d % 32 == 0 (encode_mse): one function per
- *             (bits, rotation) through an L1 buffer, no per-kernel passes
+ *   fused     MSE encode for d % 32 == 0, b = 1..5 (encode_mse): one
+ *             function per (bits, rotation) through an L1 buffer, no
+ *             per-kernel passes
  */
 #include "kernels.h"
 
@@ -402,13 +407,26 @@ static void rotate_inv_avx2(const rq_rotation *r, const float *x, float *y) {
 /* ---- codes ----------------------------------------------------------------- */
 /* Branch-free binary search (see encode_avx512.c): step 2^l probes
  * bounds[idx + 2^l − 1] = tab[l][idx]; 16-entry tables (4 bits) are two
- * 8-entry halves chosen by idx bit 3. */
+ * 8-entry halves chosen by idx bit 3.
+ * 5 bits: at step l, idx is a multiple of 2^(l+1), so only 16 >> l bounds
+ * can be probed: lo[l][j] = bounds[j·2^(l+1) + 2^l − 1] is read at
+ * j = idx >> (l+1) — one 8-entry table for l ≥ 1, two halves (lo, hi)
+ * chosen by j bit 3 for l = 0. Gathered once per call. */
 typedef struct {
-    __m256 lo[3], hi[3], first;
+    __m256 lo[4], hi[3], first;
 } search_tabs;
 
 static inline __attribute__((always_inline)) void search_init(search_tabs *st, const float *bounds, const int B) {
     const int nb = (1 << B) - 1;
+    if (B == 5) {
+        st->lo[0] = _mm256_i32gather_ps(bounds, _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), 4);
+        st->hi[0] = _mm256_i32gather_ps(bounds, _mm256_setr_epi32(16, 18, 20, 22, 24, 26, 28, 30), 4);
+        st->lo[1] = _mm256_i32gather_ps(bounds, _mm256_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29), 4);
+        st->lo[2] = _mm256_i32gather_ps(bounds, _mm256_setr_epi32(3, 11, 19, 27, 3, 3, 3, 3), 4); /* lanes ≥ 4 unused */
+        st->lo[3] = _mm256_i32gather_ps(bounds, _mm256_setr_epi32(7, 23, 7, 7, 7, 7, 7, 7), 4);   /* lanes ≥ 2 unused */
+        st->first = _mm256_set1_ps(bounds[15]);
+        return;
+    }
     for (int l = 0; l < B - 1; l++) {
         int off = (1 << l) - 1;
         st->lo[l] = _mm256_maskload_ps(bounds + off, lanes8(nb - off));
@@ -419,9 +437,18 @@ static inline __attribute__((always_inline)) void search_init(search_tabs *st, c
 
 static inline __attribute__((always_inline)) __m256i search8(const search_tabs *st, __m256 y, const int B) {
     __m256i idx = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(st->first, y, _CMP_LT_OQ)), _mm256_set1_epi32(1 << (B - 1)));
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int l = B - 2; l >= 0; l--) {
-        __m256 probe = _mm256_permutevar8x32_ps(st->lo[l], idx);
+        __m256 probe;
+        if (B == 5) {
+            __m256i j = _mm256_srli_epi32(idx, l + 1);
+            probe = _mm256_permutevar8x32_ps(st->lo[l], j);
+            if (l == 0)
+                probe = _mm256_blendv_ps(probe, _mm256_permutevar8x32_ps(st->hi[0], j),
+                                         _mm256_castsi256_ps(_mm256_slli_epi32(j, 28)));
+        } else {
+            probe = _mm256_permutevar8x32_ps(st->lo[l], idx);
+        }
         if (B == 4)
             probe = _mm256_blendv_ps(probe, _mm256_permutevar8x32_ps(st->hi[l], idx),
                                      _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
@@ -431,7 +458,7 @@ static inline __attribute__((always_inline)) __m256i search8(const search_tabs *
     return idx;
 }
 
-/* 32 codes of B = 2, 3, 4 bits from y (4 registers) → 4B bytes */
+/* 32 codes of B = 2..5 bits from y (4 registers) → 4B bytes */
 static inline __attribute__((always_inline)) void qpack32s(const search_tabs *st, const float *y, uint8_t *out, const int B,
                                                            const bool scale, __m256 hs) {
 #define LD(k) (scale ? _mm256_mul_ps(_mm256_loadu_ps(y + (k)), hs) : _mm256_loadu_ps(y + (k)))
@@ -441,7 +468,14 @@ static inline __attribute__((always_inline)) void qpack32s(const search_tabs *st
     /* dword 4h + s (h = 128-bit half) = codes 8s + 4h .. + 3 → natural order */
     __m256i z = _mm256_packus_epi16(_mm256_packus_epi32(c0, c1), _mm256_packus_epi32(c2, c3));
     z = _mm256_permutevar8x32_epi32(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    if (B == 2) {
+    if (B == 5) { /* 8 codes = 40 bits per qword: its low 5 bytes */
+        __m256i t = _mm256_madd_epi16(_mm256_maddubs_epi16(z, _mm256_set1_epi16(0x2001)), _mm256_set1_epi32(0x04000001));
+        t = _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi64x(0xFFFFF)), /* low dword + high dword << 20 */
+                            _mm256_and_si256(_mm256_srli_epi64(t, 12), _mm256_set1_epi64x(0xFFFFF00000)));
+        uint64_t w[4] = {(uint64_t)_mm256_extract_epi64(t, 0), (uint64_t)_mm256_extract_epi64(t, 1),
+                         (uint64_t)_mm256_extract_epi64(t, 2), (uint64_t)_mm256_extract_epi64(t, 3)};
+        for (int k = 0; k < 4; k++) memcpy(out + 5 * k, &w[k], 5); /* little-endian: the low 5 bytes */
+    } else if (B == 2) {
         __m256i t = _mm256_madd_epi16(_mm256_maddubs_epi16(z, _mm256_set1_epi16(0x0401)), _mm256_set1_epi32(0x00100001));
         t = _mm256_shuffle_epi8(t, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12,
                                                     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
@@ -479,6 +513,7 @@ static void quantize_pack_avx2(const float *y, int n, int bits, const float *bou
     case 2: qpack(y, n, bounds, out, 2); return;
     case 3: qpack(y, n, bounds, out, 3); return;
     case 4: qpack(y, n, bounds, out, 4); return;
+    case 5: qpack(y, n, bounds, out, 5); return;
     default: break;
     }
     const __m256 b0 = _mm256_set1_ps(bounds[0]);
@@ -499,12 +534,37 @@ static inline __attribute__((always_inline)) __m256 lookup8(const uint8_t *p, __
     return c;
 }
 
+/* 5 bits: the 8 codes in the 5 bytes at p (code k: byte ⌊5k/8⌋ from bit
+ * 5k mod 8, into the next byte when that is > 3), each lane given its two
+ * bytes by a shuffle; centroids from 4 tables of 8 blended on bits 3 and 4.
+ * (The same unpacking is in attn_avx2.c.) */
+static inline __m256 lookup8_b5(const uint8_t *p, const __m256 t[4]) {
+    uint32_t lo; /* exactly the 5 bytes, assembled in a register (a memcpy into a
+                  * stack word defeats store forwarding) */
+    memcpy(&lo, p, 4);
+    const uint64_t w = lo | (uint64_t)p[4] << 32;
+    __m256i idx = _mm256_shuffle_epi8(_mm256_set1_epi64x((long long)w),
+                                      _mm256_setr_epi8(0, 1, -1, -1, 0, 1, -1, -1, 1, 2, -1, -1, 1, 2, -1, -1, 2, 3, -1, -1,
+                                                       3, 4, -1, -1, 3, 4, -1, -1, 4, 5, -1, -1));
+    idx = _mm256_and_si256(_mm256_srlv_epi32(idx, _mm256_setr_epi32(0, 5, 2, 7, 4, 1, 6, 3)), _mm256_set1_epi32(31));
+    __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)), b4 = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 27));
+    __m256 c01 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t[0], idx), _mm256_permutevar8x32_ps(t[1], idx), b3);
+    __m256 c23 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t[2], idx), _mm256_permutevar8x32_ps(t[3], idx), b3);
+    return _mm256_blendv_ps(c01, c23, b4);
+}
+
 static inline __attribute__((always_inline)) void unpack_scale_b(const uint8_t *in, int n, const float *cent, float s,
                                                                  float *y, const int B) {
-    const __m256 lo = _mm256_maskload_ps(cent, lanes8(1 << B)), hi = _mm256_maskload_ps(cent + 8, lanes8((1 << B) - 8));
     const __m256 vs = _mm256_set1_ps(s);
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(vs, lookup8(in + (size_t)i / 8 * B, lo, hi, B)));
+    if (B == 5) {
+        const __m256 t[4] = {_mm256_loadu_ps(cent), _mm256_loadu_ps(cent + 8), _mm256_loadu_ps(cent + 16),
+                             _mm256_loadu_ps(cent + 24)};
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(vs, lookup8_b5(in + (size_t)i / 8 * B, t)));
+    } else {
+        const __m256 lo = _mm256_maskload_ps(cent, lanes8(1 << B)), hi = _mm256_maskload_ps(cent + 8, lanes8((1 << B) - 8));
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(vs, lookup8(in + (size_t)i / 8 * B, lo, hi, B)));
+    }
     if (i < n) REF.unpack_scale(in + (size_t)i / 8 * B, n - i, B, cent, s, y + i);
 }
 
@@ -513,7 +573,8 @@ static void unpack_scale_avx2(const uint8_t *in, int n, int bits, const float *c
     case 1: unpack_scale_b(in, n, cent, s, y, 1); return;
     case 2: unpack_scale_b(in, n, cent, s, y, 2); return;
     case 3: unpack_scale_b(in, n, cent, s, y, 3); return;
-    default: unpack_scale_b(in, n, cent, s, y, 4); return;
+    case 4: unpack_scale_b(in, n, cent, s, y, 4); return;
+    default: unpack_scale_b(in, n, cent, s, y, 5); return;
     }
 }
 
@@ -580,8 +641,10 @@ ONE_K(1)
 ONE_K(2)
 ONE_K(3)
 ONE_K(4)
+ONE_K(5)
 /* [bits − 1][hadamard, block families] */
-static const one_fn ONES[4][2] = {{one_1_had, one_1_blk}, {one_2_had, one_2_blk}, {one_3_had, one_3_blk}, {one_4_had, one_4_blk}};
+static const one_fn ONES[RQ_MAX_BITS][2] = {{one_1_had, one_1_blk}, {one_2_had, one_2_blk}, {one_3_had, one_3_blk},
+                                            {one_4_had, one_4_blk}, {one_5_had, one_5_blk}};
 #undef ONE_K
 #undef ONE
 

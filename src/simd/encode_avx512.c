@@ -21,18 +21,23 @@
  *             lane's block components); the overlapping tail block by the
  *             reference (in the fused encoder: in registers)
  *   quantize  branch-free binary search over the bounds with vpermps
- *             (code = number of bounds < y), codes → bytes, then packing by
+ *             (code = number of bounds < y; 5 bits: vpermt2ps over the 31
+ *             bounds in two registers), codes → bytes, then packing by
  *             multiply-add of adjacent codes (vpmaddubsw / vpmaddwd).
+ *   unpack    b ≤ 4: 16 codes from one 64-bit word; 5 bits (16 codes =
+ *             80 bits): a byte shuffle gives each lane the two bytes its
+ *             code spans; centroids by vpermps (vpermt2ps for 32 levels)
  *   fp16      F16C conversion (IEEE round to nearest even = rq_f32_to_f16);
  *             decode fixes up signaling NaNs, which the hardware quiets.
  *   q8_0      roundf (half away from zero) as trunc + |frac| ≥ ½ correction
  *   q4_0      trunc(x·id + 8.5) by cvttps, clamp 15
  *   QJL       S r′ row by row with the 16 partial sums of each row reduced
  *             16 rows at a time by a transposing tree; k vectors per pass
- *   fused     MSE encode at d = 64, 128, 256 (encode_mse): one function per
- *             (d, bits, rotation) keeps the vector in registers from load to
- *             packed codes, two vectors at a time (independent chains: one
- *             alone is bound by the latency of Σx² → √ → ÷ → rotation)
+ *   fused     MSE encode at d = 64, 128, 256, b = 1..5 (encode_mse): one
+ *             function per (d, bits, rotation) keeps the vector in registers
+ *             from load to packed codes, two vectors at a time (independent
+ *             chains: one alone is bound by the latency of Σx² → √ → ÷ →
+ *             rotation)
  */
 #include "kernels.h"
 
@@ -491,22 +496,28 @@ static void rotate_inv_avx512(const rq_rotation *r, const float *x, float *y) {
  * bounds[idx + s − 1] and adds s if that bound is < y. tab[l] holds
  * bounds[i + 2^l − 1] at lane i, so each probe is one vpermps by idx; the
  * first step (idx = 0) is a broadcast. The result is #{k : bounds[k] < y},
- * the reference's count, for every float y (the comparisons are the same). */
+ * the reference's count, for every float y (the comparisons are the same).
+ * 5 bits: idx reaches 30, so each table has 32 lanes, tab[l] (lanes 0–15)
+ * and hi[l] (16–31), and the probe is one vpermt2ps over the pair. */
 typedef struct {
-    __m512 tab[3], first;
+    __m512 tab[4], hi[4], first;
 } search_tabs;
 
 static inline __attribute__((always_inline)) void search_init(search_tabs *st, const float *bounds, const int B) {
     const int nb = (1 << B) - 1; /* masked loads: no copy through the stack */
-    for (int l = 0; l < B - 1; l++) st->tab[l] = _mm512_maskz_loadu_ps(mask16(nb - (1 << l) + 1), bounds + (1 << l) - 1);
+    for (int l = 0; l < B - 1; l++) {
+        const int off = (1 << l) - 1;
+        st->tab[l] = _mm512_maskz_loadu_ps(mask16(nb - off), bounds + off);
+        if (B == 5) st->hi[l] = _mm512_maskz_loadu_ps(mask16(nb - off - 16), bounds + off + 16);
+    }
     st->first = _mm512_set1_ps(bounds[(1 << (B - 1)) - 1]);
 }
 
 static inline __attribute__((always_inline)) __m512i search16(const search_tabs *st, __m512 y, const int B) {
     __m512i idx = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(st->first, y, _CMP_LT_OQ), _mm512_set1_epi32(1 << (B - 1)));
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int l = B - 2; l >= 0; l--) {
-        __m512 probe = _mm512_permutexvar_ps(idx, st->tab[l]);
+        __m512 probe = B == 5 ? _mm512_permutex2var_ps(st->tab[l], idx, st->hi[l]) : _mm512_permutexvar_ps(idx, st->tab[l]);
         idx = _mm512_mask_add_epi32(idx, _mm512_cmp_ps_mask(probe, y, _CMP_LT_OQ), idx, _mm512_set1_epi32(1 << l));
     }
     return idx;
@@ -519,10 +530,24 @@ static inline __m512i codes_to_bytes(__m512i c0, __m512i c1, __m512i c2, __m512i
     return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), z);
 }
 
-/* 64 codes of B = 2, 3, 4 bits (bytes) → 8B packed bytes by multiply-adds
+/* 64 codes of B = 2..5 bits (bytes) → 8B packed bytes by multiply-adds
  * of neighbours; stores the first nb (all when nb = 8B). */
 static inline __attribute__((always_inline)) void pack64(__m512i z, uint8_t *out, int nb, const int B) {
-    if (B == 2) {
+    if (B == 5) { /* 8 codes = 40 bits per qword, 5 bytes of each: 10 per 128-bit lane */
+        __m512i t = _mm512_maddubs_epi16(z, _mm512_set1_epi16(0x2001)); /* c0 + 32c1 (10 bits)     */
+        t = _mm512_madd_epi16(t, _mm512_set1_epi32(0x04000001));       /* 4 codes (20 bits)       */
+        t = _mm512_or_si512(_mm512_and_si512(t, _mm512_set1_epi64(0xFFFFF)), /* low dword + high << 20 */
+                            _mm512_and_si512(_mm512_srli_epi64(t, 12), _mm512_set1_epi64(0xFFFFF00000)));
+        t = _mm512_shuffle_epi8(t, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1,
+                                                                          -1, -1)));
+        const __m128i q[4] = {_mm512_castsi512_si128(t), _mm512_extracti32x4_epi32(t, 1), _mm512_extracti32x4_epi32(t, 2),
+                              _mm512_extracti32x4_epi32(t, 3)};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            int m = nb - 10 * k;
+            if (m > 0) _mm_mask_storeu_epi8(out + 10 * k, mask16(m > 10 ? 10 : m), q[k]);
+        }
+    } else if (B == 2) {
         __m512i t = _mm512_maddubs_epi16(z, _mm512_set1_epi16(0x0401)); /* c0 + 4c1        */
         t = _mm512_madd_epi16(t, _mm512_set1_epi32(0x00100001));       /* + 16c2 + 64c3   */
         __m128i w = _mm512_cvtepi32_epi8(t);
@@ -569,6 +594,7 @@ static void quantize_pack_avx512(const float *y, int n, int bits, const float *b
     case 2: qpack(y, n, bounds, out, 2); return;
     case 3: qpack(y, n, bounds, out, 3); return;
     case 4: qpack(y, n, bounds, out, 4); return;
+    case 5: qpack(y, n, bounds, out, 5); return;
     default: break;
     }
     /* 1 bit: one bound; the compare mask is the packed bitstream */
@@ -580,11 +606,28 @@ static void quantize_pack_avx512(const float *y, int n, int bits, const float *b
     }
 }
 
+/* 16 codes of 5 bits (80 bits, more than one 64-bit word): code k lies in
+ * byte ⌊5k/8⌋ from bit 5k mod 8, reaching into the next byte when that is
+ * > 3. The 10 bytes, broadcast to every 128-bit lane, are shuffled so that
+ * lane k holds those two bytes, then shifted and masked. Reads exactly
+ * nbytes bytes (masked load). Also in attn_avx512.c. */
+static const int8_t B5_PICK[64] = { /* lane k: bytes ⌊5k/8⌋, ⌊5k/8⌋ + 1, zero, zero */
+    0, 1, -1, -1, 0, 1, -1, -1, 1, 2, -1, -1, 1, 2, -1, -1, 2, 3, -1, -1, 3, 4, -1, -1, 3, 4, -1, -1, 4, 5, -1, -1,
+    5, 6, -1, -1, 5, 6, -1, -1, 6, 7, -1, -1, 6, 7, -1, -1, 7, 8, -1, -1, 8, 9, -1, -1, 8, 9, -1, -1, 9, 10, -1, -1};
+
+static inline __m512i unpack16_b5(const uint8_t *in, int nbytes) {
+    __m512i w = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(mask16(nbytes), in));
+    w = _mm512_shuffle_epi8(w, _mm512_loadu_si512(B5_PICK));
+    w = _mm512_srlv_epi32(w, _mm512_setr_epi32(0, 5, 2, 7, 4, 1, 6, 3, 0, 5, 2, 7, 4, 1, 6, 3)); /* 5k mod 8 */
+    return _mm512_and_si512(w, _mm512_set1_epi32(31));
+}
+
 /* Codes i0 .. i0 + cnt − 1 (cnt ≤ 16, 8 | i0: byte aligned) → int32 lanes.
  * Reads exactly the ⌈cnt·b/8⌉ bytes that hold them: qword j of the
  * broadcast word shifted by 2j·b, low dword duplicated, odd lanes shifted by
- * b more, masked. */
+ * b more, masked (b = 5: unpack16_b5). */
 static inline __attribute__((always_inline)) __m512i unpack16(const uint8_t *in, int cnt, const int B) {
+    if (B == 5) return unpack16_b5(in, (cnt * 5 + 7) / 8);
     uint64_t u = 0;
     memcpy(&u, in, cnt == 16 ? (size_t)(2 * B) : (size_t)(cnt * B + 7) / 8);
     __m512i q = _mm512_srlv_epi64(_mm512_set1_epi64((long long)u),
@@ -594,15 +637,21 @@ static inline __attribute__((always_inline)) __m512i unpack16(const uint8_t *in,
     return _mm512_and_si512(q, _mm512_set1_epi32((1 << B) - 1));
 }
 
+/* centroids of 16 codes: one vpermps over ≤ 16 levels, vpermt2ps over 32 */
+static inline __attribute__((always_inline)) __m512 lookup16(__m512i idx, __m512 c, __m512 c_hi, const int B) {
+    return B == 5 ? _mm512_permutex2var_ps(c, idx, c_hi) : _mm512_permutexvar_ps(idx, c);
+}
+
 static inline __attribute__((always_inline)) void unpack_scale_b(const uint8_t *in, int n, const float *cent, float s,
                                                                  float *y, const int B) {
     const __m512 c = _mm512_maskz_loadu_ps(mask16(1 << B), cent), vs = _mm512_set1_ps(s);
+    const __m512 c_hi = B == 5 ? _mm512_loadu_ps(cent + 16) : c;
     int i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_mul_ps(vs, _mm512_permutexvar_ps(unpack16(in + (size_t)i / 8 * B, 16, B), c)));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(vs, lookup16(unpack16(in + (size_t)i / 8 * B, 16, B), c, c_hi, B)));
     if (i < n)
         _mm512_mask_storeu_ps(y + i, mask16(n - i),
-                              _mm512_mul_ps(vs, _mm512_permutexvar_ps(unpack16(in + (size_t)i / 8 * B, n - i, B), c)));
+                              _mm512_mul_ps(vs, lookup16(unpack16(in + (size_t)i / 8 * B, n - i, B), c, c_hi, B)));
 }
 
 static void unpack_scale_avx512(const uint8_t *in, int n, int bits, const float *cent, float s, float *y) {
@@ -610,7 +659,8 @@ static void unpack_scale_avx512(const uint8_t *in, int n, int bits, const float 
     case 1: unpack_scale_b(in, n, cent, s, y, 1); return;
     case 2: unpack_scale_b(in, n, cent, s, y, 2); return;
     case 3: unpack_scale_b(in, n, cent, s, y, 3); return;
-    default: unpack_scale_b(in, n, cent, s, y, 4); return;
+    case 4: unpack_scale_b(in, n, cent, s, y, 4); return;
+    default: unpack_scale_b(in, n, cent, s, y, 5); return;
     }
 }
 
@@ -624,7 +674,7 @@ static void pack_signs_avx512(const float *v, int n, uint8_t *out) {
 }
 
 /* ---- fused MSE encode: the whole pipeline in registers ------------------------
- * For d = 16·R (R = 4, 8, 16: d = 64, 128, 256), b = 1..4 bits, no norm
+ * For d = 16·R (R = 4, 8, 16: d = 64, 128, 256), b = 1..5 bits, no norm
  * correction, rotation hadamard (d a power of two), rotor, planar or iso:
  * load x once; Σx² in the reference order (lane i mod 16, then the tree);
  * checks; u = x·(1/n); the rotation; codes; packing; the fp16 norm. The
@@ -849,14 +899,14 @@ typedef size_t (*batch_fn)(const rq_quantizer *q, const float *x, uint8_t *blk, 
     }
 #define BATCH_K(R, B) BATCH(R, B, RQ_ROT_HADAMARD, had) BATCH(R, B, RQ_ROT_ROTOR, rotor) \
     BATCH(R, B, RQ_ROT_PLANAR, planar) BATCH(R, B, RQ_ROT_ISO, iso)
-#define BATCH_B(R) BATCH_K(R, 1) BATCH_K(R, 2) BATCH_K(R, 3) BATCH_K(R, 4)
+#define BATCH_B(R) BATCH_K(R, 1) BATCH_K(R, 2) BATCH_K(R, 3) BATCH_K(R, 4) BATCH_K(R, 5)
 BATCH_B(4)
 BATCH_B(8)
 BATCH_B(16)
 #define ROW_K(R, B) {batch_##R##_##B##_had, batch_##R##_##B##_rotor, batch_##R##_##B##_planar, batch_##R##_##B##_iso}
-#define ROW_B(R) {ROW_K(R, 1), ROW_K(R, 2), ROW_K(R, 3), ROW_K(R, 4)}
+#define ROW_B(R) {ROW_K(R, 1), ROW_K(R, 2), ROW_K(R, 3), ROW_K(R, 4), ROW_K(R, 5)}
 /* [d = 64, 128, 256][bits − 1][hadamard, rotor, planar, iso] */
-static const batch_fn BATCHES[3][4][4] = {ROW_B(4), ROW_B(8), ROW_B(16)};
+static const batch_fn BATCHES[3][RQ_MAX_BITS][4] = {ROW_B(4), ROW_B(8), ROW_B(16)};
 #undef ROW_B
 #undef ROW_K
 #undef BATCH_B
