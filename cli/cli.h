@@ -16,5 +16,9 @@ int cli_fail(const char *what, rq_status st);
 int cmd_bench(int argc, char **argv);
 int cmd_types(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_fidelity(int argc, char **argv);
+int cmd_dump_kv(int argc, char **argv);
 
 #endif

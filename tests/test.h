@@ -65,6 +65,10 @@ extern const rq_test tests_simd[];
 extern const rq_test tests_cuda[];
 extern const rq_test tests_metrics[];
 extern const rq_test tests_npy[];
+extern const rq_test tests_gguf[];
+extern const rq_test tests_ggml[];
+extern const rq_test tests_tokenizer[];
+extern const rq_test tests_model[];
 
 /* Deterministic test data helpers (tests/test_main.c). */
 void test_random_unit(rq_rng *rng, float *x, int d);

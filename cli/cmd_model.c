@@ -1,0 +1,792 @@
+/*
+ * cmd_model.c — the commands that run a real LLM (model/: GGUF, tokenizer,
+ * llama forward pass) with the library's compressed KV cache inside it.
+ *
+ *   rotorquant generate   -m MODEL -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S]
+ *   rotorquant perplexity -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]
+ *                         [--decode-ctx 512,2048] [--json]
+ *   rotorquant fidelity   -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]
+ *   rotorquant dump-kv    -m MODEL -f TEXT -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]
+ *
+ * MODEL defaults to $RQ_MODEL, else the `make model` cache; TEXT to the
+ * `make evaltext` cache (model/llama.h: rqm_default_path).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../model/llama.h"
+#include "../model/tokenizer.h"
+
+#define MAX_CONFIGS 32
+
+typedef struct {
+    const char *k, *v;
+} kv_pair;
+
+typedef struct {
+    const char *model, *prompt, *text, *out_dir, *layers;
+    kv_pair cfg[MAX_CONFIGS];
+    int n_cfg;
+    const char *ctk, *ctv;
+    long n_predict, ctx, chunks, threads, n_tokens, offset, batch;
+    long decode_ctx[8];
+    int n_decode_ctx;
+    double temp;
+    unsigned long long seed;
+    int json, f16, norm_correct;
+} mopts;
+
+typedef struct {
+    rqm_gguf *gguf;
+    rqm_llama *llama;
+    rqm_tokenizer *tok;
+    const rqm_llama_hparams *hp;
+} model;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int mfail(const char *cmd, const char *msg) {
+    fprintf(stderr, "rotorquant: %s: %s\n", cmd, msg);
+    return 1;
+}
+
+static void model_free(model *m) {
+    rqm_matmul_shutdown();
+    rqm_tokenizer_free(m->tok);
+    rqm_llama_free(m->llama);
+    rqm_gguf_close(m->gguf);
+    memset(m, 0, sizeof *m);
+}
+
+static int model_open(const char *cmd, const char *path, model *m) {
+    char err[256] = "", buf[4096];
+    memset(m, 0, sizeof *m);
+    if (!path) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
+    rq_status st = rqm_gguf_open(&m->gguf, path, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "rotorquant: %s: %s: %s%s\n", cmd, path, err[0] ? err : rq_status_str(st),
+                st == RQ_ERR_IO ? " (run `make model` to download SmolLM2-135M, or pass -m)" : "");
+        return 1;
+    }
+    if ((st = rqm_llama_load(&m->llama, m->gguf, err, sizeof err)) ||
+        (st = rqm_tokenizer_from_gguf(&m->tok, m->gguf, err, sizeof err))) {
+        fprintf(stderr, "rotorquant: %s: %s: %s\n", cmd, path, err[0] ? err : rq_status_str(st));
+        model_free(m);
+        return 1;
+    }
+    m->hp = rqm_llama_hparams_of(m->llama);
+    return 0;
+}
+
+/* The whole file, NUL-terminated; NULL with a message on error. */
+static char *read_text(const char *cmd, const char *path, size_t *len) {
+    char buf[4096];
+    if (!path) path = rqm_default_path(RQM_PATH_TEXT, buf, sizeof buf);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "rotorquant: %s: cannot open %s: %s%s\n", cmd, path, strerror(errno),
+                errno == ENOENT ? " (run `make evaltext`, or pass -f)" : "");
+        return NULL;
+    }
+    char *s = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (cap - n < 65536) {
+            cap = cap ? 2 * cap : 1 << 20;
+            char *t = realloc(s, cap + 1);
+            if (!t) break;
+            s = t;
+        }
+        size_t r = fread(s + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int bad = ferror(f) || !s;
+    fclose(f);
+    if (bad) {
+        free(s);
+        fprintf(stderr, "rotorquant: %s: cannot read %s\n", cmd, path);
+        return NULL;
+    }
+    s[n] = 0;
+    *len = n;
+    return s;
+}
+
+/* Token ids of text; NULL with a message on error. */
+static int32_t *tokenize(const char *cmd, const model *m, const char *text, size_t len, int special,
+                         size_t *n_out) {
+    size_t n = 0, cap = len + 16;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return NULL;
+    rq_status st = rqm_tokenize(m->tok, text, len, special, ids, cap, &n);
+    if (st) {
+        free(ids);
+        fprintf(stderr, "rotorquant: %s: tokenizer: %s\n", cmd, rq_status_str(st));
+        return NULL;
+    }
+    *n_out = n;
+    return ids;
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int add_config(mopts *o, char *spec) {
+    /* "K/V" or "T" (both) */
+    if (o->n_cfg >= MAX_CONFIGS) return -1;
+    char *slash = strchr(spec, '/');
+    if (slash) {
+        *slash = 0;
+        o->cfg[o->n_cfg].k = spec, o->cfg[o->n_cfg].v = slash + 1;
+    } else {
+        o->cfg[o->n_cfg].k = o->cfg[o->n_cfg].v = spec;
+    }
+    if (!rq_type_find(o->cfg[o->n_cfg].k) || !rq_type_find(o->cfg[o->n_cfg].v)) return -1;
+    o->n_cfg++;
+    return 0;
+}
+
+static int parse(const char *cmd, int argc, char **argv, mopts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = 32, o->ctx = 512, o->chunks = 8, o->threads = 2, o->n_tokens = 256, o->seed = 42;
+    o->layers = "0";
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--f16")) {
+            o->f16 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--norm-correct")) {
+            o->norm_correct = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "rotorquant: %s: option %s needs a value\n", cmd, a);
+            return -1;
+        }
+        char *v = argv[++i];
+        int bad = 0;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o->out_dir = v;
+        else if (!strcmp(a, "--layers")) o->layers = v;
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) o->ctk = v, bad = !rq_type_find(v);
+        else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) o->ctv = v, bad = !rq_type_find(v);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = parse_long(v, 0, 1 << 20, &o->n_predict);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) bad = parse_long(v, 2, 1 << 20, &o->ctx);
+        else if (!strcmp(a, "--chunks")) bad = parse_long(v, 1, 1 << 20, &o->chunks);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_long(v, 1, 256, &o->threads);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) bad = parse_long(v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--n-tokens")) bad = parse_long(v, 1, 1 << 20, &o->n_tokens);
+        else if (!strcmp(a, "--offset")) bad = parse_long(v, 0, 1L << 40, &o->offset);
+        else if (!strcmp(a, "--temp")) {
+            char *end;
+            o->temp = strtod(v, &end);
+            bad = *end || end == v || !(o->temp >= 0) || o->temp > 100;
+        } else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            o->seed = strtoull(v, &end, 0);
+            bad = errno || *end || end == v;
+        } else if (!strcmp(a, "--configs")) {
+            for (char *p = strtok(v, ","); p && !bad; p = strtok(NULL, ",")) bad = add_config(o, p);
+        } else if (!strcmp(a, "--decode-ctx")) {
+            for (char *p = strtok(v, ","); p && !bad; p = strtok(NULL, ",")) {
+                if (o->n_decode_ctx >= 8) bad = 1;
+                else bad = parse_long(p, 1, 1 << 20, &o->decode_ctx[o->n_decode_ctx++]);
+            }
+        } else {
+            fprintf(stderr, "rotorquant: %s: unknown option %s\n", cmd, a);
+            return -1;
+        }
+        if (bad) {
+            fprintf(stderr, "rotorquant: %s: bad value for %s: '%s'%s\n", cmd, a, v,
+                    (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strncmp(a, "--cache", 7) ||
+                     !strcmp(a, "--configs"))
+                        ? " (unknown cache type; see `rotorquant types`)"
+                        : "");
+            return -1;
+        }
+    }
+    if ((o->ctk || o->ctv) && o->n_cfg < MAX_CONFIGS) {
+        o->cfg[o->n_cfg].k = o->ctk ? o->ctk : "f16";
+        o->cfg[o->n_cfg].v = o->ctv ? o->ctv : "f16";
+        o->n_cfg++;
+    }
+    return 0;
+}
+
+static rq_status session_new(rqm_session **s, const model *m, const char *tk, const char *tv, long n_ctx,
+                             const mopts *o, rqm_observer obs, void *user) {
+    rqm_session_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.type_k = tk, sc.type_v = tv;
+    sc.seed = o->seed;
+    sc.norm_correct = o->norm_correct;
+    sc.n_ctx = (int)n_ctx;
+    sc.n_threads = (int)o->threads;
+    sc.n_batch = (int)(o->batch ? o->batch : 256);
+    sc.observer = obs, sc.observer_user = user;
+    return rqm_session_init(s, m->llama, &sc);
+}
+
+static void print_token(const model *m, int32_t id) {
+    rqm_str b = rqm_token_bytes(m->tok, id);
+    fwrite(b.ptr, 1, (size_t)b.len, stdout);
+    fflush(stdout);
+}
+
+static int32_t argmax_f(const float *x, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+/* Sample from softmax(logits / temp) (temp 0: greedy). */
+static int32_t sample(const float *logits, size_t n, double temp, rq_rng *rng) {
+    if (temp <= 0) return argmax_f(logits, n);
+    const float mx = logits[argmax_f(logits, n)];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += exp((logits[i] - mx) / temp);
+    double r = rq_rng_uniform(rng) * sum;
+    for (size_t i = 0; i < n; i++) {
+        r -= exp((logits[i] - mx) / temp);
+        if (r <= 0) return (int32_t)i;
+    }
+    return (int32_t)(n - 1);
+}
+
+int cmd_generate(int argc, char **argv) {
+    mopts o;
+    if (parse("generate", argc, argv, &o)) return 2;
+    if (!o.prompt) return mfail("generate", "missing -p PROMPT");
+    model m;
+    if (model_open("generate", o.model, &m)) return 1;
+    const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"f16", "f16"};
+    size_t n_prompt = 0;
+    int32_t *ids = tokenize("generate", &m, o.prompt, strlen(o.prompt), 1, &n_prompt);
+    float *logits = malloc((size_t)m.hp->n_vocab * sizeof *logits);
+    rqm_session *s = NULL;
+    int rc = 1;
+    rq_status st = ids && logits ? RQ_OK : RQ_ERR_NOMEM;
+    if (st) goto done;
+    if (n_prompt == 0) {
+        rc = mfail("generate", "the prompt has no tokens");
+        goto done;
+    }
+    const long n_ctx = (long)n_prompt + o.n_predict;
+    if (n_ctx > m.hp->n_ctx_train) {
+        rc = mfail("generate", "prompt + -n exceeds the model's context length");
+        goto done;
+    }
+    if ((st = session_new(&s, &m, kv.k, kv.v, n_ctx, &o, NULL, NULL))) goto done;
+    fwrite(o.prompt, 1, strlen(o.prompt), stdout);
+    double t0 = now_s();
+    if ((st = rqm_session_eval(s, ids, n_prompt, 0, logits))) goto done;
+    double t1 = now_s();
+    rq_rng rng;
+    rq_rng_seed(&rng, o.seed);
+    long n_gen = 0;
+    for (; n_gen < o.n_predict; n_gen++) {
+        int32_t next = sample(logits, (size_t)m.hp->n_vocab, o.temp, &rng);
+        if (next == rqm_tokenizer_eos(m.tok)) break;
+        print_token(&m, next);
+        if (n_gen + 1 < o.n_predict && (st = rqm_session_eval(s, &next, 1, 0, logits))) goto done;
+    }
+    double t2 = now_s();
+    printf("\n");
+    fflush(stdout);
+    fprintf(stderr,
+            "rotorquant: cache K %s / V %s, %zu B/token; prompt %zu tokens %.1f tok/s; generated %ld tokens "
+            "%.1f tok/s\n",
+            kv.k, kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)), n_prompt, (double)n_prompt / (t1 - t0),
+            n_gen, n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1) : 0.0);
+    rc = 0;
+    st = RQ_OK;
+done:
+    if (st && rc) cli_fail("generate", st);
+    rqm_session_free(s);
+    free(logits);
+    free(ids);
+    model_free(&m);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- */
+/* perplexity                                                               */
+
+typedef struct {
+    kv_pair kv;
+    double bits_k, bits_v;
+    size_t bytes_per_token;
+    double nll;          /* Σ −log p(token)                 */
+    double *kld;         /* per scored position             */
+    size_t n_top1, n;    /* top-1 agreement with baseline   */
+    double decode_tps[8];
+} ppl_row;
+
+static void progress(const char *what, size_t done, size_t total) {
+    const int W = 30;
+    int filled = total ? (int)(W * done / total) : W;
+    fprintf(stderr, "\r%s [", what);
+    for (int i = 0; i < W; i++) fputc(i < filled ? '#' : '.', stderr);
+    fprintf(stderr, "] %zu/%zu", done, total);
+    if (done == total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* log-softmax of logits[n] into out (double). */
+static void log_softmax(const float *logits, size_t n, double *out) {
+    float mx = logits[0];
+    for (size_t i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
+    const double lse = mx + log(sum);
+    for (size_t i = 0; i < n; i++) out[i] = (double)logits[i] - lse;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double bits_of(const char *type, int d) {
+    const rq_type_info *t = rq_type_find(type);
+    return t ? 8.0 * (double)rq_type_bytes_per_vector(t, d) / d : 0;
+}
+
+/* Median seconds per token of greedy decoding right after a prefill of
+ * n_ctx tokens (from `ids`), over n_gen tokens. */
+static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o, const int32_t *ids, long n_ctx,
+                              double *tps) {
+    const int n_gen = 16;
+    rqm_session *s = NULL;
+    float *logits = malloc((size_t)m->hp->n_vocab * sizeof *logits);
+    double times[16];
+    rq_status st = logits ? session_new(&s, m, kv->k, kv->v, n_ctx + n_gen, o, NULL, NULL) : RQ_ERR_NOMEM;
+    if (!st) st = rqm_session_eval(s, ids, (size_t)n_ctx, 0, logits);
+    for (int i = 0; i < n_gen && !st; i++) {
+        int32_t next = argmax_f(logits, (size_t)m->hp->n_vocab);
+        double t0 = now_s();
+        st = rqm_session_eval(s, &next, 1, 0, logits);
+        times[i] = now_s() - t0;
+    }
+    if (!st) {
+        qsort(times, (size_t)n_gen, sizeof times[0], cmp_double);
+        *tps = 1.0 / (0.5 * (times[n_gen / 2 - 1] + times[n_gen / 2]));
+    }
+    rqm_session_free(s);
+    free(logits);
+    return st;
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    mopts o;
+    if (parse("perplexity", argc, argv, &o)) return 2;
+    model m;
+    if (model_open("perplexity", o.model, &m)) return 1;
+    size_t len = 0, n_ids = 0;
+    char *text = read_text("perplexity", o.text, &len);
+    int32_t *ids = text ? tokenize("perplexity", &m, text, len, 0, &n_ids) : NULL;
+    free(text);
+    if (!ids) {
+        model_free(&m);
+        return 1;
+    }
+    const size_t V = (size_t)m.hp->n_vocab, ctx = (size_t)o.ctx, first = ctx / 2;
+    if (o.ctx > m.hp->n_ctx_train) {
+        free(ids);
+        model_free(&m);
+        return mfail("perplexity", "--ctx exceeds the model's context length");
+    }
+    size_t n_chunks = n_ids / ctx;
+    if (n_chunks > (size_t)o.chunks) n_chunks = (size_t)o.chunks;
+    if (n_chunks == 0) {
+        free(ids);
+        model_free(&m);
+        return mfail("perplexity", "the text has fewer tokens than --ctx");
+    }
+    for (int i = 0; i < o.n_decode_ctx; i++)
+        if ((size_t)o.decode_ctx[i] > n_ids || o.decode_ctx[i] + 16 > m.hp->n_ctx_train) {
+            free(ids);
+            model_free(&m);
+            return mfail("perplexity", "--decode-ctx larger than the text or the model's context");
+        }
+    const size_t n_scored = n_chunks * (ctx - first);
+    /* row 0: the f32 cache, the reference every other row is compared with */
+    ppl_row rows[MAX_CONFIGS + 1];
+    const int n_rows = o.n_cfg + 1;
+    memset(rows, 0, sizeof rows);
+    rows[0].kv = (kv_pair){"f32", "f32"};
+    for (int r = 1; r < n_rows; r++) rows[r].kv = o.cfg[r - 1];
+    float *logits = malloc(ctx * V * sizeof *logits);
+    double *base = malloc((ctx - first) * V * sizeof *base), *lq = malloc(V * sizeof *lq);
+    rqm_session *sess[MAX_CONFIGS + 1] = {0};
+    rq_status st = logits && base && lq ? RQ_OK : RQ_ERR_NOMEM;
+    for (int r = 0; r < n_rows && !st; r++) {
+        rows[r].kld = calloc(n_scored, sizeof(double));
+        if (!rows[r].kld) st = RQ_ERR_NOMEM;
+        if (!st) st = session_new(&sess[r], &m, rows[r].kv.k, rows[r].kv.v, (long)ctx, &o, NULL, NULL);
+        if (!st) {
+            rows[r].bits_k = bits_of(rows[r].kv.k, m.hp->head_dim);
+            rows[r].bits_v = bits_of(rows[r].kv.v, m.hp->head_dim);
+            rows[r].bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
+        }
+    }
+    double t_start = now_s();
+    for (size_t c = 0; c < n_chunks && !st; c++) {
+        const int32_t *chunk = ids + c * ctx;
+        for (int r = 0; r < n_rows && !st; r++) {
+            rqm_session_reset(sess[r]);
+            if ((st = rqm_session_eval(sess[r], chunk, ctx, 1, logits))) break;
+            for (size_t t = first; t < ctx; t++) {
+                const size_t j = c * (ctx - first) + (t - first);
+                double *lp = r == 0 ? base + (t - first) * V : lq;
+                log_softmax(logits + t * V, V, lp);
+                /* logits at t predict token t + 1; the chunk's last predicts the next chunk's first */
+                const int32_t target = t + 1 < ctx ? chunk[t + 1] : (c * ctx + ctx < n_ids ? ids[c * ctx + ctx] : -1);
+                if (target >= 0) rows[r].nll -= lp[target];
+                if (target >= 0) rows[r].n++;
+                if (r == 0) continue;
+                const double *pb = base + (t - first) * V;
+                double kl = 0;
+                size_t am_b = 0, am_q = 0;
+                for (size_t i = 0; i < V; i++) {
+                    kl += exp(pb[i]) * (pb[i] - lp[i]);
+                    if (pb[i] > pb[am_b]) am_b = i;
+                    if (lp[i] > lp[am_q]) am_q = i;
+                }
+                rows[r].kld[j] = kl > 0 ? kl : 0;
+                rows[r].n_top1 += am_b == am_q;
+            }
+            progress("perplexity", c * (size_t)n_rows + (size_t)r + 1, n_chunks * (size_t)n_rows);
+        }
+    }
+    const double t_ppl = now_s() - t_start;
+    for (int r = 0; r < n_rows && !st; r++)
+        for (int i = 0; i < o.n_decode_ctx && !st; i++) {
+            st = decode_speed(&m, &rows[r].kv, &o, ids, o.decode_ctx[i], &rows[r].decode_tps[i]);
+            progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
+        }
+    int rc = 0;
+    if (st) {
+        rc = cli_fail("perplexity", st);
+    } else {
+        const double ppl0 = exp(rows[0].nll / (double)rows[0].n);
+        if (o.json) {
+            printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
+                   " \"rows\": [\n",
+                   V, ctx, n_chunks, rows[0].n, t_ppl);
+        } else {
+            printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
+                   "%ld threads, %.1f s\n\n",
+                   n_chunks, ctx, rows[0].n, o.threads, t_ppl);
+            printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
+            for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
+            printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
+            for (int i = 0; i < o.n_decode_ctx; i++) printf("---:|");
+            printf("\n");
+        }
+        for (int r = 0; r < n_rows; r++) {
+            ppl_row *w = &rows[r];
+            const double ppl = exp(w->nll / (double)w->n);
+            double mean = 0, p99 = 0;
+            if (r > 0) {
+                for (size_t j = 0; j < n_scored; j++) mean += w->kld[j];
+                mean /= (double)n_scored;
+                qsort(w->kld, n_scored, sizeof(double), cmp_double);
+                p99 = w->kld[(size_t)(0.99 * (double)(n_scored - 1))];
+            }
+            const double top1 = r > 0 ? (double)w->n_top1 / (double)n_scored : 1.0;
+            const double bits = 0.5 * (w->bits_k + w->bits_v);
+            if (o.json) {
+                printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"bits_per_value\": %.4f, \"bytes_per_token\": %zu,"
+                       " \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f, \"kld_p99\": %.8f, \"top1\": %.6f",
+                       w->kv.k, w->kv.v, bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
+                for (int i = 0; i < o.n_decode_ctx; i++)
+                    printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], w->decode_tps[i]);
+                printf("}%s\n", r + 1 < n_rows ? "," : "");
+            } else {
+                printf("| %s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", w->kv.k, w->kv.v, bits,
+                       w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
+                for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", w->decode_tps[i]);
+                printf("\n");
+            }
+        }
+        if (o.json) printf("]}\n");
+    }
+    for (int r = 0; r < n_rows; r++) {
+        rqm_session_free(sess[r]);
+        free(rows[r].kld);
+    }
+    free(logits), free(base), free(lq), free(ids);
+    model_free(&m);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- */
+/* fidelity: run with the f32 cache; at every layer also evaluate the      */
+/* compressed K/V on the same queries, without feeding it forward.         */
+
+typedef struct {
+    const model *m;
+    rq_quantizer *qk, *qv;
+    size_t cap;            /* positions per chunk                           */
+    float *keys, *values;  /* [layer][kv_head][cap][D], this chunk so far   */
+    float *qbuf;           /* [group·n][D] queries of one KV head           */
+    size_t *n_ctx;
+    double *sum;           /* [layer][F_N]: metric sums weighted by queries */
+    double *weight;        /* [layer]                                       */
+} fid_state;
+
+enum { F_SCOS, F_KL, F_OCOS, F_TOP1, F_TOP5, F_N };
+
+static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
+    fid_state *f = user;
+    const rqm_llama_hparams *hp = f->m->hp;
+    const size_t D = (size_t)hp->head_dim, H = (size_t)hp->n_heads, G = (size_t)hp->n_kv_heads;
+    const size_t group = H / G, L = (size_t)ev->layer;
+    if (ev->pos0 + ev->n_tokens > f->cap) return RQ_ERR_RANGE;
+    for (size_t g = 0; g < G; g++) {
+        float *kd = f->keys + (L * G + g) * f->cap * D, *vd = f->values + (L * G + g) * f->cap * D;
+        for (size_t t = 0; t < ev->n_tokens; t++) {
+            memcpy(kd + (ev->pos0 + t) * D, ev->k + (t * G + g) * D, D * sizeof(float));
+            memcpy(vd + (ev->pos0 + t) * D, ev->v + (t * G + g) * D, D * sizeof(float));
+        }
+        size_t nq = 0;
+        for (size_t t = 0; t < ev->n_tokens; t++)
+            for (size_t h = g * group; h < (g + 1) * group; h++) {
+                memcpy(f->qbuf + nq * D, ev->q + (t * H + h) * D, D * sizeof(float));
+                f->n_ctx[nq++] = ev->pos0 + t + 1;
+            }
+        rq_eval_attn_result r;
+        const size_t n_keys = ev->pos0 + ev->n_tokens;
+        rq_status st = rq_eval_attention(f->qk, f->qv, kd, vd, n_keys, f->qbuf, nq, f->n_ctx, 0, &r);
+        if (st) return st;
+        double *s = f->sum + L * F_N;
+        const double w = (double)nq;
+        s[F_SCOS] += w * r.score_cosine, s[F_KL] += w * r.softmax_kl, s[F_OCOS] += w * r.output_cosine;
+        s[F_TOP1] += w * r.top1, s[F_TOP5] += w * r.top5;
+        f->weight[L] += w;
+    }
+    return RQ_OK;
+}
+
+int cmd_fidelity(int argc, char **argv) {
+    mopts o;
+    if (parse("fidelity", argc, argv, &o)) return 2;
+    const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"turbo3", "turbo3"};
+    if (o.chunks == 8) o.chunks = 2; /* default: 2 chunks; every position is a query */
+    model m;
+    if (model_open("fidelity", o.model, &m)) return 1;
+    size_t len = 0, n_ids = 0;
+    char *text = read_text("fidelity", o.text, &len);
+    int32_t *ids = text ? tokenize("fidelity", &m, text, len, 0, &n_ids) : NULL;
+    free(text);
+    if (!ids) {
+        model_free(&m);
+        return 1;
+    }
+    const rqm_llama_hparams *hp = m.hp;
+    const size_t ctx = (size_t)o.ctx, D = (size_t)hp->head_dim, L = (size_t)hp->n_layers;
+    const size_t G = (size_t)hp->n_kv_heads, H = (size_t)hp->n_heads;
+    size_t n_chunks = n_ids / ctx;
+    if (n_chunks > (size_t)o.chunks) n_chunks = (size_t)o.chunks;
+    fid_state f;
+    memset(&f, 0, sizeof f);
+    f.m = &m, f.cap = ctx;
+    const size_t B = (size_t)(o.batch ? o.batch : 256);
+    rq_quant_config qc = rq_quant_config_default();
+    qc.seed = o.seed;
+    qc.norm_correct = o.norm_correct;
+    rq_status st = rq_quantizer_init(&f.qk, kv.k, (int)D, &qc);
+    if (!st) st = rq_quantizer_init(&f.qv, kv.v, (int)D, &qc);
+    f.keys = malloc(L * G * ctx * D * sizeof(float));
+    f.values = malloc(L * G * ctx * D * sizeof(float));
+    f.qbuf = malloc(B * H * D * sizeof(float));
+    f.n_ctx = malloc(B * H * sizeof(size_t));
+    f.sum = calloc(L * F_N, sizeof(double));
+    f.weight = calloc(L, sizeof(double));
+    if (!st && (!f.keys || !f.values || !f.qbuf || !f.n_ctx || !f.sum || !f.weight)) st = RQ_ERR_NOMEM;
+    rqm_session *s = NULL;
+    int rc = 0;
+    if (n_chunks == 0) {
+        rc = mfail("fidelity", "the text has fewer tokens than --ctx");
+        goto done;
+    }
+    if (!st) st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, fid_observe, &f);
+    for (size_t c = 0; c < n_chunks && !st; c++) {
+        rqm_session_reset(s);
+        st = rqm_session_eval(s, ids + c * ctx, ctx, 0, NULL);
+        progress("fidelity", c + 1, n_chunks);
+    }
+    if (st) {
+        rc = cli_fail("fidelity", st);
+        goto done;
+    }
+    double tot[F_N] = {0}, wtot = 0;
+    if (!o.json)
+        printf("attention fidelity, K %s / V %s, f32 cache forward, %zu chunks of %zu tokens, every position "
+               "a query (%zu query heads)\n\n| layer | score cos | softmax KL | output cos | top-1 | top-5 |\n"
+               "|---:|---:|---:|---:|---:|---:|\n",
+               kv.k, kv.v, n_chunks, ctx, H);
+    else
+        printf("{\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %zu, \"chunks\": %zu, \"layers\": [\n", kv.k, kv.v,
+               ctx, n_chunks);
+    for (size_t l = 0; l < L; l++) {
+        const double *sm = f.sum + l * F_N, w = f.weight[l];
+        for (int i = 0; i < F_N; i++) tot[i] += sm[i];
+        wtot += w;
+        if (o.json)
+            printf("  {\"layer\": %zu, \"score_cosine\": %.6f, \"softmax_kl\": %.6g, \"output_cosine\": %.6f, "
+                   "\"top1\": %.5f, \"top5\": %.5f}%s\n",
+                   l, sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w, sm[F_TOP1] / w, sm[F_TOP5] / w,
+                   l + 1 < L ? "," : "");
+        else
+            printf("| %zu | %.5f | %.5f | %.5f | %.4f | %.4f |\n", l, sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w,
+                   sm[F_TOP1] / w, sm[F_TOP5] / w);
+    }
+    if (o.json)
+        printf("], \"mean\": {\"score_cosine\": %.6f, \"softmax_kl\": %.6g, \"output_cosine\": %.6f, \"top1\": %.5f, "
+               "\"top5\": %.5f}}\n",
+               tot[F_SCOS] / wtot, tot[F_KL] / wtot, tot[F_OCOS] / wtot, tot[F_TOP1] / wtot, tot[F_TOP5] / wtot);
+    else
+        printf("| mean | %.5f | %.5f | %.5f | %.4f | %.4f |\n", tot[F_SCOS] / wtot, tot[F_KL] / wtot,
+               tot[F_OCOS] / wtot, tot[F_TOP1] / wtot, tot[F_TOP5] / wtot);
+done:
+    if (st && !rc) rc = cli_fail("fidelity", st);
+    rqm_session_free(s);
+    rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
+    free(f.keys), free(f.values), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
+    free(ids);
+    model_free(&m);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- */
+/* dump-kv                                                                 */
+
+typedef struct {
+    const model *m;
+    int want[256];
+    size_t n_tokens;
+    float *q, *k, *v; /* [layer][heads][n_tokens][D] for wanted layers */
+} dump_state;
+
+static rq_status dump_observe(void *user, const rqm_layer_event *ev) {
+    dump_state *d = user;
+    const rqm_llama_hparams *hp = d->m->hp;
+    if (ev->layer >= 256 || d->want[ev->layer] < 0) return RQ_OK;
+    const size_t D = (size_t)hp->head_dim, H = (size_t)hp->n_heads, G = (size_t)hp->n_kv_heads;
+    const size_t slot = (size_t)d->want[ev->layer], N = d->n_tokens;
+    for (size_t t = 0; t < ev->n_tokens; t++) {
+        const size_t p = ev->pos0 + t;
+        for (size_t h = 0; h < H; h++)
+            memcpy(d->q + ((slot * H + h) * N + p) * D, ev->q + (t * H + h) * D, D * sizeof(float));
+        for (size_t g = 0; g < G; g++) {
+            memcpy(d->k + ((slot * G + g) * N + p) * D, ev->k + (t * G + g) * D, D * sizeof(float));
+            memcpy(d->v + ((slot * G + g) * N + p) * D, ev->v + (t * G + g) * D, D * sizeof(float));
+        }
+    }
+    return RQ_OK;
+}
+
+/* float → f16 → float, so an f16 file holds exactly these values. */
+static rq_status write_npy(const char *dir, long layer, const char *what, float *x, size_t h, size_t n, size_t d,
+                           int f16) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/layer%02ld_%s.npy", dir, layer, what);
+    const size_t shape[3] = {h, n, d};
+    if (f16) return rq_npy_write_f16(path, x, 3, shape);
+    return rq_npy_write(path, x, 3, shape);
+}
+
+int cmd_dump_kv(int argc, char **argv) {
+    mopts o;
+    if (parse("dump-kv", argc, argv, &o)) return 2;
+    if (!o.out_dir) return mfail("dump-kv", "missing -o DIR");
+    model m;
+    if (model_open("dump-kv", o.model, &m)) return 1;
+    const rqm_llama_hparams *hp = m.hp;
+    dump_state d;
+    memset(&d, 0, sizeof d);
+    d.m = &m;
+    for (int i = 0; i < 256; i++) d.want[i] = -1;
+    long layers[256];
+    size_t n_layers = 0;
+    char lbuf[1024];
+    snprintf(lbuf, sizeof lbuf, "%s", o.layers);
+    int bad = 0;
+    for (char *p = strtok(lbuf, ","); p && !bad; p = strtok(NULL, ",")) {
+        long l;
+        bad = parse_long(p, 0, hp->n_layers - 1, &l) || n_layers >= 256 || d.want[l] >= 0;
+        if (!bad) d.want[l] = (int)n_layers, layers[n_layers++] = l;
+    }
+    if (bad || !n_layers) {
+        model_free(&m);
+        return mfail("dump-kv", "--layers: a comma list of distinct layer numbers of the model");
+    }
+    size_t len = 0, n_ids = 0;
+    char *text = read_text("dump-kv", o.text, &len);
+    int32_t *ids = text ? tokenize("dump-kv", &m, text, len, 0, &n_ids) : NULL;
+    free(text);
+    int rc = 1;
+    rqm_session *s = NULL;
+    rq_status st = RQ_OK;
+    if (!ids) goto done;
+    if ((size_t)o.offset + (size_t)o.n_tokens > n_ids || o.n_tokens > hp->n_ctx_train) {
+        rc = mfail("dump-kv", "--offset + --n-tokens exceeds the text or the model's context");
+        goto done;
+    }
+    const size_t N = (size_t)o.n_tokens, D = (size_t)hp->head_dim, H = (size_t)hp->n_heads;
+    const size_t G = (size_t)hp->n_kv_heads;
+    d.n_tokens = N;
+    d.q = malloc(n_layers * H * N * D * sizeof(float));
+    d.k = malloc(n_layers * G * N * D * sizeof(float));
+    d.v = malloc(n_layers * G * N * D * sizeof(float));
+    st = d.q && d.k && d.v ? RQ_OK : RQ_ERR_NOMEM;
+    if (!st) st = session_new(&s, &m, "f32", "f32", (long)N, &o, dump_observe, &d);
+    if (!st) st = rqm_session_eval(s, ids + o.offset, N, 0, NULL);
+    for (size_t i = 0; i < n_layers && !st; i++) {
+        if (!st) st = write_npy(o.out_dir, layers[i], "q", d.q + i * H * N * D, H, N, D, o.f16);
+        if (!st) st = write_npy(o.out_dir, layers[i], "k", d.k + i * G * N * D, G, N, D, o.f16);
+        if (!st) st = write_npy(o.out_dir, layers[i], "v", d.v + i * G * N * D, G, N, D, o.f16);
+    }
+    if (st) {
+        char what[4200];
+        snprintf(what, sizeof what, "dump-kv: writing %s/layerNN_*.npy", o.out_dir);
+        rc = cli_fail(what, st);
+        goto done;
+    }
+    printf("wrote %zu layers × {q (%zu, %zu, %zu), k and v (%zu, %zu, %zu)} to %s/layerNN_{q,k,v}.npy "
+           "(post-RoPE, tokens %ld..%ld)\n",
+           n_layers, H, N, D, G, N, D, o.out_dir, o.offset, o.offset + o.n_tokens - 1);
+    rc = 0;
+done:
+    rqm_session_free(s);
+    free(d.q), free(d.k), free(d.v), free(ids);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,231 @@
+/*
+ * ggml_avx512.c — AVX-512 versions of the matmul accumulation and of the
+ * 32-element-block dequantizers of model/ggml.c, bit-identical to the scalar
+ * reference. A 32-lane accumulator is two 16-float registers (lanes 0-15,
+ * 16-31), every product is _mm512_mul_ps followed by _mm512_add_ps.
+ *
+ * A 4- or 5-bit block has only 16 or 32 distinct values, so instead of
+ * converting each code, the block's values t[q] = d·q + m (the scalar
+ * expression, same operands) are computed once into one or two registers
+ * and the codes select from them (vpermps / vpermt2ps). Types not handled
+ * here use the AVX2 dequantizers. Compiled with -mavx512f -mavx512bw
+ * -mavx512vl -mavx512dq; called only when rq_simd_name() says "avx512".
+ */
+#include "ggml_kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* ---- accumulation ------------------------------------------------------------------ */
+#define STEP(lo, hi, wl, wh, xl, xh)                                                                       \
+    lo = _mm512_add_ps(lo, _mm512_mul_ps(wl, xl)), hi = _mm512_add_ps(hi, _mm512_mul_ps(wh, xh))
+
+/* Activation rows x0, x1 against weight rows w0, w1: pairs a[x][w]. */
+static inline void acc_2x2(float *a00, float *a01, float *a10, float *a11, const float *w0, const float *w1,
+                           const float *x0, const float *x1, size_t n32) {
+    __m512 p00l = _mm512_loadu_ps(a00), p00h = _mm512_loadu_ps(a00 + 16);
+    __m512 p01l = _mm512_loadu_ps(a01), p01h = _mm512_loadu_ps(a01 + 16);
+    __m512 p10l = _mm512_loadu_ps(a10), p10h = _mm512_loadu_ps(a10 + 16);
+    __m512 p11l = _mm512_loadu_ps(a11), p11h = _mm512_loadu_ps(a11 + 16);
+    for (size_t b = 0; b < n32; b++, w0 += 32, w1 += 32, x0 += 32, x1 += 32) {
+        __m512 w0l = _mm512_loadu_ps(w0), w0h = _mm512_loadu_ps(w0 + 16);
+        __m512 w1l = _mm512_loadu_ps(w1), w1h = _mm512_loadu_ps(w1 + 16);
+        __m512 x0l = _mm512_loadu_ps(x0), x0h = _mm512_loadu_ps(x0 + 16);
+        __m512 x1l = _mm512_loadu_ps(x1), x1h = _mm512_loadu_ps(x1 + 16);
+        STEP(p00l, p00h, w0l, w0h, x0l, x0h);
+        STEP(p01l, p01h, w1l, w1h, x0l, x0h);
+        STEP(p10l, p10h, w0l, w0h, x1l, x1h);
+        STEP(p11l, p11h, w1l, w1h, x1l, x1h);
+    }
+    _mm512_storeu_ps(a00, p00l), _mm512_storeu_ps(a00 + 16, p00h);
+    _mm512_storeu_ps(a01, p01l), _mm512_storeu_ps(a01 + 16, p01h);
+    _mm512_storeu_ps(a10, p10l), _mm512_storeu_ps(a10 + 16, p10h);
+    _mm512_storeu_ps(a11, p11l), _mm512_storeu_ps(a11 + 16, p11h);
+}
+
+/* One pair; the edges of a tile. */
+static inline void acc_1x1(float *a, const float *w, const float *x, size_t n32) {
+    __m512 lo = _mm512_loadu_ps(a), hi = _mm512_loadu_ps(a + 16);
+    for (size_t b = 0; b < n32; b++, w += 32, x += 32) {
+        __m512 wl = _mm512_loadu_ps(w), wh = _mm512_loadu_ps(w + 16);
+        __m512 xl = _mm512_loadu_ps(x), xh = _mm512_loadu_ps(x + 16);
+        STEP(lo, hi, wl, wh, xl, xh);
+    }
+    _mm512_storeu_ps(a, lo), _mm512_storeu_ps(a + 16, hi);
+}
+
+static void accum_avx512(float *acc, const float *w, size_t w_stride, size_t n_w, const float *x, size_t x_stride,
+                         size_t n_x, size_t n32) {
+#define ACC(ix, iw) (acc + ((ix) * n_w + (iw)) * RQM_LANES)
+#define W(iw) (w + (iw) * w_stride)
+#define X(ix) (x + (ix) * x_stride)
+    size_t ix = 0;
+    for (; ix + 2 <= n_x; ix += 2) {
+        size_t iw = 0;
+        for (; iw + 2 <= n_w; iw += 2)
+            acc_2x2(ACC(ix, iw), ACC(ix, iw + 1), ACC(ix + 1, iw), ACC(ix + 1, iw + 1), W(iw), W(iw + 1), X(ix),
+                    X(ix + 1), n32);
+        if (iw < n_w) acc_1x1(ACC(ix, iw), W(iw), X(ix), n32), acc_1x1(ACC(ix + 1, iw), W(iw), X(ix + 1), n32);
+    }
+    if (ix < n_x)
+        for (size_t iw = 0; iw < n_w; iw++) acc_1x1(ACC(ix, iw), W(iw), X(ix), n32);
+#undef ACC
+#undef W
+#undef X
+}
+
+/* ---- blocks of 32 ------------------------------------------------------------------------ */
+static inline float half_at(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+static uint32_t le32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4); /* x86: little-endian */
+    return v;
+}
+
+/* The codes of 16 nibble bytes as two index vectors: elements 0-15 are the
+ * low nibbles, 16-31 the high ones. vpermps reads only the low 4 bits of
+ * an index, so the other nibble need not be masked off. */
+static inline void nibble_idx(const uint8_t *qs, __m512i *lo, __m512i *hi) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    *lo = _mm512_cvtepu8_epi32(v);
+    *hi = _mm512_cvtepu8_epi32(_mm_srli_epi16(v, 4));
+}
+
+/* 5-bit codes: the nibble (masked, vpermt2ps reads 5 bits) plus 16 where the
+ * element's qh bit is set. */
+static inline void q5_idx(const uint8_t *qs, uint32_t qh, __m512i *lo, __m512i *hi) {
+    const __m128i m4 = _mm_set1_epi8(15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m512i l = _mm512_cvtepu8_epi32(_mm_and_si128(v, m4));
+    __m512i h = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    *lo = _mm512_mask_or_epi32(l, (__mmask16)(qh & 0xffff), l, sixteen);
+    *hi = _mm512_mask_or_epi32(h, (__mmask16)(qh >> 16), h, sixteen);
+}
+
+static inline __m512 iota(float first) {
+    return _mm512_add_ps(_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_ps(first));
+}
+
+/* Each writes the block's 32 values as w[0] (elements 0-15), w[1] (16-31). */
+static inline void blk_q4_0(const uint8_t *s, __m512 w[2]) {
+    __m512 t = _mm512_mul_ps(_mm512_set1_ps(half_at(s)), iota(-8)); /* t[q] = d·(q − 8) */
+    __m512i lo, hi;
+    nibble_idx(s + 2, &lo, &hi);
+    w[0] = _mm512_permutexvar_ps(lo, t), w[1] = _mm512_permutexvar_ps(hi, t);
+}
+
+static inline void blk_q4_1(const uint8_t *s, __m512 w[2]) {
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(half_at(s)), iota(0)), _mm512_set1_ps(half_at(s + 2)));
+    __m512i lo, hi;
+    nibble_idx(s + 4, &lo, &hi);
+    w[0] = _mm512_permutexvar_ps(lo, t), w[1] = _mm512_permutexvar_ps(hi, t);
+}
+
+static inline void blk_q5_0(const uint8_t *s, __m512 w[2]) {
+    __m512 d = _mm512_set1_ps(half_at(s));
+    __m512 t0 = _mm512_mul_ps(d, iota(-16)), t1 = _mm512_mul_ps(d, iota(0)); /* t[q] = d·(q − 16) */
+    __m512i lo, hi;
+    q5_idx(s + 6, le32(s + 2), &lo, &hi);
+    w[0] = _mm512_permutex2var_ps(t0, lo, t1), w[1] = _mm512_permutex2var_ps(t0, hi, t1);
+}
+
+static inline void blk_q5_1(const uint8_t *s, __m512 w[2]) {
+    __m512 d = _mm512_set1_ps(half_at(s)), m = _mm512_set1_ps(half_at(s + 2));
+    __m512 t0 = _mm512_add_ps(_mm512_mul_ps(d, iota(0)), m), t1 = _mm512_add_ps(_mm512_mul_ps(d, iota(16)), m);
+    __m512i lo, hi;
+    q5_idx(s + 8, le32(s + 4), &lo, &hi);
+    w[0] = _mm512_permutex2var_ps(t0, lo, t1), w[1] = _mm512_permutex2var_ps(t0, hi, t1);
+}
+
+static inline void blk_q8_0(const uint8_t *s, __m512 w[2]) {
+    __m512 d = _mm512_set1_ps(half_at(s));
+    for (int h = 0; h < 2; h++) {
+        __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(s + 2 + 16 * h)));
+        w[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(q));
+    }
+}
+
+#define BLOCK_LOOP(blk_fn, bytes, body)                                                                    \
+    for (size_t b = 0; b < nb; b++, s += (bytes)) {                                                        \
+        blk_fn(s, w);                                                                                      \
+        body;                                                                                              \
+    }
+
+#define BY_TYPE(body)                                                                                      \
+    switch (t) {                                                                                           \
+    case RQM_GGML_Q4_0: BLOCK_LOOP(blk_q4_0, 18, body) break;                                              \
+    case RQM_GGML_Q4_1: BLOCK_LOOP(blk_q4_1, 20, body) break;                                              \
+    case RQM_GGML_Q5_0: BLOCK_LOOP(blk_q5_0, 22, body) break;                                              \
+    case RQM_GGML_Q5_1: BLOCK_LOOP(blk_q5_1, 24, body) break;                                              \
+    case RQM_GGML_Q8_0: BLOCK_LOOP(blk_q8_0, 34, body) break;                                              \
+    default: break;                                                                                        \
+    }
+
+#define OWN_TYPES                                                                                          \
+    (RQM_TYPE_BIT(RQM_GGML_Q4_0) | RQM_TYPE_BIT(RQM_GGML_Q4_1) | RQM_TYPE_BIT(RQM_GGML_Q5_0) |             \
+     RQM_TYPE_BIT(RQM_GGML_Q5_1) | RQM_TYPE_BIT(RQM_GGML_Q8_0))
+
+static void dequant_avx512(rqm_ggml_type t, const uint8_t *s, float *y, size_t nb) {
+    if (!(OWN_TYPES & RQM_TYPE_BIT(t))) {
+        rqm__dequant_avx2(t, s, y, nb);
+        return;
+    }
+    __m512 w[2];
+    BY_TYPE((_mm512_storeu_ps(y, w[0]), _mm512_storeu_ps(y + 16, w[1]), y += 32))
+}
+
+/* The documented fold of lanes 0-15 (lo) and 16-31 (hi): the four 8-lane
+ * quarters are a0 = lo[0:8], a1 = lo[8:16], a2 = hi[0:8], a3 = hi[8:16]. */
+static inline float fold2(__m512 lo, __m512 hi) {
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(lo), _mm512_extractf32x8_ps(lo, 1)),
+                             _mm256_add_ps(_mm512_castps512_ps256(hi), _mm512_extractf32x8_ps(hi, 1)));
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
+}
+
+static void fold_avx512(const float *acc, size_t n, float *y) {
+    for (size_t i = 0; i < n; i++, acc += RQM_LANES) y[i] = fold2(_mm512_loadu_ps(acc), _mm512_loadu_ps(acc + 16));
+}
+
+/* Two rows at a time: four independent add chains. */
+#define DOT_ROWS(blk_fn, bytes)                                                                            \
+    for (; o + 2 <= n_rows; o += 2, w += 2 * row_bytes) {                                                  \
+        __m512 al = _mm512_setzero_ps(), ah = al, cl = al, ch = al, q[2];                                  \
+        const uint8_t *s0 = w, *s1 = w + row_bytes;                                                        \
+        for (size_t b = 0; b < nb; b++, s0 += (bytes), s1 += (bytes)) {                                    \
+            __m512 xl = _mm512_loadu_ps(x + 32 * b), xh = _mm512_loadu_ps(x + 32 * b + 16);                \
+            blk_fn(s0, q);                                                                                 \
+            STEP(al, ah, q[0], q[1], xl, xh);                                                              \
+            blk_fn(s1, q);                                                                                 \
+            STEP(cl, ch, q[0], q[1], xl, xh);                                                              \
+        }                                                                                                  \
+        y[o] = fold2(al, ah), y[o + 1] = fold2(cl, ch);                                                    \
+    }                                                                                                      \
+    if (o < n_rows) {                                                                                      \
+        __m512 al = _mm512_setzero_ps(), ah = al, q[2];                                                    \
+        const uint8_t *s0 = w;                                                                             \
+        for (size_t b = 0; b < nb; b++, s0 += (bytes)) {                                                   \
+            blk_fn(s0, q);                                                                                 \
+            STEP(al, ah, q[0], q[1], _mm512_loadu_ps(x + 32 * b), _mm512_loadu_ps(x + 32 * b + 16));      \
+        }                                                                                                  \
+        y[o] = fold2(al, ah);                                                                              \
+    }
+
+static void dot_rows_avx512(rqm_ggml_type t, const uint8_t *w, size_t row_bytes, size_t n_rows, const float *x,
+                            size_t nb, float *y) {
+    size_t o = 0;
+    switch (t) {
+    case RQM_GGML_Q4_0: DOT_ROWS(blk_q4_0, 18) break;
+    case RQM_GGML_Q4_1: DOT_ROWS(blk_q4_1, 20) break;
+    case RQM_GGML_Q5_0: DOT_ROWS(blk_q5_0, 22) break;
+    case RQM_GGML_Q5_1: DOT_ROWS(blk_q5_1, 24) break;
+    case RQM_GGML_Q8_0: DOT_ROWS(blk_q8_0, 34) break;
+    default: break; /* not in OWN_TYPES */
+    }
+}
+
+const rqm_ggml_kernels rqm__ggml_avx512 = {accum_avx512, dequant_avx512,  RQM_AVX2_DEQUANT_TYPES | OWN_TYPES,
+                                           fold_avx512,  dot_rows_avx512, OWN_TYPES};

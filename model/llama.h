@@ -1,0 +1,73 @@
+/* The llama-architecture forward pass (model/llama.c), written for
+ * SmolLM2-135M and any GGUF of the same shape: token embedding, RMSNorm,
+ * Q/K/V projections, RoPE on adjacent pairs (x[2i], x[2i+1]) as llama GGUFs
+ * store q/k permuted for it, grouped-query attention, SwiGLU, tied or
+ * separate output head. Keys and values live in the library's compressed KV
+ * cache (rq_cache) and attention runs through rq_cache_attention: the same
+ * code a user of the library calls. Hyperparameters come from the GGUF
+ * metadata, never hard-coded. */
+#ifndef RQ_MODEL_LLAMA_H
+#define RQ_MODEL_LLAMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ggml.h"
+#include "gguf.h"
+
+typedef struct {
+    int n_layers, n_embd, n_heads, n_kv_heads, head_dim, n_rot, n_ff, n_vocab, n_ctx_train;
+    double rope_base, rms_eps;
+} rqm_llama_hparams;
+
+typedef struct rqm_llama rqm_llama;
+
+/* Weights are views into the GGUF (which must outlive the model). */
+rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t err_len);
+void rqm_llama_free(rqm_llama *m);
+const rqm_llama_hparams *rqm_llama_hparams_of(const rqm_llama *m);
+
+/* Called once per layer and batch, after attention: post-RoPE queries and
+ * keys, values, and the attention output, for shadow evaluation and dumps. */
+typedef struct {
+    int layer;
+    size_t pos0, n_tokens;  /* positions pos0 .. pos0 + n_tokens − 1        */
+    const float *q;         /* [n_tokens][n_heads][head_dim]                 */
+    const float *k, *v;     /* [n_tokens][n_kv_heads][head_dim]              */
+    const float *attn_out;  /* [n_tokens][n_heads][head_dim]                 */
+} rqm_layer_event;
+typedef rq_status (*rqm_observer)(void *user, const rqm_layer_event *ev);
+
+typedef struct {
+    const char *type_k, *type_v; /* cache types (registry names); NULL = "f32" */
+    uint64_t seed;               /* quantizer seed of the cache               */
+    int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
+    int n_ctx;                   /* maximum positions (0 = the model's)       */
+    int n_batch;                 /* tokens per forward batch (0 = 256)        */
+    int n_threads;               /* matmul and attention threads (0 = 1)      */
+    rqm_observer observer;       /* optional                                  */
+    void *observer_user;
+} rqm_session_config;
+
+/* A running context: the KV cache, scratch buffers and the position. */
+typedef struct rqm_session rqm_session;
+rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_session_config *cfg);
+void rqm_session_free(rqm_session *s);
+/* Forget every token (the cache's pages are kept). */
+void rqm_session_reset(rqm_session *s);
+size_t rqm_session_pos(const rqm_session *s);
+const rq_cache *rqm_session_cache(const rqm_session *s);
+
+/* Run n tokens at the next positions. logits: NULL, or [n][n_vocab] for every
+ * token (all_logits != 0), or [n_vocab] for the last token only. On error the
+ * session is unusable until rqm_session_reset (RQ_ERR_RANGE: past n_ctx, or a
+ * value the cache type cannot hold). */
+rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int all_logits, float *logits);
+
+/* Default locations: $RQ_MODEL / $RQ_TEXT if set, else in the download
+ * cache ${RQ_CACHE_DIR:-$HOME/.cache/rotorquant} (scripts/fetch_model.sh,
+ * scripts/fetch_text.sh). Returns buf. */
+typedef enum { RQM_PATH_MODEL, RQM_PATH_TEXT } rqm_path_kind;
+const char *rqm_default_path(rqm_path_kind kind, char *buf, size_t len);
+
+#endif
