@@ -293,6 +293,22 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
                                  const size_t *n_ctx, const rq_attn_params *p, float *out);
 
 /* ---------------------------------------------------------------------------
+ * Threads (src/threads.c): one process-wide pool of workers behind every
+ * parallel loop of the library — and of its callers: the model's matrix
+ * products use it too, so attention and matmuls never run two sets of
+ * threads on the same cores. Workers spin briefly (0.1 ms) before they
+ * sleep, so back-to-back calls do not pay a thread wake-up each.
+ * ------------------------------------------------------------------------- */
+typedef void (*rq_task_fn)(void *ctx, int task);
+/* Runs fn(ctx, t) for t = 0 .. n_tasks−1 on up to n_threads threads (the
+ * calling thread included) and returns when every task is done. Tasks are
+ * handed out dynamically: a result must not depend on which thread ran a
+ * task. Concurrent calls take turns; a call from inside a task runs inline. */
+void rq_parallel_for(int n_threads, int n_tasks, rq_task_fn fn, void *ctx);
+/* Joins the workers (they restart on the next call). Optional, at exit. */
+void rq_threads_shutdown(void);
+
+/* ---------------------------------------------------------------------------
  * SIMD kernels (src/simd/): chosen once from cpuid, overridable with the
  * environment variable RQ_SIMD=scalar|avx2|avx512. Every level produces the
  * same bytes; only speed differs.

@@ -25,12 +25,9 @@
 
 #include <assert.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- block layouts (ggml-common.h); fields are read by offset, since
  * blocks in a file or a caller's buffer need not be aligned ---------------- */
@@ -466,72 +463,21 @@ void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y
     }
 }
 
-/* ---- thread pool ----------------------------------------------------------------------
- * Workers 1..n_workers wait for a job; a call posts one (generation++),
- * runs part 0 itself and waits until n_pending parts are done. Waking a
- * sleeping thread costs tens of microseconds (more in a VM) — as much as a
- * whole decode-size product — so both sides first spin for SPIN_NS on the
- * atomics and only then sleep on the condition variables; back-to-back
- * products (10 per layer) never sleep. g_job_mu makes concurrent callers
- * take turns. */
+/* ---- threads -------------------------------------------------------------------------
+ * Output rows are split into n_parts ranges, run on the library's shared
+ * pool (rq_parallel_for, src/threads.c) — the same workers as the cache's
+ * attention, so the two never compete for cores. Each output is computed by
+ * exactly one part in the fixed order above: the result does not depend on
+ * the number of threads. */
 #define MAX_THREADS 64
 /* Below this many multiply-adds per part, handing out work costs more than it saves. */
 #define MIN_PART_MACS (1u << 15)
-#define ROW_ALIGN 16        /* parts start on 16 outputs (a cache line of y)      */
-#define SPIN_NS 100000      /* a worker's spin before it sleeps: 0.1 ms           */
-#define CALLER_SPIN_NS 1000000 /* the caller's for the other parts: ≈ its own part */
+#define ROW_ALIGN 16 /* parts start on 16 outputs (a cache line of y) */
 
-static pthread_mutex_t g_job_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    pthread_mutex_t mu; /* guards the sleeping side: cv_work, cv_done */
-    pthread_cond_t cv_work, cv_done;
-    pthread_t threads[MAX_THREADS];
-    uint64_t birth_gen[MAX_THREADS]; /* `posted` when worker id started */
-    int n_workers;                   /* touched only with g_job_mu held  */
-    /* posted = generation << 8 | n_parts, one word so that a worker outside
-     * the job learns it without reading anything else; job is written before
-     * posted is released and read (by the n_parts − 1 helpers) after it is
-     * acquired, and not rewritten until they have all counted down n_pending */
-    atomic_uint_fast64_t posted;
+typedef struct {
     mm_job job;
-    atomic_int n_pending, stop;
-} g_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv_work = PTHREAD_COND_INITIALIZER, .cv_done = PTHREAD_COND_INITIALIZER};
-
-static void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Spins until done(arg) or `ns` have passed; returns done(arg). */
-static int spin_until(int (*done)(uint64_t), uint64_t arg, uint64_t ns) {
-    uint64_t t0 = 0;
-    for (unsigned i = 0;; i++) {
-        if (done(arg)) return 1;
-        if ((i & 63) == 63) { /* the clock costs more than a pause */
-            uint64_t t = now_ns();
-            if (!t0) t0 = t;
-            else if (t - t0 > ns) return done(arg);
-        }
-        cpu_relax();
-    }
-}
-
-static int new_job_or_stop(uint64_t seen) {
-    return atomic_load_explicit(&g_pool.posted, memory_order_acquire) != seen ||
-           atomic_load_explicit(&g_pool.stop, memory_order_acquire);
-}
-
-static int parts_done(uint64_t unused) {
-    (void)unused;
-    return atomic_load_explicit(&g_pool.n_pending, memory_order_acquire) == 0;
-}
+    int n_parts;
+} mm_parts;
 
 static void part_range(size_t n_out, int n_parts, int p, size_t *o0, size_t *o1) {
     size_t a = n_out * (size_t)p / (size_t)n_parts, b = n_out * (size_t)(p + 1) / (size_t)n_parts;
@@ -541,91 +487,25 @@ static void part_range(size_t n_out, int n_parts, int p, size_t *o0, size_t *o1)
     *o1 = b > a ? b : a;
 }
 
-static void *worker_main(void *arg) {
-    int id = (int)(intptr_t)arg;
-    pthread_mutex_lock(&g_pool.mu);
-    uint64_t seen = g_pool.birth_gen[id];
-    pthread_mutex_unlock(&g_pool.mu);
-    for (;;) {
-        if (!spin_until(new_job_or_stop, seen, SPIN_NS)) {
-            pthread_mutex_lock(&g_pool.mu);
-            while (!new_job_or_stop(seen)) pthread_cond_wait(&g_pool.cv_work, &g_pool.mu);
-            pthread_mutex_unlock(&g_pool.mu);
-        }
-        if (atomic_load_explicit(&g_pool.stop, memory_order_acquire)) break;
-        seen = atomic_load_explicit(&g_pool.posted, memory_order_acquire);
-        int n_parts = (int)(seen & 0xff);
-        if (id >= n_parts) continue;
-        mm_job job = g_pool.job;
-        size_t o0, o1;
-        part_range(job.w->n_out, n_parts, id, &o0, &o1);
-        matmul_rows(&job, o0, o1);
-        if (atomic_fetch_sub_explicit(&g_pool.n_pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&g_pool.mu); /* the caller may be about to sleep */
-            pthread_cond_signal(&g_pool.cv_done);
-            pthread_mutex_unlock(&g_pool.mu);
-        }
-    }
-    return NULL;
-}
-
-/* Workers 1..want-1 running (called with g_job_mu held); returns how many parts can run. */
-static int pool_grow(int want) {
-    while (g_pool.n_workers + 1 < want && g_pool.n_workers + 1 < MAX_THREADS) {
-        int id = g_pool.n_workers + 1;
-        pthread_mutex_lock(&g_pool.mu);
-        g_pool.birth_gen[id] = atomic_load(&g_pool.posted);
-        pthread_mutex_unlock(&g_pool.mu);
-        if (pthread_create(&g_pool.threads[id], NULL, worker_main, (void *)(intptr_t)id) != 0) break;
-        g_pool.n_workers = id;
-    }
-    return g_pool.n_workers + 1 < want ? g_pool.n_workers + 1 : want;
+static void matmul_part(void *ctx, int p) {
+    const mm_parts *mp = ctx;
+    size_t o0, o1;
+    part_range(mp->job.w->n_out, mp->n_parts, p, &o0, &o1);
+    matmul_rows(&mp->job, o0, o1);
 }
 
 void rqm_matmul(const rqm_matrix *w, const float *x, size_t n_rows, float *y, int n_threads) {
     assert(w && rqm_ggml_can_dequant(w->type));
     if (!n_rows || !w->n_out) return;
-    mm_job job = {w, x, y, n_rows, kernels_now()};
+    mm_parts mp = {{w, x, y, n_rows, kernels_now()}, 1};
     double macs = (double)n_rows * (double)w->n_out * (double)w->n_in;
     size_t n_parts = n_threads > 1 ? (size_t)n_threads : 1;
     if (n_parts > MAX_THREADS) n_parts = MAX_THREADS;
     if (n_parts > (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN) n_parts = (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN;
     if ((double)n_parts * MIN_PART_MACS > macs)
         n_parts = macs >= 2.0 * MIN_PART_MACS ? (size_t)(macs / MIN_PART_MACS) : 1;
-    if (n_parts <= 1) {
-        matmul_rows(&job, 0, w->n_out);
-        return;
-    }
-    pthread_mutex_lock(&g_job_mu);
-    int parts = pool_grow((int)n_parts);
-    g_pool.job = job;
-    atomic_store_explicit(&g_pool.n_pending, parts - 1, memory_order_relaxed);
-    uint64_t gen = (atomic_load_explicit(&g_pool.posted, memory_order_relaxed) >> 8) + 1;
-    pthread_mutex_lock(&g_pool.mu); /* so a worker between its check and its wait sees the broadcast */
-    atomic_store_explicit(&g_pool.posted, gen << 8 | (uint64_t)parts, memory_order_release);
-    pthread_cond_broadcast(&g_pool.cv_work);
-    pthread_mutex_unlock(&g_pool.mu);
-
-    size_t o0, o1;
-    part_range(w->n_out, parts, 0, &o0, &o1);
-    matmul_rows(&job, o0, o1);
-
-    if (!spin_until(parts_done, 0, CALLER_SPIN_NS)) {
-        pthread_mutex_lock(&g_pool.mu);
-        while (!parts_done(0)) pthread_cond_wait(&g_pool.cv_done, &g_pool.mu);
-        pthread_mutex_unlock(&g_pool.mu);
-    }
-    pthread_mutex_unlock(&g_job_mu);
+    mp.n_parts = (int)n_parts;
+    rq_parallel_for((int)n_parts, (int)n_parts, matmul_part, &mp);
 }
 
-void rqm_matmul_shutdown(void) {
-    pthread_mutex_lock(&g_job_mu);
-    pthread_mutex_lock(&g_pool.mu);
-    atomic_store(&g_pool.stop, 1);
-    pthread_cond_broadcast(&g_pool.cv_work);
-    pthread_mutex_unlock(&g_pool.mu);
-    for (int id = 1; id <= g_pool.n_workers; id++) pthread_join(g_pool.threads[id], NULL);
-    atomic_store(&g_pool.stop, 0);
-    g_pool.n_workers = 0;
-    pthread_mutex_unlock(&g_job_mu);
-}
+void rqm_matmul_shutdown(void) { rq_threads_shutdown(); }

@@ -62,14 +62,13 @@ rq_status rqm_matrix_from_tensor(rqm_matrix *m, const rqm_tensor *t, size_t n_in
  *
  * W must have a dequantizer (rqm_matrix_from_tensor checks it). X rows
  * that start on 64-byte boundaries (X from aligned_alloc(64, …) and n_in a
- * multiple of 16) run about 30% faster with AVX-512. Threads come from a
- * pool started on first use and kept (rqm_matmul_shutdown); between calls
- * they spin for 0.1 ms before sleeping, so that back-to-back products pay
- * no wake-up. Concurrent calls are safe; they take turns on the pool. */
+ * multiple of 16) run about 30% faster with AVX-512. Threads come from the
+ * library's shared pool (rq_parallel_for), the one the cache's attention
+ * uses. Concurrent calls are safe; they take turns on the pool. */
 void rqm_matmul(const rqm_matrix *w, const float *x, size_t n_rows, float *y, int n_threads);
 /* Scalar reference of the same (same summation order, same bits). */
 void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y);
-/* Stops and joins the pool's threads (a later rqm_matmul starts them again). */
+/* Joins the shared pool's threads (rq_threads_shutdown; they restart on demand). */
 void rqm_matmul_shutdown(void);
 
 /* Row `row` of W dequantized into dst[n_in] (embedding lookup). */

@@ -14,100 +14,17 @@
  * baselines. Softmax is online (running max m, sum l); values accumulate in
  * V's rotated domain, acc += p_t n′_t c[code_t] (+ sign part for `p` V), and
  * the output is Π_Vᵀ(acc/l (+ Sᵀ acc_sign/l)). The token range is split into
- * chunks processed by a thread pool (flash-decoding / split-K); chunk
+ * chunks processed by the shared thread pool (src/threads.c;
+ * flash-decoding / split-K); chunk
  * partials (m, l, acc) merge exactly.
  */
 #include "attn_kernels.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 
 #define SUB_TOKENS 64    /* tokens scored per pass before the softmax update */
 #define TILE_FLOATS 8192 /* decoded floats per sub-block (≥ 2 tokens at d = 4096) */
-
-/* ---- a small persistent thread pool ----------------------------------- */
-typedef struct {
-    pthread_t *threads;
-    int n_threads; /* workers besides the caller */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work, cv_done;
-    void (*fn)(void *ctx, int task);
-    void *ctx;
-    int n_tasks, next_task, n_running;
-    unsigned generation;
-    int stop;
-} pool;
-
-static void *pool_worker(void *arg) {
-    pool *p = arg;
-    unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->cv_work, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        p->n_running++;
-        while (p->next_task < p->n_tasks) {
-            int t = p->next_task++;
-            pthread_mutex_unlock(&p->mu);
-            p->fn(p->ctx, t);
-            pthread_mutex_lock(&p->mu);
-        }
-        if (--p->n_running == 0) pthread_cond_broadcast(&p->cv_done);
-    }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
-}
-
-static rq_status pool_init(pool *p, int n_workers) {
-    memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv_work, NULL);
-    pthread_cond_init(&p->cv_done, NULL);
-    if (n_workers <= 0) return RQ_OK;
-    p->threads = calloc((size_t)n_workers, sizeof(pthread_t));
-    if (!p->threads) return RQ_ERR_NOMEM;
-    for (int i = 0; i < n_workers; i++) {
-        if (pthread_create(&p->threads[i], NULL, pool_worker, p) != 0) break;
-        p->n_threads++;
-    }
-    return RQ_OK;
-}
-
-static void pool_free(pool *p) {
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv_work);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
-    free(p->threads);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv_work);
-    pthread_cond_destroy(&p->cv_done);
-}
-
-/* Runs fn(ctx, 0..n_tasks−1) on the workers and the calling thread. */
-static void pool_run(pool *p, int n_tasks, void (*fn)(void *, int), void *ctx) {
-    if (p->n_threads == 0 || n_tasks <= 1) {
-        for (int t = 0; t < n_tasks; t++) fn(ctx, t);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn, p->ctx = ctx, p->n_tasks = n_tasks, p->next_task = 0;
-    p->n_running = 1; /* the caller */
-    p->generation++;
-    pthread_cond_broadcast(&p->cv_work);
-    while (p->next_task < p->n_tasks) {
-        int t = p->next_task++;
-        pthread_mutex_unlock(&p->mu);
-        fn(ctx, t);
-        pthread_mutex_lock(&p->mu);
-    }
-    if (--p->n_running > 0)
-        while (p->n_running > 0 || p->next_task < p->n_tasks) pthread_cond_wait(&p->cv_done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-}
 
 /* ---- the cache ---------------------------------------------------------- */
 typedef struct {
@@ -123,7 +40,6 @@ struct rq_cache {
     size_t head_stride;     /* bytes of one head's region in a page */
     size_t page_bytes;
     layer_store *layers;
-    pool workers;
     /* attention scratch, grown on demand (never shrunk) */
     float *scratch;
     size_t scratch_floats;
@@ -149,7 +65,6 @@ void rq_cache_free(rq_cache *c) {
         }
         free(c->layers);
     }
-    pool_free(&c->workers);
     rq_quantizer_free(c->qk);
     rq_quantizer_free(c->qv);
     free(c->scratch);
@@ -169,8 +84,7 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     if (!c->cfg.n_threads) c->cfg.n_threads = 1;
     rq_quant_config qv = cfg->quant;
     qv.seed = rq_seed_derive(cfg->quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
-    rq_status st = pool_init(&c->workers, c->cfg.n_threads - 1);
-    if (!st) st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
+    rq_status st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
     if (!st) st = rq_quantizer_init(&c->qv, cfg->type_v, cfg->head_dim, &qv);
     if (!st) {
         c->bk = rq_quantizer_bytes_per_vector(c->qk);
@@ -478,7 +392,7 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
         if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
     }
 
-    pool_run(&c->workers, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
+    rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
 
     /* merge chunk partials and leave the rotated domain */
     float acc[RQ_MAX_DIMS], sig[RQ_MAX_DIMS], tmp[RQ_MAX_DIMS];

@@ -1,7 +1,8 @@
 /*
  * test_basics.c — PRNG (golden values, moments), libm-free exp/log, fp16
  * conversion (exhaustive round trip, rounding vs the compiler's _Float16),
- * bit packing (layout and round trip), status strings.
+ * bit packing (layout and round trip), status strings, the shared thread
+ * pool (every task exactly once, nesting, concurrent callers, restart).
  */
 #include "test.h"
 #include "internal.h"
@@ -149,9 +150,66 @@ static void test_status(void) {
     CHECK(strcmp(rq_status_str((rq_status)-99), "unknown status") == 0, "unknown");
 }
 
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct {
+    atomic_int *hits; /* per task */
+    int n_tasks, nested;
+} par_ctx;
+
+static void par_task(void *arg, int t) {
+    par_ctx *c = arg;
+    atomic_fetch_add(&c->hits[t], 1);
+    if (c->nested) { /* a call from inside a task runs inline */
+        par_ctx inner = {c->hits + c->n_tasks + t * 4, 4, 0};
+        rq_parallel_for(4, 4, par_task, &inner);
+    }
+}
+
+static void *par_caller(void *arg) {
+    for (int r = 0; r < 200; r++) rq_parallel_for(3, ((par_ctx *)arg)->n_tasks, par_task, arg);
+    return NULL;
+}
+
+static void test_parallel_for(void) {
+    enum { N = 37 };
+    static atomic_int hits[N + 4 * N];
+    for (int threads = 1; threads <= 4; threads++)
+        for (int nested = 0; nested <= 1; nested++)
+            for (int rep = 0; rep < 20; rep++) {
+                for (int i = 0; i < N + 4 * N; i++) atomic_store(&hits[i], 0);
+                par_ctx c = {hits, N, nested};
+                rq_parallel_for(threads, N, par_task, &c);
+                int bad = 0;
+                for (int i = 0; i < N; i++) bad += atomic_load(&hits[i]) != 1;
+                for (int i = N; i < N + 4 * N; i++) bad += atomic_load(&hits[i]) != nested;
+                CHECK(bad == 0, "threads %d nested %d: %d tasks not run exactly once", threads, nested, bad);
+            }
+    /* two threads calling at once take turns; every task of every call runs */
+    static atomic_int h1[8], h2[8];
+    par_ctx c1 = {h1, 8, 0}, c2 = {h2, 8, 0};
+    pthread_t a, b;
+    pthread_create(&a, NULL, par_caller, &c1);
+    pthread_create(&b, NULL, par_caller, &c2);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    for (int i = 0; i < 8; i++) CHECK(atomic_load(&h1[i]) == 200 && atomic_load(&h2[i]) == 200, "task %d", i);
+    rq_threads_shutdown(); /* and the pool restarts on demand */
+    for (int i = 0; i < N; i++) atomic_store(&hits[i], 0);
+    par_ctx c = {hits, N, 0};
+    rq_parallel_for(2, N, par_task, &c);
+    int sum = 0;
+    for (int i = 0; i < N; i++) sum += atomic_load(&hits[i]);
+    CHECK(sum == N, "after restart: %d", sum);
+    rq_parallel_for(2, 0, par_task, &c); /* no tasks: nothing runs */
+    rq_parallel_for(2, 1, NULL, &c);     /* no function: ignored */
+}
+
 const rq_test tests_basics[] = {
     {"rng_golden", test_rng_golden}, {"rng_moments", test_rng_moments},
     {"detmath_exp_log", test_detmath}, {"f16_conversion", test_f16},
     {"pack_bits", test_pack}, {"status_strings", test_status},
+    {"parallel_for", test_parallel_for},
     {NULL, NULL},
 };
