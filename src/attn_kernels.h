@@ -27,6 +27,12 @@ typedef struct {
     void (*decode_f16)(float *out, const uint8_t *x, int d);
     void (*decode_q8_0)(float *out, const uint8_t *x, int d); /* d % 32 == 0 */
     void (*decode_q4_0)(float *out, const uint8_t *x, int d);
+    /* n consecutive blocks `stride` bytes apart → n·d floats (one call per
+     * run of a page, not per token): MSE blocks (fp16 norm at offset 0,
+     * codes at off_codes) as decode_codes with scale = norm; f16 blocks. */
+    void (*decode_mse_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                         const float *cent);
+    void (*decode_f16_n)(float *out, const uint8_t *blk, size_t stride, int n, int d);
     float (*dot)(const float *a, const float *b, int d);
     void (*axpy)(float *acc, float w, const float *x, int d); /* acc += w x */
     /* S[g·lds + t] += Σ_j Q[g·ldq + j] · K[t·d + j]   (g < G, t < n) */

@@ -244,16 +244,59 @@ typedef struct {
     const size_t *n_ctx;
     int group, n_q_heads, d;
     float scale;
-    const float *qprep; /* [n_queries][n_q_heads][2][d]: q′ and S q′       */
+    const float *qprep; /* [n_queries][n_q_heads][2][d]: scale·q′, scale·S q′ */
     float *partial;     /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
 } attn_job;
 
 static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
 
+/* Decodes tokens t0 .. t0+n−1 of KV head h (keys, or values) into tile
+ * (QJL sign parts into tile_sig). MSE and f16 blocks go one page run per
+ * kernel call; the rest token by token. Returns false for code-less 1-bit
+ * QJL blocks (only tile_sig is filled). */
+static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0, size_t n, int values, float *tile,
+                       float *tile_sig) {
+    const rq_cache *c = j->c;
+    const int d = j->d;
+    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
+    if (bv->family == RQ_FAMILY_MSE || bv->family == RQ_FAMILY_F16) {
+        for (size_t t = 0; t < n;) {
+            size_t m = pt - (t0 + t) % pt;
+            m = m < n - t ? m : n - t;
+            const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
+            if (bv->family == RQ_FAMILY_MSE)
+                j->K->decode_mse_n(tile + t * (size_t)d, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            else
+                j->K->decode_f16_n(tile + t * (size_t)d, blk, stride, (int)m, d);
+            t += m;
+        }
+        return true;
+    }
+    bool codes = true;
+    for (size_t t = 0; t < n; t++) {
+        const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
+        const float *x = decode_block(j->K, bv, blk, tile + t * (size_t)d, tile_sig + t * (size_t)d, d);
+        if (!x) codes = false;
+        else if (x != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, x, sizeof(float) * (size_t)d);
+    }
+    return codes;
+}
+
+/* max(m0, x[0..n−1]) with eight independent partial maxima: a single
+ * running max is a chain of n dependent compares. */
+static inline float row_max(const float *x, size_t n, float m0) {
+    float m[8] = {m0, m0, m0, m0, m0, m0, m0, m0};
+    size_t t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int u = 0; u < 8; u++) m[u] = x[t + u] > m[u] ? x[t + u] : m[u];
+    for (; t < n; t++) m[0] = x[t] > m[0] ? x[t] : m[0];
+    for (int u = 1; u < 8; u++) m[0] = m[u] > m[0] ? m[u] : m[0];
+    return m[0];
+}
+
 /* One task = one KV head × one chunk of tokens, for every query. */
 static void attn_task(void *arg, int task) {
     attn_job *j = arg;
-    const rq_cache *c = j->c;
     int d = j->d, G = j->group;
     int h = task / (int)j->n_chunks;
     size_t chunk = (size_t)task % j->n_chunks;
@@ -282,21 +325,13 @@ static void attn_task(void *arg, int task) {
             for (size_t t0 = t_begin; t0 < t_end; t0 += sub) {
                 size_t n = t_end - t0 < sub ? t_end - t0 : sub;
                 bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
-                bool kcodes = true, vcodes = true;
-                for (size_t t = 0; t < n; t++) { /* decode the sub-block's keys once for the group */
-                    const float *kx = decode_block(j->K, &j->kv, key_block(c, j->ls, h, t0 + t), tile + t * (size_t)d,
-                                                   tile_sig + t * (size_t)d, d);
-                    if (!kx) kcodes = false;
-                    else if (kx != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, kx, sizeof(float) * (size_t)d);
-                }
+                /* decode the sub-block's keys once for the group */
+                bool kcodes = decode_run(j, &j->kv, h, t0, n, 0, tile, tile_sig);
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
                 if (kcodes) j->K->scores(Q[0], gn, 2 * d, tile, (int)n, d, s[0], SUB_TOKENS);
                 if (kprod) j->K->scores(SQ[0], gn, 2 * d, tile_sig, (int)n, d, s[0], SUB_TOKENS);
-                for (int g = 0; g < gn; g++)
-                    for (size_t t = 0; t < n; t++) s[g][t] *= j->scale;
                 for (int g = 0; g < gn; g++) { /* online softmax update */
-                    float m = P[g][0];
-                    for (size_t t = 0; t < n; t++) m = s[g][t] > m ? s[g][t] : m;
+                    float m = row_max(s[g], n, P[g][0]);
                     float corr = expf(P[g][0] - m); /* 0 on the first pass (−inf) */
                     if (corr != 1.0f) {
                         for (int x = 0; x < 2 * d; x++) P[g][2 + x] *= corr;
@@ -305,12 +340,7 @@ static void attn_task(void *arg, int task) {
                     P[g][0] = m;
                     P[g][1] += j->K->exp_sum(s[g], (int)n, m);
                 }
-                for (size_t t = 0; t < n; t++) { /* decode the sub-block's values once for the group */
-                    const float *vx = decode_block(j->K, &j->vv, value_block(c, j->ls, h, t0 + t), tile + t * (size_t)d,
-                                                   tile_sig + t * (size_t)d, d);
-                    if (!vx) vcodes = false;
-                    else if (vx != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, vx, sizeof(float) * (size_t)d);
-                }
+                bool vcodes = decode_run(j, &j->vv, h, t0, n, 1, tile, tile_sig); /* the values, likewise */
                 int lda = (int)(j->n_chunks * partial_stride(d));
                 if (vcodes) j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
                 if (vprod) j->K->accum(P[0] + 2 + d, gn, lda, s[0], SUB_TOKENS, tile_sig, (int)n, d);
@@ -390,6 +420,9 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
         if (c->qk->rot) rq_rotation_forward(c->qk->rot, qi, qr, 1);
         else memcpy(qr, qi, sizeof(float) * (size_t)d);
         if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
+        /* the score scale goes into the prepared query: one multiply per
+         * coordinate here instead of one per score in the token loop */
+        for (int x = 0; x < (j.kv.family == RQ_FAMILY_PROD ? 2 * d : d); x++) qr[x] *= j.scale;
     }
 
     rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);

@@ -46,7 +46,7 @@ static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float
     if (d8 < d) rq__attn_ref.decode_codes(out + d8, codes + (size_t)d8 * 5 / 8, d - d8, 5, cent, scale);
 }
 
-static void decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+static inline __attribute__((always_inline)) void decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
     if (bits == 5) {
         decode_codes_b5(out, codes, d, cent, scale);
         return;
@@ -82,6 +82,17 @@ static void decode_f16_avx2(float *out, const uint8_t *x, int d) {
     int j = 0;
     for (; j + 8 <= d; j += 8) _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + 2 * j))));
     if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
+}
+
+/* Batched over the tokens of a page run: the norm converted by F16C, the
+ * loop-invariant constants of the decoder hoisted by inlining. */
+static void decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                               const float *cent) {
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx2(out, blk + off_codes, d, bits, cent, f16s(blk));
+}
+
+static void decode_f16_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d) {
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx2(out, blk, d);
 }
 
 static float dot_avx2(const float *a, const float *b, int d) {
@@ -213,6 +224,7 @@ static float exp_sum_avx2(float *x, int n, float m) {
 }
 
 const rq_attn_kernels rq__attn_avx2 = {
-    "avx2", decode_codes_avx2, decode_signs_avx2, decode_f16_avx2, decode_q8_0_x86, decode_q4_0_x86, dot_avx2, axpy_avx2,
+    "avx2", decode_codes_avx2, decode_signs_avx2, decode_f16_avx2, decode_q8_0_x86, decode_q4_0_x86,
+    decode_mse_n_avx2, decode_f16_n_avx2, dot_avx2, axpy_avx2,
     scores_avx2, accum_avx2, exp_sum_avx2,
 };

@@ -30,7 +30,7 @@ static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float
     if (d16 < d) rq__attn_ref.decode_codes(out + d16, codes + (size_t)d16 * 5 / 8, d - d16, 5, cent, scale);
 }
 
-static void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+static inline __attribute__((always_inline)) void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
     if (bits == 5) {
         decode_codes_b5(out, codes, d, cent, scale);
         return;
@@ -61,6 +61,17 @@ static void decode_f16_avx512(float *out, const uint8_t *x, int d) {
     int j = 0;
     for (; j + 16 <= d; j += 16) _mm512_storeu_ps(out + j, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * j))));
     if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
+}
+
+/* Batched over the tokens of a page run: the norm converted by F16C, the
+ * loop-invariant constants of the decoder hoisted by inlining. */
+static void decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                               const float *cent) {
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx512(out, blk + off_codes, d, bits, cent, f16s(blk));
+}
+
+static void decode_f16_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d) {
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx512(out, blk, d);
 }
 
 static float dot_avx512(const float *a, const float *b, int d) {
@@ -231,6 +242,7 @@ static float exp_sum_avx512(float *x, int n, float m) {
 }
 
 const rq_attn_kernels rq__attn_avx512 = {
-    "avx512", decode_codes_avx512, decode_signs_avx512, decode_f16_avx512, decode_q8_0_x86, decode_q4_0_x86, dot_avx512, axpy_avx512,
+    "avx512", decode_codes_avx512, decode_signs_avx512, decode_f16_avx512, decode_q8_0_x86, decode_q4_0_x86,
+    decode_mse_n_avx512, decode_f16_n_avx512, dot_avx512, axpy_avx512,
     scores_avx512, accum_avx512, exp_sum_avx512,
 };
