@@ -8,6 +8,10 @@
  * batching must not change the result; bad arguments are rejected.
  * With the real model (make model): greedy "The capital of France is" →
  * "Paris", and a short perplexity equal to the stored value.
+ * Always, on the committed real-KV fixture (tests/data, written by
+ * `rotorquant dump-kv --layers 3,20 --n-tokens 128 --offset 4096 --f16` on
+ * the Austen text): error falls with bits on real keys, and rotor blocks
+ * lose to the Hadamard rotation on them.
  */
 #include "test.h"
 
@@ -382,7 +386,61 @@ static void test_model_real_perplexity(void) {
     real_close(&r);
 }
 
+/* KV head h of a fixture layer: keys [128][64], its 3 query heads' queries
+ * [3·128][64] with causal limits. */
+static void test_model_real_kv_fixture(void) {
+    static const char *layers[] = {"03", "20"};
+    /* exact-law distortion × d at d = 64, b = 2..5 (tests/test_codebook.c) */
+    static const double theory[] = {0.11453, 0.033391, 0.009132, 0.0023992};
+    for (int li = 0; li < 2; li++) {
+        char pk[64], pq[64];
+        snprintf(pk, sizeof pk, "tests/data/layer%s_k.npy", layers[li]);
+        snprintf(pq, sizeof pq, "tests/data/layer%s_q.npy", layers[li]);
+        rq_npy_array K, Q;
+        CHECK_OK(rq_npy_read(pk, &K));
+        CHECK_OK(rq_npy_read(pq, &Q));
+        if (K.n_dims != 3 || Q.n_dims != 3 || K.shape[2] != 64 || Q.shape[0] != 3 * K.shape[0] ||
+            Q.shape[1] != K.shape[1]) {
+            CHECK(0, "fixture shapes");
+            rq_npy_free(&K), rq_npy_free(&Q);
+            continue;
+        }
+        const size_t H = K.shape[0], N = K.shape[1], D = 64;
+        float *qh = malloc(3 * N * D * sizeof *qh);
+        size_t *n_ctx = malloc(3 * N * sizeof *n_ctx);
+        double kl[6] = {0}, mse[6] = {0};
+        static const char *types[] = {"turbo2", "turbo3", "turbo4", "turbo5", "rotor3", "q4_0"};
+        for (int ti = 0; ti < 6; ti++) {
+            rq_quantizer *qz = NULL;
+            CHECK_OK(rq_quantizer_init(&qz, types[ti], (int)D, NULL));
+            for (size_t h = 0; h < H && qz; h++) {
+                for (size_t g = 0; g < 3; g++)
+                    for (size_t t = 0; t < N; t++) {
+                        memcpy(qh + (t * 3 + g) * D, Q.data + ((h * 3 + g) * N + t) * D, D * sizeof(float));
+                        n_ctx[t * 3 + g] = t + 1;
+                    }
+                rq_eval_attn_result r;
+                CHECK_OK(rq_eval_attention(qz, NULL, K.data + h * N * D, NULL, N, qh, 3 * N, n_ctx, 0, &r));
+                kl[ti] += r.softmax_kl / (double)H, mse[ti] += r.mse / (double)H;
+            }
+            rq_quantizer_free(qz);
+        }
+        TEST_NOTE("layer %s real keys: MSE turbo2..5 %.4f %.4f %.5f %.5f, rotor3 %.4f, q4_0 %.4f", layers[li], mse[0],
+                  mse[1], mse[2], mse[3], mse[4], mse[5]);
+        TEST_NOTE("           softmax KL turbo2..5 %.4f %.4f %.4f %.4f, rotor3 %.4f, q4_0 %.4f", kl[0], kl[1], kl[2],
+                  kl[3], kl[4], kl[5]);
+        for (int b = 0; b < 4; b++) {
+            CHECK(fabs(mse[b] / theory[b] - 1) < 0.15, "turbo%d MSE %.5f vs theory %.5f", b + 2, mse[b], theory[b]);
+            if (b) CHECK(kl[b] < kl[b - 1] && mse[b] < mse[b - 1], "error falls with bits (b=%d)", b + 2);
+        }
+        CHECK(kl[4] > 4 * kl[1], "rotor3 loses to turbo3 on real keys: KL %.4f vs %.4f", kl[4], kl[1]);
+        free(qh), free(n_ctx);
+        rq_npy_free(&K), rq_npy_free(&Q);
+    }
+}
+
 const rq_test tests_model[] = {
+    {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_bad_files", test_model_bad_files},
     {"model_real_paris", test_model_real_paris},
