@@ -11,21 +11,26 @@ B=${1:-build}
 OUT=$B/results
 mkdir -p "$OUT"
 CHUNKS=${CHUNKS:-8}
-CONFIGS=f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo4/turbo4,turbo3/turbo3,turbo3p/turbo3,rotor3/rotor3,dense3/dense3,planar3/planar3,iso3/iso3,q8_0/turbo3,turbo4/turbo3,turbo3/turbo2,turbo2/turbo2
+CONFIGS=f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo5/turbo4,turbo4/turbo4,turbo4/turbo3,turbo4/turbo2,turbo3/turbo3,turbo3p/turbo3,rotor3/rotor3,dense3/dense3,planar3/planar3,iso3/iso3,q8_0/turbo3
+NC_CONFIGS=turbo5/turbo3,turbo4/turbo4,turbo4/turbo2,turbo3/turbo3
 
 PPL="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS --decode-ctx 512,2048"
 echo "model-results: $B/rotorquant $PPL"
 "$B/rotorquant" $PPL > "$OUT/perplexity.md"
+NC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
+echo "model-results: $B/rotorquant $NC"
+"$B/rotorquant" $NC > "$OUT/perplexity_nc.md"
 FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     echo "model-results: $B/rotorquant $FID -ctk $t -ctv $t"
     "$B/rotorquant" $FID -ctk $t -ctv $t > "$OUT/fidelity_$t.md"
 done
 
-python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" <<'PY'
+python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" <<'PY'
 import re, sys, platform, subprocess, datetime
-out, ppl_cmd, fid_cmd, chunks = sys.argv[1:5]
+out, ppl_cmd, fid_cmd, chunks, nc_cmd = sys.argv[1:6]
 ppl = open(f"{out}/perplexity.md").read().strip()
+nc = open(f"{out}/perplexity_nc.md").read().strip()
 simd = subprocess.run(["sh", "-c", f"{out}/../rotorquant --version"], capture_output=True, text=True).stdout.strip()
 def fid_mean(t):
     rows = [l for l in open(f"{out}/fidelity_{t}.md") if l.startswith("| mean")]
@@ -53,6 +58,11 @@ of K and V at d = 64 (every stored byte: norms included); tok/s is the median
 time of one decode step right after a prefill of 512 / 2048 tokens.
 
 {ppl}
+
+The same with norm-corrected blocks (each block stores ‖x‖/‖ĉ‖, so decoded
+vectors keep their norm; `rotorquant {nc_cmd}`):
+
+{nc}
 
 Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`: the
 f32-cache forward pass, and at every layer the compressed K/V evaluated on

@@ -49,8 +49,11 @@ static void decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int 
     for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_ref(out, blk + off_codes, d, bits, cent, f16_at(blk));
 }
 
-static void decode_f16_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_ref(out, blk, d);
+static void decode_plain_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family) {
+    void (*dec)(float *, const uint8_t *, int) = family == RQ_FAMILY_F16    ? decode_f16_ref
+                                                 : family == RQ_FAMILY_Q8_0 ? decode_q8_0_ref
+                                                                            : decode_q4_0_ref;
+    for (int t = 0; t < n; t++, blk += stride, out += d) dec(out, blk, d);
 }
 
 static float dot_ref(const float *a, const float *b, int d) {
@@ -81,7 +84,7 @@ static float exp_sum_ref(float *x, int n, float m) {
 
 const rq_attn_kernels rq__attn_ref = {
     "scalar", decode_codes_ref, decode_signs_ref, decode_f16_ref, decode_q8_0_ref, decode_q4_0_ref,
-    decode_mse_n_ref, decode_f16_n_ref, dot_ref, axpy_ref,
+    decode_mse_n_ref, decode_plain_n_ref, dot_ref, axpy_ref,
     scores_ref, accum_ref, exp_sum_ref,
 };
 

@@ -29,10 +29,11 @@ typedef struct {
     void (*decode_q4_0)(float *out, const uint8_t *x, int d);
     /* n consecutive blocks `stride` bytes apart → n·d floats (one call per
      * run of a page, not per token): MSE blocks (fp16 norm at offset 0,
-     * codes at off_codes) as decode_codes with scale = norm; f16 blocks. */
+     * codes at off_codes) as decode_codes with scale = norm; the baselines'
+     * blocks (family f16, q8_0 or q4_0) as their decoders above. */
     void (*decode_mse_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                          const float *cent);
-    void (*decode_f16_n)(float *out, const uint8_t *blk, size_t stride, int n, int d);
+    void (*decode_plain_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family);
     float (*dot)(const float *a, const float *b, int d);
     void (*axpy)(float *acc, float w, const float *x, int d); /* acc += w x */
     /* S[g·lds + t] += Σ_j Q[g·ldq + j] · K[t·d + j]   (g < G, t < n) */

@@ -251,15 +251,16 @@ typedef struct {
 static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
 
 /* Decodes tokens t0 .. t0+n−1 of KV head h (keys, or values) into tile
- * (QJL sign parts into tile_sig). MSE and f16 blocks go one page run per
- * kernel call; the rest token by token. Returns false for code-less 1-bit
+ * (QJL sign parts into tile_sig). MSE, f16, q8_0 and q4_0 blocks go one
+ * page run per kernel call; QJL and f32 blocks token by token (f32 is
+ * used in place). Returns false for code-less 1-bit
  * QJL blocks (only tile_sig is filled). */
 static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0, size_t n, int values, float *tile,
                        float *tile_sig) {
     const rq_cache *c = j->c;
     const int d = j->d;
     const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
-    if (bv->family == RQ_FAMILY_MSE || bv->family == RQ_FAMILY_F16) {
+    if (bv->family != RQ_FAMILY_PROD && bv->family != RQ_FAMILY_F32) {
         for (size_t t = 0; t < n;) {
             size_t m = pt - (t0 + t) % pt;
             m = m < n - t ? m : n - t;
@@ -267,7 +268,7 @@ static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0
             if (bv->family == RQ_FAMILY_MSE)
                 j->K->decode_mse_n(tile + t * (size_t)d, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
             else
-                j->K->decode_f16_n(tile + t * (size_t)d, blk, stride, (int)m, d);
+                j->K->decode_plain_n(tile + t * (size_t)d, blk, stride, (int)m, d, bv->family);
             t += m;
         }
         return true;

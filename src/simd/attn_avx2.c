@@ -91,8 +91,13 @@ static void decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int
     for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx2(out, blk + off_codes, d, bits, cent, f16s(blk));
 }
 
-static void decode_f16_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx2(out, blk, d);
+static void decode_plain_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family) {
+    if (family == RQ_FAMILY_F16)
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx2(out, blk, d);
+    else if (family == RQ_FAMILY_Q8_0)
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q8_0_x86(out, blk, d);
+    else
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q4_0_x86(out, blk, d);
 }
 
 static float dot_avx2(const float *a, const float *b, int d) {
@@ -225,6 +230,6 @@ static float exp_sum_avx2(float *x, int n, float m) {
 
 const rq_attn_kernels rq__attn_avx2 = {
     "avx2", decode_codes_avx2, decode_signs_avx2, decode_f16_avx2, decode_q8_0_x86, decode_q4_0_x86,
-    decode_mse_n_avx2, decode_f16_n_avx2, dot_avx2, axpy_avx2,
+    decode_mse_n_avx2, decode_plain_n_avx2, dot_avx2, axpy_avx2,
     scores_avx2, accum_avx2, exp_sum_avx2,
 };

@@ -70,8 +70,13 @@ static void decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, i
     for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx512(out, blk + off_codes, d, bits, cent, f16s(blk));
 }
 
-static void decode_f16_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx512(out, blk, d);
+static void decode_plain_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family) {
+    if (family == RQ_FAMILY_F16)
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx512(out, blk, d);
+    else if (family == RQ_FAMILY_Q8_0)
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q8_0_x86(out, blk, d);
+    else
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q4_0_x86(out, blk, d);
 }
 
 static float dot_avx512(const float *a, const float *b, int d) {
@@ -243,6 +248,6 @@ static float exp_sum_avx512(float *x, int n, float m) {
 
 const rq_attn_kernels rq__attn_avx512 = {
     "avx512", decode_codes_avx512, decode_signs_avx512, decode_f16_avx512, decode_q8_0_x86, decode_q4_0_x86,
-    decode_mse_n_avx512, decode_f16_n_avx512, dot_avx512, axpy_avx512,
+    decode_mse_n_avx512, decode_plain_n_avx512, dot_avx512, axpy_avx512,
     scores_avx512, accum_avx512, exp_sum_avx512,
 };
