@@ -137,6 +137,15 @@ static int32_t *tokenize(const char *cmd, const model *m, const char *text, size
     return ids;
 }
 
+/* The token ids of a text file (read_text + tokenize); NULL with a message. */
+static int32_t *text_ids(const char *cmd, const model *m, const char *path, size_t *n_ids) {
+    size_t len = 0;
+    char *text = read_text(cmd, path, &len);
+    int32_t *ids = text ? tokenize(cmd, m, text, len, 0, n_ids) : NULL;
+    free(text);
+    return ids;
+}
+
 static int parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
@@ -407,10 +416,8 @@ int cmd_perplexity(int argc, char **argv) {
     if (parse("perplexity", argc, argv, &o)) return 2;
     model m;
     if (model_open("perplexity", o.model, &m)) return 1;
-    size_t len = 0, n_ids = 0;
-    char *text = read_text("perplexity", o.text, &len);
-    int32_t *ids = text ? tokenize("perplexity", &m, text, len, 0, &n_ids) : NULL;
-    free(text);
+    size_t n_ids = 0;
+    int32_t *ids = text_ids("perplexity", &m, o.text, &n_ids);
     if (!ids) {
         model_free(&m);
         return 1;
@@ -601,10 +608,8 @@ int cmd_fidelity(int argc, char **argv) {
     if (o.chunks == 8) o.chunks = 2; /* default: 2 chunks; every position is a query */
     model m;
     if (model_open("fidelity", o.model, &m)) return 1;
-    size_t len = 0, n_ids = 0;
-    char *text = read_text("fidelity", o.text, &len);
-    int32_t *ids = text ? tokenize("fidelity", &m, text, len, 0, &n_ids) : NULL;
-    free(text);
+    size_t n_ids = 0;
+    int32_t *ids = text_ids("fidelity", &m, o.text, &n_ids);
     if (!ids) {
         model_free(&m);
         return 1;
@@ -748,10 +753,8 @@ int cmd_dump_kv(int argc, char **argv) {
         model_free(&m);
         return mfail("dump-kv", "--layers: a comma list of distinct layer numbers of the model");
     }
-    size_t len = 0, n_ids = 0;
-    char *text = read_text("dump-kv", o.text, &len);
-    int32_t *ids = text ? tokenize("dump-kv", &m, text, len, 0, &n_ids) : NULL;
-    free(text);
+    size_t n_ids = 0;
+    int32_t *ids = text_ids("dump-kv", &m, o.text, &n_ids);
     int rc = 1;
     rqm_session *s = NULL;
     rq_status st = RQ_OK;

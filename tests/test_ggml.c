@@ -12,6 +12,7 @@
 
 #include "../model/ggml.h"
 #include "../model/gguf.h"
+#include "../model/llama.h"
 #include "internal.h"
 
 #include <pthread.h>
@@ -702,16 +703,10 @@ static void test_matrix_from_tensor(void) {
 }
 
 /* ---- the real model ------------------------------------------------------------------- */
+/* the `make model` cache or $RQ_MODEL (model/llama.h) */
 static const char *model_path(void) {
-    static char path[1024];
-    const char *env = getenv("RQ_MODEL");
-    if (env && *env) return env;
-    const char *cache = getenv("RQ_CACHE_DIR"), *home = getenv("HOME");
-    if (cache && *cache)
-        snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else
-        snprintf(path, sizeof path, "%s/.cache/rotorquant/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
-    return path;
+    static char path[4096];
+    return rqm_default_path(RQM_PATH_MODEL, path, sizeof path);
 }
 
 static void test_smollm2_weights(void) {

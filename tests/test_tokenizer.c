@@ -22,6 +22,7 @@
 
 #include "gguf_build.h"
 #include "../model/tokenizer.h"
+#include "../model/llama.h"
 
 /* ---- synthetic vocabularies -------------------------------------------- */
 
@@ -837,19 +838,11 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static const char *cache_path(const char *file, char *buf, size_t len) {
-    const char *dir = getenv("RQ_CACHE_DIR"), *home = getenv("HOME");
-    if (dir && *dir) snprintf(buf, len, "%s/%s", dir, file);
-    else snprintf(buf, len, "%s/.cache/rotorquant/%s", home && *home ? home : ".", file);
-    return buf;
-}
 
 static rqm_gguf *real_gguf(void) {
     char path[4096], err[256];
-    const char *env = getenv("RQ_MODEL");
     rqm_gguf *g = NULL;
-    if (env && *env) snprintf(path, sizeof path, "%s", env);
-    else cache_path("SmolLM2-135M-Instruct.Q4_1.gguf", path, sizeof path);
+    rqm_default_path(RQM_PATH_MODEL, path, sizeof path);
     if (rqm_gguf_open(&g, path, err, sizeof err) != RQ_OK) return NULL;
     return g;
 }
@@ -916,7 +909,7 @@ static void test_tokenizer_real_model(void) {
  * (compared in full when this test was written; the first ids are pinned). */
 static void test_tokenizer_real_austen(void) {
     char path[4096];
-    cache_path("austen.txt", path, sizeof path);
+    rqm_default_path(RQM_PATH_TEXT, path, sizeof path);
     FILE *f = fopen(path, "rb");
     if (!f) TEST_SKIP("austen.txt not found (make evaltext)");
     rqm_gguf *g = real_gguf();
