@@ -25,7 +25,6 @@
 
 #include <assert.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,31 +323,21 @@ rq_status rqm_dequant_row(rqm_ggml_type t, const void *src, float *dst, size_t n
 }
 
 /* ---- matrices --------------------------------------------------------------------- */
-static rq_status say(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 rq_status rqm_matrix_from_tensor(rqm_matrix *m, const rqm_tensor *t, size_t n_in, size_t n_out, char *err,
                                  size_t err_len) {
-    if (!m || !t) return say(err, err_len, RQ_ERR_INVALID_ARG, "matrix: NULL argument");
+    if (!m || !t) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "matrix: NULL argument");
     int nl = (int)t->name.len;
     if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != 1 || t->ne[3] != 1)
-        return say(err, err_len, RQ_ERR_SHAPE,
+        return rqm_say(err, err_len, RQ_ERR_SHAPE,
                    "tensor '%.*s' has shape [%llu, %llu, %llu, %llu], expected [%zu, %zu]", nl, t->name.ptr,
                    (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
                    (unsigned long long)t->ne[3], n_in, n_out);
     if (!rqm_ggml_can_dequant(t->type))
-        return say(err, err_len, RQ_ERR_UNSUPPORTED, "tensor '%.*s' has type %s (%d), which has no dequantizer", nl,
+        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "tensor '%.*s' has type %s (%d), which has no dequantizer", nl,
                    t->name.ptr, rqm_ggml_type_name(t->type), (int)t->type);
     size_t rb = rqm_ggml_row_bytes(t->type, n_in);
     if (!rb || !t->data || t->n_bytes / rb < n_out)
-        return say(err, err_len, RQ_ERR_FORMAT, "tensor '%.*s': data size does not match its shape", nl,
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor '%.*s': data size does not match its shape", nl,
                    t->name.ptr);
     *m = (rqm_matrix){t->type, n_in, n_out, rb, t->data};
     return RQ_OK;

@@ -69,17 +69,7 @@ typedef struct {
     size_t err_len;
 } reader;
 
-static rq_status say(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
-#define FAIL(r, st, ...) say((r)->err, (r)->err_len, (st), __VA_ARGS__)
+#define FAIL(r, st, ...) rqm_say((r)->err, (r)->err_len, (st), __VA_ARGS__)
 
 static size_t remaining(const reader *r) { return r->size - r->pos; }
 
@@ -497,12 +487,22 @@ static rq_status parse(rqm_gguf *g, reader *r) {
     return parse_tensors(r, g, n_tensors);
 }
 
+rq_status rqm_say(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
+    if (err && err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
 rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
-    if (!out || (!buf && len)) return say(err, err_len, RQ_ERR_INVALID_ARG, "gguf: NULL argument");
+    if (!out || (!buf && len)) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "gguf: NULL argument");
     *out = NULL;
     rqm_gguf *g = calloc(1, sizeof *g);
-    if (!g) return say(err, err_len, RQ_ERR_NOMEM, "gguf: out of memory");
+    if (!g) return rqm_say(err, err_len, RQ_ERR_NOMEM, "gguf: out of memory");
     static const uint8_t empty[1];
     g->base = len ? buf : empty;
     g->size = len;
@@ -518,18 +518,18 @@ rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char
 
 rq_status rqm_gguf_open(rqm_gguf **out, const char *path, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
-    if (!out || !path) return say(err, err_len, RQ_ERR_INVALID_ARG, "gguf: NULL argument");
+    if (!out || !path) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "gguf: NULL argument");
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return say(err, err_len, RQ_ERR_IO, "gguf: cannot open %s: %s", path, strerror(errno));
+    if (fd < 0) return rqm_say(err, err_len, RQ_ERR_IO, "gguf: cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return say(err, err_len, RQ_ERR_IO, "gguf: %s is not a readable regular file", path);
+        return rqm_say(err, err_len, RQ_ERR_IO, "gguf: %s is not a readable regular file", path);
     }
     if ((uint64_t)sb.st_size > SIZE_MAX) {
         close(fd);
-        return say(err, err_len, RQ_ERR_IO, "gguf: %s is too large to map", path);
+        return rqm_say(err, err_len, RQ_ERR_IO, "gguf: %s is too large to map", path);
     }
     size_t size = (size_t)sb.st_size;
     void *map = NULL;
@@ -538,7 +538,7 @@ rq_status rqm_gguf_open(rqm_gguf **out, const char *path, char *err, size_t err_
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return say(err, err_len, RQ_ERR_IO, "gguf: cannot map %s: %s", path, strerror(e));
+            return rqm_say(err, err_len, RQ_ERR_IO, "gguf: cannot map %s: %s", path, strerror(e));
         }
     }
     close(fd); /* the mapping keeps the file alive */

@@ -100,6 +100,11 @@ size_t rqm_gguf_n_tensors(const rqm_gguf *g);
 const rqm_tensor *rqm_gguf_tensor_at(const rqm_gguf *g, size_t i);
 const rqm_tensor *rqm_gguf_tensor(const rqm_gguf *g, const char *name); /* NULL if absent */
 
+/* Writes a one-line reason to err (if err and err_len) and returns st: the
+ * error convention of every model/ function. */
+rq_status rqm_say(char *err, size_t err_len, rq_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* 1 if two in-file strings / a string and a C string are equal. */
 int rqm_str_eq(rqm_str a, const char *b);
 

@@ -42,11 +42,6 @@ struct rqm_session {
     double *inv_freq;
 };
 
-#define ERR(...)                                                     \
-    do {                                                             \
-        if (err && err_len) snprintf(err, err_len, __VA_ARGS__);     \
-    } while (0)
-
 /* A metadata integer, bounded to a sane positive int. */
 static rq_status get_int(const rqm_gguf *g, const char *arch, const char *key, int *out, int required,
                          char *err, size_t err_len) {
@@ -55,13 +50,11 @@ static rq_status get_int(const rqm_gguf *g, const char *arch, const char *key, i
     uint64_t u;
     if (!rqm_gguf_find(g, name)) {
         if (!required) return RQ_OK;
-        ERR("GGUF metadata lacks %s", name);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata lacks %s", name);
     }
     rq_status st = rqm_gguf_get_u64(g, name, &u);
     if (st != RQ_OK || u == 0 || u > (1u << 24)) {
-        ERR("GGUF metadata %s is not a positive integer of sane size", name);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive integer of sane size", name);
     }
     *out = (int)u;
     return RQ_OK;
@@ -74,8 +67,7 @@ static rq_status get_float(const rqm_gguf *g, const char *arch, const char *key,
     if (!rqm_gguf_find(g, name)) return RQ_OK; /* keep the default */
     double f;
     if (rqm_gguf_get_f64(g, name, &f) != RQ_OK || !(f > 0) || !isfinite(f)) {
-        ERR("GGUF metadata %s is not a positive number", name);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive number", name);
     }
     *out = f;
     return RQ_OK;
@@ -86,12 +78,10 @@ static rq_status get_vector(const rqm_gguf *g, const char *name, size_t n, const
                             size_t err_len) {
     const rqm_tensor *t = rqm_gguf_tensor(g, name);
     if (!t) {
-        ERR("tensor %s not found", name);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
     }
     if (t->type != RQM_GGML_F32 || t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        ERR("tensor %s: expected f32 [%zu]", name, n);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s: expected f32 [%zu]", name, n);
     }
     *out = (const float *)t->data;
     return RQ_OK;
@@ -101,8 +91,7 @@ static rq_status get_matrix(const rqm_gguf *g, const char *name, size_t n_in, si
                             char *err, size_t err_len) {
     const rqm_tensor *t = rqm_gguf_tensor(g, name);
     if (!t) {
-        ERR("tensor %s not found", name);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
     }
     return rqm_matrix_from_tensor(m, t, n_in, n_out, err, err_len);
 }
@@ -112,13 +101,11 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
     *out = NULL;
     rqm_str arch_s;
     if (rqm_gguf_get_str(g, "general.architecture", &arch_s) != RQ_OK) {
-        ERR("GGUF metadata lacks general.architecture");
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata lacks general.architecture");
     }
     if (!rqm_str_eq(arch_s, "llama")) {
-        ERR("architecture '%.*s' is not supported (only llama)", (int)(arch_s.len > 64 ? 64 : arch_s.len),
+        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (only llama)", (int)(arch_s.len > 64 ? 64 : arch_s.len),
             arch_s.ptr);
-        return RQ_ERR_UNSUPPORTED;
     }
     const char *arch = "llama";
     rqm_llama_hparams hp;
@@ -139,20 +126,17 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
         (st = get_int(g, arch, "context_length", &hp.n_ctx_train, 0, err, err_len)))
         return st;
     if (hp.n_embd % hp.n_heads || hp.n_heads % hp.n_kv_heads) {
-        ERR("head counts %d/%d do not divide embedding %d", hp.n_heads, hp.n_kv_heads, hp.n_embd);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "head counts %d/%d do not divide embedding %d", hp.n_heads, hp.n_kv_heads, hp.n_embd);
     }
     hp.head_dim = hp.n_embd / hp.n_heads;
     hp.n_rot = hp.head_dim;
     if ((st = get_int(g, arch, "rope.dimension_count", &hp.n_rot, 0, err, err_len))) return st;
     if (hp.n_rot > hp.head_dim || hp.n_rot % 2) {
-        ERR("rope.dimension_count %d does not fit head_dim %d", hp.n_rot, hp.head_dim);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "rope.dimension_count %d does not fit head_dim %d", hp.n_rot, hp.head_dim);
     }
     const rqm_tensor *emb = rqm_gguf_tensor(g, "token_embd.weight");
     if (!emb || emb->ne[0] != (uint64_t)hp.n_embd || emb->ne[1] == 0 || emb->ne[1] > (1u << 24)) {
-        ERR("token_embd.weight missing or not [%d, n_vocab]", hp.n_embd);
-        return RQ_ERR_FORMAT;
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "token_embd.weight missing or not [%d, n_vocab]", hp.n_embd);
     }
     hp.n_vocab = (int)emb->ne[1];
 

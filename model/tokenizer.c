@@ -44,7 +44,6 @@
 
 #include "tokenizer_unicode.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,16 +82,6 @@ struct rqm_tokenizer {
     int split_digits;     /* 1 = smollm (digits first), 0 = plain GPT-2 split       */
     int32_t bos, eos;
 };
-
-static rq_status fail(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
 
 /* ---- GPT-2 byte <-> unicode stand-ins ------------------------------------ */
 /* Printable Latin-1 bytes (33-126, 161-172, 174-255) stand for themselves;
@@ -279,10 +268,10 @@ static rq_status build_tokens(rqm_tokenizer *t, const rqm_str *tokens, const int
     size_t n = t->n_tokens, total = 0;
     for (size_t i = 0; i < n; i++) {
         if (!tokens[i].ptr && tokens[i].len)
-            return fail(err, err_len, RQ_ERR_INVALID_ARG, "token %zu: NULL string of length %llu", i,
+            return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "token %zu: NULL string of length %llu", i,
                         (unsigned long long)tokens[i].len);
         if (tokens[i].len > (uint64_t)(SIZE_MAX / 2 - total))
-            return fail(err, err_len, RQ_ERR_FORMAT, "token %zu: vocabulary text too large", i);
+            return rqm_say(err, err_len, RQ_ERR_FORMAT, "token %zu: vocabulary text too large", i);
         total += (size_t)tokens[i].len;
     }
     t->str = malloc(total + 1);
@@ -293,7 +282,7 @@ static rq_status build_tokens(rqm_tokenizer *t, const rqm_str *tokens, const int
     t->tok_mask = table_size(n) - 1;
     t->tok_slot = malloc((t->tok_mask + 1) * sizeof *t->tok_slot);
     if (!t->str || !t->dec || !t->str_off || !t->dec_off || !t->special || !t->tok_slot)
-        return fail(err, err_len, RQ_ERR_NOMEM, "out of memory for %zu tokens", n);
+        return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory for %zu tokens", n);
     memset(t->tok_slot, 0xFF, (t->tok_mask + 1) * sizeof *t->tok_slot); /* all -1 */
 
     size_t pos = 0, dpos = 0;
@@ -306,7 +295,7 @@ static rq_status build_tokens(rqm_tokenizer *t, const rqm_str *tokens, const int
         pos += len;
         size_t slot = tok_slot_of(t, s, len);
         if (t->tok_slot[slot] >= 0)
-            return fail(err, err_len, RQ_ERR_FORMAT, "duplicate token: %zu has the same text as %d", i,
+            return rqm_say(err, err_len, RQ_ERR_FORMAT, "duplicate token: %zu has the same text as %d", i,
                         (int)t->tok_slot[slot]);
         t->tok_slot[slot] = (int32_t)i;
 
@@ -347,7 +336,7 @@ static rq_status build_merges(rqm_tokenizer *t, const rqm_str *merges, size_t n_
                               size_t err_len) {
     t->pair_mask = table_size(n_merges) - 1;
     t->pair = malloc((t->pair_mask + 1) * sizeof *t->pair);
-    if (!t->pair) return fail(err, err_len, RQ_ERR_NOMEM, "out of memory for %zu merges", n_merges);
+    if (!t->pair) return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory for %zu merges", n_merges);
     for (size_t i = 0; i <= t->pair_mask; i++) t->pair[i].key = RQM_PAIR_EMPTY;
 
     char *cat = NULL; /* A+B, grown to the longest merge */
@@ -357,11 +346,11 @@ static rq_status build_merges(rqm_tokenizer *t, const rqm_str *merges, size_t n_
         const char *m = merges[r].ptr;
         size_t len = (size_t)merges[r].len, sp = len, n_sp = 0;
         if (!m && len) {
-            st = fail(err, err_len, RQ_ERR_INVALID_ARG, "merge %zu: NULL string", r);
+            st = rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "merge %zu: NULL string", r);
             break;
         }
         if (merges[r].len > (uint64_t)(SIZE_MAX / 2)) {
-            st = fail(err, err_len, RQ_ERR_FORMAT, "merge %zu: too long", r);
+            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "merge %zu: too long", r);
             break;
         }
         /* Byte-level symbols never contain a raw space (it is "Ġ"), so a
@@ -369,14 +358,14 @@ static rq_status build_merges(rqm_tokenizer *t, const rqm_str *merges, size_t n_
         for (size_t k = 0; k < len; k++)
             if (m[k] == ' ') n_sp++, sp = k;
         if (n_sp != 1 || sp == 0 || sp + 1 == len) {
-            st = fail(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\" is not \"A B\"", r,
+            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\" is not \"A B\"", r,
                       (int)(len < 40 ? len : 40), m);
             break;
         }
         if (len > cat_cap) {
             char *p = realloc(cat, len);
             if (!p) {
-                st = fail(err, err_len, RQ_ERR_NOMEM, "out of memory");
+                st = rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory");
                 break;
             }
             cat = p, cat_cap = len;
@@ -387,7 +376,7 @@ static rq_status build_merges(rqm_tokenizer *t, const rqm_str *merges, size_t n_
         int32_t b = tok_find_normal(t, m + sp + 1, len - sp - 1);
         int32_t ab = tok_find_normal(t, cat, len - 1);
         if (a < 0 || b < 0 || ab < 0) {
-            st = fail(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\": %s is not a token", r,
+            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\": %s is not a token", r,
                       (int)(len < 40 ? len : 40), m,
                       a < 0 ? "the left symbol" : b < 0 ? "the right symbol" : "the merged symbol");
             break;
@@ -396,7 +385,7 @@ static rq_status build_merges(rqm_tokenizer *t, const rqm_str *merges, size_t n_
         size_t i = (size_t)hash_u64(key) & t->pair_mask;
         while (t->pair[i].key != RQM_PAIR_EMPTY && t->pair[i].key != key) i = (i + 1) & t->pair_mask;
         if (t->pair[i].key == key) {
-            st = fail(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\" repeats merge %u", r,
+            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "merge %zu: \"%.*s\" repeats merge %u", r,
                       (int)(len < 40 ? len : 40), m, (unsigned)t->pair[i].rank);
             break;
         }
@@ -416,7 +405,7 @@ static rq_status build_specials(rqm_tokenizer *t, char *err, size_t err_len) {
     t->specials = malloc(n * sizeof *t->specials);
     if (!ent || !t->specials) {
         free(ent);
-        return fail(err, err_len, RQ_ERR_NOMEM, "out of memory");
+        return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory");
     }
     size_t k = 0;
     for (size_t i = 0; i < t->n_tokens; i++)
@@ -436,16 +425,16 @@ static rq_status tokenizer_build(rqm_tokenizer **out, const rqm_str *tokens, siz
                                  const rqm_str *merges, size_t n_merges, const int32_t *token_types,
                                  int split_digits, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
-    if (!out) return fail(err, err_len, RQ_ERR_INVALID_ARG, "out is NULL");
+    if (!out) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "out is NULL");
     *out = NULL;
     if ((!tokens && n_tokens) || (!merges && n_merges))
-        return fail(err, err_len, RQ_ERR_INVALID_ARG, "NULL token or merge table");
-    if (n_tokens == 0) return fail(err, err_len, RQ_ERR_FORMAT, "empty vocabulary");
+        return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "NULL token or merge table");
+    if (n_tokens == 0) return rqm_say(err, err_len, RQ_ERR_FORMAT, "empty vocabulary");
     if (n_tokens > (size_t)INT32_MAX / 2 || n_merges > (size_t)INT32_MAX / 2)
-        return fail(err, err_len, RQ_ERR_FORMAT, "%zu tokens / %zu merges: too many", n_tokens, n_merges);
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "%zu tokens / %zu merges: too many", n_tokens, n_merges);
 
     rqm_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) return fail(err, err_len, RQ_ERR_NOMEM, "out of memory");
+    if (!t) return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory");
     t->n_tokens = n_tokens;
     t->split_digits = split_digits;
     t->bos = t->eos = -1;
@@ -474,19 +463,19 @@ static rq_status gguf_str_array(const rqm_gguf *g, const char *key, rqm_str **ou
     const rqm_gguf_kv *kv = rqm_gguf_find(g, key);
     *out = NULL;
     *n_out = 0;
-    if (!kv) return fail(err, err_len, RQ_ERR_FORMAT, "GGUF has no %s", key);
+    if (!kv) return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF has no %s", key);
     if (kv->type != RQM_GGUF_ARRAY || kv->arr_type != RQM_GGUF_STRING)
-        return fail(err, err_len, RQ_ERR_FORMAT, "%s is not an array of strings", key);
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "%s is not an array of strings", key);
     if (kv->arr_n > (uint64_t)INT32_MAX / 2)
-        return fail(err, err_len, RQ_ERR_FORMAT, "%s: %llu entries, too many", key,
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "%s: %llu entries, too many", key,
                     (unsigned long long)kv->arr_n);
     size_t n = (size_t)kv->arr_n;
     rqm_str *a = malloc((n ? n : 1) * sizeof *a);
-    if (!a) return fail(err, err_len, RQ_ERR_NOMEM, "out of memory for %s", key);
+    if (!a) return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory for %s", key);
     for (size_t i = 0; i < n; i++) {
         if (rqm_gguf_array_str(g, kv, i, &a[i]) != RQ_OK) {
             free(a);
-            return fail(err, err_len, RQ_ERR_FORMAT, "%s[%zu] unreadable", key, i);
+            return rqm_say(err, err_len, RQ_ERR_FORMAT, "%s[%zu] unreadable", key, i);
         }
     }
     *out = a;
@@ -501,33 +490,33 @@ static rq_status gguf_special_id(const rqm_gguf *g, const char *key, size_t n_to
     *id = -1;
     if (!rqm_gguf_find(g, key)) return RQ_OK;
     if (rqm_gguf_get_u64(g, key, &v) != RQ_OK || v >= n_tokens)
-        return fail(err, err_len, RQ_ERR_FORMAT, "%s is not a token id below %zu", key, n_tokens);
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "%s is not a token id below %zu", key, n_tokens);
     *id = (int32_t)v;
     return RQ_OK;
 }
 
 rq_status rqm_tokenizer_from_gguf(rqm_tokenizer **out, const rqm_gguf *g, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
-    if (!out) return fail(err, err_len, RQ_ERR_INVALID_ARG, "out is NULL");
+    if (!out) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "out is NULL");
     *out = NULL;
-    if (!g) return fail(err, err_len, RQ_ERR_INVALID_ARG, "gguf is NULL");
+    if (!g) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "gguf is NULL");
 
     rqm_str model, pre;
     if (rqm_gguf_get_str(g, "tokenizer.ggml.model", &model) != RQ_OK)
-        return fail(err, err_len, RQ_ERR_FORMAT, "GGUF has no string tokenizer.ggml.model");
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF has no string tokenizer.ggml.model");
     if (!rqm_str_eq(model, "gpt2"))
-        return fail(err, err_len, RQ_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not gpt2 (byte-level BPE)",
+        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not gpt2 (byte-level BPE)",
                     (int)(model.len < 40 ? model.len : 40), model.ptr ? model.ptr : "");
     /* smollm: digits split first. gpt2 / default / absent (llama.cpp's
      * fallback for old files): the plain GPT-2 pattern. */
     int split_digits = 0;
     if (rqm_gguf_find(g, "tokenizer.ggml.pre")) {
         if (rqm_gguf_get_str(g, "tokenizer.ggml.pre", &pre) != RQ_OK)
-            return fail(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.pre is not a string");
+            return rqm_say(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.pre is not a string");
         if (rqm_str_eq(pre, "smollm"))
             split_digits = 1;
         else if (!rqm_str_eq(pre, "gpt2") && !rqm_str_eq(pre, "default"))
-            return fail(err, err_len, RQ_ERR_UNSUPPORTED,
+            return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED,
                         "pre-tokenizer \"%.*s\" is not supported (smollm, gpt2, default)",
                         (int)(pre.len < 40 ? pre.len : 40), pre.ptr ? pre.ptr : "");
     }
@@ -541,15 +530,15 @@ rq_status rqm_tokenizer_from_gguf(rqm_tokenizer **out, const rqm_gguf *g, char *
     const rqm_gguf_kv *kt = st == RQ_OK ? rqm_gguf_find(g, "tokenizer.ggml.token_type") : NULL;
     if (kt) {
         if (kt->type != RQM_GGUF_ARRAY || kt->arr_n != n_tokens) {
-            st = fail(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.token_type is not an array of %zu", n_tokens);
+            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.token_type is not an array of %zu", n_tokens);
         } else if (!(types = malloc((n_tokens ? n_tokens : 1) * sizeof *types))) {
-            st = fail(err, err_len, RQ_ERR_NOMEM, "out of memory");
+            st = rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory");
         } else {
             for (size_t i = 0; i < n_tokens && st == RQ_OK; i++) {
                 double v;
                 if (rqm_gguf_array_f64(kt, i, &v) != RQ_OK || !(v >= INT32_MIN && v <= INT32_MAX) ||
                     v != (double)(int32_t)v)
-                    st = fail(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.token_type[%zu] is not an integer", i);
+                    st = rqm_say(err, err_len, RQ_ERR_FORMAT, "tokenizer.ggml.token_type[%zu] is not an integer", i);
                 else
                     types[i] = (int32_t)v;
             }
