@@ -20,16 +20,25 @@ echo "model-results: $B/rotorquant $PPL"
 NC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
 echo "model-results: $B/rotorquant $NC"
 "$B/rotorquant" $NC > "$OUT/perplexity_nc.md"
+KB="$OUT/key_basis_512.npy"
+CAL="calibrate --ctx 512 --threads 2 -o $KB"
+echo "model-results: $B/rotorquant $CAL"
+"$B/rotorquant" $CAL > "$OUT/calibrate.txt"
+KB_CONFIGS=turbo3/turbo3,turbo4/turbo2,turbo3/turbo2,turbo4/turbo3,q4_0/q4_0
+KBP="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --configs $KB_CONFIGS"
+echo "model-results: $B/rotorquant $KBP"
+"$B/rotorquant" $KBP > "$OUT/perplexity_kb.md"
 FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     echo "model-results: $B/rotorquant $FID -ctk $t -ctv $t"
     "$B/rotorquant" $FID -ctk $t -ctv $t > "$OUT/fidelity_$t.md"
 done
 
-python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" <<'PY'
+python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" <<'PY'
 import re, sys, platform, subprocess, datetime
-out, ppl_cmd, fid_cmd, chunks, nc_cmd = sys.argv[1:6]
+out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd = sys.argv[1:8]
 ppl = open(f"{out}/perplexity.md").read().strip()
+kb = open(f"{out}/perplexity_kb.md").read().strip()
 nc = open(f"{out}/perplexity_nc.md").read().strip()
 simd = subprocess.run(["sh", "-c", f"{out}/../rotorquant --version"], capture_output=True, text=True).stdout.strip()
 def fid_mean(t):
@@ -63,6 +72,15 @@ The same with norm-corrected blocks (each block stores ‖x‖/‖ĉ‖, so deco
 vectors keep their norm; `rotorquant {nc_cmd}`):
 
 {nc}
+
+With a calibrated key basis (`rotorquant {cal_cmd}`: keys and queries of
+2048 tokens the model samples itself, in sequences of 512; then
+`rotorquant {kb_cmd}`). The cache stores A·k and scores A⁻ᵀq against it, so
+every score is unchanged; A per layer and KV head minimizes the expected
+score error (rq_key_basis_fit). No bytes per token are added (the bases are
+30 × 3 × 64² floats, 1.4 MiB, per model):
+
+{kb}
 
 Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`: the
 f32-cache forward pass, and at every layer the compressed K/V evaluated on

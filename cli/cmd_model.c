@@ -7,6 +7,11 @@
  *                         [--decode-ctx 512,2048] [--json]
  *   rotorquant fidelity   -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]
  *   rotorquant dump-kv    -m MODEL -f TEXT -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]
+ *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.npy [--n-tokens N] [--temp X] [--seed S]
+ *
+ * generate, perplexity and fidelity take --key-basis BASIS.npy: the cache
+ * stores keys in the calibrated basis (rq_cache_set_key_basis; model/calib.h)
+ * for every compressed key type (an f32 key cache is exact and gets none).
  *
  * MODEL defaults to $RQ_MODEL, else the `make model` cache; TEXT to the
  * `make evaltext` cache (model/llama.h: rqm_default_path).
@@ -18,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/tokenizer.h"
 
@@ -28,7 +34,7 @@ typedef struct {
 } kv_pair;
 
 typedef struct {
-    const char *model, *prompt, *text, *out_dir, *layers;
+    const char *model, *prompt, *text, *out_dir, *layers, *key_basis;
     kv_pair cfg[MAX_CONFIGS];
     int n_cfg;
     const char *ctk, *ctv;
@@ -36,6 +42,7 @@ typedef struct {
     long decode_ctx[8];
     int n_decode_ctx;
     double temp;
+    int temp_given;
     unsigned long long seed;
     int json, f16, norm_correct;
 } mopts;
@@ -45,6 +52,8 @@ typedef struct {
     rqm_llama *llama;
     rqm_tokenizer *tok;
     const rqm_llama_hparams *hp;
+    float *key_basis;   /* --key-basis: A per layer and KV head, or NULL */
+    float *key_basis_t; /* A⁻ᵀ of each (fidelity maps queries with it)  */
 } model;
 
 static double now_s(void) {
@@ -60,14 +69,16 @@ static int mfail(const char *cmd, const char *msg) {
 
 static void model_free(model *m) {
     rqm_matmul_shutdown();
+    free(m->key_basis), free(m->key_basis_t);
     rqm_tokenizer_free(m->tok);
     rqm_llama_free(m->llama);
     rqm_gguf_close(m->gguf);
     memset(m, 0, sizeof *m);
 }
 
-static int model_open(const char *cmd, const char *path, model *m) {
+static int model_open(const char *cmd, const mopts *o, model *m) {
     char err[256] = "", buf[4096];
+    const char *path = o->model;
     memset(m, 0, sizeof *m);
     if (!path) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
     rq_status st = rqm_gguf_open(&m->gguf, path, err, sizeof err);
@@ -83,6 +94,21 @@ static int model_open(const char *cmd, const char *path, model *m) {
         return 1;
     }
     m->hp = rqm_llama_hparams_of(m->llama);
+    if (!o->key_basis) return 0;
+    const size_t dd = (size_t)m->hp->head_dim * (size_t)m->hp->head_dim;
+    const size_t n = (size_t)m->hp->n_layers * (size_t)m->hp->n_kv_heads;
+    st = rqm_key_basis_load(o->key_basis, m->hp, &m->key_basis, err, sizeof err);
+    if (!st && !(m->key_basis_t = malloc(n * dd * sizeof(float)))) st = RQ_ERR_NOMEM;
+    for (size_t i = 0; i < n && !st; i++)
+        if ((st = rq_key_basis_inverse_t(m->key_basis + i * dd, m->hp->head_dim, m->key_basis_t + i * dd)))
+            snprintf(err, sizeof err, "basis %zu (layer %zu, KV head %zu) is singular or ill-conditioned", i,
+                     i / (size_t)m->hp->n_kv_heads, i % (size_t)m->hp->n_kv_heads);
+    if (st) {
+        fprintf(stderr, "rotorquant: %s: --key-basis %s: %s%s\n", cmd, o->key_basis, err[0] ? err : rq_status_str(st),
+                st == RQ_ERR_IO ? " (make one with `rotorquant calibrate -o FILE`)" : "");
+        model_free(m);
+        return 1;
+    }
     return 0;
 }
 
@@ -199,6 +225,7 @@ static int parse(const char *cmd, int argc, char **argv, mopts *o) {
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o->out_dir = v;
         else if (!strcmp(a, "--layers")) o->layers = v;
+        else if (!strcmp(a, "--key-basis")) o->key_basis = v;
         else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) o->ctk = v, bad = !rq_type_find(v);
         else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) o->ctv = v, bad = !rq_type_find(v);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = parse_long(v, 0, 1 << 20, &o->n_predict);
@@ -212,6 +239,7 @@ static int parse(const char *cmd, int argc, char **argv, mopts *o) {
             char *end;
             o->temp = strtod(v, &end);
             bad = *end || end == v || !(o->temp >= 0) || o->temp > 100;
+            o->temp_given = 1;
         } else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -252,6 +280,7 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     sc.type_k = tk, sc.type_v = tv;
     sc.seed = o->seed;
     sc.norm_correct = o->norm_correct;
+    sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
     sc.n_ctx = (int)n_ctx;
     sc.n_threads = (int)o->threads;
     sc.n_batch = (int)(o->batch ? o->batch : 256);
@@ -291,7 +320,7 @@ int cmd_generate(int argc, char **argv) {
     if (parse("generate", argc, argv, &o)) return 2;
     if (!o.prompt) return mfail("generate", "missing -p PROMPT");
     model m;
-    if (model_open("generate", o.model, &m)) return 1;
+    if (model_open("generate", &o, &m)) return 1;
     const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"f16", "f16"};
     size_t n_prompt = 0;
     int32_t *ids = tokenize("generate", &m, o.prompt, strlen(o.prompt), 1, &n_prompt);
@@ -415,7 +444,7 @@ int cmd_perplexity(int argc, char **argv) {
     mopts o;
     if (parse("perplexity", argc, argv, &o)) return 2;
     model m;
-    if (model_open("perplexity", o.model, &m)) return 1;
+    if (model_open("perplexity", &o, &m)) return 1;
     size_t n_ids = 0;
     int32_t *ids = text_ids("perplexity", &m, o.text, &n_ids);
     if (!ids) {
@@ -504,12 +533,14 @@ int cmd_perplexity(int argc, char **argv) {
         const double ppl0 = exp(rows[0].nll / (double)rows[0].n);
         if (o.json) {
             printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
-                   " \"rows\": [\n",
-                   V, ctx, n_chunks, rows[0].n, t_ppl);
+                   " \"key_basis\": %s%s%s, \"rows\": [\n",
+                   V, ctx, n_chunks, rows[0].n, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
+                   o.key_basis ? "\"" : "");
         } else {
             printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
                    "%ld threads, %.1f s\n\n",
                    n_chunks, ctx, rows[0].n, o.threads, t_ppl);
+            if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
             printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
             for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
             printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
@@ -528,16 +559,19 @@ int cmd_perplexity(int argc, char **argv) {
             }
             const double top1 = r > 0 ? (double)w->n_top1 / (double)n_scored : 1.0;
             const double bits = 0.5 * (w->bits_k + w->bits_v);
+            const int kb = m.key_basis && strcmp(w->kv.k, "f32");
             if (o.json) {
-                printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"bits_per_value\": %.4f, \"bytes_per_token\": %zu,"
-                       " \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f, \"kld_p99\": %.8f, \"top1\": %.6f",
-                       w->kv.k, w->kv.v, bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
+                printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
+                       " \"bytes_per_token\": %zu, \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f,"
+                       " \"kld_p99\": %.8f, \"top1\": %.6f",
+                       w->kv.k, w->kv.v, kb ? "true" : "false", bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99,
+                       top1);
                 for (int i = 0; i < o.n_decode_ctx; i++)
                     printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], w->decode_tps[i]);
                 printf("}%s\n", r + 1 < n_rows ? "," : "");
             } else {
-                printf("| %s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", w->kv.k, w->kv.v, bits,
-                       w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
+                printf("| %s%s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", w->kv.k, kb ? " + basis" : "",
+                       w->kv.v, bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
                 for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", w->decode_tps[i]);
                 printf("\n");
             }
@@ -570,6 +604,19 @@ typedef struct {
 
 enum { F_SCOS, F_KL, F_OCOS, F_TOP1, F_TOP5, F_N };
 
+/* y = M x (M: d×d row-major), or a copy of x when M is NULL */
+static void mat_vec(const float *M, const float *x, size_t d, float *y) {
+    if (!M) {
+        memcpy(y, x, d * sizeof(float));
+        return;
+    }
+    for (size_t i = 0; i < d; i++) {
+        float acc = 0;
+        for (size_t j = 0; j < d; j++) acc += M[i * d + j] * x[j];
+        y[i] = acc;
+    }
+}
+
 static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
     fid_state *f = user;
     const rqm_llama_hparams *hp = f->m->hp;
@@ -578,14 +625,17 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
     if (ev->pos0 + ev->n_tokens > f->cap) return RQ_ERR_RANGE;
     for (size_t g = 0; g < G; g++) {
         float *kd = f->keys + (L * G + g) * f->cap * D, *vd = f->values + (L * G + g) * f->cap * D;
+        /* with a key basis A: keys A·k, queries A⁻ᵀq (the cache's own mapping) */
+        const float *A = f->m->key_basis ? f->m->key_basis + (L * G + g) * D * D : NULL;
+        const float *At = A ? f->m->key_basis_t + (L * G + g) * D * D : NULL;
         for (size_t t = 0; t < ev->n_tokens; t++) {
-            memcpy(kd + (ev->pos0 + t) * D, ev->k + (t * G + g) * D, D * sizeof(float));
+            mat_vec(A, ev->k + (t * G + g) * D, D, kd + (ev->pos0 + t) * D);
             memcpy(vd + (ev->pos0 + t) * D, ev->v + (t * G + g) * D, D * sizeof(float));
         }
         size_t nq = 0;
         for (size_t t = 0; t < ev->n_tokens; t++)
             for (size_t h = g * group; h < (g + 1) * group; h++) {
-                memcpy(f->qbuf + nq * D, ev->q + (t * H + h) * D, D * sizeof(float));
+                mat_vec(At, ev->q + (t * H + h) * D, D, f->qbuf + nq * D);
                 f->n_ctx[nq++] = ev->pos0 + t + 1;
             }
         rq_eval_attn_result r;
@@ -607,7 +657,7 @@ int cmd_fidelity(int argc, char **argv) {
     const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"turbo3", "turbo3"};
     if (o.chunks == 8) o.chunks = 2; /* default: 2 chunks; every position is a query */
     model m;
-    if (model_open("fidelity", o.model, &m)) return 1;
+    if (model_open("fidelity", &o, &m)) return 1;
     size_t n_ids = 0;
     int32_t *ids = text_ids("fidelity", &m, o.text, &n_ids);
     if (!ids) {
@@ -653,10 +703,10 @@ int cmd_fidelity(int argc, char **argv) {
     }
     double tot[F_N] = {0}, wtot = 0;
     if (!o.json)
-        printf("attention fidelity, K %s / V %s, f32 cache forward, %zu chunks of %zu tokens, every position "
+        printf("attention fidelity, K %s%s / V %s, f32 cache forward, %zu chunks of %zu tokens, every position "
                "a query (%zu query heads)\n\n| layer | score cos | softmax KL | output cos | top-1 | top-5 |\n"
                "|---:|---:|---:|---:|---:|---:|\n",
-               kv.k, kv.v, n_chunks, ctx, H);
+               kv.k, m.key_basis ? " + basis" : "", kv.v, n_chunks, ctx, H);
     else
         printf("{\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %zu, \"chunks\": %zu, \"layers\": [\n", kv.k, kv.v,
                ctx, n_chunks);
@@ -733,7 +783,7 @@ int cmd_dump_kv(int argc, char **argv) {
     if (parse("dump-kv", argc, argv, &o)) return 2;
     if (!o.out_dir) return mfail("dump-kv", "missing -o DIR");
     model m;
-    if (model_open("dump-kv", o.model, &m)) return 1;
+    if (model_open("dump-kv", &o, &m)) return 1;
     const rqm_llama_hparams *hp = m.hp;
     dump_state d;
     memset(&d, 0, sizeof d);
@@ -790,6 +840,79 @@ int cmd_dump_kv(int argc, char **argv) {
 done:
     rqm_session_free(s);
     free(d.q), free(d.k), free(d.v), free(ids);
+    model_free(&m);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------- */
+/* calibrate: a key basis per layer and KV head (model/calib.h) from the   */
+/* model's keys and queries on text it writes itself (sequences of --ctx   */
+/* tokens sampled from the first token), or on -f TEXT from --offset in    */
+/* chunks of --ctx; f32 cache throughout. The positions matter (RoPE turns */
+/* keys with position): calibrate at the context length you will run.     */
+
+int cmd_calibrate(int argc, char **argv) {
+    mopts o;
+    if (parse("calibrate", argc, argv, &o)) return 2;
+    if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.npy");
+    if (!o.temp_given) o.temp = 1.0;
+    int n_given = 0;
+    for (int i = 2; i < argc; i++) n_given |= !strcmp(argv[i], "--n-tokens");
+    if (!n_given) o.n_tokens = 2048;
+    model m;
+    if (model_open("calibrate", &o, &m)) return 1;
+    const rqm_llama_hparams *hp = m.hp;
+    rqm_calib *cal = NULL;
+    rqm_session *s = NULL;
+    int32_t *ids = NULL;
+    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
+    float *basis = malloc((size_t)hp->n_layers * (size_t)hp->n_kv_heads * (size_t)hp->head_dim *
+                          (size_t)hp->head_dim * sizeof(float));
+    int rc = 1;
+    rq_status st = logits && basis ? rqm_calib_init(&cal, hp) : RQ_ERR_NOMEM;
+    const size_t N = (size_t)o.n_tokens;
+    if (!st && o.text) { /* a text, in chunks of --ctx */
+        size_t n_ids = 0;
+        if (!(ids = text_ids("calibrate", &m, o.text, &n_ids))) goto done;
+        if ((size_t)o.offset + N > n_ids) {
+            rc = mfail("calibrate", "--offset + --n-tokens exceeds the text");
+            goto done;
+        }
+        const size_t ctx = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
+        st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, rqm_calib_observe, cal);
+        for (size_t p = 0; p < N && !st; p += ctx) {
+            rqm_session_reset(s);
+            st = rqm_session_eval(s, ids + o.offset + p, N - p < ctx ? N - p : ctx, 0, NULL);
+            progress("calibrate", p + ctx < N ? p + ctx : N, N);
+        }
+    } else if (!st) { /* the model's own text: sequences of --ctx tokens sampled from the first token */
+        const size_t ctx = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
+        const int32_t first = rqm_tokenizer_bos(m.tok) >= 0 ? rqm_tokenizer_bos(m.tok) : rqm_tokenizer_eos(m.tok);
+        rq_rng rng;
+        rq_rng_seed(&rng, o.seed);
+        st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, rqm_calib_observe, cal);
+        int32_t tok = first;
+        for (size_t i = 0; i < N && !st; i++) {
+            if (i % ctx == 0) rqm_session_reset(s), tok = first;
+            if (!(st = rqm_session_eval(s, &tok, 1, 0, logits)))
+                tok = sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
+            if ((i + 1) % 64 == 0 || i + 1 == N) progress("calibrate", i + 1, N);
+        }
+    }
+    if (!st) st = rqm_calib_fit(cal, basis);
+    if (!st) st = rqm_key_basis_save(o.out_dir, hp, basis);
+    if (st) {
+        rc = cli_fail("calibrate", st);
+        goto done;
+    }
+    printf("key basis of %d layers × %d KV heads (%d×%d) from %zu tokens of %s, written to %s\n", hp->n_layers,
+           hp->n_kv_heads, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
+           o.text ? o.text : "the model's own sampled text", o.out_dir);
+    rc = 0;
+done:
+    rqm_session_free(s);
+    rqm_calib_free(cal);
+    free(logits), free(basis), free(ids);
     model_free(&m);
     return rc;
 }

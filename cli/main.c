@@ -6,7 +6,7 @@
  *   rotorquant bench  [--data LIST] [--dims LIST] [--types LIST] [--json] [--dump DIR] ...
  *   rotorquant eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--json] ...
  *   rotorquant types  [--dims D]
- *   rotorquant generate | perplexity | fidelity | dump-kv  (a real LLM: cli/cmd_model.c)
+ *   rotorquant generate | perplexity | fidelity | dump-kv | calibrate  (a real LLM: cli/cmd_model.c)
  *   rotorquant --version
  */
 #include "cli.h"
@@ -23,13 +23,19 @@ static int usage(FILE *f) {
             "                                                 the same metrics on your own arrays\n"
             "  types  [--dims D]                              the type registry with exact sizes\n"
             "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
+            "             [--key-basis B.npy] [--norm-correct]\n"
             "                                                 run SmolLM2 with a compressed KV cache\n"
             "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
-            "             [--decode-ctx 512,2048] [--json]    PPL, KLD and top-1 vs the f32 cache\n"
-            "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]\n"
+            "             [--decode-ctx 512,2048] [--key-basis B.npy] [--norm-correct] [--json]\n"
+            "                                                 PPL, KLD and top-1 vs the f32 cache\n"
+            "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.npy]\n"
+            "             [--norm-correct] [--json]\n"
             "                                                 per-layer attention fidelity on real queries\n"
             "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
             "                                                 real post-RoPE Q, K, V to .npy\n"
+            "  calibrate  [-m MODEL] -o B.npy [-f TEXT [--offset N]] [--n-tokens N] [--ctx N] [--temp X] [--seed S]\n"
+            "                                                 a key basis from the model's own (or TEXT's)\n"
+            "                                                 keys and queries, for --key-basis\n"
             "  --version                                      version, format version, SIMD level\n");
     return f == stderr ? 2 : 0;
 }
@@ -52,7 +58,7 @@ int main(int argc, char **argv) {
         int (*fn)(int, char **);
     } cmds[] = {{"bench", cmd_bench}, {"types", cmd_types}, {"eval", cmd_eval},
                  {"generate", cmd_generate}, {"perplexity", cmd_perplexity}, {"fidelity", cmd_fidelity},
-                 {"dump-kv", cmd_dump_kv}};
+                 {"dump-kv", cmd_dump_kv}, {"calibrate", cmd_calibrate}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc, argv);
     fprintf(stderr, "rotorquant: unknown command '%s'\n", cmd);

@@ -275,6 +275,31 @@ size_t rq_cache_bytes_used(const rq_cache *c);
 size_t rq_cache_bytes_allocated(const rq_cache *c);
 const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 
+/* Key basis (optional, per layer and KV head): an invertible head_dim ×
+ * head_dim matrix A (row-major). The cache then stores A·k in place of k and
+ * scores every query as A⁻ᵀq against it, so each score <A⁻ᵀq, A k> = <q, k>
+ * is unchanged in exact arithmetic: only where the quantization error falls
+ * moves. rq_key_basis_fit chooses A from key and query statistics
+ * (calibration). Set it while the layer holds no tokens; A = NULL removes it.
+ * Errors: RQ_ERR_INVALID_ARG (bad layer/head, tokens already stored, A
+ * singular or condition number > 1e7), RQ_ERR_NONFINITE (NaN/Inf in A). */
+rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, const float *A);
+
+/* The basis that minimizes the expected squared score error of a
+ * rotation-based quantizer (error ≈ isotropic, ∝ ‖stored key‖²): from the
+ * key second moment Sk = E[k kᵀ] and that of the queries reading those keys,
+ * Sq = E[q qᵀ] (d×d, row-major, double), A = P^½ with P = Sk⁻¹ # Sq, the
+ * matrix geometric mean (P Sk P = Sq); a ridge of 1e-4·tr(S)/d is added to
+ * both moments; A is scaled so that tr(A Sk Aᵀ) = tr(Sk). The expected
+ * error falls from ∝ tr(Sk)·tr(Sq) to ∝ (tr (Sk^½ Sq Sk^½)^½)² (src/keybasis.c).
+ * Deterministic (double, fixed order). RQ_ERR_INVALID_ARG if a moment has
+ * no energy, RQ_ERR_NONFINITE for NaN/Inf. */
+rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A);
+/* out = A⁻ᵀ (d×d, row-major; Gauss–Jordan in double), the map the cache
+ * applies to queries. RQ_ERR_INVALID_ARG if A is singular or its 1-norm
+ * condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf. */
+rq_status rq_key_basis_inverse_t(const float *A, int d, float *out);
+
 typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
                       KV head h / (n_q_heads / n_kv_heads) (GQA)              */

@@ -42,6 +42,8 @@ typedef struct {
     const char *type_k, *type_v; /* cache types (registry names); NULL = "f32" */
     uint64_t seed;               /* quantizer seed of the cache               */
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
+    const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][head_dim²]:
+                                    rq_cache_set_key_basis per head (calib.h) */
     int n_ctx;                   /* maximum positions (0 = the model's)       */
     int n_batch;                 /* tokens per forward batch (0 = 256)        */
     int n_threads;               /* matmul and attention threads (0 = 1)      */

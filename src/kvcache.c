@@ -17,6 +17,10 @@
  * chunks processed by the shared thread pool (src/threads.c;
  * flash-decoding / split-K); chunk
  * partials (m, l, acc) merge exactly.
+ *
+ * Key basis (optional, per layer and KV head; src/keybasis.c): keys are
+ * encoded as A·k and every query is first mapped to A⁻ᵀq, which leaves each
+ * score unchanged and moves the quantization error where queries look least.
  */
 #include "attn_kernels.h"
 
@@ -40,6 +44,9 @@ struct rq_cache {
     size_t head_stride;     /* bytes of one head's region in a page */
     size_t page_bytes;
     layer_store *layers;
+    /* key bases (rq_cache_set_key_basis): per layer × KV head NULL, or
+     * 2·d² floats, A then A⁻ᵀ (row-major) */
+    float **kbasis;
     /* attention scratch, grown on demand (never shrunk) */
     float *scratch;
     size_t scratch_floats;
@@ -65,6 +72,9 @@ void rq_cache_free(rq_cache *c) {
         }
         free(c->layers);
     }
+    if (c->kbasis)
+        for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) free(c->kbasis[i]);
+    free(c->kbasis);
     rq_quantizer_free(c->qk);
     rq_quantizer_free(c->qv);
     free(c->scratch);
@@ -92,7 +102,8 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
         c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
         c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
         c->layers = calloc((size_t)cfg->n_layers, sizeof(layer_store));
-        if (!c->layers) st = RQ_ERR_NOMEM;
+        c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(float *));
+        if (!c->layers || !c->kbasis) st = RQ_ERR_NOMEM;
     }
     if (st) {
         rq_cache_free(c);
@@ -134,6 +145,41 @@ const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
     return c ? (is_value ? c->qv : c->qk) : NULL;
 }
 
+rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, const float *A) {
+    if (!c || layer < 0 || layer >= c->cfg.n_layers || kv_head < 0 || kv_head >= c->cfg.n_kv_heads)
+        return RQ_ERR_INVALID_ARG;
+    if (c->layers[layer].n_tokens) return RQ_ERR_INVALID_ARG; /* stored keys are in the old basis */
+    float **slot = &c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)kv_head];
+    if (!A) {
+        free(*slot);
+        *slot = NULL;
+        return RQ_OK;
+    }
+    const size_t dd = (size_t)c->cfg.head_dim * (size_t)c->cfg.head_dim;
+    for (size_t i = 0; i < dd; i++)
+        if (!rq__finite(A[i])) return RQ_ERR_NONFINITE;
+    float *b = malloc(sizeof(float) * 2 * dd);
+    if (!b) return RQ_ERR_NOMEM;
+    memcpy(b, A, sizeof(float) * dd);
+    rq_status st = rq_key_basis_inverse_t(A, c->cfg.head_dim, b + dd);
+    if (st) {
+        free(b);
+        return st;
+    }
+    free(*slot);
+    *slot = b;
+    return RQ_OK;
+}
+
+/* y = M x for a row-major d×d M, summed in index order (deterministic) */
+static void matvec(const float *M, const float *x, int d, float *y) {
+    for (int i = 0; i < d; i++) {
+        float s = 0;
+        for (int j = 0; j < d; j++) s += M[(size_t)i * (size_t)d + (size_t)j] * x[j];
+        y[i] = s;
+    }
+}
+
 static inline uint8_t *key_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
     return ls->pages[t / pt] + (size_t)h * c->head_stride + (t % pt) * c->bk;
@@ -154,7 +200,19 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
      *    whole append and leaves the cache untouched */
     uint8_t *stage = malloc(n_tokens * H * (c->bk + c->bv));
     if (!stage) return RQ_ERR_NOMEM;
-    rq_status st = rq_quantizer_encode(c->qk, k, stage, n_tokens * H);
+    /* keys of heads with a basis are stored as A·k */
+    float **kb = c->kbasis + (size_t)layer * H, *kt = NULL;
+    for (size_t h = 0; h < H && !kt; h++)
+        if (kb[h] && !(kt = malloc(sizeof(float) * n_tokens * H * d))) {
+            free(stage);
+            return RQ_ERR_NOMEM;
+        }
+    for (size_t i = 0; kt && i < n_tokens * H; i++) {
+        if (kb[i % H]) matvec(kb[i % H], k + i * d, (int)d, kt + i * d);
+        else memcpy(kt + i * d, k + i * d, sizeof(float) * d);
+    }
+    rq_status st = rq_quantizer_encode(c->qk, kt ? kt : k, stage, n_tokens * H);
+    free(kt);
     if (!st) st = rq_quantizer_encode(c->qv, v, stage + n_tokens * H * c->bk, n_tokens * H);
     /* 2. make room: page table first, then pages */
     size_t need = (ls->n_tokens + n_tokens + pt - 1) / pt;
@@ -414,10 +472,18 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
     float *qprep = c->scratch;
     j.qprep = qprep, j.partial = c->scratch + n_prep;
 
-    /* prepare each query head once: rotate (and sketch for QJL keys) */
+    /* prepare each query head once: into the key basis (A⁻ᵀq), rotate (and
+     * sketch for QJL keys) */
+    float qb[RQ_MAX_DIMS];
     for (size_t i = 0; i < n_queries * (size_t)Hq; i++) {
         const float *qi = q + i * (size_t)d;
         float *qr = qprep + i * 2 * (size_t)d;
+        const float *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (i % (size_t)Hq) / (size_t)j.group];
+        if (B) {
+            matvec(B + (size_t)d * (size_t)d, qi, d, qb), qi = qb;
+            for (int x = 0; x < d; x++)
+                if (!rq__finite(qb[x])) return RQ_ERR_RANGE;
+        }
         if (c->qk->rot) rq_rotation_forward(c->qk->rot, qi, qr, 1);
         else memcpy(qr, qi, sizeof(float) * (size_t)d);
         if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
@@ -473,8 +539,9 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
     float *vd = malloc(sizeof(float) * (n_tok ? n_tok : 1) * (size_t)d);
     double *sc = malloc(sizeof(double) * (n_tok ? n_tok : 1));
     double *o = malloc(sizeof(double) * (size_t)d);
-    if (!kd || !vd || !sc || !o) {
-        free(kd), free(vd), free(sc), free(o);
+    float *qb = malloc(sizeof(float) * (size_t)d);
+    if (!kd || !vd || !sc || !o || !qb) {
+        free(kd), free(vd), free(sc), free(o), free(qb);
         return RQ_ERR_NOMEM;
     }
     for (int h = 0; h < c->cfg.n_kv_heads; h++) {
@@ -486,6 +553,8 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
             for (int g = 0; g < G; g++) {
                 size_t qh = (size_t)h * (size_t)G + (size_t)g;
                 const float *qi = q + (i * (size_t)Hq + qh) * (size_t)d;
+                const float *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
+                if (B) matvec(B + (size_t)d * (size_t)d, qi, d, qb), qi = qb;
                 float *oi = out + (i * (size_t)Hq + qh) * (size_t)d;
                 size_t lim = n_ctx ? n_ctx[i] : n_tok;
                 double m = -INFINITY, l = 0;
@@ -504,6 +573,6 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
                 for (int x = 0; x < d; x++) oi[x] = l > 0 ? (float)(o[x] / l) : 0.0f;
             }
     }
-    free(kd), free(vd), free(sc), free(o);
+    free(kd), free(vd), free(sc), free(o), free(qb);
     return RQ_OK;
 }

@@ -16,8 +16,10 @@
 #include "test.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf_build.h"
+#include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/tokenizer.h"
 
@@ -260,6 +262,99 @@ static void test_model_tiny_forward(void) {
     tiny_free(&w);
 }
 
+/* Key-basis calibration on the tiny model: the observer gathers moments, the
+ * fit gives finite bases, an f32 cache in the basis gives the same logits,
+ * a turbo3 cache in it runs, and the .npy file round-trips and is checked
+ * against the model's shape. */
+static void test_model_tiny_key_basis(void) {
+    tiny_weights w;
+    memset(&w, 0, sizeof w);
+    rqm_gguf_builder *b = tiny_build(&w, 11);
+    size_t len = 0;
+    const void *buf = rqm_gguf_builder_bytes(b, &len);
+    rqm_gguf *g = NULL;
+    rqm_llama *m = NULL;
+    char err[256] = "";
+    CHECK_OK(rqm_gguf_open_memory(&g, buf, len, err, sizeof err));
+    CHECK_OK(rqm_llama_load(&m, g, err, sizeof err));
+    const rqm_llama_hparams *hp = m ? rqm_llama_hparams_of(m) : NULL;
+    enum { N = 40 };
+    const size_t nb = (size_t)T_LAYERS * T_KV * T_HD * T_HD;
+    float *basis = calloc(nb, sizeof(float)), *l0 = malloc(N * T_VOCAB * sizeof(float));
+    float *l1 = malloc(N * T_VOCAB * sizeof(float)), *back = NULL;
+    rqm_calib *cal = NULL;
+    if (!hp) goto done;
+    CHECK_OK(rqm_calib_init(&cal, hp));
+    CHECK(rqm_calib_fit(cal, basis) == RQ_ERR_INVALID_ARG, "nothing observed yet");
+    int32_t tok[N];
+    rq_rng rng;
+    rq_rng_seed(&rng, 3);
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)(rq_rng_next(&rng) % T_VOCAB);
+    rqm_session_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.type_k = sc.type_v = "f32", sc.observer = rqm_calib_observe, sc.observer_user = cal;
+    rqm_session *s = NULL;
+    CHECK_OK(rqm_session_init(&s, m, &sc));
+    CHECK_OK(rqm_session_eval(s, tok, N, 0, NULL));
+    rqm_session_free(s);
+    CHECK(rqm_calib_tokens(cal) == N, "observed %zu key positions", rqm_calib_tokens(cal));
+    CHECK_OK(rqm_calib_fit(cal, basis));
+    int finite = 1;
+    for (size_t i = 0; i < nb; i++) finite &= isfinite(basis[i]) != 0;
+    CHECK(finite, "fitted bases are finite");
+
+    rqm_session *s0 = tiny_session(m, "f32", 0, 1), *s1 = NULL, *s2 = NULL;
+    memset(&sc, 0, sizeof sc);
+    sc.type_k = sc.type_v = "f32", sc.key_basis = basis;
+    CHECK_OK(rqm_session_init(&s1, m, &sc));
+    CHECK_OK(rqm_session_eval(s0, tok, N, 1, l0));
+    CHECK_OK(rqm_session_eval(s1, tok, N, 1, l1));
+    double dmax = 0, lmax = 0;
+    for (size_t i = 0; i < N * T_VOCAB; i++) dmax = fmax(dmax, fabs(l1[i] - l0[i])), lmax = fmax(lmax, fabs(l0[i]));
+    CHECK(dmax < 1e-4 * lmax, "f32 keys in the basis: max |Δlogit| %.3g", dmax);
+    sc.type_k = "turbo3";
+    CHECK_OK(rqm_session_init(&s2, m, &sc));
+    CHECK_OK(rqm_session_eval(s2, tok, N, 1, l1));
+    rqm_session_free(s0), rqm_session_free(s1), rqm_session_free(s2);
+
+    /* file round trip; the wrong model shape, truncation and NaN are refused */
+    char path[] = "/tmp/rq_test_basis_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "temp file");
+    if (fd >= 0) close(fd);
+    CHECK_OK(rqm_key_basis_save(path, hp, basis));
+    CHECK_OK(rqm_key_basis_load(path, hp, &back, err, sizeof err));
+    CHECK(back && !memcmp(back, basis, nb * sizeof(float)), "the basis round-trips bit for bit");
+    free(back), back = NULL;
+    rqm_llama_hparams other = *hp;
+    other.n_layers = T_LAYERS + 1;
+    CHECK(rqm_key_basis_load(path, &other, &back, err, sizeof err) == RQ_ERR_SHAPE && !back,
+          "a basis for another shape: %s", err);
+    CHECK(strstr(err, "shape") != NULL, "the error names the shape: %s", err);
+    FILE *f = fopen(path, "r+b");
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long end = ftell(f);
+        fseek(f, end - 4, SEEK_SET);
+        const float nan = NAN;
+        fwrite(&nan, 4, 1, f);
+        fclose(f);
+        CHECK(rqm_key_basis_load(path, hp, &back, err, sizeof err) == RQ_ERR_NONFINITE && !back, "NaN in file");
+        CHECK(truncate(path, end - 10) == 0, "truncate");
+        CHECK(rqm_key_basis_load(path, hp, &back, err, sizeof err) == RQ_ERR_TRUNCATED && !back,
+              "truncated file: %s", err);
+    }
+    remove(path);
+    CHECK(rqm_key_basis_load("/nonexistent/basis.npy", hp, &back, err, sizeof err) == RQ_ERR_IO, "missing file");
+done:
+    rqm_calib_free(cal);
+    free(basis), free(l0), free(l1), free(back);
+    rqm_llama_free(m);
+    rqm_gguf_close(g);
+    rqm_gguf_builder_free(b);
+    tiny_free(&w);
+}
+
 /* A GGUF that is valid but not a usable llama: each must fail with a message. */
 static void test_model_bad_files(void) {
     static const char *drop[] = {"blk.1.ffn_down.weight", "output_norm.weight", "token_embd.weight"};
@@ -434,6 +529,56 @@ static void test_model_real_kv_fixture(void) {
             if (b) CHECK(kl[b] < kl[b - 1] && mse[b] < mse[b - 1], "error falls with bits (b=%d)", b + 2);
         }
         CHECK(kl[4] > 4 * kl[1], "rotor3 loses to turbo3 on real keys: KL %.4f vs %.4f", kl[4], kl[1]);
+        /* a key basis fitted on the first half of the positions (rq_key_basis_fit):
+         * turbo3's softmax KL on the queries of the second half must fall */
+        double kl_b = 0, kl_0 = 0;
+        const size_t n_fit = N / 2, n_q = N - n_fit;
+        double *sk = calloc(D * D, sizeof(double)), *sq = calloc(D * D, sizeof(double));
+        float *A = malloc(D * D * sizeof(float)), *At = malloc(D * D * sizeof(float));
+        float *kb = malloc(N * D * sizeof(float)), *qb = malloc(3 * n_q * D * sizeof(float));
+        rq_quantizer *q3 = NULL;
+        CHECK_OK(rq_quantizer_init(&q3, "turbo3", (int)D, NULL));
+        for (size_t h = 0; h < H && q3; h++) {
+            memset(sk, 0, D * D * sizeof(double)), memset(sq, 0, D * D * sizeof(double));
+            for (size_t t = 0; t < n_fit; t++)
+                for (size_t i = 0; i < D; i++)
+                    for (size_t j = 0; j < D; j++) {
+                        const float *k = K.data + (h * N + t) * D;
+                        sk[i * D + j] += (double)k[i] * k[j] / (double)n_fit;
+                        for (size_t g = 0; g < 3; g++) {
+                            const float *q = Q.data + ((h * 3 + g) * N + t) * D;
+                            sq[i * D + j] += (double)q[i] * q[j] / (double)(3 * n_fit);
+                        }
+                    }
+            CHECK_OK(rq_key_basis_fit(sk, sq, (int)D, A));
+            CHECK_OK(rq_key_basis_inverse_t(A, (int)D, At));
+            for (int with = 0; with < 2; with++) {
+                for (size_t t = 0; t < N; t++)
+                    for (size_t i = 0; i < D; i++) {
+                        double a = 0;
+                        for (size_t j = 0; j < D; j++) a += (double)(with ? A[i * D + j] : i == j) * K.data[(h * N + t) * D + j];
+                        kb[t * D + i] = (float)a;
+                    }
+                for (size_t t = n_fit; t < N; t++)
+                    for (size_t g = 0; g < 3; g++) {
+                        const float *q = Q.data + ((h * 3 + g) * N + t) * D;
+                        for (size_t i = 0; i < D; i++) {
+                            double a = 0;
+                            for (size_t j = 0; j < D; j++) a += (double)(with ? At[i * D + j] : i == j) * q[j];
+                            qb[((t - n_fit) * 3 + g) * D + i] = (float)a;
+                        }
+                        n_ctx[(t - n_fit) * 3 + g] = t + 1;
+                    }
+                rq_eval_attn_result r;
+                CHECK_OK(rq_eval_attention(q3, NULL, kb, NULL, N, qb, 3 * n_q, n_ctx, 0, &r));
+                *(with ? &kl_b : &kl_0) += r.softmax_kl / (double)H;
+            }
+        }
+        TEST_NOTE("           turbo3 softmax KL on the second half: %.4f, with a key basis fitted on the first: %.4f",
+                  kl_0, kl_b);
+        CHECK(kl_b < 0.8 * kl_0, "the fitted key basis cuts turbo3's KL: %.4f vs %.4f", kl_b, kl_0);
+        rq_quantizer_free(q3);
+        free(sk), free(sq), free(A), free(At), free(kb), free(qb);
         free(qh), free(n_ctx);
         rq_npy_free(&K), rq_npy_free(&Q);
     }
@@ -443,6 +588,7 @@ const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_bad_files", test_model_bad_files},
+    {"model_tiny_key_basis", test_model_tiny_key_basis},
     {"model_real_paris", test_model_real_paris},
     {"model_real_perplexity", test_model_real_perplexity},
     {NULL, NULL},

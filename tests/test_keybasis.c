@@ -1,0 +1,248 @@
+/*
+ * test_keybasis.c — key bases in the KV cache (rq_cache_set_key_basis) and
+ * their fit (rq_key_basis_fit): scores unchanged by any invertible basis,
+ * the fit is the minimizer of the score-error bound (geometric-mean
+ * identity, optimality against perturbations, the isotropic case), the
+ * fitted basis cuts real attention error on anisotropic keys and queries,
+ * and bad input is rejected without changing the cache.
+ */
+#include "test.h"
+
+#include <string.h>
+
+static rq_cache *cache_of(const char *tk, const char *tv, int L, int H, int d) {
+    rq_cache_config c = rq_cache_config_default();
+    c.n_layers = L, c.n_kv_heads = H, c.head_dim = d, c.type_k = tk, c.type_v = tv;
+    rq_cache *cache = NULL;
+    CHECK_OK(rq_cache_init(&cache, &c));
+    return cache;
+}
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double e = 0, s = 0;
+    for (size_t i = 0; i < n; i++) e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), s += (double)b[i] * b[i];
+    return s > 0 ? sqrt(e / s) : sqrt(e);
+}
+
+/* f(A) = tr(A Sk Aᵀ) · tr(A⁻ᵀ Sq A⁻¹): the score-error bound the fit minimizes. */
+static double objective(const double *Sk, const double *Sq, const float *A, int d) {
+    float *Ait = malloc(sizeof(float) * (size_t)d * d);
+    double a = 0, b = 0;
+    /* A⁻ᵀ by Gauss–Jordan in double, independent of the library's inverse */
+    double *M = malloc(sizeof(double) * 2 * (size_t)d * d);
+    for (int i = 0; i < d * d; i++) M[i] = A[i], M[d * d + i] = (i / d == i % d);
+    for (int col = 0; col < d; col++) {
+        int p = col;
+        for (int r = col + 1; r < d; r++)
+            if (fabs(M[r * d + col]) > fabs(M[p * d + col])) p = r;
+        for (int k = 0; k < d; k++) {
+            double t = M[col * d + k];
+            M[col * d + k] = M[p * d + k], M[p * d + k] = t;
+            t = M[d * d + col * d + k];
+            M[d * d + col * d + k] = M[d * d + p * d + k], M[d * d + p * d + k] = t;
+        }
+        double iv = 1 / M[col * d + col];
+        for (int k = 0; k < d; k++) M[col * d + k] *= iv, M[d * d + col * d + k] *= iv;
+        for (int r = 0; r < d; r++)
+            if (r != col) {
+                double f = M[r * d + col];
+                for (int k = 0; k < d; k++) M[r * d + k] -= f * M[col * d + k], M[d * d + r * d + k] -= f * M[d * d + col * d + k];
+            }
+    }
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) Ait[i * d + j] = (float)M[d * d + j * d + i];
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++)
+            for (int k = 0; k < d; k++) {
+                a += (double)A[i * d + j] * Sk[j * d + k] * A[i * d + k];
+                b += (double)Ait[i * d + j] * Sq[j * d + k] * Ait[i * d + k];
+            }
+    free(M), free(Ait);
+    return a * b;
+}
+
+/* A random SPD matrix with eigenvalue spread: G diag(e) Gᵀ / d. */
+static void random_spd(rq_rng *r, int d, double spread, double *S) {
+    double *G = malloc(sizeof(double) * (size_t)d * d);
+    for (int i = 0; i < d * d; i++) G[i] = rq_rng_gauss(r);
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) {
+            double s = 0;
+            for (int k = 0; k < d; k++) s += G[i * d + k] * G[j * d + k] * pow(spread, (double)k / d);
+            S[i * d + j] = s / d;
+        }
+    free(G);
+}
+
+static void test_fit_is_the_minimizer(void) {
+    const int d = 16;
+    rq_rng r;
+    rq_rng_seed(&r, 11);
+    double Sk[16 * 16], Sq[16 * 16];
+    float A[16 * 16], B[16 * 16], I[16 * 16];
+    for (int trial = 0; trial < 4; trial++) {
+        random_spd(&r, d, 1e3, Sk);
+        random_spd(&r, d, 1e2, Sq);
+        CHECK_OK(rq_key_basis_fit(Sk, Sq, d, A));
+        for (int i = 0; i < d * d; i++) I[i] = (float)(i / d == i % d);
+        double fa = objective(Sk, Sq, A, d), fi = objective(Sk, Sq, I, d);
+        CHECK(fa < fi, "trial %d: fitted %.6g vs identity %.6g", trial, fa, fi);
+        /* symmetric, and tr(A Sk Aᵀ) = tr(Sk) (to the ridge) */
+        double asym = 0, e = 0, tr = 0;
+        for (int i = 0; i < d; i++) {
+            tr += Sk[i * d + i];
+            for (int j = 0; j < d; j++) {
+                asym = fmax(asym, fabs((double)A[i * d + j] - A[j * d + i]));
+                for (int k = 0; k < d; k++) e += (double)A[i * d + j] * Sk[j * d + k] * A[i * d + k];
+            }
+        }
+        CHECK(asym < 1e-4 * fabs(A[0]) + 1e-6, "A symmetric (%.3g)", asym);
+        CHECK(fabs(e / tr - 1) < 1e-3, "energy kept: %.6g vs %.6g", e, tr);
+        /* no small perturbation does better (first-order optimality) */
+        int worse = 0;
+        for (int p = 0; p < 20; p++) {
+            for (int i = 0; i < d * d; i++) B[i] = A[i] * (float)(1 + 0.02 * rq_rng_gauss(&r));
+            worse += objective(Sk, Sq, B, d) >= fa * (1 - 1e-6);
+        }
+        CHECK(worse == 20, "trial %d: %d of 20 perturbations not better", trial, worse);
+    }
+    /* keys and queries alike (Sq ∝ Sk): the best basis is a multiple of I */
+    random_spd(&r, d, 1e3, Sk);
+    for (int i = 0; i < d * d; i++) Sq[i] = 3 * Sk[i];
+    CHECK_OK(rq_key_basis_fit(Sk, Sq, d, A));
+    double off = 0, diag = 0;
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) {
+            if (i == j) diag = fmax(diag, fabs(A[i * d + j] - A[0]));
+            else off = fmax(off, fabs((double)A[i * d + j]));
+        }
+    CHECK(off < 1e-3 * A[0] && diag < 1e-3 * A[0], "Sq = 3 Sk: A = a·I (off %.3g, diag spread %.3g)", off, diag);
+    /* deterministic */
+    float A2[16 * 16];
+    CHECK_OK(rq_key_basis_fit(Sk, Sq, d, A2));
+    CHECK(memcmp(A, A2, sizeof A) == 0, "same input, same bytes");
+}
+
+/* Any invertible basis leaves attention unchanged (f32 cache: exactly up to
+ * rounding), in the fused path and the reference. */
+static void test_basis_keeps_scores(void) {
+    const int L = 2, H = 2, G = 3, d = 32, n = 70;
+    rq_rng r;
+    rq_rng_seed(&r, 5);
+    float *k = malloc(sizeof(float) * n * H * d), *v = malloc(sizeof(float) * n * H * d);
+    float *q = malloc(sizeof(float) * 4 * H * G * d), *A = malloc(sizeof(float) * d * d);
+    float *o0 = malloc(sizeof(float) * 4 * H * G * d), *o1 = malloc(sizeof(float) * 4 * H * G * d);
+    float *o2 = malloc(sizeof(float) * 4 * H * G * d);
+    for (int i = 0; i < n * H * d; i++) k[i] = (float)rq_rng_gauss(&r) * 2, v[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < 4 * H * G * d; i++) q[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < d * d; i++) A[i] = (float)((i / d == i % d) + 0.3 * rq_rng_gauss(&r));
+    rq_cache *c0 = cache_of("f32", "f32", L, H, d), *c1 = cache_of("f32", "f32", L, H, d);
+    CHECK_OK(rq_cache_set_key_basis(c1, 1, 0, A));
+    CHECK_OK(rq_cache_set_key_basis(c1, 1, 1, A));
+    for (int l = 0; l < L; l++) {
+        CHECK_OK(rq_cache_append(c0, l, k, v, n));
+        CHECK_OK(rq_cache_append(c1, l, k, v, n));
+    }
+    rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
+    size_t n_ctx[4] = {1, 17, 69, 70};
+    CHECK_OK(rq_cache_attention(c0, 1, q, 4, n_ctx, &p, o0));
+    CHECK_OK(rq_cache_attention(c1, 1, q, 4, n_ctx, &p, o1));
+    CHECK_OK(rq_cache_attention_ref(c1, 1, q, 4, n_ctx, &p, o2));
+    double e1 = rel_err(o1, o0, 4 * H * G * d), e2 = rel_err(o2, o0, 4 * H * G * d);
+    CHECK(e1 < 1e-5 && e2 < 1e-5, "basis changed attention: fused %.3g, reference %.3g", e1, e2);
+    CHECK(rq_cache_bytes_per_token(c1) == rq_cache_bytes_per_token(c0), "a basis stores no bytes per token");
+    free(k), free(v), free(q), free(A), free(o0), free(o1), free(o2);
+    rq_cache_free(c0), rq_cache_free(c1);
+}
+
+/* Keys with strong channels that the queries hardly read, queries strong
+ * where keys are weak: the fitted basis (moments from a separate calibration
+ * sample) must cut turbo3's attention error on held-out tokens. */
+static void aniso(rq_rng *r, int d, int is_query, float *x, size_t n) {
+    for (size_t i = 0; i < n * (size_t)d; i++) {
+        int ch = (int)(i % (size_t)d);
+        double s = ch < 4 ? (is_query ? 0.1 : 12.0) : ch < 16 ? (is_query ? 3.0 : 0.5) : 1.0;
+        x[i] = (float)(s * rq_rng_gauss(r));
+    }
+}
+
+static void test_fitted_basis_cuts_error(void) {
+    const int d = 64, n = 600, nq = 32;
+    rq_rng r;
+    rq_rng_seed(&r, 9);
+    double *Sk = calloc((size_t)d * d, sizeof(double)), *Sq = calloc((size_t)d * d, sizeof(double));
+    float *x = malloc(sizeof(float) * 4000 * d), *A = malloc(sizeof(float) * d * d);
+    aniso(&r, d, 0, x, 4000);
+    for (int t = 0; t < 4000; t++)
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < d; j++) Sk[i * d + j] += (double)x[t * d + i] * x[t * d + j] / 4000;
+    aniso(&r, d, 1, x, 4000);
+    for (int t = 0; t < 4000; t++)
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < d; j++) Sq[i * d + j] += (double)x[t * d + i] * x[t * d + j] / 4000;
+    CHECK_OK(rq_key_basis_fit(Sk, Sq, d, A));
+    float *k = malloc(sizeof(float) * n * d), *v = malloc(sizeof(float) * n * d), *q = malloc(sizeof(float) * nq * d);
+    float *oe = malloc(sizeof(float) * nq * d), *o0 = malloc(sizeof(float) * nq * d), *o1 = malloc(sizeof(float) * nq * d);
+    aniso(&r, d, 0, k, n);
+    aniso(&r, d, 1, q, nq);
+    for (int i = 0; i < n * d; i++) v[i] = (float)rq_rng_gauss(&r);
+    rq_cache *ce = cache_of("f32", "f32", 1, 1, d), *c0 = cache_of("turbo3", "f32", 1, 1, d),
+             *c1 = cache_of("turbo3", "f32", 1, 1, d);
+    CHECK_OK(rq_cache_set_key_basis(c1, 0, 0, A));
+    CHECK_OK(rq_cache_append(ce, 0, k, v, n));
+    CHECK_OK(rq_cache_append(c0, 0, k, v, n));
+    CHECK_OK(rq_cache_append(c1, 0, k, v, n));
+    rq_attn_params p = {.n_q_heads = 1, .scale = 0};
+    CHECK_OK(rq_cache_attention(ce, 0, q, nq, NULL, &p, oe));
+    CHECK_OK(rq_cache_attention(c0, 0, q, nq, NULL, &p, o0));
+    CHECK_OK(rq_cache_attention(c1, 0, q, nq, NULL, &p, o1));
+    double e0 = rel_err(o0, oe, (size_t)nq * d), e1 = rel_err(o1, oe, (size_t)nq * d);
+    CHECK(e1 < 0.5 * e0, "turbo3 keys: error with the fitted basis %.4f, without %.4f", e1, e0);
+    TEST_NOTE("turbo3 keys, anisotropic keys/queries: attention error %.4f without a basis, %.4f with the fitted one",
+              e0, e1);
+    free(Sk), free(Sq), free(x), free(A), free(k), free(v), free(q), free(oe), free(o0), free(o1);
+    rq_cache_free(ce), rq_cache_free(c0), rq_cache_free(c1);
+}
+
+static void test_basis_bad_input(void) {
+    const int d = 8;
+    float A[64] = {0}, kv[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+    rq_cache *c = cache_of("turbo3", "turbo3", 2, 2, d);
+    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_INVALID_ARG, "singular basis");
+    for (int i = 0; i < d; i++) A[i * d + i] = 1;
+    A[1] = 1e9f; /* invertible, but cond > 1e7 */
+    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_INVALID_ARG, "ill-conditioned basis");
+    A[1] = NAN;
+    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_NONFINITE, "NaN basis");
+    A[1] = 0.5f;
+    CHECK(rq_cache_set_key_basis(c, 2, 0, A) == RQ_ERR_INVALID_ARG, "layer out of range");
+    CHECK(rq_cache_set_key_basis(c, 0, 2, A) == RQ_ERR_INVALID_ARG, "head out of range");
+    CHECK(rq_cache_set_key_basis(NULL, 0, 0, A) == RQ_ERR_INVALID_ARG, "NULL cache");
+    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, A));
+    CHECK_OK(rq_cache_append(c, 0, kv, kv, 1));
+    CHECK(rq_cache_set_key_basis(c, 0, 0, NULL) == RQ_ERR_INVALID_ARG, "change after tokens were stored");
+    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, A)); /* another layer is still empty */
+    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, NULL));
+    kv[3] = NAN;
+    CHECK(rq_cache_append(c, 0, kv, kv, 1) == RQ_ERR_NONFINITE, "NaN key through a basis");
+    CHECK(rq_cache_n_tokens(c, 0) == 1, "rejected append stored nothing");
+    rq_cache_clear(c);
+    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, NULL)); /* empty again: may change */
+    rq_cache_free(c);
+    double S[64] = {0}, T[64] = {0};
+    for (int i = 0; i < d; i++) T[i * d + i] = 1;
+    CHECK(rq_key_basis_fit(S, T, d, A) == RQ_ERR_INVALID_ARG, "keys without energy");
+    CHECK(rq_key_basis_fit(T, S, d, A) == RQ_ERR_INVALID_ARG, "queries without energy");
+    S[0] = NAN;
+    CHECK(rq_key_basis_fit(S, T, d, A) == RQ_ERR_NONFINITE, "NaN moment");
+    CHECK(rq_key_basis_fit(T, T, 0, A) == RQ_ERR_INVALID_ARG, "d = 0");
+    CHECK(rq_key_basis_fit(T, T, d, NULL) == RQ_ERR_INVALID_ARG, "NULL output");
+}
+
+const rq_test tests_keybasis[] = {
+    {"key_basis_fit_is_the_minimizer", test_fit_is_the_minimizer},
+    {"key_basis_keeps_scores", test_basis_keeps_scores},
+    {"key_basis_fitted_cuts_attention_error", test_fitted_basis_cuts_error},
+    {"key_basis_bad_input", test_basis_bad_input},
+    {NULL, NULL},
+};
