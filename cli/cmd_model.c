@@ -7,9 +7,9 @@
  *                         [--decode-ctx 512,2048] [--json]
  *   rotorquant fidelity   -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]
  *   rotorquant dump-kv    -m MODEL -f TEXT -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]
- *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.npy [--n-tokens N] [--temp X] [--seed S]
+ *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.gguf [--n-tokens N] [--temp X] [--seed S]
  *
- * generate, perplexity and fidelity take --key-basis BASIS.npy: the cache
+ * generate, perplexity and fidelity take --key-basis BASIS.gguf: the cache
  * stores keys in the calibrated basis (rq_cache_set_key_basis; model/calib.h)
  * for every compressed key type (an f32 key cache is exact and gets none).
  *
@@ -53,6 +53,7 @@ typedef struct {
     rqm_tokenizer *tok;
     const rqm_llama_hparams *hp;
     float *key_basis;   /* --key-basis: A per layer and KV head, or NULL */
+    rqm_key_basis_info key_basis_info;
     float *key_basis_t; /* A⁻ᵀ of each (fidelity maps queries with it)  */
 } model;
 
@@ -97,7 +98,7 @@ static int model_open(const char *cmd, const mopts *o, model *m) {
     if (!o->key_basis) return 0;
     const size_t dd = (size_t)m->hp->head_dim * (size_t)m->hp->head_dim;
     const size_t n = (size_t)m->hp->n_layers * (size_t)m->hp->n_kv_heads;
-    st = rqm_key_basis_load(o->key_basis, m->hp, &m->key_basis, err, sizeof err);
+    st = rqm_key_basis_load(o->key_basis, m->hp, &m->key_basis, &m->key_basis_info, err, sizeof err);
     if (!st && !(m->key_basis_t = malloc(n * dd * sizeof(float)))) st = RQ_ERR_NOMEM;
     for (size_t i = 0; i < n && !st; i++)
         if ((st = rq_key_basis_inverse_t(m->key_basis + i * dd, m->hp->head_dim, m->key_basis_t + i * dd)))
@@ -273,6 +274,17 @@ static int parse(const char *cmd, int argc, char **argv, mopts *o) {
     return 0;
 }
 
+/* A key basis serves the positions it was calibrated on (model/calib.h):
+ * 0 and one error line when a run needs more. */
+static int basis_ctx_ok(const char *cmd, const model *m, long n_ctx) {
+    if (!m->key_basis || n_ctx <= m->key_basis_info.n_ctx) return 1;
+    fprintf(stderr,
+            "rotorquant: %s: the key basis was calibrated on %ld positions and serves contexts up to that; this "
+            "run needs %ld (RoPE turns keys with position: `rotorquant calibrate --ctx %ld`)\n",
+            cmd, m->key_basis_info.n_ctx, n_ctx, n_ctx);
+    return 0;
+}
+
 static rq_status session_new(rqm_session **s, const model *m, const char *tk, const char *tv, long n_ctx,
                              const mopts *o, rqm_observer obs, void *user) {
     rqm_session_config sc;
@@ -281,6 +293,7 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     sc.seed = o->seed;
     sc.norm_correct = o->norm_correct;
     sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
+    sc.key_basis_ctx = (int)m->key_basis_info.n_ctx; /* checked before (basis_ctx_ok) */
     sc.n_ctx = (int)n_ctx;
     sc.n_threads = (int)o->threads;
     sc.n_batch = (int)(o->batch ? o->batch : 256);
@@ -338,6 +351,7 @@ int cmd_generate(int argc, char **argv) {
         rc = mfail("generate", "prompt + -n exceeds the model's context length");
         goto done;
     }
+    if (!basis_ctx_ok("generate", &m, n_ctx)) goto done;
     if ((st = session_new(&s, &m, kv.k, kv.v, n_ctx, &o, NULL, NULL))) goto done;
     fwrite(o.prompt, 1, strlen(o.prompt), stdout);
     double t0 = now_s();
@@ -470,6 +484,13 @@ int cmd_perplexity(int argc, char **argv) {
             model_free(&m);
             return mfail("perplexity", "--decode-ctx larger than the text or the model's context");
         }
+    long need = o.ctx;
+    for (int i = 0; i < o.n_decode_ctx; i++) need = o.decode_ctx[i] + 16 > need ? o.decode_ctx[i] + 16 : need;
+    if (!basis_ctx_ok("perplexity", &m, need)) {
+        free(ids);
+        model_free(&m);
+        return 1;
+    }
     const size_t n_scored = n_chunks * (ctx - first);
     /* row 0: the f32 cache, the reference every other row is compared with */
     ppl_row rows[MAX_CONFIGS + 1];
@@ -659,7 +680,7 @@ int cmd_fidelity(int argc, char **argv) {
     model m;
     if (model_open("fidelity", &o, &m)) return 1;
     size_t n_ids = 0;
-    int32_t *ids = text_ids("fidelity", &m, o.text, &n_ids);
+    int32_t *ids = basis_ctx_ok("fidelity", &m, o.ctx) ? text_ids("fidelity", &m, o.text, &n_ids) : NULL;
     if (!ids) {
         model_free(&m);
         return 1;
@@ -854,7 +875,7 @@ done:
 int cmd_calibrate(int argc, char **argv) {
     mopts o;
     if (parse("calibrate", argc, argv, &o)) return 2;
-    if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.npy");
+    if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.gguf");
     if (!o.temp_given) o.temp = 1.0;
     int n_given = 0;
     for (int i = 2; i < argc; i++) n_given |= !strcmp(argv[i], "--n-tokens");
@@ -871,6 +892,9 @@ int cmd_calibrate(int argc, char **argv) {
     int rc = 1;
     rq_status st = logits && basis ? rqm_calib_init(&cal, hp) : RQ_ERR_NOMEM;
     const size_t N = (size_t)o.n_tokens;
+    /* the positions calibrated: 0 .. ctx_used − 1 (sequences of --ctx tokens) */
+    size_t ctx_used = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
+    if (ctx_used > N) ctx_used = N;
     if (!st && o.text) { /* a text, in chunks of --ctx */
         size_t n_ids = 0;
         if (!(ids = text_ids("calibrate", &m, o.text, &n_ids))) goto done;
@@ -878,7 +902,7 @@ int cmd_calibrate(int argc, char **argv) {
             rc = mfail("calibrate", "--offset + --n-tokens exceeds the text");
             goto done;
         }
-        const size_t ctx = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
+        const size_t ctx = ctx_used;
         st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, rqm_calib_observe, cal);
         for (size_t p = 0; p < N && !st; p += ctx) {
             rqm_session_reset(s);
@@ -886,7 +910,7 @@ int cmd_calibrate(int argc, char **argv) {
             progress("calibrate", p + ctx < N ? p + ctx : N, N);
         }
     } else if (!st) { /* the model's own text: sequences of --ctx tokens sampled from the first token */
-        const size_t ctx = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
+        const size_t ctx = ctx_used;
         const int32_t first = rqm_tokenizer_bos(m.tok) >= 0 ? rqm_tokenizer_bos(m.tok) : rqm_tokenizer_eos(m.tok);
         rq_rng rng;
         rq_rng_seed(&rng, o.seed);
@@ -900,14 +924,17 @@ int cmd_calibrate(int argc, char **argv) {
         }
     }
     if (!st) st = rqm_calib_fit(cal, basis);
-    if (!st) st = rqm_key_basis_save(o.out_dir, hp, basis);
+    const rqm_key_basis_info info = {.n_ctx = (long)ctx_used, .n_tokens = (long)rqm_calib_tokens(cal),
+                                     .self_generated = !o.text};
+    if (!st) st = rqm_key_basis_save(o.out_dir, hp, basis, &info);
     if (st) {
         rc = cli_fail("calibrate", st);
         goto done;
     }
-    printf("key basis of %d layers × %d KV heads (%d×%d) from %zu tokens of %s, written to %s\n", hp->n_layers,
-           hp->n_kv_heads, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
-           o.text ? o.text : "the model's own sampled text", o.out_dir);
+    printf("key basis of %d layers × %d KV heads (%d×%d) from %zu tokens of %s at positions 0..%zu (serves "
+           "contexts up to %zu), written to %s\n",
+           hp->n_layers, hp->n_kv_heads, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
+           o.text ? o.text : "the model's own sampled text", ctx_used - 1, ctx_used, o.out_dir);
     rc = 0;
 done:
     rqm_session_free(s);

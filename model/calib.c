@@ -7,6 +7,7 @@
 #include "calib.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,47 +92,116 @@ rq_status rqm_calib_fit(const rqm_calib *c, float *basis) {
     return st;
 }
 
-rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, const float *basis) {
-    if (!path || !hp || !basis) return RQ_ERR_INVALID_ARG;
-    const size_t shape[4] = {(size_t)hp->n_layers, (size_t)hp->n_kv_heads, (size_t)hp->head_dim,
-                             (size_t)hp->head_dim};
-    return rq_npy_write(path, basis, 4, shape);
+/* ---- the basis file: a GGUF (model/gguf.c reads it, every field checked) */
+#define KB_ARCH "rotorquant-key-basis"
+#define KB_TENSOR "key_basis"
+
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} wbuf;
+
+static void put(wbuf *b, const void *x, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 4096;
+        while (cap < b->n + n) cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q, b->cap = cap;
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+static void put_u32(wbuf *b, uint32_t v) { put(b, &v, 4); } /* GGUF is little-endian, as is x86-64 */
+static void put_u64(wbuf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(wbuf *b, const char *s) {
+    put_u64(b, strlen(s));
+    put(b, s, strlen(s));
+}
+static void put_kv_u32(wbuf *b, const char *key, uint32_t v) {
+    put_str(b, key);
+    put_u32(b, RQM_GGUF_U32);
+    put_u32(b, v);
 }
 
-rq_status rqm_key_basis_load(const char *path, const rqm_llama_hparams *hp, float **out, char *err,
-                             size_t err_len) {
-    if (!path || !hp || !out) return RQ_ERR_INVALID_ARG;
-    *out = NULL;
-    rq_npy_array a;
-    rq_status st = rq_npy_read(path, &a);
-    if (st) {
-        st = rqm_say(err, err_len, st, "%s", a.error[0] ? a.error : rq_status_str(st));
-        rq_npy_free(&a);
-        return st;
-    }
-    const size_t want[4] = {(size_t)hp->n_layers, (size_t)hp->n_kv_heads, (size_t)hp->head_dim,
-                            (size_t)hp->head_dim};
-    if (a.n_dims != 4 || a.shape[0] != want[0] || a.shape[1] != want[1] || a.shape[2] != want[2] ||
-        a.shape[3] != want[3]) {
-        rq_npy_free(&a);
-        return rqm_say(err, err_len, RQ_ERR_SHAPE,
-                       "a key basis for this model has shape (%zu, %zu, %zu, %zu) (layers, KV heads, head_dim, "
-                       "head_dim)",
-                       want[0], want[1], want[2], want[3]);
-    }
-    const size_t n = want[0] * want[1] * want[2] * want[3];
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(a.data[i])) {
-            rq_npy_free(&a);
-            return rqm_say(err, err_len, RQ_ERR_NONFINITE, "value %zu is not finite", i);
-        }
-    float *b = malloc(sizeof(float) * n);
-    if (!b) {
-        rq_npy_free(&a);
+rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, const float *basis,
+                             const rqm_key_basis_info *info) {
+    if (!path || !hp || !basis || !info || info->n_ctx < 1) return RQ_ERR_INVALID_ARG;
+    const size_t n = (size_t)hp->n_layers * (size_t)hp->n_kv_heads * (size_t)hp->head_dim * (size_t)hp->head_dim;
+    wbuf b = {0};
+    put(&b, "GGUF", 4);
+    put_u32(&b, 3);
+    put_u64(&b, 1); /* tensors */
+    put_u64(&b, 4); /* metadata */
+    put_str(&b, "general.architecture");
+    put_u32(&b, RQM_GGUF_STRING);
+    put_str(&b, KB_ARCH);
+    put_kv_u32(&b, "rotorquant.key_basis.n_ctx", (uint32_t)info->n_ctx);
+    put_kv_u32(&b, "rotorquant.key_basis.n_tokens", (uint32_t)info->n_tokens);
+    put_kv_u32(&b, "rotorquant.key_basis.self_generated", (uint32_t)(info->self_generated != 0));
+    put_str(&b, KB_TENSOR);
+    put_u32(&b, 4);
+    put_u64(&b, (uint64_t)hp->head_dim), put_u64(&b, (uint64_t)hp->head_dim);
+    put_u64(&b, (uint64_t)hp->n_kv_heads), put_u64(&b, (uint64_t)hp->n_layers);
+    put_u32(&b, RQM_GGML_F32);
+    put_u64(&b, 0);
+    static const uint8_t zero[32] = {0};
+    put(&b, zero, (32 - b.n % 32) % 32); /* default alignment */
+    put(&b, basis, n * sizeof(float));
+    if (b.oom) {
+        free(b.p);
         return RQ_ERR_NOMEM;
     }
-    memcpy(b, a.data, sizeof(float) * n);
-    rq_npy_free(&a);
+    FILE *f = fopen(path, "wb");
+    rq_status st = RQ_OK;
+    if (!f || fwrite(b.p, 1, b.n, f) != b.n) st = RQ_ERR_IO;
+    if (f && fclose(f)) st = RQ_ERR_IO;
+    free(b.p);
+    return st;
+}
+
+rq_status rqm_key_basis_load(const char *path, const rqm_llama_hparams *hp, float **out, rqm_key_basis_info *info,
+                             char *err, size_t err_len) {
+    if (!path || !hp || !out) return RQ_ERR_INVALID_ARG;
+    *out = NULL;
+    rqm_gguf *g = NULL;
+    rq_status st = rqm_gguf_open(&g, path, err, err_len);
+    if (st) return st;
+    rqm_str arch = {0};
+    uint64_t n_ctx = 0, n_tok = 0, self = 0;
+    const rqm_tensor *t = rqm_gguf_tensor(g, KB_TENSOR);
+    const uint64_t want[4] = {(uint64_t)hp->head_dim, (uint64_t)hp->head_dim, (uint64_t)hp->n_kv_heads,
+                              (uint64_t)hp->n_layers};
+    if (rqm_gguf_get_str(g, "general.architecture", &arch) || !rqm_str_eq(arch, KB_ARCH) || !t)
+        st = rqm_say(err, err_len, RQ_ERR_FORMAT, "not a key basis (make one with `rotorquant calibrate`)");
+    else if (rqm_gguf_get_u64(g, "rotorquant.key_basis.n_ctx", &n_ctx) || n_ctx < 1 || n_ctx > (1u << 30))
+        st = rqm_say(err, err_len, RQ_ERR_FORMAT, "rotorquant.key_basis.n_ctx missing or out of range");
+    else if (t->type != RQM_GGML_F32 || t->n_dims != 4 || t->ne[0] != want[0] || t->ne[1] != want[1] ||
+             t->ne[2] != want[2] || t->ne[3] != want[3])
+        st = rqm_say(err, err_len, RQ_ERR_SHAPE,
+                     "a key basis for this model is f32 [%d, %d, %d, %d] (head_dim, head_dim, KV heads, layers)",
+                     hp->head_dim, hp->head_dim, hp->n_kv_heads, hp->n_layers);
+    const size_t n = (size_t)(want[0] * want[1] * want[2] * want[3]);
+    float *b = st ? NULL : malloc(n * sizeof(float));
+    if (!st && !b) st = RQ_ERR_NOMEM;
+    if (!st) {
+        memcpy(b, t->data, n * sizeof(float));
+        for (size_t i = 0; i < n && !st; i++)
+            if (!isfinite(b[i])) st = rqm_say(err, err_len, RQ_ERR_NONFINITE, "value %zu is not finite", i);
+    }
+    rqm_gguf_get_u64(g, "rotorquant.key_basis.n_tokens", &n_tok);
+    rqm_gguf_get_u64(g, "rotorquant.key_basis.self_generated", &self);
+    rqm_gguf_close(g);
+    if (st) {
+        free(b);
+        return st;
+    }
+    if (info) info->n_ctx = (long)n_ctx, info->n_tokens = (long)n_tok, info->self_generated = self != 0;
     *out = b;
     return RQ_OK;
 }

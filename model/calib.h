@@ -2,8 +2,8 @@
  * post-RoPE keys and of the queries that read them, per layer and KV head,
  * gathered by a session observer while the model runs on calibration text
  * (or on text it writes itself), then rq_key_basis_fit per head. The result
- * is one array [n_layers][n_kv_heads][head_dim][head_dim], kept as a .npy
- * file and handed to rqm_session_config.key_basis. */
+ * is one array [n_layers][n_kv_heads][head_dim][head_dim], kept in a small
+ * GGUF file and handed to rqm_session_config.key_basis. */
 #ifndef RQ_MODEL_CALIB_H
 #define RQ_MODEL_CALIB_H
 
@@ -20,10 +20,22 @@ size_t rqm_calib_tokens(const rqm_calib *c);
 /* Fit every head's basis into basis[n_layers · n_kv_heads · head_dim²]. */
 rq_status rqm_calib_fit(const rqm_calib *c, float *basis);
 
-/* .npy, float32, shape (n_layers, n_kv_heads, head_dim, head_dim). load
- * checks the shape against hp and every value (finite); *out is malloc'd.
- * On error err says what was wrong. */
-rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, const float *basis);
-rq_status rqm_key_basis_load(const char *path, const rqm_llama_hparams *hp, float **out, char *err, size_t err_len);
+/* The basis file: a GGUF (architecture "rotorquant-key-basis") holding one
+ * f32 tensor "key_basis" [head_dim, head_dim, n_kv_heads, n_layers] (ggml
+ * order: the C array above) and the calibration context. RoPE turns keys
+ * with their position, so a basis fits the positions it was calibrated on:
+ * n_ctx is the longest context it may serve (rqm_session_init refuses
+ * more). load checks the shape against hp and every value (finite); *out
+ * is malloc'd; err says what was wrong. */
+typedef struct {
+    long n_ctx;         /* positions calibrated: 0 .. n_ctx − 1          */
+    long n_tokens;      /* key positions observed per layer               */
+    int self_generated; /* the model's own sampled text (else a text file) */
+} rqm_key_basis_info;
+
+rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, const float *basis,
+                             const rqm_key_basis_info *info);
+rq_status rqm_key_basis_load(const char *path, const rqm_llama_hparams *hp, float **out, rqm_key_basis_info *info,
+                             char *err, size_t err_len);
 
 #endif

@@ -214,7 +214,10 @@ void rqm_session_free(rqm_session *s) {
 rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_session_config *cfg) {
     if (!out || !m || !cfg) return RQ_ERR_INVALID_ARG;
     *out = NULL;
-    if (cfg->n_ctx < 0 || cfg->n_batch < 0 || cfg->n_threads < 0) return RQ_ERR_INVALID_ARG;
+    if (cfg->n_ctx < 0 || cfg->n_batch < 0 || cfg->n_threads < 0 || cfg->key_basis_ctx < 0) return RQ_ERR_INVALID_ARG;
+    /* a key basis fits the positions it was calibrated on (model/calib.h) */
+    const int n_ctx = cfg->n_ctx ? cfg->n_ctx : m->hp.n_ctx_train;
+    if (cfg->key_basis && cfg->key_basis_ctx && n_ctx > cfg->key_basis_ctx) return RQ_ERR_RANGE;
     const rqm_llama_hparams *hp = &m->hp;
     rqm_session *s = calloc(1, sizeof *s);
     if (!s) return RQ_ERR_NOMEM;

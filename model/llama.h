@@ -44,6 +44,8 @@ typedef struct {
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
     const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][head_dim²]:
                                     rq_cache_set_key_basis per head (calib.h) */
+    int key_basis_ctx;           /* the positions it was calibrated on: n_ctx
+                                    above it is RQ_ERR_RANGE (0: unchecked)  */
     int n_ctx;                   /* maximum positions (0 = the model's)       */
     int n_batch;                 /* tokens per forward batch (0 = 256)        */
     int n_threads;               /* matmul and attention threads (0 = 1)      */

@@ -45,7 +45,8 @@ struct rq_cache {
     size_t page_bytes;
     layer_store *layers;
     /* key bases (rq_cache_set_key_basis): per layer × KV head NULL, or
-     * 2·d² floats, A then A⁻ᵀ (row-major) */
+     * 2·d² floats: Aᵀ then A⁻¹ (row-major; the transposes of the maps
+     * applied to keys and queries) */
     float **kbasis;
     /* attention scratch, grown on demand (never shrunk) */
     float *scratch;
@@ -160,23 +161,40 @@ rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, const floa
         if (!rq__finite(A[i])) return RQ_ERR_NONFINITE;
     float *b = malloc(sizeof(float) * 2 * dd);
     if (!b) return RQ_ERR_NOMEM;
-    memcpy(b, A, sizeof(float) * dd);
     rq_status st = rq_key_basis_inverse_t(A, c->cfg.head_dim, b + dd);
     if (st) {
         free(b);
         return st;
     }
+    /* kept transposed (Aᵀ, A⁻¹), for the column-order products below */
+    const size_t d = (size_t)c->cfg.head_dim;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < d; j++) b[j * d + i] = A[i * d + j];
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = i + 1; j < d; j++) {
+            float t = b[dd + i * d + j];
+            b[dd + i * d + j] = b[dd + j * d + i], b[dd + j * d + i] = t;
+        }
     free(*slot);
     *slot = b;
     return RQ_OK;
 }
 
-/* y = M x for a row-major d×d M, summed in index order (deterministic) */
-static void matvec(const float *M, const float *x, int d, float *y) {
-    for (int i = 0; i < d; i++) {
-        float s = 0;
-        for (int j = 0; j < d; j++) s += M[(size_t)i * (size_t)d + (size_t)j] * x[j];
-        y[i] = s;
+/* y = M x from Mt = Mᵀ (row-major d×d): y[i] = Σ_j M[i][j] x[j], each sum
+ * in index order j = 0..d−1 (docs/FORMAT.md §6) — the same floats as a row
+ * dot product, but the loop over i is contiguous and vectorizes. */
+static void matvec(const float *restrict Mt, const float *restrict x, int d, float *restrict y) {
+    for (int i = 0; i < d; i++) y[i] = 0;
+    for (int j = 0; j < d; j++) {
+        const float xj = x[j], *col = Mt + (size_t)j * (size_t)d;
+        int i = 0;
+        for (; i + 8 <= d; i += 8) { /* 8 independent lanes: SLP-vectorized */
+            float *yi = y + i;
+            const float *ci = col + i;
+            yi[0] += ci[0] * xj, yi[1] += ci[1] * xj, yi[2] += ci[2] * xj, yi[3] += ci[3] * xj;
+            yi[4] += ci[4] * xj, yi[5] += ci[5] * xj, yi[6] += ci[6] * xj, yi[7] += ci[7] * xj;
+        }
+        for (; i < d; i++) y[i] += col[i] * xj;
     }
 }
 

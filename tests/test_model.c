@@ -319,18 +319,29 @@ static void test_model_tiny_key_basis(void) {
 
     /* file round trip; the wrong model shape, truncation and NaN are refused */
     char path[] = "/tmp/rq_test_basis_XXXXXX";
+    s2 = NULL;
     int fd = mkstemp(path);
     CHECK(fd >= 0, "temp file");
     if (fd >= 0) close(fd);
-    CHECK_OK(rqm_key_basis_save(path, hp, basis));
-    CHECK_OK(rqm_key_basis_load(path, hp, &back, err, sizeof err));
+    const rqm_key_basis_info info = {.n_ctx = 32, .n_tokens = N, .self_generated = 1};
+    rqm_key_basis_info got = {0};
+    CHECK_OK(rqm_key_basis_save(path, hp, basis, &info));
+    CHECK_OK(rqm_key_basis_load(path, hp, &back, &got, err, sizeof err));
     CHECK(back && !memcmp(back, basis, nb * sizeof(float)), "the basis round-trips bit for bit");
+    CHECK(got.n_ctx == 32 && got.n_tokens == N && got.self_generated == 1, "calibration info round-trips");
+    /* a basis serves the positions it was calibrated on, no more */
+    memset(&sc, 0, sizeof sc);
+    sc.type_k = "turbo3", sc.key_basis = basis, sc.key_basis_ctx = 32, sc.n_ctx = 33;
+    CHECK(rqm_session_init(&s2, m, &sc) == RQ_ERR_RANGE && !s2, "n_ctx beyond the calibrated positions");
+    sc.n_ctx = 32;
+    CHECK_OK(rqm_session_init(&s2, m, &sc));
+    rqm_session_free(s2);
     free(back), back = NULL;
     rqm_llama_hparams other = *hp;
     other.n_layers = T_LAYERS + 1;
-    CHECK(rqm_key_basis_load(path, &other, &back, err, sizeof err) == RQ_ERR_SHAPE && !back,
+    CHECK(rqm_key_basis_load(path, &other, &back, NULL, err, sizeof err) == RQ_ERR_SHAPE && !back,
           "a basis for another shape: %s", err);
-    CHECK(strstr(err, "shape") != NULL, "the error names the shape: %s", err);
+    CHECK(strstr(err, "head_dim, head_dim, KV heads, layers") != NULL, "the error names the shape: %s", err);
     FILE *f = fopen(path, "r+b");
     if (f) {
         fseek(f, 0, SEEK_END);
@@ -339,13 +350,16 @@ static void test_model_tiny_key_basis(void) {
         const float nan = NAN;
         fwrite(&nan, 4, 1, f);
         fclose(f);
-        CHECK(rqm_key_basis_load(path, hp, &back, err, sizeof err) == RQ_ERR_NONFINITE && !back, "NaN in file");
+        CHECK(rqm_key_basis_load(path, hp, &back, NULL, err, sizeof err) == RQ_ERR_NONFINITE && !back, "NaN in file");
         CHECK(truncate(path, end - 10) == 0, "truncate");
-        CHECK(rqm_key_basis_load(path, hp, &back, err, sizeof err) == RQ_ERR_TRUNCATED && !back,
-              "truncated file: %s", err);
+        rq_status st = rqm_key_basis_load(path, hp, &back, NULL, err, sizeof err);
+        CHECK((st == RQ_ERR_TRUNCATED || st == RQ_ERR_FORMAT) && !back, "truncated file: %s", err);
     }
     remove(path);
-    CHECK(rqm_key_basis_load("/nonexistent/basis.npy", hp, &back, err, sizeof err) == RQ_ERR_IO, "missing file");
+    CHECK(rqm_key_basis_load("/nonexistent/basis.gguf", hp, &back, NULL, err, sizeof err) == RQ_ERR_IO,
+          "missing file");
+    CHECK(rqm_key_basis_load("tests/data/layer03_k.npy", hp, &back, NULL, err, sizeof err) == RQ_ERR_FORMAT && !back,
+          "not a GGUF: %s", err);
 done:
     rqm_calib_free(cal);
     free(basis), free(l0), free(l1), free(back);
