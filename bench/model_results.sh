@@ -6,39 +6,74 @@
 # attention fidelity (`rotorquant fidelity`). Run it as `make model-results`
 # (downloads the model and prepares the text first). Raw outputs stay in
 # BUILD/results/. Every number written comes from these commands.
+# REUSE=1 keeps raw outputs already in BUILD/results (each made by the same
+# command) and only runs the missing ones: to rebuild the section after
+# adding a measurement without rerunning the 25 minutes of the others.
 set -eu
 B=${1:-build}
 OUT=$B/results
 mkdir -p "$OUT"
+# run FILE ARGS…: `rotorquant ARGS` > BUILD/results/FILE
+run() {
+    f=$1
+    shift
+    if [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/$f" ]; then
+        echo "model-results: reusing $OUT/$f"
+        return
+    fi
+    echo "model-results: $B/rotorquant $*"
+    "$B/rotorquant" "$@" > "$OUT/$f.tmp"
+    mv "$OUT/$f.tmp" "$OUT/$f"
+}
 CHUNKS=${CHUNKS:-8}
 CONFIGS=f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo5/turbo4,turbo4/turbo4,turbo4/turbo3,turbo4/turbo2,turbo3/turbo3,turbo3p/turbo3,rotor3/rotor3,dense3/dense3,planar3/planar3,iso3/iso3,q8_0/turbo3
 NC_CONFIGS=turbo5/turbo3,turbo4/turbo4,turbo4/turbo2,turbo3/turbo3
 
 PPL="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS --decode-ctx 512,2048"
-echo "model-results: $B/rotorquant $PPL"
-"$B/rotorquant" $PPL > "$OUT/perplexity.md"
+run perplexity.md $PPL
 NC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
-echo "model-results: $B/rotorquant $NC"
-"$B/rotorquant" $NC > "$OUT/perplexity_nc.md"
+run perplexity_nc.md $NC
+# A calibrated key basis (rotorquant calibrate): at 512 context from the
+# model's own text in sequences of 512, and at 2048 context (2064 positions:
+# the decode-speed run goes 16 tokens past 2048) for the long-context rows.
 KB="$OUT/key_basis_512.gguf"
 CAL="calibrate --ctx 512 --threads 2 -o $KB"
-echo "model-results: $B/rotorquant $CAL"
-"$B/rotorquant" $CAL > "$OUT/calibrate.txt"
+run calibrate.txt $CAL
 KB_CONFIGS=turbo3/turbo3,turbo4/turbo2,turbo3/turbo2,turbo4/turbo3,q4_0/q4_0
 KBP="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --configs $KB_CONFIGS"
-echo "model-results: $B/rotorquant $KBP"
-"$B/rotorquant" $KBP > "$OUT/perplexity_kb.md"
+run perplexity_kb.md $KBP
+KBNC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --norm-correct --configs turbo3/turbo3,turbo4/turbo2"
+run perplexity_kb_nc.md $KBNC
+KB2="$OUT/key_basis_2064.gguf"
+CAL2="calibrate --ctx 2064 --n-tokens 4128 --threads 2 -o $KB2"
+run calibrate_2064.txt $CAL2
+LC=${LONG_CHUNKS:-3}
+L0="perplexity --ctx 2048 --chunks $LC --threads 2 --configs f16/f16,q4_0/q4_0,turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
+run perplexity_2048.md $L0
+L1="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB2 --configs turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
+run perplexity_2048_kb.md $L1
+L2="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB2 --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
+run perplexity_2048_kb_nc.md $L2
 FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
-    echo "model-results: $B/rotorquant $FID -ctk $t -ctv $t"
-    "$B/rotorquant" $FID -ctk $t -ctv $t > "$OUT/fidelity_$t.md"
+    run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" <<'PY'
+python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$CAL2" "$L0" "$L1" "$L2" <<'PY'
 import re, sys, platform, subprocess, datetime
-out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd = sys.argv[1:8]
+out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd, kbnc_cmd, cal2_cmd, l0_cmd, l1_cmd, l2_cmd = sys.argv[1:13]
 ppl = open(f"{out}/perplexity.md").read().strip()
-kb = open(f"{out}/perplexity_kb.md").read().strip()
+def rows(f, skip_f32=True):
+    return "\n".join(l for l in open(f"{out}/{f}").read().splitlines()
+                     if l.startswith("|") and not (skip_f32 and l.startswith("| f32 ")) and not l.startswith("|---")
+                     and not l.startswith("| K "))
+def table(f):
+    return "\n".join(l for l in open(f"{out}/{f}").read().splitlines() if l.startswith("|"))
+kb = table("perplexity_kb.md") + "\n" + rows("perplexity_kb_nc.md").replace(" + basis |", " + basis, norm-corrected |")
+long0 = table("perplexity_2048.md")
+long1 = rows("perplexity_2048_kb.md")
+# the norm-corrected rows have no decode column: one empty cell keeps the table
+long2 = "\n".join(l + " |" for l in rows("perplexity_2048_kb_nc.md").replace(" + basis |", " + basis, norm-corrected |").splitlines())
 nc = open(f"{out}/perplexity_nc.md").read().strip()
 simd = subprocess.run(["sh", "-c", f"{out}/../rotorquant --version"], capture_output=True, text=True).stdout.strip()
 def fid_mean(t):
@@ -75,12 +110,22 @@ vectors keep their norm; `rotorquant {nc_cmd}`):
 
 With a calibrated key basis (`rotorquant {cal_cmd}`: keys and queries of
 2048 tokens the model samples itself, in sequences of 512; then
-`rotorquant {kb_cmd}`). The cache stores A·k and scores A⁻ᵀq against it, so
-every score is unchanged; A per layer and KV head minimizes the expected
+`rotorquant {kb_cmd}`, and the norm-corrected rows from
+`rotorquant {kbnc_cmd}`). The cache stores A·k and scores A⁻ᵀq against it,
+so every score is unchanged; A per layer and KV head minimizes the expected
 score error (rq_key_basis_fit). No bytes per token are added (the bases are
-30 × 3 × 64² floats, 1.4 MiB, per model):
+30 × 3 × 64² floats, 1.4 MiB per model, kept with their inverses in the
+cache):
 
 {kb}
+
+At 2048 context (`rotorquant {l0_cmd}`; then a basis calibrated on 2064
+positions, `rotorquant {cal2_cmd}`, and `rotorquant {l1_cmd}`, and the norm-corrected rows from
+`rotorquant {l2_cmd}`; a basis serves only the positions it was calibrated on):
+
+{long0}
+{long1}
+{long2}
 
 Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`: the
 f32-cache forward pass, and at every layer the compressed K/V evaluated on

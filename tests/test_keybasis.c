@@ -229,6 +229,19 @@ static void test_basis_bad_input(void) {
     rq_cache_clear(c);
     CHECK_OK(rq_cache_set_key_basis(c, 0, 0, NULL)); /* empty again: may change */
     rq_cache_free(c);
+    /* the inverse transpose on its own: exact on a permutation-scaled
+     * matrix, refused for NaN and for a singular matrix */
+    float P[64] = {0}, Pit[64];
+    for (int i = 0; i < d; i++) P[i * d + (i + 3) % d] = (float)(1 << (i % 4));
+    CHECK_OK(rq_key_basis_inverse_t(P, d, Pit));
+    int exact = 1;
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) exact &= Pit[i * d + j] == (j == (i + 3) % d ? 1.0f / (float)(1 << (i % 4)) : 0.0f);
+    CHECK(exact, "A⁻ᵀ of a scaled permutation is exact");
+    P[5] = NAN;
+    CHECK(rq_key_basis_inverse_t(P, d, Pit) == RQ_ERR_NONFINITE, "NaN");
+    memset(P, 0, sizeof P);
+    CHECK(rq_key_basis_inverse_t(P, d, Pit) == RQ_ERR_INVALID_ARG, "zero matrix");
     double S[64] = {0}, T[64] = {0};
     for (int i = 0; i < d; i++) T[i * d + i] = 1;
     CHECK(rq_key_basis_fit(S, T, d, A) == RQ_ERR_INVALID_ARG, "keys without energy");
