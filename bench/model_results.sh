@@ -33,35 +33,33 @@ PPL="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS --deco
 run perplexity.md $PPL
 NC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
 run perplexity_nc.md $NC
-# A calibrated key basis (rotorquant calibrate): at 512 context from the
-# model's own text in sequences of 512, and at 2048 context (2064 positions:
-# the decode-speed run goes 16 tokens past 2048) for the long-context rows.
-KB="$OUT/key_basis_512.gguf"
-CAL="calibrate --ctx 512 --threads 2 -o $KB"
+# A calibrated key basis (rotorquant calibrate), one for every run below:
+# bases per key-position range (0, 256, 512, 1024) from 2 × 2064 tokens the
+# model samples itself (2064: the decode-speed runs go 16 tokens past 2048).
+KB="$OUT/key_basis.gguf"
+CAL="calibrate --ctx 2064 --n-tokens 4128 --threads 2 -o $KB"
 run calibrate.txt $CAL
 KB_CONFIGS=turbo3/turbo3,turbo4/turbo2,turbo3/turbo2,turbo4/turbo3,q4_0/q4_0
 KBP="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --configs $KB_CONFIGS"
 run perplexity_kb.md $KBP
 KBNC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --norm-correct --configs turbo3/turbo3,turbo4/turbo2"
 run perplexity_kb_nc.md $KBNC
-KB2="$OUT/key_basis_2064.gguf"
-CAL2="calibrate --ctx 2064 --n-tokens 4128 --threads 2 -o $KB2"
-run calibrate_2064.txt $CAL2
+
 LC=${LONG_CHUNKS:-3}
 L0="perplexity --ctx 2048 --chunks $LC --threads 2 --configs f16/f16,q4_0/q4_0,turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
 run perplexity_2048.md $L0
-L1="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB2 --configs turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
+L1="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --configs turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
 run perplexity_2048_kb.md $L1
-L2="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB2 --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
+L2="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
 run perplexity_2048_kb_nc.md $L2
 FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$CAL2" "$L0" "$L1" "$L2" <<'PY'
+python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$L0" "$L1" "$L2" <<'PY'
 import re, sys, platform, subprocess, datetime
-out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd, kbnc_cmd, cal2_cmd, l0_cmd, l1_cmd, l2_cmd = sys.argv[1:13]
+out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd, kbnc_cmd, l0_cmd, l1_cmd, l2_cmd = sys.argv[1:12]
 ppl = open(f"{out}/perplexity.md").read().strip()
 def rows(f, skip_f32=True):
     return "\n".join(l for l in open(f"{out}/{f}").read().splitlines()
@@ -109,19 +107,19 @@ vectors keep their norm; `rotorquant {nc_cmd}`):
 {nc}
 
 With a calibrated key basis (`rotorquant {cal_cmd}`: keys and queries of
-2048 tokens the model samples itself, in sequences of 512; then
+2 × 2064 tokens the model samples itself, one basis per layer, KV head and
+key-position range 0–255, 256–511, 512–1023, 1024+; then
 `rotorquant {kb_cmd}`, and the norm-corrected rows from
 `rotorquant {kbnc_cmd}`). The cache stores A·k and scores A⁻ᵀq against it,
-so every score is unchanged; A per layer and KV head minimizes the expected
-score error (rq_key_basis_fit). No bytes per token are added (the bases are
-30 × 3 × 64² floats, 1.4 MiB per model, kept with their inverses in the
-cache):
+so every score is unchanged; each A minimizes the expected score error
+(rq_key_basis_fit). No bytes per token are added (the bases: 30 × 3 × 4 ×
+64² floats, 5.6 MiB per model, kept with their inverses in the cache):
 
 {kb}
 
-At 2048 context (`rotorquant {l0_cmd}`; then a basis calibrated on 2064
-positions, `rotorquant {cal2_cmd}`, and `rotorquant {l1_cmd}`, and the norm-corrected rows from
-`rotorquant {l2_cmd}`; a basis serves only the positions it was calibrated on):
+At 2048 context (`rotorquant {l0_cmd}`; then with the same basis,
+`rotorquant {l1_cmd}`, and the norm-corrected rows from
+`rotorquant {l2_cmd}`):
 
 {long0}
 {long1}

@@ -52,9 +52,9 @@ typedef struct {
     rqm_llama *llama;
     rqm_tokenizer *tok;
     const rqm_llama_hparams *hp;
-    float *key_basis;   /* --key-basis: A per layer and KV head, or NULL */
+    float *key_basis;   /* --key-basis: A per layer, KV head and position range, or NULL */
     rqm_key_basis_info key_basis_info;
-    float *key_basis_t; /* A⁻ᵀ of each (fidelity maps queries with it)  */
+    float *key_basis_t; /* A⁻ᵀ of each (checked invertible; fidelity decodes keys with it) */
 } model;
 
 static double now_s(void) {
@@ -97,13 +97,14 @@ static int model_open(const char *cmd, const mopts *o, model *m) {
     m->hp = rqm_llama_hparams_of(m->llama);
     if (!o->key_basis) return 0;
     const size_t dd = (size_t)m->hp->head_dim * (size_t)m->hp->head_dim;
-    const size_t n = (size_t)m->hp->n_layers * (size_t)m->hp->n_kv_heads;
     st = rqm_key_basis_load(o->key_basis, m->hp, &m->key_basis, &m->key_basis_info, err, sizeof err);
+    const size_t R = m->key_basis_info.n_ranges, G = (size_t)m->hp->n_kv_heads;
+    const size_t n = (size_t)m->hp->n_layers * G * R; /* matrices */
     if (!st && !(m->key_basis_t = malloc(n * dd * sizeof(float)))) st = RQ_ERR_NOMEM;
     for (size_t i = 0; i < n && !st; i++)
         if ((st = rq_key_basis_inverse_t(m->key_basis + i * dd, m->hp->head_dim, m->key_basis_t + i * dd)))
-            snprintf(err, sizeof err, "basis %zu (layer %zu, KV head %zu) is singular or ill-conditioned", i,
-                     i / (size_t)m->hp->n_kv_heads, i % (size_t)m->hp->n_kv_heads);
+            snprintf(err, sizeof err, "the basis of layer %zu, KV head %zu, range %zu is singular or ill-conditioned",
+                     i / (G * R), i / R % G, i % R);
     if (st) {
         fprintf(stderr, "rotorquant: %s: --key-basis %s: %s%s\n", cmd, o->key_basis, err[0] ? err : rq_status_str(st),
                 st == RQ_ERR_IO ? " (make one with `rotorquant calibrate -o FILE`)" : "");
@@ -293,6 +294,7 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     sc.seed = o->seed;
     sc.norm_correct = o->norm_correct;
     sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
+    sc.key_basis_ranges = m->key_basis_info.n_ranges, sc.key_basis_start = m->key_basis_info.start;
     sc.key_basis_ctx = (int)m->key_basis_info.n_ctx; /* checked before (basis_ctx_ok) */
     sc.n_ctx = (int)n_ctx;
     sc.n_threads = (int)o->threads;
@@ -617,6 +619,8 @@ typedef struct {
     rq_quantizer *qk, *qv;
     size_t cap;            /* positions per chunk                           */
     float *keys, *values;  /* [layer][kv_head][cap][D], this chunk so far   */
+    float *keys_hat, *values_hat; /* the same, decoded (k̂ through the basis) */
+    uint8_t *blk;          /* one encoded block                             */
     float *qbuf;           /* [group·n][D] queries of one KV head           */
     size_t *n_ctx;
     double *sum;           /* [layer][F_N]: metric sums weighted by queries */
@@ -625,17 +629,30 @@ typedef struct {
 
 enum { F_SCOS, F_KL, F_OCOS, F_TOP1, F_TOP5, F_N };
 
-/* y = M x (M: d×d row-major), or a copy of x when M is NULL */
-static void mat_vec(const float *M, const float *x, size_t d, float *y) {
-    if (!M) {
-        memcpy(y, x, d * sizeof(float));
-        return;
+/* x̂ = decode(encode(x)) by q; with a key basis (A, A⁻ᵀ = At), through it:
+ * x̂ = A⁻¹ decode(encode(A x)) — what the cache's scores see. */
+static rq_status roundtrip(const rq_quantizer *q, const float *A, const float *At, const float *x, size_t d,
+                           uint8_t *blk, float *out) {
+    float y[RQ_MAX_DIMS], z[RQ_MAX_DIMS];
+    rq_status st;
+    if (A) {
+        for (size_t i = 0; i < d; i++) {
+            double acc = 0;
+            for (size_t j = 0; j < d; j++) acc += (double)A[i * d + j] * x[j];
+            y[i] = (float)acc;
+        }
+        st = rq_quantizer_encode(q, y, blk, 1);
+    } else {
+        st = rq_quantizer_encode(q, x, blk, 1);
     }
-    for (size_t i = 0; i < d; i++) {
-        float acc = 0;
-        for (size_t j = 0; j < d; j++) acc += M[i * d + j] * x[j];
-        y[i] = acc;
-    }
+    if (!st) st = rq_quantizer_decode(q, blk, A ? z : out, 1);
+    if (!st && A)
+        for (size_t i = 0; i < d; i++) { /* A⁻¹ = (A⁻ᵀ)ᵀ */
+            double acc = 0;
+            for (size_t j = 0; j < d; j++) acc += (double)At[j * d + i] * z[j];
+            out[i] = (float)acc;
+        }
+    return st;
 }
 
 static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
@@ -645,23 +662,36 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
     const size_t group = H / G, L = (size_t)ev->layer;
     if (ev->pos0 + ev->n_tokens > f->cap) return RQ_ERR_RANGE;
     for (size_t g = 0; g < G; g++) {
+        /* new positions: exact and decoded keys and values (keys through the
+         * key basis of their position range, as the cache stores them) */
+        const model *m = f->m;
+        const size_t R = m->key_basis ? m->key_basis_info.n_ranges : 0;
         float *kd = f->keys + (L * G + g) * f->cap * D, *vd = f->values + (L * G + g) * f->cap * D;
-        /* with a key basis A: keys A·k, queries A⁻ᵀq (the cache's own mapping) */
-        const float *A = f->m->key_basis ? f->m->key_basis + (L * G + g) * D * D : NULL;
-        const float *At = A ? f->m->key_basis_t + (L * G + g) * D * D : NULL;
+        float *kh = f->keys_hat + (L * G + g) * f->cap * D, *vh = f->values_hat + (L * G + g) * f->cap * D;
         for (size_t t = 0; t < ev->n_tokens; t++) {
-            mat_vec(A, ev->k + (t * G + g) * D, D, kd + (ev->pos0 + t) * D);
-            memcpy(vd + (ev->pos0 + t) * D, ev->v + (t * G + g) * D, D * sizeof(float));
+            const size_t p = ev->pos0 + t;
+            const float *A = NULL, *At = NULL;
+            if (R) {
+                size_t r = R - 1;
+                while (r > 0 && m->key_basis_info.start[r] > p) r--;
+                A = m->key_basis + ((L * G + g) * R + r) * D * D;
+                At = m->key_basis_t + ((L * G + g) * R + r) * D * D;
+            }
+            memcpy(kd + p * D, ev->k + (t * G + g) * D, D * sizeof(float));
+            memcpy(vd + p * D, ev->v + (t * G + g) * D, D * sizeof(float));
+            rq_status st = roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
+            if (!st) st = roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
+            if (st) return st;
         }
         size_t nq = 0;
         for (size_t t = 0; t < ev->n_tokens; t++)
             for (size_t h = g * group; h < (g + 1) * group; h++) {
-                mat_vec(At, ev->q + (t * H + h) * D, D, f->qbuf + nq * D);
+                memcpy(f->qbuf + nq * D, ev->q + (t * H + h) * D, D * sizeof(float));
                 f->n_ctx[nq++] = ev->pos0 + t + 1;
             }
         rq_eval_attn_result r;
         const size_t n_keys = ev->pos0 + ev->n_tokens;
-        rq_status st = rq_eval_attention(f->qk, f->qv, kd, vd, n_keys, f->qbuf, nq, f->n_ctx, 0, &r);
+        rq_status st = rq_eval_attention_decoded((int)D, kd, kh, vd, vh, n_keys, f->qbuf, nq, f->n_ctx, 0, &r);
         if (st) return st;
         double *s = f->sum + L * F_N;
         const double w = (double)nq;
@@ -701,11 +731,16 @@ int cmd_fidelity(int argc, char **argv) {
     if (!st) st = rq_quantizer_init(&f.qv, kv.v, (int)D, &qc);
     f.keys = malloc(L * G * ctx * D * sizeof(float));
     f.values = malloc(L * G * ctx * D * sizeof(float));
+    f.keys_hat = malloc(L * G * ctx * D * sizeof(float));
+    f.values_hat = malloc(L * G * ctx * D * sizeof(float));
+    f.blk = malloc(8 * D + 64); /* ≥ any type's block (f32: 4·D) */
     f.qbuf = malloc(B * H * D * sizeof(float));
     f.n_ctx = malloc(B * H * sizeof(size_t));
     f.sum = calloc(L * F_N, sizeof(double));
     f.weight = calloc(L, sizeof(double));
-    if (!st && (!f.keys || !f.values || !f.qbuf || !f.n_ctx || !f.sum || !f.weight)) st = RQ_ERR_NOMEM;
+    if (!st && (!f.keys || !f.values || !f.keys_hat || !f.values_hat || !f.blk || !f.qbuf || !f.n_ctx || !f.sum ||
+                !f.weight))
+        st = RQ_ERR_NOMEM;
     rqm_session *s = NULL;
     int rc = 0;
     if (n_chunks == 0) {
@@ -755,7 +790,7 @@ done:
     if (st && !rc) rc = cli_fail("fidelity", st);
     rqm_session_free(s);
     rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
-    free(f.keys), free(f.values), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
+    free(f.keys), free(f.values), free(f.keys_hat), free(f.values_hat), free(f.blk), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
     free(ids);
     model_free(&m);
     return rc;
@@ -886,15 +921,18 @@ int cmd_calibrate(int argc, char **argv) {
     rqm_calib *cal = NULL;
     rqm_session *s = NULL;
     int32_t *ids = NULL;
-    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    float *basis = malloc((size_t)hp->n_layers * (size_t)hp->n_kv_heads * (size_t)hp->head_dim *
-                          (size_t)hp->head_dim * sizeof(float));
-    int rc = 1;
-    rq_status st = logits && basis ? rqm_calib_init(&cal, hp) : RQ_ERR_NOMEM;
     const size_t N = (size_t)o.n_tokens;
     /* the positions calibrated: 0 .. ctx_used − 1 (sequences of --ctx tokens) */
     size_t ctx_used = (size_t)(o.ctx < hp->n_ctx_train ? o.ctx : hp->n_ctx_train);
     if (ctx_used > N) ctx_used = N;
+    rqm_key_basis_info info;
+    memset(&info, 0, sizeof info);
+    info.n_ranges = rqm_key_basis_ranges(ctx_used, info.start);
+    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
+    float *basis = malloc((size_t)hp->n_layers * (size_t)hp->n_kv_heads * info.n_ranges * (size_t)hp->head_dim *
+                          (size_t)hp->head_dim * sizeof(float));
+    int rc = 1;
+    rq_status st = logits && basis ? rqm_calib_init(&cal, hp, ctx_used) : RQ_ERR_NOMEM;
     if (!st && o.text) { /* a text, in chunks of --ctx */
         size_t n_ids = 0;
         if (!(ids = text_ids("calibrate", &m, o.text, &n_ids))) goto done;
@@ -924,16 +962,15 @@ int cmd_calibrate(int argc, char **argv) {
         }
     }
     if (!st) st = rqm_calib_fit(cal, basis);
-    const rqm_key_basis_info info = {.n_ctx = (long)ctx_used, .n_tokens = (long)rqm_calib_tokens(cal),
-                                     .self_generated = !o.text};
+    info.n_ctx = (long)ctx_used, info.n_tokens = (long)rqm_calib_tokens(cal), info.self_generated = !o.text;
     if (!st) st = rqm_key_basis_save(o.out_dir, hp, basis, &info);
     if (st) {
         rc = cli_fail("calibrate", st);
         goto done;
     }
-    printf("key basis of %d layers × %d KV heads (%d×%d) from %zu tokens of %s at positions 0..%zu (serves "
-           "contexts up to %zu), written to %s\n",
-           hp->n_layers, hp->n_kv_heads, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
+    printf("key bases of %d layers × %d KV heads × %zu position ranges (%d×%d) from %zu tokens of %s at positions "
+           "0..%zu (serves contexts up to %zu), written to %s\n",
+           hp->n_layers, hp->n_kv_heads, info.n_ranges, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
            o.text ? o.text : "the model's own sampled text", ctx_used - 1, ctx_used, o.out_dir);
     rc = 0;
 done:

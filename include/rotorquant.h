@@ -275,15 +275,22 @@ size_t rq_cache_bytes_used(const rq_cache *c);
 size_t rq_cache_bytes_allocated(const rq_cache *c);
 const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 
-/* Key basis (optional, per layer and KV head): an invertible head_dim ×
- * head_dim matrix A (row-major). The cache then stores A·k in place of k and
- * scores every query as A⁻ᵀq against it, so each score <A⁻ᵀq, A k> = <q, k>
- * is unchanged in exact arithmetic: only where the quantization error falls
- * moves. rq_key_basis_fit chooses A from key and query statistics
- * (calibration). Set it while the layer holds no tokens; A = NULL removes it.
- * Errors: RQ_ERR_INVALID_ARG (bad layer/head, tokens already stored, A
- * singular or condition number > 1e7), RQ_ERR_NONFINITE (NaN/Inf in A). */
-rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, const float *A);
+/* Key bases (optional, per layer and KV head): invertible head_dim ×
+ * head_dim matrices A_r (row-major), one per range of key positions: range r
+ * serves positions start[r] .. start[r+1] − 1 and the last range every later
+ * position (start[0] = 0, strictly increasing). The cache stores the key at
+ * position t as A_r·k, r = the range of t, and scores the query as A_r⁻ᵀq
+ * against it, so each score <A_r⁻ᵀq, A_r k> = <q, k> is unchanged in exact
+ * arithmetic: only where the quantization error falls moves. Ranges exist
+ * because RoPE turns keys with their position, so the best basis changes
+ * along the context; attention prepares each query once per range that holds
+ * tokens. rq_key_basis_fit chooses each A_r from key and query statistics
+ * (calibration). Set while the layer holds no tokens; n_ranges = 0 or A =
+ * NULL removes the bases. Errors: RQ_ERR_INVALID_ARG (bad layer/head/starts,
+ * tokens already stored, an A_r singular or with condition number > 1e7),
+ * RQ_ERR_NONFINITE (NaN/Inf in A). */
+rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_ranges, const size_t *start,
+                                 const float *A);
 
 /* The basis that minimizes the expected squared score error of a
  * rotation-based quantizer (error ≈ isotropic, ∝ ‖stored key‖²): from the
@@ -479,6 +486,13 @@ typedef struct {
 rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, const float *keys,
                             const float *values, size_t n_keys, const float *queries, size_t n_queries,
                             const size_t *n_ctx, float scale, rq_eval_attn_result *out);
+/* The same metrics with k̂ and v̂ given (keys_hat, values_hat: [n_keys][d],
+ * decoded by the caller; values and values_hat both NULL or both set): for
+ * stored forms the quantizers alone do not describe, e.g. keys in a key
+ * basis (decoded k̂ = A⁻¹·decode(encode(A k))). */
+rq_status rq_eval_attention_decoded(int d, const float *keys, const float *keys_hat, const float *values,
+                                    const float *values_hat, size_t n_keys, const float *queries, size_t n_queries,
+                                    const size_t *n_ctx, float scale, rq_eval_attn_result *out);
 
 /* Needle retrieval with a noisy query: each trial picks a position p at
  * random (seeded) and queries with k_p + σg, g ~ N(0, I_d), σ² = ‖k_p‖²/(d·snr)

@@ -236,10 +236,11 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     cc.quant.norm_correct = cfg->norm_correct != 0;
     cc.n_threads = s->cfg.n_threads;
     rq_status st = rq_cache_init(&s->cache, &cc);
-    const size_t dd = (size_t)hp->head_dim * (size_t)hp->head_dim;
+    const size_t per_head = cfg->key_basis_ranges * (size_t)hp->head_dim * (size_t)hp->head_dim;
     for (int l = 0; l < hp->n_layers && !st && cfg->key_basis; l++)
         for (int g = 0; g < hp->n_kv_heads && !st; g++)
-            st = rq_cache_set_key_basis(s->cache, l, g, cfg->key_basis + ((size_t)l * (size_t)hp->n_kv_heads + (size_t)g) * dd);
+            st = rq_cache_set_key_basis(s->cache, l, g, cfg->key_basis_ranges, cfg->key_basis_start,
+                                        cfg->key_basis + ((size_t)l * (size_t)hp->n_kv_heads + (size_t)g) * per_head);
     if (st) {
         rqm_session_free(s);
         return st;

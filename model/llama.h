@@ -42,8 +42,10 @@ typedef struct {
     const char *type_k, *type_v; /* cache types (registry names); NULL = "f32" */
     uint64_t seed;               /* quantizer seed of the cache               */
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
-    const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][head_dim²]:
+    const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][ranges][head_dim²]:
                                     rq_cache_set_key_basis per head (calib.h) */
+    size_t key_basis_ranges;     /* key-position ranges, first positions in */
+    const size_t *key_basis_start; /* key_basis_start[0 .. ranges − 1]      */
     int key_basis_ctx;           /* the positions it was calibrated on: n_ctx
                                     above it is RQ_ERR_RANGE (0: unchecked)  */
     int n_ctx;                   /* maximum positions (0 = the model's)       */

@@ -127,36 +127,60 @@ static void softmax(const double *s, size_t n, double *p) {
     for (size_t i = 0; i < n; i++) p[i] /= z;
 }
 
-rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, const float *keys,
-                            const float *values, size_t n_keys, const float *queries, size_t n_queries,
-                            const size_t *n_ctx, float scale, rq_eval_attn_result *out) {
-    if (!qk || !out || !keys || !queries || !n_keys || !n_queries) return RQ_ERR_INVALID_ARG;
-    const int d = rq_quantizer_dims(qk);
-    const size_t nd = n_keys * (size_t)d;
-    if (qv && (!values || rq_quantizer_dims(qv) != d)) return RQ_ERR_SHAPE;
+static rq_status check_attention_inputs(int d, const float *keys, const float *values, size_t n_keys,
+                                        const float *queries, size_t n_queries, const size_t *n_ctx, float scale) {
+    if (d < 1 || !keys || !queries || !n_keys || !n_queries) return RQ_ERR_INVALID_ARG;
     if (n_ctx)
         for (size_t i = 0; i < n_queries; i++)
             if (n_ctx[i] < 1 || n_ctx[i] > n_keys) return RQ_ERR_SHAPE;
     if (!(scale >= 0) || !isfinite(scale)) return RQ_ERR_INVALID_ARG;
+    const size_t nd = n_keys * (size_t)d;
     if (!finite_all(keys, nd) || !finite_all(queries, n_queries * (size_t)d) || (values && !finite_all(values, nd)))
         return RQ_ERR_NONFINITE;
-    const double sc = scale > 0 ? (double)scale : 1.0 / sqrt((double)d);
+    return RQ_OK;
+}
 
+rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, const float *keys,
+                            const float *values, size_t n_keys, const float *queries, size_t n_queries,
+                            const size_t *n_ctx, float scale, rq_eval_attn_result *out) {
+    if (!qk || !out) return RQ_ERR_INVALID_ARG;
+    const int d = rq_quantizer_dims(qk);
+    if (qv && (!values || rq_quantizer_dims(qv) != d)) return RQ_ERR_SHAPE;
+    rq_status st = check_attention_inputs(d, keys, values, n_keys, queries, n_queries, n_ctx, scale);
+    if (st) return st;
+    const size_t nd = n_keys * (size_t)d;
     float *kh = malloc(nd * sizeof(float)), *vh = values ? malloc(nd * sizeof(float)) : NULL;
-    double *s = malloc(4 * n_keys * sizeof(double)), *o = malloc(2 * (size_t)d * sizeof(double));
-    rq_status st = (!kh || (values && !vh) || !s || !o) ? RQ_ERR_NOMEM : RQ_OK;
+    st = (!kh || (values && !vh)) ? RQ_ERR_NOMEM : RQ_OK;
     if (!st) st = roundtrip(qk, keys, n_keys, kh);
     if (!st && values) {
         if (qv) st = roundtrip(qv, values, n_keys, vh);
         else memcpy(vh, values, nd * sizeof(float));
     }
-    if (st) goto done;
+    if (!st) st = rq_eval_attention_decoded(d, keys, kh, values, vh, n_keys, queries, n_queries, n_ctx, scale, out);
+    free(kh);
+    free(vh);
+    return st;
+}
 
+rq_status rq_eval_attention_decoded(int d, const float *keys, const float *kh, const float *values,
+                                    const float *vh, size_t n_keys, const float *queries, size_t n_queries,
+                                    const size_t *n_ctx, float scale, rq_eval_attn_result *out) {
+    if (!out || !kh || (!values != !vh)) return RQ_ERR_INVALID_ARG;
+    rq_status st = check_attention_inputs(d, keys, values, n_keys, queries, n_queries, n_ctx, scale);
+    if (st) return st;
+    const size_t nd = n_keys * (size_t)d;
+    if (!finite_all(kh, nd) || (vh && !finite_all(vh, nd))) return RQ_ERR_NONFINITE;
+    const double sc = scale > 0 ? (double)scale : 1.0 / sqrt((double)d);
+    double *s = malloc(4 * n_keys * sizeof(double)), *o = malloc(2 * (size_t)d * sizeof(double));
+    if (!s || !o) {
+        free(s), free(o);
+        return RQ_ERR_NOMEM;
+    }
     memset(out, 0, sizeof *out);
     out->n_keys = n_keys;
     out->n_queries = n_queries;
     out->mse = rq_metric_rel_mse(keys, kh, n_keys, d);
-    if (values && qv) out->mse_values = rq_metric_rel_mse(values, vh, n_keys, d);
+    if (values) out->mse_values = rq_metric_rel_mse(values, vh, n_keys, d);
 
     double *sh = s + n_keys, *p = sh + n_keys, *ph = p + n_keys, *oh = o + d;
     co_moments c = {0};
@@ -198,12 +222,9 @@ rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, cons
     out->ip_corr = co_corr(&c);
     out->ip_bias = sd / npairs;
     out->ip_rmse = sqrt(se / npairs);
-done:
-    free(kh);
-    free(vh);
     free(s);
     free(o);
-    return st;
+    return RQ_OK;
 }
 
 /* ---- needle ------------------------------------------------------------------ */

@@ -37,6 +37,31 @@ typedef struct {
     uint8_t **pages;
 } layer_store;
 
+/* One KV head's key bases: range r serves positions start[r] ..
+ * start[r+1] − 1 (the last one every later position). Per range Aᵀ
+ * (row-major: keys are mapped by the column-order product in matvec, the
+ * same floats on every machine) and Π_K A⁻ᵀ (row-major, Π_K the key type's
+ * rotation, I for the baselines: a query is mapped into every range's basis
+ * and rotated by one product, the attention kernels' `scores`, for all
+ * heads of the GQA group at once). */
+typedef struct key_basis {
+    size_t n;
+    size_t *start;
+    float *mk; /* [n][d][d] Aᵀ per range           */
+    float *mq; /* [n][d][d] Π_K A⁻ᵀ per range, contiguous: one `scores` call maps a query into every range */
+} key_basis;
+
+static void key_basis_free(key_basis *b) {
+    if (b) free(b->start), free(b->mk), free(b->mq), free(b);
+}
+
+/* The range serving position t. */
+static size_t range_of(const key_basis *b, size_t t) {
+    size_t r = b->n - 1;
+    while (r > 0 && b->start[r] > t) r--;
+    return r;
+}
+
 struct rq_cache {
     rq_cache_config cfg;
     rq_quantizer *qk, *qv;
@@ -44,10 +69,8 @@ struct rq_cache {
     size_t head_stride;     /* bytes of one head's region in a page */
     size_t page_bytes;
     layer_store *layers;
-    /* key bases (rq_cache_set_key_basis): per layer × KV head NULL, or
-     * 2·d² floats: Aᵀ then A⁻¹ (row-major; the transposes of the maps
-     * applied to keys and queries) */
-    float **kbasis;
+    /* key bases (rq_cache_set_key_basis): per layer × KV head, NULL or */
+    struct key_basis **kbasis;
     /* attention scratch, grown on demand (never shrunk) */
     float *scratch;
     size_t scratch_floats;
@@ -74,7 +97,7 @@ void rq_cache_free(rq_cache *c) {
         free(c->layers);
     }
     if (c->kbasis)
-        for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) free(c->kbasis[i]);
+        for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) key_basis_free(c->kbasis[i]);
     free(c->kbasis);
     rq_quantizer_free(c->qk);
     rq_quantizer_free(c->qv);
@@ -103,7 +126,7 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
         c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
         c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
         c->layers = calloc((size_t)cfg->n_layers, sizeof(layer_store));
-        c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(float *));
+        c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
         if (!c->layers || !c->kbasis) st = RQ_ERR_NOMEM;
     }
     if (st) {
@@ -146,36 +169,52 @@ const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
     return c ? (is_value ? c->qv : c->qk) : NULL;
 }
 
-rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, const float *A) {
+rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_ranges, const size_t *start,
+                                 const float *A) {
     if (!c || layer < 0 || layer >= c->cfg.n_layers || kv_head < 0 || kv_head >= c->cfg.n_kv_heads)
         return RQ_ERR_INVALID_ARG;
     if (c->layers[layer].n_tokens) return RQ_ERR_INVALID_ARG; /* stored keys are in the old basis */
-    float **slot = &c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)kv_head];
-    if (!A) {
-        free(*slot);
+    key_basis **slot = &c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)kv_head];
+    if (!n_ranges || !A) {
+        key_basis_free(*slot);
         *slot = NULL;
         return RQ_OK;
     }
-    const size_t dd = (size_t)c->cfg.head_dim * (size_t)c->cfg.head_dim;
-    for (size_t i = 0; i < dd; i++)
+    if (!start || start[0] != 0 || n_ranges > 4096) return RQ_ERR_INVALID_ARG;
+    for (size_t r = 1; r < n_ranges; r++)
+        if (start[r] <= start[r - 1]) return RQ_ERR_INVALID_ARG;
+    const size_t d = (size_t)c->cfg.head_dim, dd = d * d;
+    for (size_t i = 0; i < n_ranges * dd; i++)
         if (!rq__finite(A[i])) return RQ_ERR_NONFINITE;
-    float *b = malloc(sizeof(float) * 2 * dd);
-    if (!b) return RQ_ERR_NOMEM;
-    rq_status st = rq_key_basis_inverse_t(A, c->cfg.head_dim, b + dd);
-    if (st) {
-        free(b);
-        return st;
+    key_basis *b = calloc(1, sizeof *b);
+    if (b) {
+        b->start = malloc(n_ranges * sizeof(size_t));
+        b->mk = malloc(sizeof(float) * dd * n_ranges), b->mq = malloc(sizeof(float) * dd * n_ranges);
     }
-    /* kept transposed (Aᵀ, A⁻¹), for the column-order products below */
-    const size_t d = (size_t)c->cfg.head_dim;
-    for (size_t i = 0; i < d; i++)
-        for (size_t j = 0; j < d; j++) b[j * d + i] = A[i * d + j];
-    for (size_t i = 0; i < d; i++)
-        for (size_t j = i + 1; j < d; j++) {
-            float t = b[dd + i * d + j];
-            b[dd + i * d + j] = b[dd + j * d + i], b[dd + j * d + i] = t;
+    if (!b || !b->start || !b->mk || !b->mq) {
+        key_basis_free(b);
+        return RQ_ERR_NOMEM;
+    }
+    b->n = n_ranges;
+    memcpy(b->start, start, n_ranges * sizeof(size_t));
+    float col[RQ_MAX_DIMS], rcol[RQ_MAX_DIMS];
+    for (size_t r = 0; r < n_ranges; r++) {
+        const float *Ar = A + r * dd;
+        float *mt = b->mk + r * dd, *inv = b->mq + r * dd;
+        rq_status st = rq_key_basis_inverse_t(Ar, (int)d, inv);
+        if (st) {
+            key_basis_free(b);
+            return st;
         }
-    free(*slot);
+        for (size_t j = 0; c->qk->rot && j < d; j++) { /* Π_K A⁻ᵀ, column by column */
+            for (size_t i = 0; i < d; i++) col[i] = inv[i * d + j];
+            rq_rotation_forward(c->qk->rot, col, rcol, 1);
+            for (size_t i = 0; i < d; i++) inv[i * d + j] = rcol[i];
+        }
+        for (size_t i = 0; i < d; i++)
+            for (size_t j = 0; j < d; j++) mt[j * d + i] = Ar[i * d + j]; /* Aᵀ */
+    }
+    key_basis_free(*slot);
     *slot = b;
     return RQ_OK;
 }
@@ -218,15 +257,18 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
      *    whole append and leaves the cache untouched */
     uint8_t *stage = malloc(n_tokens * H * (c->bk + c->bv));
     if (!stage) return RQ_ERR_NOMEM;
-    /* keys of heads with a basis are stored as A·k */
-    float **kb = c->kbasis + (size_t)layer * H, *kt = NULL;
+    /* keys of heads with a basis are stored as A·k, A the basis of the
+     * key's position range */
+    key_basis **kb = c->kbasis + (size_t)layer * H;
+    float *kt = NULL;
     for (size_t h = 0; h < H && !kt; h++)
         if (kb[h] && !(kt = malloc(sizeof(float) * n_tokens * H * d))) {
             free(stage);
             return RQ_ERR_NOMEM;
         }
     for (size_t i = 0; kt && i < n_tokens * H; i++) {
-        if (kb[i % H]) matvec(kb[i % H], k + i * d, (int)d, kt + i * d);
+        const key_basis *b = kb[i % H];
+        if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, k + i * d, (int)d, kt + i * d);
         else memcpy(kt + i * d, k + i * d, sizeof(float) * d);
     }
     rq_status st = rq_quantizer_encode(c->qk, kt ? kt : k, stage, n_tokens * H);
@@ -320,7 +362,9 @@ typedef struct {
     const size_t *n_ctx;
     int group, n_q_heads, d;
     float scale;
-    const float *qprep; /* [n_queries][n_q_heads][2][d]: scale·q′, scale·S q′ */
+    key_basis *const *kb; /* the layer's key bases per KV head (NULL: none)   */
+    size_t n_ranges;      /* query preparations per head: the most ranges in use */
+    const float *qprep; /* [n_queries][n_q_heads][n_ranges][2][d]: scale·q′, scale·S q′ */
     float *partial;     /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
 } attn_job;
 
@@ -390,23 +434,29 @@ static void attn_task(void *arg, int task) {
         for (int g0 = 0; g0 < G; g0 += 64) {
             int gn = G - g0 < 64 ? G - g0 : 64;
             float *P[64];
-            const float *Q[64], *SQ[64];
+            const float *Q[64];
             for (int g = 0; g < gn; g++) {
                 int qh = h * G + g0 + g;
                 P[g] = j->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * j->n_chunks + chunk) * partial_stride(d);
                 P[g][0] = -INFINITY, P[g][1] = 0;
                 memset(P[g] + 2, 0, sizeof(float) * 2 * (size_t)d);
-                Q[g] = j->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * 2 * (size_t)d;
-                SQ[g] = Q[g] + d;
+                Q[g] = j->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * j->n_ranges * 2 * (size_t)d;
             }
-            for (size_t t0 = t_begin; t0 < t_end; t0 += sub) {
-                size_t n = t_end - t0 < sub ? t_end - t0 : sub;
+            const key_basis *kb = j->kb[h];
+            const int qstride = (int)(j->n_ranges * 2 * (size_t)d);
+            for (size_t t0 = t_begin, n; t0 < t_end; t0 += n) {
+                n = t_end - t0 < sub ? t_end - t0 : sub;
+                /* the query prepared for the key basis of these positions; a
+                 * sub-block never spans two ranges */
+                size_t r = kb ? range_of(kb, t0) : 0;
+                if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
+                const float *Q0 = Q[0] + r * 2 * (size_t)d;
                 bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
                 /* decode the sub-block's keys once for the group */
                 bool kcodes = decode_run(j, &j->kv, h, t0, n, 0, tile, tile_sig);
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
-                if (kcodes) j->K->scores(Q[0], gn, 2 * d, tile, (int)n, d, s[0], SUB_TOKENS);
-                if (kprod) j->K->scores(SQ[0], gn, 2 * d, tile_sig, (int)n, d, s[0], SUB_TOKENS);
+                if (kcodes) j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
+                if (kprod) j->K->scores(Q0 + d, gn, qstride, tile_sig, (int)n, d, s[0], SUB_TOKENS);
                 for (int g = 0; g < gn; g++) { /* online softmax update */
                     float m = row_max(s[g], n, P[g][0]);
                     float corr = expf(P[g][0] - m); /* 0 on the first pass (−inf) */
@@ -480,7 +530,13 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
     j.chunk_tokens = chunk;
     j.n_chunks = max_ctx ? (max_ctx + chunk - 1) / chunk : 1;
 
-    size_t n_prep = n_queries * (size_t)Hq * 2 * (size_t)d;
+    /* one prepared query per key-basis range that holds tokens */
+    j.kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
+    j.n_ranges = 1;
+    for (int h = 0; h < c->cfg.n_kv_heads; h++)
+        for (size_t r = 1; j.kb[h] && r < j.kb[h]->n && j.kb[h]->start[r] < max_ctx; r++)
+            j.n_ranges = r + 1 > j.n_ranges ? r + 1 : j.n_ranges;
+    size_t n_prep = n_queries * (size_t)Hq * j.n_ranges * 2 * (size_t)d;
     size_t n_part = n_queries * (size_t)Hq * j.n_chunks * partial_stride(d);
     if (n_prep + n_part > c->scratch_floats) {
         float *ns = realloc(c->scratch, sizeof(float) * (n_prep + n_part));
@@ -490,25 +546,41 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
     float *qprep = c->scratch;
     j.qprep = qprep, j.partial = c->scratch + n_prep;
 
-    /* prepare each query head once: into the key basis (A⁻ᵀq), rotate (and
-     * sketch for QJL keys) */
-    float qb[RQ_MAX_DIMS];
-    for (size_t i = 0; i < n_queries * (size_t)Hq; i++) {
-        const float *qi = q + i * (size_t)d;
-        float *qr = qprep + i * 2 * (size_t)d;
-        const float *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (i % (size_t)Hq) / (size_t)j.group];
-        if (B) {
-            matvec(B + (size_t)d * (size_t)d, qi, d, qb), qi = qb;
-            for (int x = 0; x < d; x++)
-                if (!rq__finite(qb[x])) return RQ_ERR_RANGE;
+    /* prepare each query head once per key-basis range in use: into the
+     * range's basis and rotated (Π A⁻ᵀq, for the group's heads in one
+     * `scores` call) or just rotated; sketch for QJL keys; scale */
+    const int G = j.group;
+    float *qb = NULL; /* [G][n_ranges·d]: every range's Π A⁻ᵀ q of the group's heads */
+    for (int h = 0; h < c->cfg.n_kv_heads && !qb; h++)
+        if (j.kb[h] && !(qb = malloc(sizeof(float) * (size_t)G * j.n_ranges * (size_t)d))) return RQ_ERR_NOMEM;
+    for (size_t i = 0; i < n_queries; i++)
+        for (int h = 0; h < c->cfg.n_kv_heads; h++) {
+            const key_basis *B = j.kb[h];
+            const float *qg = q + (i * (size_t)Hq + (size_t)h * (size_t)G) * (size_t)d;
+            const size_t nr = B ? (B->n < j.n_ranges ? B->n : j.n_ranges) : 1, ld = nr * (size_t)d;
+            if (B) {
+                memset(qb, 0, sizeof(float) * (size_t)G * ld);
+                j.K->scores(qg, G, d, B->mq, (int)ld, d, qb, (int)ld);
+                for (size_t x = 0; x < (size_t)G * ld; x++)
+                    if (!rq__finite(qb[x])) {
+                        free(qb);
+                        return RQ_ERR_RANGE;
+                    }
+            }
+            for (size_t r = 0; r < nr; r++)
+                for (int g = 0; g < G; g++) {
+                    float *qr = qprep + ((i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * j.n_ranges + r) * 2 *
+                                            (size_t)d;
+                    if (B) memcpy(qr, qb + (size_t)g * ld + r * (size_t)d, sizeof(float) * (size_t)d);
+                    else if (c->qk->rot) rq_rotation_forward(c->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
+                    else memcpy(qr, qg + (size_t)g * (size_t)d, sizeof(float) * (size_t)d);
+                    if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
+                    /* the score scale goes into the prepared query: one multiply
+                     * per coordinate here instead of one per score in the loop */
+                    for (int x = 0; x < (j.kv.family == RQ_FAMILY_PROD ? 2 * d : d); x++) qr[x] *= j.scale;
+                }
         }
-        if (c->qk->rot) rq_rotation_forward(c->qk->rot, qi, qr, 1);
-        else memcpy(qr, qi, sizeof(float) * (size_t)d);
-        if (j.kv.family == RQ_FAMILY_PROD) rq__qjl_apply(c->qk, qr, qr + d);
-        /* the score scale goes into the prepared query: one multiply per
-         * coordinate here instead of one per score in the token loop */
-        for (int x = 0; x < (j.kv.family == RQ_FAMILY_PROD ? 2 * d : d); x++) qr[x] *= j.scale;
-    }
+    free(qb);
 
     rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
 
@@ -557,22 +629,32 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
     float *vd = malloc(sizeof(float) * (n_tok ? n_tok : 1) * (size_t)d);
     double *sc = malloc(sizeof(double) * (n_tok ? n_tok : 1));
     double *o = malloc(sizeof(double) * (size_t)d);
-    float *qb = malloc(sizeof(float) * (size_t)d);
-    if (!kd || !vd || !sc || !o || !qb) {
-        free(kd), free(vd), free(sc), free(o), free(qb);
+    float *y = malloc(sizeof(float) * (size_t)d);
+    if (!kd || !vd || !sc || !o || !y) {
+        free(kd), free(vd), free(sc), free(o), free(y);
         return RQ_ERR_NOMEM;
     }
     for (int h = 0; h < c->cfg.n_kv_heads; h++) {
+        const key_basis *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
         for (size_t t = 0; t < n_tok; t++) {
-            rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kd + t * (size_t)d, 1);
+            float *kt = kd + t * (size_t)d;
+            rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kt, 1);
+            if (B) { /* back from the range's basis: k = A⁻¹ (A k) = (Πᵀ Π A⁻ᵀ)ᵀ (A k) */
+                const float *pit = B->mq + range_of(B, t) * (size_t)d * (size_t)d;
+                if (c->qk->rot) rq_rotation_forward(c->qk->rot, kt, y, 1); /* Π (A k) */
+                else memcpy(y, kt, sizeof(float) * (size_t)d);
+                for (int x = 0; x < d; x++) { /* (Π A⁻ᵀ)ᵀ Π (A k) = A⁻¹ Πᵀ Π A k */
+                    double a = 0;
+                    for (int z = 0; z < d; z++) a += (double)pit[(size_t)z * (size_t)d + (size_t)x] * y[z];
+                    kt[x] = (float)a;
+                }
+            }
             rq_quantizer_decode(c->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
         }
         for (size_t i = 0; i < n_queries; i++)
             for (int g = 0; g < G; g++) {
                 size_t qh = (size_t)h * (size_t)G + (size_t)g;
                 const float *qi = q + (i * (size_t)Hq + qh) * (size_t)d;
-                const float *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
-                if (B) matvec(B + (size_t)d * (size_t)d, qi, d, qb), qi = qb;
                 float *oi = out + (i * (size_t)Hq + qh) * (size_t)d;
                 size_t lim = n_ctx ? n_ctx[i] : n_tok;
                 double m = -INFINITY, l = 0;
@@ -591,6 +673,6 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
                 for (int x = 0; x < d; x++) oi[x] = l > 0 ? (float)(o[x] / l) : 0.0f;
             }
     }
-    free(kd), free(vd), free(sc), free(o), free(qb);
+    free(kd), free(vd), free(sc), free(o), free(y);
     return RQ_OK;
 }

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+static const size_t ZERO[1] = {0}; /* one range: every position */
+
 static rq_cache *cache_of(const char *tk, const char *tv, int L, int H, int d) {
     rq_cache_config c = rq_cache_config_default();
     c.n_layers = L, c.n_kv_heads = H, c.head_dim = d, c.type_k = tk, c.type_v = tv;
@@ -137,8 +139,8 @@ static void test_basis_keeps_scores(void) {
     for (int i = 0; i < 4 * H * G * d; i++) q[i] = (float)rq_rng_gauss(&r);
     for (int i = 0; i < d * d; i++) A[i] = (float)((i / d == i % d) + 0.3 * rq_rng_gauss(&r));
     rq_cache *c0 = cache_of("f32", "f32", L, H, d), *c1 = cache_of("f32", "f32", L, H, d);
-    CHECK_OK(rq_cache_set_key_basis(c1, 1, 0, A));
-    CHECK_OK(rq_cache_set_key_basis(c1, 1, 1, A));
+    CHECK_OK(rq_cache_set_key_basis(c1, 1, 0, 1, ZERO, A));
+    CHECK_OK(rq_cache_set_key_basis(c1, 1, 1, 1, ZERO, A));
     for (int l = 0; l < L; l++) {
         CHECK_OK(rq_cache_append(c0, l, k, v, n));
         CHECK_OK(rq_cache_append(c1, l, k, v, n));
@@ -153,6 +155,68 @@ static void test_basis_keeps_scores(void) {
     CHECK(rq_cache_bytes_per_token(c1) == rq_cache_bytes_per_token(c0), "a basis stores no bytes per token");
     free(k), free(v), free(q), free(A), free(o0), free(o1), free(o2);
     rq_cache_free(c0), rq_cache_free(c1);
+}
+
+/* Bases by position range: keys of each range stored in its own basis, the
+ * query prepared once per range; attention is unchanged (f32 cache) for
+ * causal limits inside, at and across range boundaries, fused and reference,
+ * one and two threads, and a page size that does not align with the ranges. */
+static void test_basis_ranges_keep_scores(void) {
+    const int H = 2, G = 2, d = 16, n = 300, nq = 6;
+    const size_t start[3] = {0, 70, 130};
+    rq_rng r;
+    rq_rng_seed(&r, 8);
+    float *k = malloc(sizeof(float) * n * H * d), *v = malloc(sizeof(float) * n * H * d);
+    float *q = malloc(sizeof(float) * nq * H * G * d), *A = malloc(sizeof(float) * 3 * d * d);
+    float *o0 = malloc(sizeof(float) * nq * H * G * d), *o1 = malloc(sizeof(float) * nq * H * G * d);
+    float *o2 = malloc(sizeof(float) * nq * H * G * d);
+    for (int i = 0; i < n * H * d; i++) k[i] = (float)rq_rng_gauss(&r), v[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < nq * H * G * d; i++) q[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < 3 * d * d; i++) A[i] = (float)(((i % (d * d)) / d == i % d) * (1 + i / (d * d)) + 0.2 * rq_rng_gauss(&r));
+    size_t n_ctx[6] = {1, 70, 71, 129, 131, 300};
+    for (int th = 1; th <= 2; th++) {
+        rq_cache_config cfg = rq_cache_config_default();
+        cfg.n_layers = 1, cfg.n_kv_heads = H, cfg.head_dim = d, cfg.type_k = cfg.type_v = "f32";
+        cfg.page_tokens = 48, cfg.n_threads = th;
+        rq_cache *c0 = NULL, *c1 = NULL;
+        CHECK_OK(rq_cache_init(&c0, &cfg));
+        CHECK_OK(rq_cache_init(&c1, &cfg));
+        CHECK_OK(rq_cache_set_key_basis(c1, 0, 0, 3, start, A));
+        CHECK_OK(rq_cache_set_key_basis(c1, 0, 1, 2, start, A + d * d)); /* heads may differ */
+        for (int t = 0; t < n; t += 50) { /* appends across range boundaries */
+            CHECK_OK(rq_cache_append(c0, 0, k + t * H * d, v + t * H * d, 50));
+            CHECK_OK(rq_cache_append(c1, 0, k + t * H * d, v + t * H * d, 50));
+        }
+        rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
+        CHECK_OK(rq_cache_attention(c0, 0, q, nq, n_ctx, &p, o0));
+        CHECK_OK(rq_cache_attention(c1, 0, q, nq, n_ctx, &p, o1));
+        CHECK_OK(rq_cache_attention_ref(c1, 0, q, nq, n_ctx, &p, o2));
+        double e1 = rel_err(o1, o0, (size_t)nq * H * G * d), e2 = rel_err(o2, o0, (size_t)nq * H * G * d);
+        CHECK(e1 < 1e-5 && e2 < 1e-5, "threads %d: ranged bases changed attention: fused %.3g, reference %.3g", th, e1,
+              e2);
+        rq_cache_free(c0), rq_cache_free(c1);
+    }
+    /* compressed keys in ranged bases: the fused path (queries mapped and
+     * rotated by one product) against the reference (keys decoded back) */
+    static const char *types[] = {"turbo3", "turbo3p", "dense4", "planar3", "iso4", "f16"};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        rq_cache_config cfg = rq_cache_config_default();
+        cfg.n_layers = 1, cfg.n_kv_heads = H, cfg.head_dim = d, cfg.type_k = types[ti], cfg.type_v = "turbo3";
+        cfg.page_tokens = 48, cfg.n_threads = 2;
+        rq_cache *c1 = NULL;
+        CHECK_OK(rq_cache_init(&c1, &cfg));
+        if (!c1) continue;
+        CHECK_OK(rq_cache_set_key_basis(c1, 0, 0, 3, start, A));
+        CHECK_OK(rq_cache_set_key_basis(c1, 0, 1, 2, start, A + d * d));
+        CHECK_OK(rq_cache_append(c1, 0, k, v, n));
+        rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
+        CHECK_OK(rq_cache_attention(c1, 0, q, nq, n_ctx, &p, o1));
+        CHECK_OK(rq_cache_attention_ref(c1, 0, q, nq, n_ctx, &p, o2));
+        double e = rel_err(o1, o2, (size_t)nq * H * G * d);
+        CHECK(e < 2e-4, "%s keys in ranged bases: fused vs reference %.3g", types[ti], e);
+        rq_cache_free(c1);
+    }
+    free(k), free(v), free(q), free(A), free(o0), free(o1), free(o2);
 }
 
 /* Keys with strong channels that the queries hardly read, queries strong
@@ -188,7 +252,7 @@ static void test_fitted_basis_cuts_error(void) {
     for (int i = 0; i < n * d; i++) v[i] = (float)rq_rng_gauss(&r);
     rq_cache *ce = cache_of("f32", "f32", 1, 1, d), *c0 = cache_of("turbo3", "f32", 1, 1, d),
              *c1 = cache_of("turbo3", "f32", 1, 1, d);
-    CHECK_OK(rq_cache_set_key_basis(c1, 0, 0, A));
+    CHECK_OK(rq_cache_set_key_basis(c1, 0, 0, 1, ZERO, A));
     CHECK_OK(rq_cache_append(ce, 0, k, v, n));
     CHECK_OK(rq_cache_append(c0, 0, k, v, n));
     CHECK_OK(rq_cache_append(c1, 0, k, v, n));
@@ -208,26 +272,35 @@ static void test_basis_bad_input(void) {
     const int d = 8;
     float A[64] = {0}, kv[2 * 8] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8};
     rq_cache *c = cache_of("turbo3", "turbo3", 2, 2, d);
-    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_INVALID_ARG, "singular basis");
+    CHECK(rq_cache_set_key_basis(c, 0, 0, 1, ZERO, A) == RQ_ERR_INVALID_ARG, "singular basis");
     for (int i = 0; i < d; i++) A[i * d + i] = 1;
     A[1] = 1e9f; /* invertible, but cond > 1e7 */
-    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_INVALID_ARG, "ill-conditioned basis");
+    CHECK(rq_cache_set_key_basis(c, 0, 0, 1, ZERO, A) == RQ_ERR_INVALID_ARG, "ill-conditioned basis");
     A[1] = NAN;
-    CHECK(rq_cache_set_key_basis(c, 0, 0, A) == RQ_ERR_NONFINITE, "NaN basis");
+    CHECK(rq_cache_set_key_basis(c, 0, 0, 1, ZERO, A) == RQ_ERR_NONFINITE, "NaN basis");
     A[1] = 0.5f;
-    CHECK(rq_cache_set_key_basis(c, 2, 0, A) == RQ_ERR_INVALID_ARG, "layer out of range");
-    CHECK(rq_cache_set_key_basis(c, 0, 2, A) == RQ_ERR_INVALID_ARG, "head out of range");
-    CHECK(rq_cache_set_key_basis(NULL, 0, 0, A) == RQ_ERR_INVALID_ARG, "NULL cache");
-    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, A));
+    CHECK(rq_cache_set_key_basis(c, 2, 0, 1, ZERO, A) == RQ_ERR_INVALID_ARG, "layer out of range");
+    CHECK(rq_cache_set_key_basis(c, 0, 2, 1, ZERO, A) == RQ_ERR_INVALID_ARG, "head out of range");
+    CHECK(rq_cache_set_key_basis(NULL, 0, 0, 1, ZERO, A) == RQ_ERR_INVALID_ARG, "NULL cache");
+    {
+        float A2[2 * 64];
+        memcpy(A2, A, sizeof(float) * 64), memcpy(A2 + 64, A, sizeof(float) * 64);
+        const size_t bad0[2] = {1, 5}, same[2] = {0, 0}, ok2[2] = {0, 5};
+        CHECK(rq_cache_set_key_basis(c, 0, 0, 2, bad0, A2) == RQ_ERR_INVALID_ARG, "ranges not from 0");
+        CHECK(rq_cache_set_key_basis(c, 0, 0, 2, same, A2) == RQ_ERR_INVALID_ARG, "ranges not increasing");
+        CHECK(rq_cache_set_key_basis(c, 0, 0, 2, NULL, A2) == RQ_ERR_INVALID_ARG, "no starts");
+        CHECK_OK(rq_cache_set_key_basis(c, 0, 0, 2, ok2, A2));
+    }
+    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, 1, ZERO, A));
     CHECK_OK(rq_cache_append(c, 0, kv, kv, 1));
-    CHECK(rq_cache_set_key_basis(c, 0, 0, NULL) == RQ_ERR_INVALID_ARG, "change after tokens were stored");
-    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, A)); /* another layer is still empty */
-    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, NULL));
+    CHECK(rq_cache_set_key_basis(c, 0, 0, 0, NULL, NULL) == RQ_ERR_INVALID_ARG, "change after tokens were stored");
+    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, 1, ZERO, A)); /* another layer is still empty */
+    CHECK_OK(rq_cache_set_key_basis(c, 1, 1, 0, NULL, NULL));
     kv[3] = NAN;
     CHECK(rq_cache_append(c, 0, kv, kv, 1) == RQ_ERR_NONFINITE, "NaN key through a basis");
     CHECK(rq_cache_n_tokens(c, 0) == 1, "rejected append stored nothing");
     rq_cache_clear(c);
-    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, NULL)); /* empty again: may change */
+    CHECK_OK(rq_cache_set_key_basis(c, 0, 0, 0, NULL, NULL)); /* empty again: may change */
     rq_cache_free(c);
     /* the inverse transpose on its own: exact on a permutation-scaled
      * matrix, refused for NaN and for a singular matrix */
@@ -255,6 +328,7 @@ static void test_basis_bad_input(void) {
 const rq_test tests_keybasis[] = {
     {"key_basis_fit_is_the_minimizer", test_fit_is_the_minimizer},
     {"key_basis_keeps_scores", test_basis_keeps_scores},
+    {"key_basis_ranges_keep_scores", test_basis_ranges_keep_scores},
     {"key_basis_fitted_cuts_attention_error", test_fitted_basis_cuts_error},
     {"key_basis_bad_input", test_basis_bad_input},
     {NULL, NULL},

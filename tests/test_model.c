@@ -262,6 +262,8 @@ static void test_model_tiny_forward(void) {
     tiny_free(&w);
 }
 
+static const size_t ZERO_START[1] = {0}; /* one key-position range */
+
 /* Key-basis calibration on the tiny model: the observer gathers moments, the
  * fit gives finite bases, an f32 cache in the basis gives the same logits,
  * a turbo3 cache in it runs, and the .npy file round-trips and is checked
@@ -284,7 +286,7 @@ static void test_model_tiny_key_basis(void) {
     float *l1 = malloc(N * T_VOCAB * sizeof(float)), *back = NULL;
     rqm_calib *cal = NULL;
     if (!hp) goto done;
-    CHECK_OK(rqm_calib_init(&cal, hp));
+    CHECK_OK(rqm_calib_init(&cal, hp, N));
     CHECK(rqm_calib_fit(cal, basis) == RQ_ERR_INVALID_ARG, "nothing observed yet");
     int32_t tok[N];
     rq_rng rng;
@@ -305,7 +307,7 @@ static void test_model_tiny_key_basis(void) {
 
     rqm_session *s0 = tiny_session(m, "f32", 0, 1), *s1 = NULL, *s2 = NULL;
     memset(&sc, 0, sizeof sc);
-    sc.type_k = sc.type_v = "f32", sc.key_basis = basis;
+    sc.type_k = sc.type_v = "f32", sc.key_basis = basis, sc.key_basis_ranges = 1, sc.key_basis_start = ZERO_START;
     CHECK_OK(rqm_session_init(&s1, m, &sc));
     CHECK_OK(rqm_session_eval(s0, tok, N, 1, l0));
     CHECK_OK(rqm_session_eval(s1, tok, N, 1, l1));
@@ -323,15 +325,17 @@ static void test_model_tiny_key_basis(void) {
     int fd = mkstemp(path);
     CHECK(fd >= 0, "temp file");
     if (fd >= 0) close(fd);
-    const rqm_key_basis_info info = {.n_ctx = 32, .n_tokens = N, .self_generated = 1};
+    const rqm_key_basis_info info = {.n_ctx = 32, .n_tokens = N, .self_generated = 1, .n_ranges = 1, .start = {0}};
     rqm_key_basis_info got = {0};
     CHECK_OK(rqm_key_basis_save(path, hp, basis, &info));
     CHECK_OK(rqm_key_basis_load(path, hp, &back, &got, err, sizeof err));
     CHECK(back && !memcmp(back, basis, nb * sizeof(float)), "the basis round-trips bit for bit");
-    CHECK(got.n_ctx == 32 && got.n_tokens == N && got.self_generated == 1, "calibration info round-trips");
+    CHECK(got.n_ctx == 32 && got.n_tokens == N && got.self_generated == 1 && got.n_ranges == 1 && got.start[0] == 0,
+          "calibration info round-trips");
     /* a basis serves the positions it was calibrated on, no more */
     memset(&sc, 0, sizeof sc);
     sc.type_k = "turbo3", sc.key_basis = basis, sc.key_basis_ctx = 32, sc.n_ctx = 33;
+    sc.key_basis_ranges = 1, sc.key_basis_start = info.start;
     CHECK(rqm_session_init(&s2, m, &sc) == RQ_ERR_RANGE && !s2, "n_ctx beyond the calibrated positions");
     sc.n_ctx = 32;
     CHECK_OK(rqm_session_init(&s2, m, &sc));
@@ -341,7 +345,7 @@ static void test_model_tiny_key_basis(void) {
     other.n_layers = T_LAYERS + 1;
     CHECK(rqm_key_basis_load(path, &other, &back, NULL, err, sizeof err) == RQ_ERR_SHAPE && !back,
           "a basis for another shape: %s", err);
-    CHECK(strstr(err, "head_dim, head_dim, KV heads, layers") != NULL, "the error names the shape: %s", err);
+    CHECK(strstr(err, "head_dim², ranges, KV heads, layers") != NULL, "the error names the shape: %s", err);
     FILE *f = fopen(path, "r+b");
     if (f) {
         fseek(f, 0, SEEK_END);
@@ -367,6 +371,56 @@ done:
     rqm_gguf_close(g);
     rqm_gguf_builder_free(b);
     tiny_free(&w);
+}
+
+/* Calibration by key-position range (rqm_calib, fed synthetic events): the
+ * ranges are 0, 256, 512 for 800 positions; range r's basis is the fit of the keys
+ * at its positions against every query at positions ≥ its start. */
+static void test_model_calib_ranges(void) {
+    rqm_llama_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.n_layers = 1, hp.n_heads = 2, hp.n_kv_heads = 1, hp.head_dim = 8;
+    enum { D = 8, NT = 800 };
+    size_t starts[RQM_KB_MAX_RANGES];
+    CHECK(rqm_key_basis_ranges(800, starts) == 3 && starts[1] == 256 && starts[2] == 512, "ranges 0, 256, 512 for 800");
+    CHECK(rqm_key_basis_ranges(700, starts) == 2, "700: no range [512, 700)");
+    CHECK(rqm_key_basis_ranges(256, starts) == 1, "256 positions: one range");
+    rqm_calib *cal = NULL;
+    CHECK_OK(rqm_calib_init(&cal, &hp, NT));
+    if (!cal) return;
+    float *k = malloc(sizeof(float) * NT * D), *q = malloc(sizeof(float) * NT * 2 * D);
+    rq_rng rng;
+    rq_rng_seed(&rng, 4);
+    for (int t = 0; t < NT; t++) /* each range its own key anisotropy */
+        for (int i = 0; i < D; i++) {
+            k[t * D + i] = (float)(rq_rng_gauss(&rng) * (i == t / 256 ? 9.0 : 1.0));
+            q[(t * 2) * D + i] = (float)rq_rng_gauss(&rng), q[(t * 2 + 1) * D + i] = (float)(rq_rng_gauss(&rng) * (1 + i));
+        }
+    for (int t0 = 0; t0 < NT; t0 += 100) { /* batches across range boundaries */
+        rqm_layer_event ev = {.layer = 0, .pos0 = (size_t)t0, .n_tokens = 100, .q = q + t0 * 2 * D, .k = k + t0 * D};
+        CHECK_OK(rqm_calib_observe(cal, &ev));
+    }
+    CHECK(rqm_calib_tokens(cal) == NT, "%zu key positions", rqm_calib_tokens(cal));
+    float got[3 * D * D], want[D * D];
+    CHECK_OK(rqm_calib_fit(cal, got));
+    for (int r = 0; r < 3; r++) {
+        const int a = r * 256, b = r < 2 ? (r + 1) * 256 : NT;
+        double Sk[D * D] = {0}, Sq[D * D] = {0};
+        for (int t = a; t < b; t++)
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j < D; j++) Sk[i * D + j] += (double)k[t * D + i] * k[t * D + j] / (b - a);
+        for (int t = a; t < NT; t++)
+            for (int h = 0; h < 2; h++)
+                for (int i = 0; i < D; i++)
+                    for (int j = 0; j < D; j++)
+                        Sq[i * D + j] += (double)q[(t * 2 + h) * D + i] * q[(t * 2 + h) * D + j] / (2.0 * (NT - a));
+        CHECK_OK(rq_key_basis_fit(Sk, Sq, D, want));
+        double e = 0;
+        for (int i = 0; i < D * D; i++) e = fmax(e, fabs(got[r * D * D + i] - want[i]) / fabs(want[0]));
+        CHECK(e < 1e-4, "range %d basis vs a direct fit: %.3g", r, e);
+    }
+    free(k), free(q);
+    rqm_calib_free(cal);
 }
 
 /* A GGUF that is valid but not a usable llama: each must fail with a message. */
@@ -603,6 +657,7 @@ const rq_test tests_model[] = {
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_bad_files", test_model_bad_files},
     {"model_tiny_key_basis", test_model_tiny_key_basis},
+    {"model_calib_ranges", test_model_calib_ranges},
     {"model_real_paris", test_model_real_paris},
     {"model_real_perplexity", test_model_real_perplexity},
     {NULL, NULL},
