@@ -181,22 +181,40 @@ static rqm_session *tiny_session(const rqm_llama *m, const char *type, int n_bat
     return s;
 }
 
-static void test_model_tiny_forward(void) {
+/* The tiny model loaded from its in-memory GGUF (m NULL on failure, err set). */
+typedef struct {
     tiny_weights w;
-    memset(&w, 0, sizeof w);
-    rqm_gguf_builder *b = tiny_build(&w, 11);
+    rqm_gguf_builder *b;
+    rqm_gguf *g;
+    rqm_llama *m;
+    char err[256];
+} tiny_model;
+
+static void tiny_open(tiny_model *t) {
+    memset(t, 0, sizeof *t);
+    t->b = tiny_build(&t->w, 11);
     size_t len = 0;
-    const void *buf = rqm_gguf_builder_bytes(b, &len);
-    rqm_gguf *g = NULL;
-    rqm_llama *m = NULL;
-    char err[256] = "";
-    CHECK_OK(rqm_gguf_open_memory(&g, buf, len, err, sizeof err));
-    CHECK_OK(rqm_llama_load(&m, g, err, sizeof err));
+    const void *buf = rqm_gguf_builder_bytes(t->b, &len);
+    CHECK_OK(rqm_gguf_open_memory(&t->g, buf, len, t->err, sizeof t->err));
+    if (t->g) CHECK_OK(rqm_llama_load(&t->m, t->g, t->err, sizeof t->err));
+}
+
+static void tiny_close(tiny_model *t) {
+    rqm_llama_free(t->m);
+    rqm_gguf_close(t->g);
+    rqm_gguf_builder_free(t->b);
+    tiny_free(&t->w);
+}
+
+static void test_model_tiny_forward(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    tiny_weights w = tm.w;
+    rqm_llama *m = tm.m;
+    const char *err = tm.err;
     if (!m) {
         TEST_NOTE("load: %s", err);
-        rqm_gguf_close(g);
-        rqm_gguf_builder_free(b);
-        tiny_free(&w);
+        tiny_close(&tm);
         return;
     }
     const rqm_llama_hparams *hp = rqm_llama_hparams_of(m);
@@ -256,29 +274,21 @@ static void test_model_tiny_forward(void) {
 
     rqm_session_free(s), rqm_session_free(s2), rqm_session_free(s3);
     free(ref), free(all), free(step);
-    rqm_llama_free(m);
-    rqm_gguf_close(g);
-    rqm_gguf_builder_free(b);
-    tiny_free(&w);
+    tiny_close(&tm);
 }
 
 static const size_t ZERO_START[1] = {0}; /* one key-position range */
 
 /* Key-basis calibration on the tiny model: the observer gathers moments, the
  * fit gives finite bases, an f32 cache in the basis gives the same logits,
- * a turbo3 cache in it runs, and the .npy file round-trips and is checked
+ * a turbo3 cache in it runs, the basis file (GGUF) round-trips and is checked
  * against the model's shape. */
 static void test_model_tiny_key_basis(void) {
-    tiny_weights w;
-    memset(&w, 0, sizeof w);
-    rqm_gguf_builder *b = tiny_build(&w, 11);
-    size_t len = 0;
-    const void *buf = rqm_gguf_builder_bytes(b, &len);
-    rqm_gguf *g = NULL;
-    rqm_llama *m = NULL;
-    char err[256] = "";
-    CHECK_OK(rqm_gguf_open_memory(&g, buf, len, err, sizeof err));
-    CHECK_OK(rqm_llama_load(&m, g, err, sizeof err));
+    tiny_model tm;
+    tiny_open(&tm);
+    rqm_llama *m = tm.m;
+    char *err = tm.err;
+    const size_t err_len = sizeof tm.err;
     const rqm_llama_hparams *hp = m ? rqm_llama_hparams_of(m) : NULL;
     enum { N = 40 };
     const size_t nb = (size_t)T_LAYERS * T_KV * T_HD * T_HD;
@@ -328,7 +338,7 @@ static void test_model_tiny_key_basis(void) {
     const rqm_key_basis_info info = {.n_ctx = 32, .n_tokens = N, .self_generated = 1, .n_ranges = 1, .start = {0}};
     rqm_key_basis_info got = {0};
     CHECK_OK(rqm_key_basis_save(path, hp, basis, &info));
-    CHECK_OK(rqm_key_basis_load(path, hp, &back, &got, err, sizeof err));
+    CHECK_OK(rqm_key_basis_load(path, hp, &back, &got, err, err_len));
     CHECK(back && !memcmp(back, basis, nb * sizeof(float)), "the basis round-trips bit for bit");
     CHECK(got.n_ctx == 32 && got.n_tokens == N && got.self_generated == 1 && got.n_ranges == 1 && got.start[0] == 0,
           "calibration info round-trips");
@@ -343,7 +353,7 @@ static void test_model_tiny_key_basis(void) {
     free(back), back = NULL;
     rqm_llama_hparams other = *hp;
     other.n_layers = T_LAYERS + 1;
-    CHECK(rqm_key_basis_load(path, &other, &back, NULL, err, sizeof err) == RQ_ERR_SHAPE && !back,
+    CHECK(rqm_key_basis_load(path, &other, &back, NULL, err, err_len) == RQ_ERR_SHAPE && !back,
           "a basis for another shape: %s", err);
     CHECK(strstr(err, "head_dim², ranges, KV heads, layers") != NULL, "the error names the shape: %s", err);
     FILE *f = fopen(path, "r+b");
@@ -354,23 +364,20 @@ static void test_model_tiny_key_basis(void) {
         const float nan = NAN;
         fwrite(&nan, 4, 1, f);
         fclose(f);
-        CHECK(rqm_key_basis_load(path, hp, &back, NULL, err, sizeof err) == RQ_ERR_NONFINITE && !back, "NaN in file");
+        CHECK(rqm_key_basis_load(path, hp, &back, NULL, err, err_len) == RQ_ERR_NONFINITE && !back, "NaN in file");
         CHECK(truncate(path, end - 10) == 0, "truncate");
-        rq_status st = rqm_key_basis_load(path, hp, &back, NULL, err, sizeof err);
+        rq_status st = rqm_key_basis_load(path, hp, &back, NULL, err, err_len);
         CHECK((st == RQ_ERR_TRUNCATED || st == RQ_ERR_FORMAT) && !back, "truncated file: %s", err);
     }
     remove(path);
-    CHECK(rqm_key_basis_load("/nonexistent/basis.gguf", hp, &back, NULL, err, sizeof err) == RQ_ERR_IO,
+    CHECK(rqm_key_basis_load("/nonexistent/basis.gguf", hp, &back, NULL, err, err_len) == RQ_ERR_IO,
           "missing file");
-    CHECK(rqm_key_basis_load("tests/data/layer03_k.npy", hp, &back, NULL, err, sizeof err) == RQ_ERR_FORMAT && !back,
+    CHECK(rqm_key_basis_load("tests/data/layer03_k.npy", hp, &back, NULL, err, err_len) == RQ_ERR_FORMAT && !back,
           "not a GGUF: %s", err);
 done:
     rqm_calib_free(cal);
     free(basis), free(l0), free(l1), free(back);
-    rqm_llama_free(m);
-    rqm_gguf_close(g);
-    rqm_gguf_builder_free(b);
-    tiny_free(&w);
+    tiny_close(&tm);
 }
 
 /* Calibration by key-position range (rqm_calib, fed synthetic events): the
