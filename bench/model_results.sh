@@ -56,6 +56,7 @@ FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
+run fidelity_turbo3_kb.md $FID -ctk turbo3 -ctv turbo3 --key-basis $KB
 
 python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$L0" "$L1" "$L2" <<'PY'
 import re, sys, platform, subprocess, datetime
@@ -78,6 +79,7 @@ def fid_mean(t):
     rows = [l for l in open(f"{out}/fidelity_{t}.md") if l.startswith("| mean")]
     return rows[0].strip() if rows else "| mean | ? |"
 fid = "\n".join(f"| {t} " + fid_mean(t)[len('| mean '):] for t in ("turbo3", "rotor3", "q4_0"))
+fid += "\n| turbo3, keys + basis " + fid_mean("turbo3_kb")[len('| mean '):]
 cpu = ""
 try:
     for l in open("/proc/cpuinfo"):
@@ -125,9 +127,10 @@ At 2048 context (`rotorquant {l0_cmd}`; then with the same basis,
 {long1}
 {long2}
 
-Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`: the
-f32-cache forward pass, and at every layer the compressed K/V evaluated on
-the same queries, every position of 2 × 512 tokens a query; means over layers):
+Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`, the
+last row with `--key-basis` the basis above: the f32-cache forward pass, and
+at every layer the compressed K/V evaluated on the same queries, every
+position of 2 × 512 tokens a query; means over layers):
 
 | K = V | score cos | softmax KL | output cos | top-1 | top-5 |
 |---|---:|---:|---:|---:|---:|
