@@ -963,9 +963,14 @@ int cmd_calibrate(int argc, char **argv) {
     }
     if (!st) st = rqm_calib_fit(cal, basis);
     info.n_ctx = (long)ctx_used, info.n_tokens = (long)rqm_calib_tokens(cal), info.self_generated = !o.text;
-    if (!st) st = rqm_key_basis_save(o.out_dir, hp, basis, &info);
     if (st) {
         rc = cli_fail("calibrate", st);
+        goto done;
+    }
+    if ((st = rqm_key_basis_save(o.out_dir, hp, basis, &info))) {
+        char what[4200];
+        snprintf(what, sizeof what, "calibrate: writing %s", o.out_dir);
+        rc = cli_fail(what, st);
         goto done;
     }
     printf("key bases of %d layers × %d KV heads × %zu position ranges (%d×%d) from %zu tokens of %s at positions "
