@@ -69,7 +69,7 @@ $(BUILD)/obj/%.o: %.cu $(wildcard include/*.h src/*.h src/cuda/*.h src/cuda/*.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-.PHONY: all test bench bench-attn bench-encode bench-ggml bench-cuda clean
+.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -110,6 +110,12 @@ bench-encode: $(BUILD)/bench/encode_bench
 	$(BUILD)/bench/encode_bench --mib 2 --dims 128
 
 bench: bench-encode
+
+# what a key basis (rq_cache_set_key_basis) costs a decode step
+bench-keybasis: $(BUILD)/bench/keybasis_bench
+	$(BUILD)/bench/keybasis_bench --threads 2
+
+bench: bench-keybasis
 
 # the forward pass's weight kernels (model/ggml*.c): matmul GFLOP/s and GB/s
 $(BUILD)/bench/ggml_bench: bench/ggml_bench.c $(MODEL_OBJ) $(BUILD)/librotorquant.a

@@ -220,20 +220,24 @@ rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_r
 }
 
 /* y = M x from Mt = Mᵀ (row-major d×d): y[i] = Σ_j M[i][j] x[j], each sum
- * in index order j = 0..d−1 (docs/FORMAT.md §6) — the same floats as a row
- * dot product, but the loop over i is contiguous and vectorizes. */
+ * from 0 in index order j = 0..d−1, multiply and add rounded separately
+ * (docs/FORMAT.md §6) — the same floats as a plain row dot product on every
+ * machine, but 16 outputs at a time stay in registers while the columns
+ * stream past (the compiler vectorizes the lanes; no FMA: -ffp-contract=off). */
 static void matvec(const float *restrict Mt, const float *restrict x, int d, float *restrict y) {
-    for (int i = 0; i < d; i++) y[i] = 0;
-    for (int j = 0; j < d; j++) {
-        const float xj = x[j], *col = Mt + (size_t)j * (size_t)d;
-        int i = 0;
-        for (; i + 8 <= d; i += 8) { /* 8 independent lanes: SLP-vectorized */
-            float *yi = y + i;
-            const float *ci = col + i;
-            yi[0] += ci[0] * xj, yi[1] += ci[1] * xj, yi[2] += ci[2] * xj, yi[3] += ci[3] * xj;
-            yi[4] += ci[4] * xj, yi[5] += ci[5] * xj, yi[6] += ci[6] * xj, yi[7] += ci[7] * xj;
+    int i0 = 0;
+    for (; i0 + 16 <= d; i0 += 16) {
+        float acc[16] = {0};
+        for (int j = 0; j < d; j++) {
+            const float xj = x[j], *col = Mt + (size_t)j * (size_t)d + (size_t)i0;
+            for (int u = 0; u < 16; u++) acc[u] += col[u] * xj;
         }
-        for (; i < d; i++) y[i] += col[i] * xj;
+        memcpy(y + i0, acc, sizeof acc);
+    }
+    for (int i = i0; i < d; i++) { /* the rest (d not a multiple of 16) */
+        float s = 0;
+        for (int j = 0; j < d; j++) s += Mt[(size_t)j * (size_t)d + (size_t)i] * x[j];
+        y[i] = s;
     }
 }
 
