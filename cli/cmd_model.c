@@ -7,7 +7,7 @@
  *                         [--decode-ctx 512,2048] [--json]
  *   rotorquant fidelity   -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]
  *   rotorquant dump-kv    -m MODEL -f TEXT -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]
- *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.gguf [--n-tokens N] [--temp X] [--seed S]
+ *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.gguf [--n-tokens N] [--ctx N] [--ranges R] [--temp X] [--seed S]
  *
  * generate, perplexity and fidelity take --key-basis BASIS.gguf: the cache
  * stores keys in the calibrated basis (rq_cache_set_key_basis; model/calib.h)
@@ -38,7 +38,8 @@ typedef struct {
     kv_pair cfg[MAX_CONFIGS];
     int n_cfg;
     const char *ctk, *ctv;
-    long n_predict, ctx, chunks, threads, n_tokens, offset, batch;
+    long n_predict, ctx, chunks, threads, n_tokens, offset, batch, ranges;
+    int n_tokens_given;
     long decode_ctx[8];
     int n_decode_ctx;
     double temp;
@@ -235,7 +236,8 @@ static int parse(const char *cmd, int argc, char **argv, mopts *o) {
         else if (!strcmp(a, "--chunks")) bad = parse_long(v, 1, 1 << 20, &o->chunks);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_long(v, 1, 256, &o->threads);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) bad = parse_long(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--n-tokens")) bad = parse_long(v, 1, 1 << 20, &o->n_tokens);
+        else if (!strcmp(a, "--n-tokens")) bad = parse_long(v, 1, 1 << 20, &o->n_tokens), o->n_tokens_given = 1;
+        else if (!strcmp(a, "--ranges")) bad = parse_long(v, 1, RQM_KB_MAX_RANGES, &o->ranges);
         else if (!strcmp(a, "--offset")) bad = parse_long(v, 0, 1L << 40, &o->offset);
         else if (!strcmp(a, "--temp")) {
             char *end;
@@ -672,8 +674,7 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
             const size_t p = ev->pos0 + t;
             const float *A = NULL, *At = NULL;
             if (R) {
-                size_t r = R - 1;
-                while (r > 0 && m->key_basis_info.start[r] > p) r--;
+                const size_t r = rqm_key_basis_range(m->key_basis_info.start, R, p);
                 A = m->key_basis + ((L * G + g) * R + r) * D * D;
                 At = m->key_basis_t + ((L * G + g) * R + r) * D * D;
             }
@@ -912,9 +913,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (parse("calibrate", argc, argv, &o)) return 2;
     if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.gguf");
     if (!o.temp_given) o.temp = 1.0;
-    int n_given = 0;
-    for (int i = 2; i < argc; i++) n_given |= !strcmp(argv[i], "--n-tokens");
-    if (!n_given) o.n_tokens = 2048;
+    if (!o.n_tokens_given) o.n_tokens = 2048;
     model m;
     if (model_open("calibrate", &o, &m)) return 1;
     const rqm_llama_hparams *hp = m.hp;
@@ -927,12 +926,17 @@ int cmd_calibrate(int argc, char **argv) {
     if (ctx_used > N) ctx_used = N;
     rqm_key_basis_info info;
     memset(&info, 0, sizeof info);
-    info.n_ranges = rqm_key_basis_ranges(ctx_used, info.start);
-    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
-    float *basis = malloc((size_t)hp->n_layers * (size_t)hp->n_kv_heads * info.n_ranges * (size_t)hp->head_dim *
-                          (size_t)hp->head_dim * sizeof(float));
+    float *logits = malloc((size_t)hp->n_vocab * sizeof *logits), *basis = NULL;
     int rc = 1;
-    rq_status st = logits && basis ? rqm_calib_init(&cal, hp, ctx_used) : RQ_ERR_NOMEM;
+    rq_status st = logits ? rqm_calib_init(&cal, hp, ctx_used, (size_t)o.ranges) : RQ_ERR_NOMEM;
+    if (!st) {
+        const size_t *start;
+        info.n_ranges = rqm_calib_ranges(cal, &start);
+        memcpy(info.start, start, info.n_ranges * sizeof *start);
+        basis = malloc((size_t)hp->n_layers * (size_t)hp->n_kv_heads * info.n_ranges * (size_t)hp->head_dim *
+                       (size_t)hp->head_dim * sizeof(float));
+        if (!basis) st = RQ_ERR_NOMEM;
+    }
     if (!st && o.text) { /* a text, in chunks of --ctx */
         size_t n_ids = 0;
         if (!(ids = text_ids("calibrate", &m, o.text, &n_ids))) goto done;

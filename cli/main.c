@@ -33,7 +33,8 @@ static int usage(FILE *f) {
             "                                                 per-layer attention fidelity on real queries\n"
             "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
             "                                                 real post-RoPE Q, K, V to .npy\n"
-            "  calibrate  [-m MODEL] -o B.gguf [-f TEXT [--offset N]] [--n-tokens N] [--ctx N] [--temp X] [--seed S]\n"
+            "  calibrate  [-m MODEL] -o B.gguf [-f TEXT [--offset N]] [--n-tokens N] [--ctx N] [--ranges R]\n"
+            "             [--temp X] [--seed S]\n"
             "                                                 a key basis from the model's own (or TEXT's)\n"
             "                                                 keys and queries, for --key-basis\n"
             "  --version                                      version, format version, SIMD level\n");

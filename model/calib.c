@@ -19,16 +19,23 @@ struct rqm_calib {
     size_t *nk, *nq;  /* [layer][range] keys and queries per head                                       */
 };
 
-size_t rqm_key_basis_ranges(size_t n_ctx, size_t *start) {
+size_t rqm_key_basis_ranges(size_t n_ctx, size_t max_ranges, size_t *start) {
+    if (max_ranges < 1 || max_ranges > RQM_KB_MAX_RANGES) max_ranges = RQM_KB_MAX_RANGES;
     size_t n = 0;
     start[n++] = 0;
     /* a range starts at 256·2^k when at least half of [s, 2s) is in use:
      * no last range of a few positions with too few keys to fit */
-    for (size_t s = 256; s + s / 2 <= n_ctx && n < RQM_KB_MAX_RANGES; s *= 2) start[n++] = s;
+    for (size_t s = 256; s + s / 2 <= n_ctx && n < max_ranges; s *= 2) start[n++] = s;
     return n;
 }
 
-rq_status rqm_calib_init(rqm_calib **out, const rqm_llama_hparams *hp, size_t n_ctx) {
+size_t rqm_key_basis_range(const size_t *start, size_t n_ranges, size_t pos) {
+    size_t r = n_ranges - 1;
+    while (r > 0 && start[r] > pos) r--;
+    return r;
+}
+
+rq_status rqm_calib_init(rqm_calib **out, const rqm_llama_hparams *hp, size_t n_ctx, size_t max_ranges) {
     if (!out || !hp || hp->n_layers < 1 || hp->n_kv_heads < 1 || hp->head_dim < 1 ||
         hp->n_heads % hp->n_kv_heads || n_ctx < 1)
         return RQ_ERR_INVALID_ARG;
@@ -36,7 +43,7 @@ rq_status rqm_calib_init(rqm_calib **out, const rqm_llama_hparams *hp, size_t n_
     rqm_calib *c = calloc(1, sizeof *c);
     if (!c) return RQ_ERR_NOMEM;
     c->hp = *hp;
-    c->n_ranges = rqm_key_basis_ranges(n_ctx, c->start);
+    c->n_ranges = rqm_key_basis_ranges(n_ctx, max_ranges, c->start);
     const size_t R = c->n_ranges, L = (size_t)hp->n_layers;
     const size_t n = L * (size_t)hp->n_kv_heads * R * (size_t)hp->head_dim * (size_t)hp->head_dim;
     c->sk = calloc(n, sizeof(double));
@@ -79,8 +86,7 @@ rq_status rqm_calib_observe(void *calib, const rqm_layer_event *ev) {
     const size_t group = H / G, L = (size_t)ev->layer, R = c->n_ranges;
     for (size_t t = 0; t < ev->n_tokens; t++) {
         const size_t pos = ev->pos0 + t;
-        size_t r = R - 1;
-        while (r > 0 && c->start[r] > pos) r--;
+        const size_t r = rqm_key_basis_range(c->start, R, pos);
         for (size_t g = 0; g < G; g++) {
             const size_t off = ((L * G + g) * R + r) * D * D;
             add_outer(c->sk + off, ev->k + (t * G + g) * D, D);

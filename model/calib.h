@@ -14,13 +14,16 @@ typedef struct rqm_calib rqm_calib;
 
 /* Key-position ranges, one basis each (RoPE turns keys with position, so
  * the best basis changes along the context): 0, then 256, 512, 1024, …
- * while a range [s, 2s) is at least half below n_ctx. Returns the count
- * (≤ RQM_KB_MAX_RANGES). */
+ * while a range [s, 2s) is at least half below n_ctx, at most max_ranges
+ * (0: RQM_KB_MAX_RANGES; 1: one basis for every position). Returns the
+ * count. rqm_key_basis_range: the range that serves position pos. */
 #define RQM_KB_MAX_RANGES 16
-size_t rqm_key_basis_ranges(size_t n_ctx, size_t *start);
+size_t rqm_key_basis_ranges(size_t n_ctx, size_t max_ranges, size_t *start);
+size_t rqm_key_basis_range(const size_t *start, size_t n_ranges, size_t pos);
 
-/* n_ctx: the longest context to calibrate for (sets the ranges). */
-rq_status rqm_calib_init(rqm_calib **out, const rqm_llama_hparams *hp, size_t n_ctx);
+/* n_ctx: the longest context to calibrate for; with max_ranges it sets the
+ * ranges (rqm_key_basis_ranges). */
+rq_status rqm_calib_init(rqm_calib **out, const rqm_llama_hparams *hp, size_t n_ctx, size_t max_ranges);
 void rqm_calib_free(rqm_calib *c);
 /* An rqm_observer: user = the rqm_calib. */
 rq_status rqm_calib_observe(void *calib, const rqm_layer_event *ev);

@@ -542,10 +542,11 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
             j.n_ranges = r + 1 > j.n_ranges ? r + 1 : j.n_ranges;
     size_t n_prep = n_queries * (size_t)Hq * j.n_ranges * 2 * (size_t)d;
     size_t n_part = n_queries * (size_t)Hq * j.n_chunks * partial_stride(d);
-    if (n_prep + n_part > c->scratch_floats) {
-        float *ns = realloc(c->scratch, sizeof(float) * (n_prep + n_part));
+    size_t n_qb = (size_t)j.group * j.n_ranges * (size_t)d; /* one group's queries in every range's basis */
+    if (n_prep + n_part + n_qb > c->scratch_floats) {
+        float *ns = realloc(c->scratch, sizeof(float) * (n_prep + n_part + n_qb));
         if (!ns) return RQ_ERR_NOMEM;
-        c->scratch = ns, c->scratch_floats = n_prep + n_part;
+        c->scratch = ns, c->scratch_floats = n_prep + n_part + n_qb;
     }
     float *qprep = c->scratch;
     j.qprep = qprep, j.partial = c->scratch + n_prep;
@@ -554,9 +555,7 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
      * range's basis and rotated (Π A⁻ᵀq, for the group's heads in one
      * `scores` call) or just rotated; sketch for QJL keys; scale */
     const int G = j.group;
-    float *qb = NULL; /* [G][n_ranges·d]: every range's Π A⁻ᵀ q of the group's heads */
-    for (int h = 0; h < c->cfg.n_kv_heads && !qb; h++)
-        if (j.kb[h] && !(qb = malloc(sizeof(float) * (size_t)G * j.n_ranges * (size_t)d))) return RQ_ERR_NOMEM;
+    float *qb = c->scratch + n_prep + n_part; /* [G][n_ranges·d]: every range's Π A⁻ᵀ q of the group's heads */
     for (size_t i = 0; i < n_queries; i++)
         for (int h = 0; h < c->cfg.n_kv_heads; h++) {
             const key_basis *B = j.kb[h];
@@ -566,10 +565,7 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
                 memset(qb, 0, sizeof(float) * (size_t)G * ld);
                 j.K->scores(qg, G, d, B->mq, (int)ld, d, qb, (int)ld);
                 for (size_t x = 0; x < (size_t)G * ld; x++)
-                    if (!rq__finite(qb[x])) {
-                        free(qb);
-                        return RQ_ERR_RANGE;
-                    }
+                    if (!rq__finite(qb[x])) return RQ_ERR_RANGE;
             }
             for (size_t r = 0; r < nr; r++)
                 for (int g = 0; g < G; g++) {
@@ -584,7 +580,6 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
                     for (int x = 0; x < (j.kv.family == RQ_FAMILY_PROD ? 2 * d : d); x++) qr[x] *= j.scale;
                 }
         }
-    free(qb);
 
     rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
 

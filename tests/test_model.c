@@ -296,7 +296,7 @@ static void test_model_tiny_key_basis(void) {
     float *l1 = malloc(N * T_VOCAB * sizeof(float)), *back = NULL;
     rqm_calib *cal = NULL;
     if (!hp) goto done;
-    CHECK_OK(rqm_calib_init(&cal, hp, N));
+    CHECK_OK(rqm_calib_init(&cal, hp, N, 0));
     CHECK(rqm_calib_fit(cal, basis) == RQ_ERR_INVALID_ARG, "nothing observed yet");
     int32_t tok[N];
     rq_rng rng;
@@ -389,11 +389,13 @@ static void test_model_calib_ranges(void) {
     hp.n_layers = 1, hp.n_heads = 2, hp.n_kv_heads = 1, hp.head_dim = 8;
     enum { D = 8, NT = 800 };
     size_t starts[RQM_KB_MAX_RANGES];
-    CHECK(rqm_key_basis_ranges(800, starts) == 3 && starts[1] == 256 && starts[2] == 512, "ranges 0, 256, 512 for 800");
-    CHECK(rqm_key_basis_ranges(700, starts) == 2, "700: no range [512, 700)");
-    CHECK(rqm_key_basis_ranges(256, starts) == 1, "256 positions: one range");
+    CHECK(rqm_key_basis_ranges(800, 0, starts) == 3 && starts[1] == 256 && starts[2] == 512, "ranges 0, 256, 512 for 800");
+    CHECK(rqm_key_basis_ranges(700, 0, starts) == 2, "700: no range [512, 700)");
+    CHECK(rqm_key_basis_ranges(256, 0, starts) == 1, "256 positions: one range");
+    CHECK(rqm_key_basis_ranges(8192, 1, starts) == 1 && rqm_key_basis_ranges(8192, 2, starts) == 2, "at most max_ranges");
+    CHECK(rqm_key_basis_range(starts, 2, 255) == 0 && rqm_key_basis_range(starts, 2, 256) == 1 && rqm_key_basis_range(starts, 2, 9999) == 1, "range of a position");
     rqm_calib *cal = NULL;
-    CHECK_OK(rqm_calib_init(&cal, &hp, NT));
+    CHECK_OK(rqm_calib_init(&cal, &hp, NT, 0));
     if (!cal) return;
     float *k = malloc(sizeof(float) * NT * D), *q = malloc(sizeof(float) * NT * 2 * D);
     rq_rng rng;
