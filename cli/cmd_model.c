@@ -914,6 +914,7 @@ int cmd_calibrate(int argc, char **argv) {
     if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.gguf");
     if (!o.temp_given) o.temp = 1.0;
     if (!o.n_tokens_given) o.n_tokens = 2048;
+    const double t_start = now_s();
     model m;
     if (model_open("calibrate", &o, &m)) return 1;
     const rqm_llama_hparams *hp = m.hp;
@@ -978,9 +979,9 @@ int cmd_calibrate(int argc, char **argv) {
         goto done;
     }
     printf("key bases of %d layers × %d KV heads × %zu position ranges (%d×%d) from %zu tokens of %s at positions "
-           "0..%zu (serves contexts up to %zu), written to %s\n",
+           "0..%zu (serves contexts up to %zu), written to %s in %.0f s\n",
            hp->n_layers, hp->n_kv_heads, info.n_ranges, hp->head_dim, hp->head_dim, rqm_calib_tokens(cal),
-           o.text ? o.text : "the model's own sampled text", ctx_used - 1, ctx_used, o.out_dir);
+           o.text ? o.text : "the model's own sampled text", ctx_used - 1, ctx_used, o.out_dir, now_s() - t_start);
     rc = 0;
 done:
     rqm_session_free(s);
