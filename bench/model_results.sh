@@ -52,15 +52,29 @@ L1="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --configs tur
 run perplexity_2048_kb.md $L1
 L2="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
 run perplexity_2048_kb_nc.md $L2
+# Ablation (turbo3/turbo3): one basis for every position (--ranges 1)
+# calibrated on 512, 2064 and 8192 positions, and a 512-position one from
+# Austen text far from the scored chunks
+TEXT=${RQ_TEXT:-${RQ_CACHE_DIR:-$HOME/.cache/rotorquant}/austen.txt}
+run calibrate_single512.txt calibrate --ctx 512 --ranges 1 --threads 2 -o $OUT/kb_single512.gguf
+run calibrate_single2064.txt calibrate --ctx 2064 --n-tokens 4128 --ranges 1 --threads 2 -o $OUT/kb_single2064.gguf
+run calibrate_single8192.txt calibrate -f $TEXT --offset 600000 --ctx 8192 --n-tokens 8192 --ranges 1 --threads 2 -o $OUT/kb_single8192.gguf
+run calibrate_austen512.txt calibrate -f $TEXT --offset 600000 --ctx 512 --threads 2 -o $OUT/kb_austen512.gguf
+AB="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs turbo3/turbo3"
+AB2="perplexity --ctx 2048 --chunks $LC --threads 2 --configs turbo3/turbo3"
+for b in single512 single2064 single8192 austen512; do
+    run ablation_$b.md $AB --key-basis $OUT/kb_$b.gguf
+done
+run ablation_single2064_2048.md $AB2 --key-basis $OUT/kb_single2064.gguf
 FID="fidelity --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
 run fidelity_turbo3_kb.md $FID -ctk turbo3 -ctv turbo3 --key-basis $KB
 
-python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$L0" "$L1" "$L2" <<'PY'
+python3 - "$OUT" "$PPL" "$FID" "$CHUNKS" "$NC" "$CAL" "$KBP" "$KBNC" "$L0" "$L1" "$L2" "$AB" "$AB2" <<'PY'
 import re, sys, platform, subprocess, datetime
-out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd, kbnc_cmd, l0_cmd, l1_cmd, l2_cmd = sys.argv[1:12]
+out, ppl_cmd, fid_cmd, chunks, nc_cmd, cal_cmd, kb_cmd, kbnc_cmd, l0_cmd, l1_cmd, l2_cmd, ab_cmd, ab2_cmd = sys.argv[1:14]
 ppl = open(f"{out}/perplexity.md").read().strip()
 def rows(f, skip_f32=True):
     return "\n".join(l for l in open(f"{out}/{f}").read().splitlines()
@@ -71,6 +85,19 @@ def table(f):
 kb = table("perplexity_kb.md") + "\n" + rows("perplexity_kb_nc.md").replace(" + basis |", " + basis, norm-corrected |")
 long0 = table("perplexity_2048.md")
 long1 = rows("perplexity_2048_kb.md")
+def kld(f):  # mean KLD of the turbo3/turbo3 row
+    for l in rows(f).splitlines():
+        c = l.split("|")
+        if c[1].strip().startswith("turbo3") and c[2].strip() == "turbo3": return float(c[7])
+    raise SystemExit(f"no turbo3/turbo3 row in {f}")
+ablation = "\n".join(f"| {name} | {ctx} | {kld(f):.4f} |" for name, ctx, f in (
+    ("one basis, 512 sampled positions (`calibrate --ctx 512 --ranges 1`)", 512, "ablation_single512.md"),
+    ("one basis, 2064 sampled positions (`calibrate --ctx 2064 --n-tokens 4128 --ranges 1`)", 512, "ablation_single2064.md"),
+    ("the same", 2048, "ablation_single2064_2048.md"),
+    ("one basis, 8192 Austen positions (`calibrate -f TEXT --offset 600000 --ctx 8192 --n-tokens 8192 --ranges 1`)", 512, "ablation_single8192.md"),
+    ("ranges 0/256, 512 Austen positions (`calibrate -f TEXT --offset 600000 --ctx 512`)", 512, "ablation_austen512.md"),
+    ("ranges 0/256/512/1024, 2064 sampled positions (the basis above)", 512, "perplexity_kb.md"),
+    ("the same", 2048, "perplexity_2048_kb.md")))
 # the norm-corrected rows have no decode column: one empty cell keeps the table
 long2 = "\n".join(l + " |" for l in rows("perplexity_2048_kb_nc.md").replace(" + basis |", " + basis, norm-corrected |").splitlines())
 nc = open(f"{out}/perplexity_nc.md").read().strip()
@@ -126,6 +153,14 @@ At 2048 context (`rotorquant {l0_cmd}`; then with the same basis,
 {long0}
 {long1}
 {long2}
+
+Which basis (turbo3/turbo3 mean KLD; `rotorquant {ab_cmd} --key-basis B` at
+512 context, `rotorquant {ab2_cmd} --key-basis B` at 2048; no basis: 0.271 at
+512, 0.265 at 2048):
+
+| basis B | context | mean KLD |
+|---|---:|---:|
+{ablation}
 
 Per-layer attention fidelity (`rotorquant {fid_cmd} -ctk T -ctv T`, the
 last row with `--key-basis` the basis above: the f32-cache forward pass, and
