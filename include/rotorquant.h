@@ -311,10 +311,14 @@ typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
                       KV head h / (n_q_heads / n_kv_heads) (GQA)              */
     float scale;   /* score scale; 0 = 1/sqrt(head_dim)                        */
+    size_t window; /* sliding window: 0 = none; else query i reads only the last
+                      `window` keys of its context, n_ctx[i] − window ≤ t <
+                      n_ctx[i] (Gemma's local layers)                          */
 } rq_attn_params;
 
 /* out[i][h] = Σ_t softmax_t(scale · <q[i][h], k_t>) v_t over t < n_ctx[i]
- * (n_ctx = NULL: every cached token; a causal limit per query otherwise).
+ * (n_ctx = NULL: every cached token; a causal limit per query otherwise),
+ * and t ≥ n_ctx[i] − p->window when p->window > 0.
  * q, out: [n_queries][n_q_heads][head_dim]. Keys and values are never
  * reconstructed. */
 rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,

@@ -364,6 +364,7 @@ typedef struct {
     block_view kv, vv;
     size_t n_queries, n_chunks, chunk_tokens;
     const size_t *n_ctx;
+    size_t window; /* 0, or keys t ≥ n_ctx[i] − window only (rq_attn_params) */
     int group, n_q_heads, d;
     float scale;
     key_basis *const *kb; /* the layer's key bases per KV head (NULL: none)   */
@@ -435,6 +436,9 @@ static void attn_task(void *arg, int task) {
         size_t limit = j->n_ctx ? j->n_ctx[i] : j->ls->n_tokens;
         size_t t_end = t_begin + j->chunk_tokens;
         if (t_end > limit) t_end = limit;
+        /* sliding window: the chunk's part at or after limit − window */
+        size_t t_lo = j->window && limit > j->window ? limit - j->window : 0;
+        size_t t_first = t_begin > t_lo ? t_begin : t_lo;
         for (int g0 = 0; g0 < G; g0 += 64) {
             int gn = G - g0 < 64 ? G - g0 : 64;
             float *P[64];
@@ -448,7 +452,7 @@ static void attn_task(void *arg, int task) {
             }
             const key_basis *kb = j->kb[h];
             const int qstride = (int)(j->n_ranges * 2 * (size_t)d);
-            for (size_t t0 = t_begin, n; t0 < t_end; t0 += n) {
+            for (size_t t0 = t_first, n; t0 < t_end; t0 += n) {
                 n = t_end - t0 < sub ? t_end - t0 : sub;
                 /* the query prepared for the key basis of these positions; a
                  * sub-block never spans two ranges */
@@ -519,7 +523,7 @@ rq_status rq_cache_attention(const rq_cache *cc, int layer, const float *q, size
     j.c = c, j.ls = ls, j.K = rq__attn_kernels(), j.d = d, j.n_q_heads = Hq;
     j.kv = view_of(c->qk), j.vv = view_of(c->qv);
     j.group = Hq / c->cfg.n_kv_heads;
-    j.n_queries = n_queries, j.n_ctx = n_ctx;
+    j.n_queries = n_queries, j.n_ctx = n_ctx, j.window = p->window;
     j.scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)d);
     size_t max_ctx = 0;
     for (size_t i = 0; i < n_queries; i++) {
@@ -656,15 +660,16 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
                 const float *qi = q + (i * (size_t)Hq + qh) * (size_t)d;
                 float *oi = out + (i * (size_t)Hq + qh) * (size_t)d;
                 size_t lim = n_ctx ? n_ctx[i] : n_tok;
+                size_t lo = p->window && lim > p->window ? lim - p->window : 0; /* sliding window */
                 double m = -INFINITY, l = 0;
-                for (size_t t = 0; t < lim; t++) {
+                for (size_t t = lo; t < lim; t++) {
                     double s = 0;
                     for (int x = 0; x < d; x++) s += (double)qi[x] * kd[t * (size_t)d + (size_t)x];
                     sc[t] = s * scale;
                     m = sc[t] > m ? sc[t] : m;
                 }
                 for (int x = 0; x < d; x++) o[x] = 0;
-                for (size_t t = 0; t < lim; t++) {
+                for (size_t t = lo; t < lim; t++) {
                     double w = exp(sc[t] - m);
                     l += w;
                     for (int x = 0; x < d; x++) o[x] += w * vd[t * (size_t)d + (size_t)x];
