@@ -150,13 +150,17 @@ static char *read_text(const char *cmd, const char *path, size_t *len) {
     return s;
 }
 
-/* Token ids of text; NULL with a message on error. */
+/* Token ids of text; NULL with a message on error. special: parse control
+ * tokens, and put BOS first when the model wants it (add_bos_token). */
 static int32_t *tokenize(const char *cmd, const model *m, const char *text, size_t len, int special,
                          size_t *n_out) {
     size_t n = 0, cap = len + 16;
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids) return NULL;
-    rq_status st = rqm_tokenize(m->tok, text, len, special, ids, cap, &n);
+    const int bos = special && rqm_tokenizer_add_bos(m->tok) && rqm_tokenizer_bos(m->tok) >= 0;
+    if (bos) ids[0] = rqm_tokenizer_bos(m->tok);
+    rq_status st = rqm_tokenize(m->tok, text, len, special, ids + bos, cap - (size_t)bos, &n);
+    n += (size_t)bos;
     if (st) {
         free(ids);
         fprintf(stderr, "rotorquant: %s: tokenizer: %s\n", cmd, rq_status_str(st));

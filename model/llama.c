@@ -13,6 +13,8 @@
  */
 #include "llama.h"
 
+#include "gemma3.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@ struct rqm_llama {
     rqm_matrix tok_embd, output;
     const float *output_norm;
     layer_weights *layers;
+    rqm_gemma3 *gemma3; /* general.architecture = gemma3: its own forward pass */
 };
 
 struct rqm_session {
@@ -40,6 +43,7 @@ struct rqm_session {
     float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
     size_t *n_ctx;
     double *inv_freq;
+    rqm_gemma3_scratch *g3; /* the Gemma 3 activations (m->gemma3) */
 };
 
 /* A metadata integer, bounded to a sane positive int. */
@@ -103,9 +107,20 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
     if (rqm_gguf_get_str(g, "general.architecture", &arch_s) != RQ_OK) {
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata lacks general.architecture");
     }
+    if (rqm_str_eq(arch_s, "gemma3")) { /* model/gemma3.c */
+        rqm_llama *m = calloc(1, sizeof *m);
+        if (!m) return RQ_ERR_NOMEM;
+        rq_status st = rqm_gemma3_load(&m->gemma3, &m->hp, g, err, err_len);
+        if (st) {
+            free(m);
+            return st;
+        }
+        *out = m;
+        return RQ_OK;
+    }
     if (!rqm_str_eq(arch_s, "llama")) {
-        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (only llama)", (int)(arch_s.len > 64 ? 64 : arch_s.len),
-            arch_s.ptr);
+        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama, gemma3)",
+                       (int)(arch_s.len > 64 ? 64 : arch_s.len), arch_s.ptr);
     }
     const char *arch = "llama";
     rqm_llama_hparams hp;
@@ -192,6 +207,7 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
 
 void rqm_llama_free(rqm_llama *m) {
     if (!m) return;
+    rqm_gemma3_free(m->gemma3);
     free(m->layers);
     free(m);
 }
@@ -206,6 +222,7 @@ static float *alloc_f32(size_t n) {
 void rqm_session_free(rqm_session *s) {
     if (!s) return;
     rq_cache_free(s->cache);
+    rqm_gemma3_scratch_free(s->g3);
     free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->att);
     free(s->gate), free(s->up), free(s->rope_cos), free(s->rope_sin), free(s->n_ctx), free(s->inv_freq);
     free(s);
@@ -244,6 +261,14 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     if (st) {
         rqm_session_free(s);
         return st;
+    }
+    if (m->gemma3) {
+        if ((st = rqm_gemma3_scratch_init(&s->g3, m->gemma3, (size_t)s->cfg.n_batch))) {
+            rqm_session_free(s);
+            return st;
+        }
+        *out = s;
+        return RQ_OK;
     }
     const size_t B = (size_t)s->cfg.n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
     const size_t KV = (size_t)hp->n_kv_heads * hp->head_dim, R = (size_t)hp->n_rot / 2;
@@ -307,6 +332,12 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
     const size_t KV = (size_t)hp->n_kv_heads * D, R = (size_t)hp->n_rot / 2;
     const int T = s->cfg.n_threads;
     rq_status st;
+    if (m->gemma3) {
+        st = rqm_gemma3_eval_batch(m->gemma3, s->g3, s->cache, s->pos, tokens, n, all_logits, logits, T,
+                                   s->cfg.observer, s->cfg.observer_user);
+        if (!st) s->pos += n;
+        return st;
+    }
 
     for (size_t t = 0; t < n; t++) {
         if ((st = rqm_matrix_row(&m->tok_embd, (size_t)tokens[t], s->x + t * E))) return st;

@@ -42,6 +42,7 @@
  */
 #include "tokenizer.h"
 
+#include "tokenizer_spm.h"
 #include "tokenizer_unicode.h"
 
 #include <stdio.h>
@@ -78,6 +79,8 @@ struct rqm_tokenizer {
     int32_t byte_id[256]; /* token of each single byte, -1 if the vocab lacks it    */
     int32_t *specials;    /* special ids with non-empty text, longest text first    */
     size_t n_specials;
+    rqm_spm *spm;         /* tokenizer.ggml.model = llama: SentencePiece BPE, every
+                             call goes to model/tokenizer_spm.c                     */
     uint8_t special_first[32]; /* bitmap of the first bytes of special literals     */
     int split_digits;     /* 1 = smollm (digits first), 0 = plain GPT-2 split       */
     int32_t bos, eos;
@@ -240,6 +243,7 @@ static const rqm_pair *pair_find(const rqm_tokenizer *t, int32_t a, int32_t b) {
 /* ---- construction --------------------------------------------------------- */
 void rqm_tokenizer_free(rqm_tokenizer *t) {
     if (!t) return;
+    rqm_spm_free(t->spm);
     free(t->str);
     free(t->str_off);
     free(t->dec);
@@ -504,8 +508,21 @@ rq_status rqm_tokenizer_from_gguf(rqm_tokenizer **out, const rqm_gguf *g, char *
     rqm_str model, pre;
     if (rqm_gguf_get_str(g, "tokenizer.ggml.model", &model) != RQ_OK)
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF has no string tokenizer.ggml.model");
+    if (rqm_str_eq(model, "llama")) { /* SentencePiece BPE: model/tokenizer_spm.c */
+        rqm_tokenizer *t = calloc(1, sizeof *t);
+        if (!t) return rqm_say(err, err_len, RQ_ERR_NOMEM, "out of memory");
+        rq_status st = rqm_spm_from_gguf(&t->spm, g, err, err_len);
+        if (st) {
+            free(t);
+            return st;
+        }
+        t->n_tokens = rqm_spm_n_vocab(t->spm);
+        t->bos = rqm_spm_bos(t->spm), t->eos = rqm_spm_eos(t->spm);
+        *out = t;
+        return RQ_OK;
+    }
     if (!rqm_str_eq(model, "gpt2"))
-        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not gpt2 (byte-level BPE)",
+        return rqm_say(err, err_len, RQ_ERR_UNSUPPORTED, "tokenizer model \"%.*s\" is not gpt2 or llama",
                     (int)(model.len < 40 ? model.len : 40), model.ptr ? model.ptr : "");
     /* smollm: digits split first. gpt2 / default / absent (llama.cpp's
      * fallback for old files): the plain GPT-2 pattern. */
@@ -561,6 +578,7 @@ rq_status rqm_tokenizer_from_gguf(rqm_tokenizer **out, const rqm_gguf *g, char *
 size_t rqm_tokenizer_n_vocab(const rqm_tokenizer *t) { return t ? t->n_tokens : 0; }
 int32_t rqm_tokenizer_bos(const rqm_tokenizer *t) { return t ? t->bos : -1; }
 int32_t rqm_tokenizer_eos(const rqm_tokenizer *t) { return t ? t->eos : -1; }
+int rqm_tokenizer_add_bos(const rqm_tokenizer *t) { return t && t->spm ? rqm_spm_add_bos(t->spm) : 0; }
 
 /* ---- encoding ------------------------------------------------------------- */
 typedef struct {
@@ -756,6 +774,7 @@ rq_status rqm_tokenize(const rqm_tokenizer *t, const char *text, size_t len, int
                        int32_t *out, size_t cap, size_t *n_out) {
     if (n_out) *n_out = 0;
     if (!t || !n_out || (!text && len) || (!out && cap)) return RQ_ERR_INVALID_ARG;
+    if (t->spm) return rqm_spm_tokenize(t->spm, text, len, parse_special, out, cap, n_out);
     const uint8_t *s = (const uint8_t *)text;
     rqm_enc e = {.t = t, .out = out, .cap = cap};
     rq_status st = RQ_OK;
@@ -789,6 +808,7 @@ rq_status rqm_tokenize(const rqm_tokenizer *t, const char *text, size_t len, int
 rqm_str rqm_token_bytes(const rqm_tokenizer *t, int32_t id) {
     rqm_str r = {NULL, 0};
     if (!t || id < 0 || (size_t)id >= t->n_tokens) return r;
+    if (t->spm) return rqm_spm_token_bytes(t->spm, id);
     r.ptr = t->dec + t->dec_off[id];
     r.len = t->dec_off[id + 1] - t->dec_off[id];
     return r;
@@ -801,8 +821,9 @@ rq_status rqm_detokenize(const rqm_tokenizer *t, const int32_t *ids, size_t n, c
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || (size_t)ids[i] >= t->n_tokens) return RQ_ERR_INVALID_ARG;
-        const char *p = t->dec + t->dec_off[ids[i]];
-        size_t l = t->dec_off[ids[i] + 1] - t->dec_off[ids[i]];
+        const rqm_str tb = rqm_token_bytes(t, ids[i]);
+        const char *p = tb.ptr;
+        size_t l = (size_t)tb.len;
         if (total < cap) memcpy(buf + total, p, l < cap - total ? l : cap - total);
         total += l;
     }

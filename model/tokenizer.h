@@ -19,7 +19,8 @@ typedef struct rqm_tokenizer rqm_tokenizer;
 rq_status rqm_tokenizer_init(rqm_tokenizer **out, const rqm_str *tokens, size_t n_tokens,
                              const rqm_str *merges, size_t n_merges, const int32_t *token_types,
                              char *err, size_t err_len);
-/* From a GGUF's tokenizer.ggml.* keys (model gpt2; pre smollm or gpt2). */
+/* From a GGUF's tokenizer.ggml.* keys: model gpt2 (pre smollm or gpt2), or
+ * model llama (SentencePiece BPE with byte fallback, model/tokenizer_spm.h). */
 rq_status rqm_tokenizer_from_gguf(rqm_tokenizer **out, const rqm_gguf *g, char *err, size_t err_len);
 void rqm_tokenizer_free(rqm_tokenizer *t);
 
@@ -27,6 +28,10 @@ size_t rqm_tokenizer_n_vocab(const rqm_tokenizer *t);
 /* Special ids from the GGUF (-1 if absent). */
 int32_t rqm_tokenizer_bos(const rqm_tokenizer *t);
 int32_t rqm_tokenizer_eos(const rqm_tokenizer *t);
+/* 1 if the model expects BOS before a text (tokenizer.ggml.add_bos_token;
+ * SentencePiece vocabularies: model/tokenizer_spm.h). rqm_tokenize never
+ * adds it; callers do. */
+int rqm_tokenizer_add_bos(const rqm_tokenizer *t);
 
 /* Encode text[len] (raw bytes; control-token literals such as
  * "<|im_start|>" are recognised when parse_special != 0). Writes up to cap
