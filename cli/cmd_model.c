@@ -82,11 +82,15 @@ static int model_open(const char *cmd, const mopts *o, model *m) {
     char err[256] = "", buf[4096];
     const char *path = o->model;
     memset(m, 0, sizeof *m);
-    if (!path) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
+    /* -m smollm2 / -m gemma3: the downloaded models by name */
+    const int gemma = path && !strcmp(path, "gemma3");
+    if (!path || !strcmp(path, "smollm2")) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
+    else if (gemma) path = rqm_default_path(RQM_PATH_GEMMA3, buf, sizeof buf);
     rq_status st = rqm_gguf_open(&m->gguf, path, err, sizeof err);
     if (st) {
         fprintf(stderr, "rotorquant: %s: %s: %s%s\n", cmd, path, err[0] ? err : rq_status_str(st),
-                st == RQ_ERR_IO ? " (run `make model` to download SmolLM2-135M, or pass -m)" : "");
+                st != RQ_ERR_IO ? "" : gemma ? " (run `make model MODEL=gemma3` to download Gemma 3 270M)"
+                                             : " (run `make model` to download SmolLM2-135M, or pass -m)");
         return 1;
     }
     if ((st = rqm_llama_load(&m->llama, m->gguf, err, sizeof err)) ||

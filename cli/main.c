@@ -37,6 +37,7 @@ static int usage(FILE *f) {
             "             [--temp X] [--seed S]\n"
             "                                                 a key basis from the model's own (or TEXT's)\n"
             "                                                 keys and queries, for --key-basis\n"
+            "  MODEL: a GGUF (llama or gemma3 architecture), or smollm2 / gemma3 for the `make model` downloads\n"
             "  --version                                      version, format version, SIMD level\n");
     return f == stderr ? 2 : 0;
 }

@@ -414,8 +414,10 @@ rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int 
 }
 
 const char *rqm_default_path(rqm_path_kind kind, char *buf, size_t len) {
-    const char *env = getenv(kind == RQM_PATH_MODEL ? "RQ_MODEL" : "RQ_TEXT");
-    const char *file = kind == RQM_PATH_MODEL ? "SmolLM2-135M-Instruct.Q4_1.gguf" : "austen.txt";
+    const char *env = getenv(kind == RQM_PATH_MODEL ? "RQ_MODEL" : kind == RQM_PATH_GEMMA3 ? "RQ_GEMMA3" : "RQ_TEXT");
+    const char *file = kind == RQM_PATH_MODEL    ? "SmolLM2-135M-Instruct.Q4_1.gguf"
+                       : kind == RQM_PATH_GEMMA3 ? "gemma-3-270m-q4_k_m.gguf"
+                                                 : "austen.txt";
     const char *dir = getenv("RQ_CACHE_DIR"), *home = getenv("HOME");
     if (env && *env) snprintf(buf, len, "%s", env);
     else if (dir && *dir) snprintf(buf, len, "%s/%s", dir, file);

@@ -73,7 +73,8 @@ rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int 
 /* Default locations: $RQ_MODEL / $RQ_TEXT if set, else in the download
  * cache ${RQ_CACHE_DIR:-$HOME/.cache/rotorquant} (scripts/fetch_model.sh,
  * scripts/fetch_text.sh). Returns buf. */
-typedef enum { RQM_PATH_MODEL, RQM_PATH_TEXT } rqm_path_kind;
+typedef enum { RQM_PATH_MODEL, RQM_PATH_TEXT, RQM_PATH_GEMMA3 } rqm_path_kind; /* GEMMA3: $RQ_GEMMA3 or
+                                                                                the cache's Gemma 3 270M */
 const char *rqm_default_path(rqm_path_kind kind, char *buf, size_t len);
 
 #endif
