@@ -174,6 +174,23 @@ static int32_t *tokenize(const char *cmd, const model *m, const char *text, size
     return ids;
 }
 
+/* Evaluates n ids of the text as a sequence of their own: for a model whose
+ * GGUF sets add_bos_token (Gemma), BOS takes the place of the first id
+ * (llama.cpp's llama-perplexity convention), so every chunk starts the way
+ * the model was trained. */
+static rq_status eval_seq(const model *m, rqm_session *s, const int32_t *ids, size_t n, int all_logits,
+                          float *logits) {
+    if (!n || !rqm_tokenizer_add_bos(m->tok) || rqm_tokenizer_bos(m->tok) < 0)
+        return rqm_session_eval(s, ids, n, all_logits, logits);
+    int32_t *b = malloc(n * sizeof *b);
+    if (!b) return RQ_ERR_NOMEM;
+    memcpy(b, ids, n * sizeof *b);
+    b[0] = rqm_tokenizer_bos(m->tok);
+    rq_status st = rqm_session_eval(s, b, n, all_logits, logits);
+    free(b);
+    return st;
+}
+
 /* The token ids of a text file (read_text + tokenize); NULL with a message. */
 static int32_t *text_ids(const char *cmd, const model *m, const char *path, size_t *n_ids) {
     size_t len = 0;
@@ -450,7 +467,7 @@ static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o,
     float *logits = malloc((size_t)m->hp->n_vocab * sizeof *logits);
     double times[16];
     rq_status st = logits ? session_new(&s, m, kv->k, kv->v, n_ctx + n_gen, o, NULL, NULL) : RQ_ERR_NOMEM;
-    if (!st) st = rqm_session_eval(s, ids, (size_t)n_ctx, 0, logits);
+    if (!st) st = eval_seq(m, s, ids, (size_t)n_ctx, 0, logits);
     for (int i = 0; i < n_gen && !st; i++) {
         int32_t next = argmax_f(logits, (size_t)m->hp->n_vocab);
         double t0 = now_s();
@@ -529,7 +546,7 @@ int cmd_perplexity(int argc, char **argv) {
         const int32_t *chunk = ids + c * ctx;
         for (int r = 0; r < n_rows && !st; r++) {
             rqm_session_reset(sess[r]);
-            if ((st = rqm_session_eval(sess[r], chunk, ctx, 1, logits))) break;
+            if ((st = eval_seq(&m, sess[r], chunk, ctx, 1, logits))) break;
             for (size_t t = first; t < ctx; t++) {
                 const size_t j = c * (ctx - first) + (t - first);
                 double *lp = r == 0 ? base + (t - first) * V : lq;
@@ -759,7 +776,7 @@ int cmd_fidelity(int argc, char **argv) {
     if (!st) st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, fid_observe, &f);
     for (size_t c = 0; c < n_chunks && !st; c++) {
         rqm_session_reset(s);
-        st = rqm_session_eval(s, ids + c * ctx, ctx, 0, NULL);
+        st = eval_seq(&m, s, ids + c * ctx, ctx, 0, NULL);
         progress("fidelity", c + 1, n_chunks);
     }
     if (st) {
@@ -886,7 +903,7 @@ int cmd_dump_kv(int argc, char **argv) {
     d.v = malloc(n_layers * G * N * D * sizeof(float));
     st = d.q && d.k && d.v ? RQ_OK : RQ_ERR_NOMEM;
     if (!st) st = session_new(&s, &m, "f32", "f32", (long)N, &o, dump_observe, &d);
-    if (!st) st = rqm_session_eval(s, ids + o.offset, N, 0, NULL);
+    if (!st) st = eval_seq(&m, s, ids + o.offset, N, 0, NULL);
     for (size_t i = 0; i < n_layers && !st; i++) {
         if (!st) st = write_npy(o.out_dir, layers[i], "q", d.q + i * H * N * D, H, N, D, o.f16);
         if (!st) st = write_npy(o.out_dir, layers[i], "k", d.k + i * G * N * D, G, N, D, o.f16);
@@ -957,7 +974,7 @@ int cmd_calibrate(int argc, char **argv) {
         st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, rqm_calib_observe, cal);
         for (size_t p = 0; p < N && !st; p += ctx) {
             rqm_session_reset(s);
-            st = rqm_session_eval(s, ids + o.offset + p, N - p < ctx ? N - p : ctx, 0, NULL);
+            st = eval_seq(&m, s, ids + o.offset + p, N - p < ctx ? N - p : ctx, 0, NULL);
             progress("calibrate", p + ctx < N ? p + ctx : N, N);
         }
     } else if (!st) { /* the model's own text: sequences of --ctx tokens sampled from the first token */
