@@ -716,14 +716,28 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
                 f->n_ctx[nq++] = ev->pos0 + t + 1;
             }
         rq_eval_attn_result r;
-        const size_t n_keys = ev->pos0 + ev->n_tokens;
-        rq_status st = rq_eval_attention_decoded((int)D, kd, kh, vd, vh, n_keys, f->qbuf, nq, f->n_ctx, 0, &r);
-        if (st) return st;
+        const size_t n_keys = ev->pos0 + ev->n_tokens, W = rqm_llama_layer_window(m->llama, ev->layer);
         double *s = f->sum + L * F_N;
-        const double w = (double)nq;
-        s[F_SCOS] += w * r.score_cosine, s[F_KL] += w * r.softmax_kl, s[F_OCOS] += w * r.output_cosine;
-        s[F_TOP1] += w * r.top1, s[F_TOP5] += w * r.top5;
-        f->weight[L] += w;
+        /* a sliding-window layer past its window: each token's queries over
+         * its own window of keys (the positions the model attends) */
+        const int windowed = W && n_keys > W;
+        for (size_t t = 0; t < (windowed ? ev->n_tokens : 1); t++) {
+            size_t lo = 0, nk = n_keys, n_q = nq;
+            const float *qs = f->qbuf;
+            if (windowed) {
+                const size_t p = ev->pos0 + t;
+                lo = p + 1 > W ? p + 1 - W : 0;
+                nk = p + 1 - lo, n_q = group, qs = f->qbuf + t * group * D;
+                for (size_t i = 0; i < group; i++) f->n_ctx[t * group + i] = nk;
+            }
+            rq_status st = rq_eval_attention_decoded((int)D, kd + lo * D, kh + lo * D, vd + lo * D, vh + lo * D, nk, qs,
+                                                     n_q, f->n_ctx + (windowed ? t * group : 0), 0, &r);
+            if (st) return st;
+            const double w = (double)n_q;
+            s[F_SCOS] += w * r.score_cosine, s[F_KL] += w * r.softmax_kl, s[F_OCOS] += w * r.output_cosine;
+            s[F_TOP1] += w * r.top1, s[F_TOP5] += w * r.top5;
+            f->weight[L] += w;
+        }
     }
     return RQ_OK;
 }
@@ -797,12 +811,13 @@ int cmd_fidelity(int argc, char **argv) {
         for (int i = 0; i < F_N; i++) tot[i] += sm[i];
         wtot += w;
         if (o.json)
-            printf("  {\"layer\": %zu, \"score_cosine\": %.6f, \"softmax_kl\": %.6g, \"output_cosine\": %.6f, "
-                   "\"top1\": %.5f, \"top5\": %.5f}%s\n",
-                   l, sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w, sm[F_TOP1] / w, sm[F_TOP5] / w,
+            printf("  {\"layer\": %zu, \"window\": %zu, \"score_cosine\": %.6f, \"softmax_kl\": %.6g, "
+                   "\"output_cosine\": %.6f, \"top1\": %.5f, \"top5\": %.5f}%s\n",
+                   l, rqm_llama_layer_window(m.llama, (int)l), sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w, sm[F_TOP1] / w, sm[F_TOP5] / w,
                    l + 1 < L ? "," : "");
         else
-            printf("| %zu | %.5f | %.5f | %.5f | %.4f | %.4f |\n", l, sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w,
+            printf("| %zu%s | %.5f | %.5f | %.5f | %.4f | %.4f |\n", l,
+                   rqm_llama_layer_window(m.llama, (int)l) ? " (local)" : "", sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w,
                    sm[F_TOP1] / w, sm[F_TOP5] / w);
     }
     if (o.json)

@@ -214,6 +214,10 @@ void rqm_llama_free(rqm_llama *m) {
 
 const rqm_llama_hparams *rqm_llama_hparams_of(const rqm_llama *m) { return m ? &m->hp : NULL; }
 
+size_t rqm_llama_layer_window(const rqm_llama *m, int layer) {
+    return m && m->gemma3 ? rqm_gemma3_window(m->gemma3, layer) : 0;
+}
+
 static float *alloc_f32(size_t n) {
     const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
     return aligned_alloc(64, bytes);

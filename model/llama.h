@@ -26,6 +26,9 @@ typedef struct rqm_llama rqm_llama;
 rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t err_len);
 void rqm_llama_free(rqm_llama *m);
 const rqm_llama_hparams *rqm_llama_hparams_of(const rqm_llama *m);
+/* The sliding window of a layer in tokens: its queries read only the last
+ * that many positions (Gemma 3's local layers); 0 = every position. */
+size_t rqm_llama_layer_window(const rqm_llama *m, int layer);
 
 /* Called once per layer and batch, after attention: post-RoPE queries and
  * keys, values, and the attention output, for shadow evaluation and dumps. */
