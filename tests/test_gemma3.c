@@ -393,6 +393,18 @@ static int find_u2581(const char *s, size_t n) {
     return 0;
 }
 
+static int valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        const uint8_t c = (uint8_t)s[i];
+        size_t l = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!l || i + l > n) return 0;
+        for (size_t k = 1; k < l; k++)
+            if (((uint8_t)s[i + k] >> 6) != 2) return 0;
+        i += l;
+    }
+    return 1;
+}
+
 static int hex_val(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
 
 static void test_gemma3_tokenizer_reference(void) {
@@ -457,8 +469,10 @@ static void test_gemma3_tokenizer_reference(void) {
         CHECK(same, "case %s (special %d): %zu ids, reference %zu", hex, special, n, n_want);
         size_t n_dec = 0;
         CHECK_OK(rqm_detokenize(tok, got, n, dec, sizeof dec, &n_dec));
-        /* a literal U+2581 decodes as a space (as in SentencePiece) */
-        if (!find_u2581(text, len))
+        /* a literal U+2581 decodes as a space (as in SentencePiece); in
+         * invalid UTF-8 a lead byte can swallow the bytes of an escaped
+         * space, which then come back as U+2581 (llama.cpp does the same) */
+        if (!find_u2581(text, len) && valid_utf8(text, len))
             CHECK(n_dec == len && !memcmp(dec, text, len), "case %s: decode(encode(s)) == s", hex);
         n_ok += (size_t)same;
     }
