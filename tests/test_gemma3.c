@@ -538,10 +538,126 @@ static void test_gemma3_real_kv_fixture(void) {
     }
 }
 
+/* A tiny SentencePiece vocabulary written as a GGUF (always runs): merges
+ * by score, leftmost on ties, stale candidates skipped, byte fallback,
+ * user-defined tokens split first, control tokens only with parse_special,
+ * spaces as U+2581. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} bytes_buf;
+
+static void bb_put(bytes_buf *b, const void *x, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = 2 * (b->n + n) + 64;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+
+static void test_gemma3_spm_tiny(void) {
+    const char *named[] = {"<pad>", "<eos>", "<bos>", "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "b", "ba", "\n", "bab"};
+    const float named_score[] = {0, 0, 0, -3, -4, -4, -1, -2, -1, 0, -0.5f};
+    const int32_t named_type[] = {3, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1};
+    enum { NN = 11, NV = NN + 256 };
+    bytes_buf tok = {0}, sc = {0}, ty = {0};
+    uint32_t et = 8;
+    uint64_t cnt = NV;
+    bb_put(&tok, &et, 4), bb_put(&tok, &cnt, 8);
+    et = 6, bb_put(&sc, &et, 4), bb_put(&sc, &cnt, 8);
+    et = 5, bb_put(&ty, &et, 4), bb_put(&ty, &cnt, 8);
+    for (int i = 0; i < NV; i++) {
+        char byte_tok[8];
+        const char *str = i < NN ? named[i] : (snprintf(byte_tok, sizeof byte_tok, "<0x%02X>", i - NN), byte_tok);
+        uint64_t l = strlen(str);
+        float f = i < NN ? named_score[i] : 0;
+        int32_t y = i < NN ? named_type[i] : 6;
+        bb_put(&tok, &l, 8), bb_put(&tok, str, l), bb_put(&sc, &f, 4), bb_put(&ty, &y, 4);
+    }
+    rqm_gguf_builder *b = rqm_gguf_builder_new();
+    rqm_gguf_builder_kv_str(b, "general.architecture", "gemma3");
+    rqm_gguf_builder_kv_str(b, "tokenizer.ggml.model", "llama");
+    rqm_gguf_builder_kv_raw(b, "tokenizer.ggml.tokens", 9, tok.p, tok.n);
+    rqm_gguf_builder_kv_raw(b, "tokenizer.ggml.scores", 9, sc.p, sc.n);
+    rqm_gguf_builder_kv_raw(b, "tokenizer.ggml.token_type", 9, ty.p, ty.n);
+    rqm_gguf_builder_kv_u32(b, "tokenizer.ggml.bos_token_id", 2);
+    rqm_gguf_builder_kv_u32(b, "tokenizer.ggml.eos_token_id", 1);
+    const float one = 1;
+    rqm_gguf_builder_tensor_f32(b, "dummy", &one, 1, 1);
+    size_t len = 0;
+    const void *buf = rqm_gguf_builder_bytes(b, &len);
+    rqm_gguf *g = NULL;
+    rqm_tokenizer *t = NULL;
+    char err[256] = "";
+    CHECK_OK(rqm_gguf_open_memory(&g, buf, len, err, sizeof err));
+    if (g) CHECK_OK(rqm_tokenizer_from_gguf(&t, g, err, sizeof err));
+    if (t) {
+        CHECK(rqm_tokenizer_add_bos(t) == 1 && rqm_tokenizer_bos(t) == 2 && rqm_tokenizer_eos(t) == 1,
+              "BOS added by default for SentencePiece; ids from the GGUF");
+        struct {
+            const char *text;
+            int special;
+            int32_t ids[12];
+            size_t n;
+        } cases[] = {
+            /* a b a ▁ b: "ab" (−1) and "ba" (−1) tie → leftmost "ab"; then
+             * "ba" at 1 is stale; a ▁ b: "▁b" (−2) */
+            {"aba b", 0, {6, 4, 7}, 3},
+            /* b a b: "ba" (−1) and "ab" (−1) tie → leftmost "ba", then
+             * "bab" (−0.5) from ba + b */
+            {"bab", 0, {10}, 1},
+            /* é is no token: its two bytes */
+            {"\xc3\xa9", 0, {NN + 0xc3, NN + 0xa9}, 2},
+            /* "\n" is user-defined: cut first even without parse_special */
+            {"a\nb", 0, {4, 9, 5}, 3},
+            /* control tokens only with parse_special */
+            {"<bos>", 1, {2}, 1},
+            {" ", 0, {3}, 1},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int32_t ids[32];
+            size_t n = 0;
+            CHECK_OK(rqm_tokenize(t, cases[i].text, strlen(cases[i].text), cases[i].special, ids, 32, &n));
+            CHECK(n == cases[i].n && !memcmp(ids, cases[i].ids, n * sizeof *ids), "case %zu \"%s\": %zu ids", i,
+                  cases[i].text, n);
+        }
+        int32_t ids[32];
+        size_t n = 0;
+        CHECK_OK(rqm_tokenize(t, "<bos>", 5, 0, ids, 32, &n));
+        CHECK(n > 1, "<bos> as text without parse_special");
+        CHECK(rqm_tokenize(t, "ab ab ab", 8, 0, ids, 2, &n) == RQ_ERR_RANGE && n == 5, "short buffer: RANGE, full count (ab ▁ ab ▁ ab)");
+        char dec[64];
+        size_t nd = 0;
+        int32_t seq[] = {6, 7, NN + 0xc3, NN + 0xa9, 9};
+        CHECK_OK(rqm_detokenize(t, seq, 5, dec, sizeof dec, &nd));
+        CHECK(nd == 7 && !memcmp(dec, "ab b\xc3\xa9\n", 7), "decode: U+2581 → space, bytes, user-defined text");
+    }
+    rqm_tokenizer_free(t);
+    rqm_gguf_close(g);
+    /* malformed: scores of the wrong length */
+    bytes_buf sc2 = {0};
+    uint64_t c2 = 3;
+    et = 6, bb_put(&sc2, &et, 4), bb_put(&sc2, &c2, 8), bb_put(&sc2, named_score, 12);
+    rqm_gguf_builder_kv_raw(b, "tokenizer.ggml.scores", 9, sc2.p, sc2.n);
+    buf = rqm_gguf_builder_bytes(b, &len);
+    g = NULL, t = NULL, err[0] = 0;
+    CHECK_OK(rqm_gguf_open_memory(&g, buf, len, err, sizeof err));
+    if (g) {
+        rq_status st = rqm_tokenizer_from_gguf(&t, g, err, sizeof err);
+        CHECK(st == RQ_ERR_FORMAT && !t && strstr(err, "tokenizer.ggml.scores"), "bad scores: %s", err);
+    }
+    rqm_tokenizer_free(t);
+    rqm_gguf_close(g);
+    rqm_gguf_builder_free(b);
+    free(tok.p), free(sc.p), free(ty.p), free(sc2.p);
+}
+
 const rq_test tests_gemma3[] = {
     {"gemma3_tiny_forward", test_gemma3_tiny_forward},
     {"gemma3_real_kv_fixture", test_gemma3_real_kv_fixture},
     {"gemma3_bad_files", test_gemma3_bad_files},
+    {"gemma3_spm_tiny_vocab", test_gemma3_spm_tiny},
     {"gemma3_real_paris", test_gemma3_real_paris},
     {"gemma3_tokenizer_vs_llama_cpp", test_gemma3_tokenizer_reference},
     {NULL, NULL},

@@ -810,8 +810,10 @@ static void test_tokenizer_gguf(void) {
     } bad[] = {
         {base, RQ_ERR_UNSUPPORTED}, {base, RQ_ERR_UNSUPPORTED}, {base, RQ_ERR_FORMAT}, {base, RQ_ERR_FORMAT},
         {base, RQ_ERR_FORMAT},      {base, RQ_ERR_FORMAT},      {base, RQ_ERR_FORMAT}, {base, RQ_ERR_FORMAT},
+        {base, RQ_ERR_FORMAT},
     };
-    bad[0].o.model = "llama";  /* SentencePiece: another tokenizer */
+    bad[0].o.model = "bert";   /* a tokenizer not implemented      */
+    bad[8].o.model = "llama";  /* SentencePiece (tokenizer_spm.c) without tokenizer.ggml.scores */
     bad[1].o.pre = "qwen2";    /* a split pattern not implemented  */
     bad[2].o.model = NULL;
     bad[3].o.no_tokens = 1;
