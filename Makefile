@@ -174,5 +174,12 @@ model:
 model-results: $(BUILD)/rotorquant model evaltext
 	sh bench/model_results.sh $(BUILD)
 
+# the Gemma 3 section of docs/RESULTS.md (issue 15; bench/gemma_results.sh,
+# about 40 minutes on 2 cores)
+.PHONY: gemma-results
+gemma-results: $(BUILD)/rotorquant evaltext
+	$(MAKE) model MODEL=gemma3
+	sh bench/gemma_results.sh $(BUILD)
+
 clean:
 	rm -rf build build-san
