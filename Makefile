@@ -175,7 +175,7 @@ model-results: $(BUILD)/rotorquant model evaltext
 	sh bench/model_results.sh $(BUILD)
 
 # the Gemma 3 section of docs/RESULTS.md (issue 15; bench/gemma_results.sh,
-# about 40 minutes on 2 cores)
+# about 35 minutes on 2 cores)
 .PHONY: gemma-results
 gemma-results: $(BUILD)/rotorquant evaltext
 	$(MAKE) model MODEL=gemma3
