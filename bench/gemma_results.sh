@@ -39,9 +39,20 @@ for t in turbo3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" <<'PY'
+# what each cache type generates (greedy, 8 tokens; a base model: "… is
+# the city of" is the prompt where it names Paris)
+GEN_TYPES="f32 f16 q8_0 q4_0 q4_0h turbo5 turbo4 turbo3 turbo2 turbo3p rotor3"
+for t in $GEN_TYPES; do
+    run "generate_$t.txt" generate -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
+done
+
+python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" <<'PY'
 import re, sys, subprocess, datetime
-out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd = sys.argv[1:6]
+out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types = sys.argv[1:7]
+def gen(t):
+    txt = open(f"{out}/generate_{t}.txt").read().rstrip("\n").replace("\n", "⏎")
+    return f"| {t} | {txt} |"
+gens = "\n".join(gen(t) for t in gen_types.split())
 def table(f):
     return "\n".join(l for l in open(f"{out}/{f}").read().splitlines() if l.startswith("|"))
 def fid_rows(t):
@@ -100,6 +111,13 @@ means over the layers of each kind):
 |---|---|---:|---:|---:|---:|---:|
 {fid_summary("turbo3")}
 {fid_summary("q4_0")}
+
+Greedy completions with K = V = T (`rotorquant generate -m gemma3 -p "The
+capital of France is the city of" -n 8 -ctk T -ctv T`; ⏎ = newline):
+
+| T | output |
+|---|---|
+{gens}
 
 Per layer, turbo3:
 
