@@ -39,6 +39,18 @@ for t in turbo3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
 
+# KB=1: a calibrated key basis (rotorquant calibrate on Austen text far from
+# the scored chunks; about 5 minutes at head_dim 256) and the 3-bit pairs
+# with it
+TEXT=${RQ_TEXT:-${RQ_CACHE_DIR:-$HOME/.cache/rotorquant}/austen.txt}
+KBP=""
+if [ "${KB:-0}" = 1 ]; then
+    run calibrate.txt calibrate -m gemma3 -f "$TEXT" --offset 100000 --ctx 512 --n-tokens 1024 --threads 2 \
+        -o "$OUT/key_basis.gguf"
+    KBP="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $OUT/key_basis.gguf --configs turbo3/turbo3,turbo4/turbo2,q4_0/q4_0"
+    run perplexity_kb.md $KBP
+fi
+
 # what each cache type generates (greedy, 8 tokens; a base model: "… is
 # the city of" is the prompt where it names Paris)
 GEN_TYPES="f32 f16 q8_0 q4_0 q4_0h turbo5 turbo4 turbo3 turbo2 turbo3p rotor3"
@@ -46,15 +58,25 @@ for t in $GEN_TYPES; do
     run "generate_$t.txt" generate -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" <<'PY'
+python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" <<'PY'
 import re, sys, subprocess, datetime
-out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types = sys.argv[1:7]
+out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types, kb_cmd = sys.argv[1:8]
+import os
 def gen(t):
     txt = open(f"{out}/generate_{t}.txt").read().rstrip("\n").replace("\n", "⏎")
     return f"| {t} | {txt} |"
 gens = "\n".join(gen(t) for t in gen_types.split())
 def table(f):
     return "\n".join(l for l in open(f"{out}/{f}").read().splitlines() if l.startswith("|"))
+kb = ""
+if kb_cmd and os.path.exists(f"{out}/perplexity_kb.md"):
+    cal = open(f"{out}/calibrate.txt").read().strip()
+    kb = f"""With a calibrated key basis (`make gemma-results KB=1`: {cal}; then
+`rotorquant {kb_cmd}`):
+
+{table("perplexity_kb.md")}
+
+"""
 def fid_rows(t):
     return [l for l in open(f"{out}/fidelity_{t}.md") if l.startswith("|") and not l.startswith("|---") and not l.startswith("| layer")]
 def fid_summary(t):
@@ -112,7 +134,7 @@ means over the layers of each kind):
 {fid_summary("turbo3")}
 {fid_summary("q4_0")}
 
-Greedy completions with K = V = T (`rotorquant generate -m gemma3 -p "The
+{kb}Greedy completions with K = V = T (`rotorquant generate -m gemma3 -p "The
 capital of France is the city of" -n 8 -ctk T -ctv T`; ⏎ = newline):
 
 | T | output |
