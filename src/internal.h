@@ -6,6 +6,8 @@
 #define RQ_INTERNAL_H
 
 #include "rotorquant.h"
+#include "rotorquant_cuda.h"
+#include "rotorquant_eval.h"
 
 #include <assert.h>
 #include <stdbool.h>

@@ -6,6 +6,8 @@
 #define RQ_TEST_H
 
 #include "rotorquant.h"
+#include "rotorquant_cuda.h"
+#include "rotorquant_eval.h"
 
 #include <math.h>
 #include <stdio.h>
