@@ -111,6 +111,7 @@ def header_version():
     return ".".join(part)
 
 
+os.makedirs(os.path.join(ROOT, "build", "python"), exist_ok=True)
 # setuptools' build tree under the Makefile's build/ (already ignored), apart
 # from make's own objects
 setup(version=header_version(), ext_modules=[ext], cmdclass={"build_ext": BuildExt},
