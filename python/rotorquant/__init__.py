@@ -197,13 +197,22 @@ class Quantizer:
         self._q.encode(a, out)
         return out
 
-    def decode(self, codes) -> np.ndarray:
+    def decode(self, codes, out=None) -> np.ndarray:
         """Reconstruct: uint8 (..., bytes_per_vector) → float32 (..., dim).
 
         For `p` types this is x̂ = Πᵀ(n′c + ‖r′‖·α·Sᵀs), whose inner product
-        with any y is the unbiased QJL estimate of ⟨y, x⟩."""
+        with any y is the unbiased QJL estimate of ⟨y, x⟩. Every byte string
+        decodes (no error after the shape checks), so ``out`` — a
+        C-contiguous float32 array of the result's shape, reused across
+        calls to skip a fresh allocation's page faults — is written only
+        when the call succeeds."""
         c = _codes(codes, self.bytes_per_vector)
-        out = np.empty(c.shape[:-1] + (self.dim,), dtype=np.float32)
+        shape = c.shape[:-1] + (self.dim,)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise InputError(f"decode: out must be a writable C-contiguous float32 array of shape {shape}")
         self._q.decode(c, out)
         return out
 
