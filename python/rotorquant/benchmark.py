@@ -366,6 +366,7 @@ def main_speed(args):
 
 
 def main(argv=None):
+    """Runs the seed's 7 tests, or with --speed the Python / C API / seed timings; returns 0."""
     ap = argparse.ArgumentParser(prog="python -m rotorquant.benchmark", description=__doc__.split("\n")[0])
     ap.add_argument("--speed", action="store_true", help="Python vs C API vs the seed's PyTorch")
     ap.add_argument("--type", default="turbo3", help="type for --speed (default turbo3)")
