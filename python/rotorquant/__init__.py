@@ -314,7 +314,7 @@ class KVCache:
         overrides both. ``scale`` 0 = 1/sqrt(head_dim). ``reference=True``
         runs rq_cache_attention_ref (decode everything, exact softmax in
         double) instead of the fused kernels."""
-        layer = self._layer(layer)
+        layer = int(layer)
         n_q_heads = int(n_q_heads)
         if n_q_heads <= 0:
             raise InputError(f"attention: n_q_heads must be positive, got {n_q_heads}")
@@ -331,16 +331,10 @@ class KVCache:
                 raise InputError(f"attention: n_ctx needs {n_q} entries, got {len(ctx)}")
             if min(ctx, default=0) < 0:
                 raise InputError("attention: n_ctx entries must be >= 0")
-        elif causal:
-            n_tok = self.layer_tokens(layer)
-            if n_q > n_tok:
-                raise InputError(f"attention: causal with {n_q} queries needs at least as many cached tokens, "
-                                 f"layer {layer} has {n_tok}")
-            ctx = [n_tok - n_q + i + 1 for i in range(n_q)]
         else:
-            ctx = None
+            ctx = None  # causal: the binding reads n_tokens under the cache's lock
         out = np.empty_like(qq)
-        self._c.attention(layer, qq, n_q_heads, ctx, scale, out, bool(reference))
+        self._c.attention(layer, qq, n_q_heads, ctx, scale, out, bool(reference), bool(causal))
         return out
 
     def clear(self) -> None:

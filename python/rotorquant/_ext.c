@@ -425,14 +425,22 @@ static PyObject *cache_append(CacheObject *self, PyObject *args) {
     return ret;
 }
 
-/* attention(layer, q, n_q_heads, n_ctx, scale, out, reference): q, out
- * float32 n_q·n_q_heads·head_dim; n_ctx None or a sequence of n_q ints. */
+/* attention(layer, q, n_q_heads, n_ctx, scale, out, reference, causal): q,
+ * out float32 n_q·n_q_heads·head_dim; n_ctx None or a sequence of n_q ints.
+ * causal (with n_ctx None): query i sees n_tokens − n_q + i + 1 tokens,
+ * n_tokens read under the same lock as the attention itself, so a
+ * concurrent append cannot slip in between. */
 static PyObject *cache_attention(CacheObject *self, PyObject *args) {
-    int layer, n_q_heads, reference = 0;
+    int layer, n_q_heads, reference = 0, causal = 0;
     float scale = 0;
     PyObject *qo, *ctxo, *oo;
-    if (need_c(self) || !PyArg_ParseTuple(args, "iOiOfO|p", &layer, &qo, &n_q_heads, &ctxo, &scale, &oo, &reference))
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOiOfO|pp", &layer, &qo, &n_q_heads, &ctxo, &scale, &oo, &reference,
+                                          &causal))
         return NULL;
+    if (layer < 0 || layer >= self->n_layers) {
+        PyErr_Format(InputError, "attention: layer %d outside [0, %d)", layer, self->n_layers);
+        return NULL;
+    }
     if (n_q_heads <= 0) {
         PyErr_SetString(InputError, "attention: n_q_heads must be positive");
         return NULL;
@@ -474,18 +482,35 @@ static PyObject *cache_attention(CacheObject *self, PyObject *args) {
             }
         }
         Py_DECREF(seq);
+    } else if (causal) {
+        ctx = PyMem_Malloc((n ? n : 1) * sizeof *ctx);
+        if (!ctx) {
+            PyErr_NoMemory();
+            goto done;
+        }
     }
     rq_attn_params p;
     memset(&p, 0, sizeof p);
     p.n_q_heads = n_q_heads, p.scale = scale;
-    rq_status st;
+    rq_status st = RQ_OK;
+    size_t n_tok = 0;
+    int short_ctx = 0;
     Py_BEGIN_ALLOW_THREADS
     if (RQPY_ATTENTION_SHARED || reference) pthread_rwlock_rdlock(&self->lock);
     else pthread_rwlock_wrlock(&self->lock);
-    st = (reference ? rq_cache_attention_ref : rq_cache_attention)(self->c, layer, q.buf, n, ctx, &p, out.buf);
+    if (ctxo == Py_None && causal) {
+        n_tok = rq_cache_n_tokens(self->c, layer);
+        short_ctx = n > n_tok;
+        for (size_t i = 0; i < n && !short_ctx; i++) ctx[i] = n_tok - n + i + 1;
+    }
+    if (!short_ctx)
+        st = (reference ? rq_cache_attention_ref : rq_cache_attention)(self->c, layer, q.buf, n, ctx, &p, out.buf);
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
-    if (st) raise_status(st, "attention");
+    if (short_ctx)
+        PyErr_Format(InputError, "attention: causal with %zu queries needs at least as many cached tokens, layer %d "
+                                 "has %zu", n, layer, n_tok);
+    else if (st) raise_status(st, "attention");
     else ret = Py_NewRef(Py_None);
 done:
     PyMem_Free(ctx);
