@@ -49,6 +49,8 @@ FORMAT_VERSION: int = _ext.format_version
 _LAWS = {"beta": _ext.RQ_LAW_BETA, "gauss": _ext.RQ_LAW_GAUSS}
 _QJL = {"gaussian": _ext.RQ_QJL_GAUSSIAN, "structured": _ext.RQ_QJL_STRUCTURED}
 _DATA = {"isotropic": _ext.RQ_DATA_ISOTROPIC, "outlier": _ext.RQ_DATA_OUTLIER}
+_GEMM_QUERIES = 8     # inner_product: from this many queries on, decode once + one matrix product
+_GEMM_CHUNK = 16384   # blocks decoded at a time there (8 MiB of floats at d = 128)
 
 
 # ---------------------------------------------------------------------------
@@ -175,9 +177,11 @@ class Quantizer:
             raise InputError(f"Quantizer: qjl must be 'gaussian' or 'structured', got {qjl!r}")
         if not isinstance(type, str):
             raise InputError(f"Quantizer: type must be a type name, got {type!r}")
-        seed = int(seed)
+        seed, dim = int(seed), int(dim)
         if not 0 <= seed < 2 ** 64:
             raise InputError(f"Quantizer: seed must be in [0, 2^64), got {seed}")
+        if not _ext.RQ_MIN_DIMS <= dim <= _ext.RQ_MAX_DIMS:
+            raise InputError(f"Quantizer: dim must be in [{_ext.RQ_MIN_DIMS}, {_ext.RQ_MAX_DIMS}], got {dim}")
         self._q = _ext.Quantizer(type, int(dim), seed, _LAWS[law], int(bool(norm_correct)), _QJL[qjl])
         (name, self.family, self.rotation, self.bits, _bv, self.bytes_per_vector, self.bits_per_value,
          self.n_params, _) = self._q.info()
@@ -217,15 +221,27 @@ class Quantizer:
         return out
 
     def inner_product(self, y, codes) -> np.ndarray:
-        """Scores without decoding: y (m, dim) or (dim,), codes (n, bytes) or
-        (bytes,) → float32 (m, n) (axes of 1-D arguments dropped) with
-        out[i, j] = ⟨y_i, x̂_j⟩ — unbiased for the `p` types."""
+        """Scores: y (m, dim) or (dim,), codes (n, bytes) or (bytes,) →
+        float32 (m, n) (axes of 1-D arguments dropped) with out[i, j] =
+        ⟨y_i, x̂_j⟩ — unbiased for the `p` types. Fewer than 8 queries are
+        scored by the library's rq_quantizer_dot (the query rotated once,
+        blocks read in the rotated domain, nothing materialized); 8 or more
+        decode each block once and take one matrix product (the same values
+        to float rounding, much faster)."""
         yy = _floats(y, "y", last=self.dim, ndim=(1, 2))
         c = _codes(codes, self.bytes_per_vector)
         if c.ndim > 2:
             raise InputError(f"codes: expected (n, {self.bytes_per_vector}) or ({self.bytes_per_vector},), got {c.shape}")
-        out = np.empty((yy.size // self.dim, c.size // self.bytes_per_vector), dtype=np.float32)
-        self._q.dot(yy, c, out)
+        m, n = yy.size // self.dim, c.size // self.bytes_per_vector
+        out = np.empty((m, n), dtype=np.float32)
+        if m < _GEMM_QUERIES:
+            self._q.dot(yy, c, out)  # rq_quantizer_dot: each block decoded in the rotated domain, per query
+        else:
+            if not np.isfinite(yy).all():
+                raise InputError("inner_product: y contains NaN or Inf")
+            y2, c2 = yy.reshape(m, self.dim), c.reshape(n, self.bytes_per_vector)
+            for j in range(0, n, _GEMM_CHUNK):  # many queries: decode each block once, one matrix product
+                np.matmul(y2, self.decode(c2[j:j + _GEMM_CHUNK]).T, out=out[:, j:j + _GEMM_CHUNK])
         if yy.ndim == 1:
             out = out[0]
         if c.ndim == 1:
@@ -271,6 +287,13 @@ class KVCache:
                  law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian"):
         if law not in _LAWS or qjl not in _QJL:
             raise InputError("KVCache: law must be 'beta'/'gauss' and qjl 'gaussian'/'structured'")
+        for name, val, hi in (("n_layers", n_layers, 1 << 20), ("n_kv_heads", n_kv_heads, 1 << 20),
+                              ("head_dim", head_dim, _ext.RQ_MAX_DIMS), ("n_threads", n_threads, 1 << 10),
+                              ("page_tokens", page_tokens, 1 << 24)):
+            if not 0 <= int(val) <= hi:
+                raise InputError(f"KVCache: {name} must be in [0, {hi}], got {val}")
+        if not 0 <= int(seed) < 2 ** 64:
+            raise InputError(f"KVCache: seed must be in [0, 2^64), got {seed}")
         self._c = _ext.KVCache(int(n_layers), int(n_kv_heads), int(head_dim), str(type_k), str(type_v),
                                int(n_threads), int(seed), int(page_tokens), _LAWS[law], bool(norm_correct),
                                _QJL[qjl])

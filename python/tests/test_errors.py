@@ -63,6 +63,8 @@ def test_inner_product_bad(q):
     with pytest.raises(ValueError):
         q.inner_product(np.full((2, D), np.nan, np.float32), c)
     with pytest.raises(ValueError):
+        q.inner_product(np.full((9, D), np.inf, np.float32), c)
+    with pytest.raises(ValueError):
         q.inner_product(np.zeros((2, 2, D), np.float32), c)
     with pytest.raises(ValueError):
         q.inner_product(np.zeros((2, D + 1), np.float32), c)
@@ -75,6 +77,10 @@ def test_bad_quantizer_arguments():
         rq.Quantizer("q8_0", 100)  # d % 32 != 0
     with pytest.raises(ValueError):
         rq.Quantizer("turbo3", 1)
+    with pytest.raises(ValueError):
+        rq.Quantizer("turbo3", 2 ** 40)
+    with pytest.raises(ValueError):
+        rq.KVCache(2 ** 40, 2, 64)
     with pytest.raises(ValueError):
         rq.Quantizer("turbo3", 128, seed=-1)
     with pytest.raises(ValueError):

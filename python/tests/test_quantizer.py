@@ -96,6 +96,10 @@ def test_inner_product_shapes_and_values():
     assert s.shape == (4, 10) and s.dtype == np.float32
     assert np.allclose(s, y.astype(np.float64) @ q.decode(c).T.astype(np.float64), atol=1e-5)
     assert q.inner_product(y[0], c).shape == (10,)
+    many = rq.data("isotropic", 20, D, seed=3)  # 8 or more queries: decode once + one matrix product
+    s_many = q.inner_product(many, c)
+    s_one = np.stack([q.inner_product(v, c) for v in many])
+    assert s_many.shape == (20, 10) and np.abs(s_many - s_one).max() < 1e-5
     assert q.inner_product(y, c[0]).shape == (4,)
 
 
