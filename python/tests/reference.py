@@ -1,8 +1,10 @@
 """Independent numpy reference implementations for the tests, written from
 docs/FORMAT.md and the papers, not from the C sources or its output:
 
-* the PRNG (splitmix64, xoshiro256**, rq_seed_derive; FORMAT §2) and the
-  randomized Hadamard rotation Π of the `turbo` types (FORMAT §3);
+* the PRNG (splitmix64, xoshiro256**, rq_seed_derive, polar Gaussians;
+  FORMAT §2), the randomized Hadamard rotation Π of the `turbo` types and
+  the Cl(3,0) rotor blocks of the `rotor` types (FORMAT §3, with a
+  geometric product of its own);
 * a Lloyd-Max codebook for the exact coordinate law (FORMAT §4) by
   quadrature on a fine grid;
 * the MSE block decoder (fp16 norm + little-endian b-bit codes; FORMAT §5);
@@ -127,3 +129,61 @@ def attention(q, k, v, scale, n_ctx=None):
             p /= p.sum()
             out[i, h] = p @ v[:n, g]
     return out
+
+
+def gauss(rng):
+    """Marsaglia's polar method on the xoshiro stream (FORMAT §2; numpy's log)."""
+    while True:
+        u = 2.0 * ((rng.next() >> 11) * 2.0 ** -53) - 1.0
+        v = 2.0 * ((rng.next() >> 11) * 2.0 ** -53) - 1.0
+        s = u * u + v * v
+        if s >= 1.0 or s == 0.0:
+            continue
+        return u * math.sqrt(-2.0 * math.log(s) / s)
+
+
+def _blade_sign(a, b):
+    """Sign of the product of basis blades a·b (bitmasks, e_i² = +1)."""
+    a >>= 1
+    swaps = 0
+    while a:
+        swaps += bin(a & b).count("1")
+        a >>= 1
+    return -1.0 if swaps & 1 else 1.0
+
+
+def geometric_product(x, y):
+    """Cl(3,0) product of multivectors as {bitmask: coefficient} (e1 = 1, e2 = 2, e3 = 4)."""
+    out = {}
+    for a, ca in x.items():
+        for b, cb in y.items():
+            out[a ^ b] = out.get(a ^ b, 0.0) + _blade_sign(a, b) * ca * cb
+    return out
+
+
+def rotor_matrix(r):
+    """3×3 matrix of v ↦ grade-1 part of R v R~, R = s + b12 e12 + b13 e13 + b23 e23."""
+    s, b12, b13, b23 = r
+    R = {0: s, 3: b12, 5: b13, 6: b23}
+    Rrev = {0: s, 3: -b12, 5: -b13, 6: -b23}
+    M = np.zeros((3, 3))
+    for j, ej in enumerate((1, 2, 4)):
+        w = geometric_product(geometric_product(R, {ej: 1.0}), Rrev)
+        M[:, j] = [w.get(1, 0.0), w.get(2, 0.0), w.get(4, 0.0)]
+    return M
+
+
+def rotor_rotation_matrix(d, seed):
+    """Π of a `rotor` quantizer (FORMAT §3): one generator seeded with
+    rq_seed_derive(seed, 1, 0); per block 4 Gaussians g, rotor g/‖g‖; blocks
+    at 0, 3, …, (⌊d/3⌋−1)·3 and, if 3 ∤ d, one more at d − 3; Π applies them
+    in increasing order."""
+    rng = Xoshiro256ss(seed_derive(seed, 1, 0))
+    offsets = list(range(0, (d // 3) * 3, 3)) + ([d - 3] if d % 3 else [])
+    P = np.eye(d)
+    for o in offsets:
+        g = np.array([gauss(rng) for _ in range(4)])
+        B = np.eye(d)
+        B[o:o + 3, o:o + 3] = rotor_matrix(g / np.linalg.norm(g))
+        P = B @ P
+    return P

@@ -13,7 +13,12 @@ def make(types=("turbo3", "turbo3"), n=300, kv=2, hq=6, d=64, seed=42, layers=2)
     return cache, k, v
 
 
-@pytest.mark.parametrize("types", [("turbo3", "turbo3"), ("turbo4", "turbo2"), ("turbo5", "turbo3")])
+def ref_matrix(t, d, seed):
+    return (R.hadamard_matrix if t.startswith("turbo") else R.rotor_rotation_matrix)(d, seed)
+
+
+@pytest.mark.parametrize("types", [("turbo3", "turbo3"), ("turbo4", "turbo2"), ("turbo5", "turbo3"),
+                                   ("rotor3", "rotor3"), ("rotor4", "turbo3")])
 def test_attention_matches_numpy_decode_then_attention(types):
     """Keys and values decoded by the numpy block decoder (FORMAT §5, the
     FORMAT PRNG's Π; V's seed = rq_seed_derive(seed, 1, 1) as the cache
@@ -26,9 +31,9 @@ def test_attention_matches_numpy_decode_then_attention(types):
     seed_v = R.seed_derive(42, 1, 1)
     qk, qv = rq.Quantizer(types[0], d, 42), rq.Quantizer(types[1], d, seed_v)
     kh = R.decode_mse(qk.encode(k.reshape(-1, d)), d, bk, rq.codebook(d, bk)["centroids"],
-                      R.hadamard_matrix(d, 42)).reshape(k.shape)
+                      ref_matrix(types[0], d, 42)).reshape(k.shape)
     vh = R.decode_mse(qv.encode(v.reshape(-1, d)), d, bv, rq.codebook(d, bv)["centroids"],
-                      R.hadamard_matrix(d, seed_v)).reshape(v.shape)
+                      ref_matrix(types[1], d, seed_v)).reshape(v.shape)
     q = rq.data("isotropic", 4 * hq, d, seed=3).reshape(4, hq, d) * 4
     out = cache.attention(0, q, hq, causal=True)
     ref = R.attention(q, kh, vh, 1 / np.sqrt(d), n_ctx=[297, 298, 299, 300])

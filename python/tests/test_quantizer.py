@@ -48,6 +48,24 @@ def test_rotation_is_formats_hadamard():
         assert np.abs(got - R.hadamard_matrix(D, seed).T).max() < 1e-6
 
 
+@pytest.mark.parametrize("dim", [64, 100, 128])
+def test_rotor_rotation_is_formats_cl30_sandwich(dim):
+    """RotorQuant's Π rebuilt in numpy: the FORMAT PRNG's Gaussians, unit
+    rotors, a Cl(3,0) geometric product of our own, blocks covering d."""
+    q = rq.Quantizer("rotor2", dim, 42)
+    got = q.rotate(np.eye(dim, dtype=np.float32))
+    assert np.abs(got - R.rotor_rotation_matrix(dim, 42).T).max() < 1e-6
+
+
+@pytest.mark.parametrize("bits", [1, 3, 5])
+def test_rotor_decode_matches_numpy_reference(bits):
+    q = rq.Quantizer(f"rotor{bits}", D, 9)
+    x = rq.data("outlier", 200, D, seed=4)
+    codes = q.encode(x)
+    ref = R.decode_mse(codes, D, bits, rq.codebook(D, bits)["centroids"], R.rotor_rotation_matrix(D, 9))
+    assert np.abs(q.decode(codes) - ref).max() < 1e-5
+
+
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 5])
 def test_decode_matches_numpy_reference(bits):
     q = rq.Quantizer(f"turbo{bits}", D, 42)
