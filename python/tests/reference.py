@@ -7,7 +7,8 @@ docs/FORMAT.md and the papers, not from the C sources or its output:
   geometric product of its own);
 * a Lloyd-Max codebook for the exact coordinate law (FORMAT §4) by
   quadrature on a fine grid;
-* the MSE block decoder (fp16 norm + little-endian b-bit codes; FORMAT §5);
+* the MSE and PROD (QJL) block decoders (fp16 norms, little-endian b-bit
+  codes, sign bits, the Gaussian sketch S; FORMAT §5);
 * softmax attention in float64 over decoded keys and values.
 """
 import math
@@ -187,3 +188,25 @@ def rotor_rotation_matrix(d, seed):
         B[o:o + 3, o:o + 3] = rotor_matrix(g / np.linalg.norm(g))
         P = B @ P
     return P
+
+
+def qjl_matrix(d, seed):
+    """S of a `p` quantizer (FORMAT §5): d×d i.i.d. N(0, 1) drawn row by row
+    from a generator seeded with rq_seed_derive(seed, 2 = QJL, 0)."""
+    rng = Xoshiro256ss(seed_derive(seed, 2, 0))
+    return np.array([[gauss(rng) for _ in range(d)] for _ in range(d)])
+
+
+def decode_prod(codes, d, bits, centroids, pi, S):
+    """x̂ = Πᵀ(n′·c(code) + ‖r′‖·α·Sᵀs), α = √(π/2)/d, for PROD blocks
+    [fp16 n′][fp16 ‖r′‖][pack_{b−1}(codes)][pack_1(signs), bit 1 = +1]."""
+    codes = np.asarray(codes, dtype=np.uint8)
+    f = codes[:, :4].copy().view("<f2").astype(np.float64)
+    norm, rnorm = f[:, 0], f[:, 1]
+    nb = (d * (bits - 1) + 7) // 8
+    y = np.zeros((codes.shape[0], d))
+    if bits > 1:
+        y = norm[:, None] * np.asarray(centroids, dtype=np.float64)[unpack_codes(codes[:, 4:4 + nb], d, bits - 1)]
+    signs = 2.0 * unpack_codes(codes[:, 4 + nb:], d, 1) - 1.0
+    y += rnorm[:, None] * math.sqrt(math.pi / 2) / d * (signs @ S)
+    return y @ pi

@@ -18,7 +18,8 @@ def ref_matrix(t, d, seed):
 
 
 @pytest.mark.parametrize("types", [("turbo3", "turbo3"), ("turbo4", "turbo2"), ("turbo5", "turbo3"),
-                                   ("rotor3", "rotor3"), ("rotor4", "turbo3")])
+                                   ("rotor3", "rotor3"), ("rotor4", "turbo3"), ("turbo3p", "turbo3"),
+                                   ("rotor4p", "rotor2")])
 def test_attention_matches_numpy_decode_then_attention(types):
     """Keys and values decoded by the numpy block decoder (FORMAT §5, the
     FORMAT PRNG's Π; V's seed = rq_seed_derive(seed, 1, 1) as the cache
@@ -27,11 +28,15 @@ def test_attention_matches_numpy_decode_then_attention(types):
     cache, k, v = make(types, d=d, kv=kv, hq=hq)
     cache.append(0, k[:200], v[:200])
     cache.append(0, k[200:], v[200:])
-    bk, bv = int(types[0][-1]), int(types[1][-1])
+    bk, bv = int(types[0].rstrip("p")[-1]), int(types[1][-1])
     seed_v = R.seed_derive(42, 1, 1)
     qk, qv = rq.Quantizer(types[0], d, 42), rq.Quantizer(types[1], d, seed_v)
-    kh = R.decode_mse(qk.encode(k.reshape(-1, d)), d, bk, rq.codebook(d, bk)["centroids"],
-                      ref_matrix(types[0], d, 42)).reshape(k.shape)
+    if types[0].endswith("p"):
+        kh = R.decode_prod(qk.encode(k.reshape(-1, d)), d, bk, rq.codebook(d, bk - 1)["centroids"],
+                           ref_matrix(types[0], d, 42), R.qjl_matrix(d, 42)).reshape(k.shape)
+    else:
+        kh = R.decode_mse(qk.encode(k.reshape(-1, d)), d, bk, rq.codebook(d, bk)["centroids"],
+                          ref_matrix(types[0], d, 42)).reshape(k.shape)
     vh = R.decode_mse(qv.encode(v.reshape(-1, d)), d, bv, rq.codebook(d, bv)["centroids"],
                       ref_matrix(types[1], d, seed_v)).reshape(v.shape)
     q = rq.data("isotropic", 4 * hq, d, seed=3).reshape(4, hq, d) * 4

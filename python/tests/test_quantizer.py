@@ -66,6 +66,19 @@ def test_rotor_decode_matches_numpy_reference(bits):
     assert np.abs(q.decode(codes) - ref).max() < 1e-5
 
 
+@pytest.mark.parametrize("t", ["turbo1p", "turbo2p", "turbo3p", "turbo4p", "rotor3p"])
+def test_prod_decode_matches_numpy_reference(t):
+    """QJL blocks decoded from FORMAT §5 with S drawn by the numpy PRNG."""
+    bits, seed = int(t[-2]), 5
+    q = rq.Quantizer(t, D, seed)
+    x = rq.data("outlier", 100, D, seed=2) * 3
+    codes = q.encode(x)
+    pi = (R.hadamard_matrix if t.startswith("turbo") else R.rotor_rotation_matrix)(D, seed)
+    cb = rq.codebook(D, bits - 1)["centroids"] if bits > 1 else None
+    ref = R.decode_prod(codes, D, bits, cb, pi, R.qjl_matrix(D, seed))
+    assert np.abs(q.decode(codes) - ref).max() < 1e-5 * 3
+
+
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 5])
 def test_decode_matches_numpy_reference(bits):
     q = rq.Quantizer(f"turbo{bits}", D, 42)
