@@ -1,8 +1,9 @@
 /*
  * api_bench.c — the work `python -m rotorquant.benchmark --speed` times from
  * Python, timed here through the public C API on one thread, so the two can
- * be compared (the binding's overhead): encode + decode of n vectors, and
- * one decode-attention call on a cache of ctx tokens.
+ * be compared (the binding's overhead): encode + decode of n vectors (decode
+ * into a reused buffer, and into one allocated for the call), and one
+ * decode-attention call on a cache of ctx tokens.
  *
  *   make build/bench/api_bench
  *   build/bench/api_bench [--type turbo3] [--n 100000] [--dim 128] [--reps 7]
@@ -91,6 +92,23 @@ int main(int argc, char **argv) {
         if (st) return fail("encode/decode", st);
         if (r >= 0) t_enc[r] = t1 - t0, t_dec[r] = t2 - t1, t_both[r] = t2 - t0;
     }
+    /* decode into a buffer allocated for the call (as a caller wanting a
+     * new array does; what Python's decode without out= does): the first
+     * touch of fresh pages is part of the work */
+    double *t_fresh = malloc((size_t)reps * sizeof(double));
+    if (!t_fresh) return fail("alloc", RQ_ERR_NOMEM);
+    for (long r = -1; r < reps; r++) {
+        double t0 = now();
+        float *fresh = malloc(N * d * sizeof(float));
+        if (!fresh) return fail("alloc", RQ_ERR_NOMEM);
+        st = rq_quantizer_decode(q, codes, fresh, N);
+        double t1 = now();
+        free(fresh);
+        if (st) return fail("decode", st);
+        if (r >= 0) t_fresh[r] = t1 - t0;
+    }
+    double fresh_lo, fresh_med = median(t_fresh, (int)reps, &fresh_lo);
+    free(t_fresh);
     double enc_lo, dec_lo, both_lo, attn_lo;
     double enc = median(t_enc, (int)reps, &enc_lo), dec = median(t_dec, (int)reps, &dec_lo);
     double both = median(t_both, (int)reps, &both_lo);
@@ -125,8 +143,10 @@ int main(int argc, char **argv) {
 
     printf("{\"type\": \"%s\", \"n\": %ld, \"dim\": %ld, \"simd\": \"%s\", \"encode_s\": %.6g, \"decode_s\": %.6g, "
            "\"encode_decode_s\": %.6g, \"encode_min_s\": %.6g, \"decode_min_s\": %.6g, \"encode_decode_min_s\": %.6g, "
+           "\"decode_fresh_s\": %.6g, \"decode_fresh_min_s\": %.6g, "
            "\"ctx\": %ld, \"kv_heads\": %ld, \"q_heads\": %ld, \"attention_s\": %.6g, \"attention_min_s\": %.6g}\n",
-           type, n, dim, rq_simd_name(), enc, dec, both, enc_lo, dec_lo, both_lo, ctx, kvh, qh, attn, attn_lo);
+           type, n, dim, rq_simd_name(), enc, dec, both, enc_lo, dec_lo, both_lo, fresh_med, fresh_lo, ctx, kvh, qh,
+           attn, attn_lo);
     free(x), free(xh), free(codes), free(t_enc), free(t_dec), free(t_both);
     free(k), free(v), free(qv), free(out);
     return 0;
