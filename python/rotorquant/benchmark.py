@@ -6,7 +6,8 @@ tests (same sizes, bit widths and definitions; shared/research/
 reference_impl.md §3.1) on rotorquant for TurboQuant (dense Haar rotation,
 as the seed's), RotorQuant (Cl(3,0) rotors) and every other family
 (turbo = randomized Hadamard, planar, iso), on seeded data, and prints the
-seed's summary table with our numbers beside the seed's. About 10 s.
+seed's summary table with our numbers beside the seed's (7 s on a shared
+2-core VM).
 
     python -m rotorquant.benchmark            # the 7 tests
     python -m rotorquant.benchmark --speed    # Python vs the C API vs the seed's PyTorch
