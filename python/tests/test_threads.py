@@ -66,3 +66,23 @@ def test_shared_cache_append_and_attention():
     for layer in range(L):
         assert cache.layer_tokens(layer) == 64
         assert np.abs(cache.attention(layer, q, HQ) - want[layer]).max() < 1e-5
+
+
+def test_gil_released_during_encode():
+    """While one thread is inside a long encode, another keeps running Python."""
+    q = rq.Quantizer("dense3", 128)  # O(d²) per vector: one call of ~0.1–0.5 s
+    x = rq.data("isotropic", 100000, 128, seed=1)
+    started = threading.Event()
+
+    def work():
+        started.set()
+        q.encode(x)
+
+    t = threading.Thread(target=work)
+    t.start()
+    started.wait()
+    count = 0
+    while t.is_alive():
+        count += 1
+    t.join()
+    assert count > 1000  # with the GIL held through the call this loop could not run
