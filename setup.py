@@ -11,6 +11,7 @@ same code the same way. Set ROTORQUANT_SIMD=scalar (the Makefile's
 SIMD=scalar) to build without the SIMD kernels; non-x86 machines get that
 automatically. CC is honoured.
 """
+import hashlib
 import os
 import platform
 import re
@@ -61,10 +62,11 @@ def simd_enabled():
 def library_sources():
     """The C library as the Makefile builds it: src/*.c and src/simd/*.c
     (src/cuda/*.cu is never globbed; src/cuda_stub.c stands in for it)."""
-    src = sorted(glob("src/*.c", root_dir=ROOT)) + sorted(glob("src/simd/*.c", root_dir=ROOT))
-    if not simd_enabled():
-        src = [s for s in src if not re.search(r"_(avx2|avx512)\.c$", s)]
-    return src
+    src = sorted(glob("src/*.c", root_dir=ROOT))
+    simd = sorted(glob("src/simd/*.c", root_dir=ROOT))
+    if not simd_enabled():  # as the Makefile's SIMD=scalar: the dispatcher only
+        simd = [s for s in simd if s.endswith("dispatch.c")]
+    return src + simd
 
 
 class BuildExt(build_ext):
@@ -78,7 +80,10 @@ class BuildExt(build_ext):
             flags.append("-DRQ_NO_SIMD")
         cc = self.compiler.compiler_so[0]
         objects = []
-        tmp = os.path.join(self.build_temp, "rqlib")
+        # objects kept per compiler and flag set, so a changed CC or
+        # ROTORQUANT_SIMD never links objects built another way
+        key = hashlib.sha256(repr((cc, flags, isa)).encode()).hexdigest()[:12]
+        tmp = os.path.join(self.build_temp, "rqlib-" + key)
         for src in library_sources():
             obj = os.path.join(tmp, src[:-2] + ".o")
             extra = isa["avx512"] if src.endswith("_avx512.c") else isa["avx2"] if src.endswith("_avx2.c") else []
@@ -91,7 +96,17 @@ class BuildExt(build_ext):
                 self.spawn([cc] + flags + extra + ["-c", dep, "-o", obj])
             objects.append(obj)
         ext.extra_objects = objects + list(ext.extra_objects or [])
+        # setuptools relinks only when the binding's own source changed: also
+        # relink when a library object is newer than the module or the flag
+        # set differs from the last link's
+        out = self.get_ext_fullpath(ext.name)
+        stamp = os.path.join(self.build_temp, "rqlib-linked")
+        last = open(stamp).read() if os.path.exists(stamp) else ""
+        if os.path.exists(out) and (last != key or any(os.path.getmtime(o) > os.path.getmtime(out) for o in objects)):
+            os.remove(out)
         super().build_extension(ext)
+        with open(stamp, "w") as f:
+            f.write(key)
 
 
 ext = Extension(
