@@ -81,6 +81,16 @@ typedef enum {
 } rq_status;
 
 RQ_API const char *rq_status_str(rq_status s);
+/* The message of the last failed library call on the calling thread, naming
+ * the function, the argument and the value at fault, e.g.
+ * "rq_cache_append: layer 31 out of range (n_layers = 30)"; "" if no call on
+ * this thread has failed yet. Like errno, successful calls leave it
+ * unchanged: read it right after a call returned an error. Thread-local, so
+ * threads sharing an object never see each other's messages. The pointer
+ * stays valid for the thread's lifetime; the text until its next failed
+ * call. Set by the quantizer, rotation, cache, attention and key-basis
+ * functions. */
+RQ_API const char *rq_last_error(void);
 /* "MAJOR.MINOR.PATCH" and RQ_VERSION_NUMBER of the library actually linked
  * (compare with the header's macros to detect a mismatch). */
 RQ_API const char *rq_version_str(void);
@@ -313,6 +323,17 @@ RQ_API rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, flo
  * condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf. */
 RQ_API rq_status rq_key_basis_inverse_t(const float *A, int d, float *out);
 
+#define RQ_KEY_BASIS_MAX_RANGES 16
+typedef struct {
+    int n_layers, n_kv_heads, head_dim;
+    size_t n_ranges;                       /* bases per layer and KV head          */
+    size_t start[RQ_KEY_BASIS_MAX_RANGES]; /* each range's first key position      */
+    size_t n_ctx;        /* positions calibrated: serves contexts up to n_ctx (0: any) */
+    size_t n_tokens;     /* key positions observed per layer (information)       */
+    int self_generated;  /* calibrated on the model's own text (information)      */
+} rq_key_basis_info;
+RQ_API rq_status rq_cache_set_key_bases(rq_cache *c, const rq_key_basis_info *info, const float *basis);
+
 typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
                       KV head h / (n_q_heads / n_kv_heads) (GQA)              */
@@ -325,6 +346,14 @@ typedef struct {
  * reconstructed. */
 RQ_API rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,
                              const size_t *n_ctx, const rq_attn_params *p, float *out);
+/* Attention on a workspace the caller owns: ws_bytes from
+ * rq_cache_attention_workspace_size suffice for any layer and context of
+ * this cache (until its key bases change); any alignment. */
+RQ_API rq_status rq_cache_attention_workspace_size(const rq_cache *c, size_t n_queries, const rq_attn_params *p,
+                                                   size_t *n_bytes);
+RQ_API rq_status rq_cache_attention_ws(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                       const size_t *n_ctx, const rq_attn_params *p, float *out, void *ws,
+                                       size_t ws_bytes);
 /* The reference: decode every key and value, exact softmax attention in
  * double. Same arguments; for tests and accuracy measurements. */
 RQ_API rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
