@@ -333,6 +333,10 @@ typedef struct {
     int self_generated;  /* calibrated on the model's own text (information)      */
 } rq_key_basis_info;
 RQ_API rq_status rq_cache_set_key_bases(rq_cache *c, const rq_key_basis_info *info, const float *basis);
+RQ_API rq_status rq_key_basis_save(const char *path, const rq_key_basis_info *info, const float *basis);
+RQ_API rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **basis);
+RQ_API rq_status rq_key_basis_load_mem(const void *data, size_t n_bytes, rq_key_basis_info *info, float **basis);
+RQ_API rq_status rq_cache_load_key_basis(rq_cache *c, const char *path, rq_key_basis_info *info);
 
 typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
