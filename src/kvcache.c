@@ -7,7 +7,7 @@
  * docs/FORMAT.md). Appending fills the last page and adds pages; only the
  * page table (pointers) is ever reallocated, never token data.
  *
- * Attention (DESIGN.md §2). For KV head h and each query head g of its GQA
+ * Attention. For KV head h and each query head g of its GQA
  * group: q′ = Π_K q (once), and for QJL keys s_q = S q′ (once). Key t scores
  *   scale · ( n′_t Σ_j q′_j c[code_tj]  +  ‖r′_t‖ α Σ_i s_q,i sign_ti )
  * (the second term only for `p` types), or the plain dot product for the
@@ -755,13 +755,13 @@ rq_status rq_cache_attention_workspace_size(const rq_cache *c, size_t n_queries,
     return RQ_OK;
 }
 
-/* The largest norm a key block of the cache can decode to, in the domain
- * the prepared query meets it: the code part (or the plain values) and, for
- * QJL keys, the sign part. Every fp16 field is at most 65504 (encoders
- * refuse more); f32 keys: the largest value stored (layer_store.kmax). */
-static void key_norm_bound(const rq_cache *c, const layer_store *ls, const block_view *kv, double *codes,
-                           double *signs) {
-    const double F16_MAX = 65504, rd = sqrt((double)c->cfg.head_dim);
+/* The largest |value| a key block of the cache can decode to, in the
+ * domain the prepared query meets it: the code part (or the plain values)
+ * and, for QJL keys, the sign part. Every fp16 field is at most 65504
+ * (encoders refuse more); f32 keys: the largest value stored
+ * (layer_store.kmax). */
+static void key_value_bound(const layer_store *ls, const block_view *kv, double *codes, double *signs) {
+    const double F16_MAX = 65504;
     double cmax = 0;
     if (kv->cent) {
         const int n = 1 << kv->bits;
@@ -769,17 +769,49 @@ static void key_norm_bound(const rq_cache *c, const layer_store *ls, const block
     }
     *codes = *signs = 0;
     switch (kv->family) {
-    case RQ_FAMILY_F32: *codes = rd * (double)ls->kmax; break;
-    case RQ_FAMILY_F16: *codes = rd * F16_MAX; break;
-    case RQ_FAMILY_Q8_0: *codes = rd * F16_MAX * 128; break; /* d · q, q ∈ [−128, 127] */
-    case RQ_FAMILY_Q4_0: *codes = rd * F16_MAX * 8; break;   /* d · (q − 8), q ∈ [0, 15] */
-    case RQ_FAMILY_MSE: *codes = rd * F16_MAX * cmax; break;
+    case RQ_FAMILY_F32: *codes = (double)ls->kmax; break;
+    case RQ_FAMILY_F16: *codes = F16_MAX; break;
+    case RQ_FAMILY_Q8_0: *codes = F16_MAX * 128; break; /* d · q, q ∈ [−128, 127] */
+    case RQ_FAMILY_Q4_0: *codes = F16_MAX * 8; break;   /* d · (q − 8), q ∈ [0, 15] */
+    case RQ_FAMILY_MSE: *codes = F16_MAX * cmax; break;
     case RQ_FAMILY_PROD:
-        *codes = rd * F16_MAX * cmax;
-        *signs = rd * F16_MAX * fabs((double)kv->alpha);
+        *codes = F16_MAX * cmax;
+        *signs = F16_MAX * fabs((double)kv->alpha);
         break;
     }
 }
+
+/* The largest |x_i| as the bits of a nonnegative float: integer order is
+ * float order there, and Inf and NaN (exponent all ones) come out at or
+ * above 0x7f800000. Eight independent lanes, no float compare: cheap, and
+ * NaN cannot slip past. */
+static uint32_t max_abs_bits(const float *x, int n) {
+    uint32_t m[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) {
+            uint32_t b;
+            memcpy(&b, x + i + u, 4);
+            b &= 0x7fffffffu;
+            m[u] = b > m[u] ? b : m[u];
+        }
+    for (; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, 4);
+        b &= 0x7fffffffu;
+        m[0] = b > m[0] ? b : m[0];
+    }
+    for (int u = 1; u < 8; u++) m[0] = m[u] > m[0] ? m[u] : m[0];
+    return m[0];
+}
+
+static float bits_float(uint32_t b) {
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+#define NONFINITE_BITS 0x7f800000u /* max_abs_bits at or above: Inf or NaN */
 
 /* The attention itself, on a workspace of at least plan_bytes(pl). */
 static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_queries, const size_t *n_ctx,
@@ -804,7 +836,7 @@ static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_q
      * `scores` call) or just rotated; sketch for QJL keys; scale */
     const int G = j.group;
     const bool kprod = j.kv.family == RQ_FAMILY_PROD;
-    double qmax = 0, smax = 0; /* the largest prepared query norms², code and sign parts */
+    uint32_t qmax = 0, smax = 0; /* the largest |prepared query value|, code and sign parts (max_abs_bits) */
     float *qb = ws + n_prep + n_part; /* [G][n_ranges·d]: every range's Π A⁻ᵀ q of the group's heads */
     for (size_t i = 0; i < n_queries; i++)
         for (int h = 0; h < c->cfg.n_kv_heads; h++) {
@@ -826,26 +858,26 @@ static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_q
                     /* the score scale goes into the prepared query: one multiply
                      * per coordinate here instead of one per score in the loop */
                     for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j.scale;
-                    double a = 0, b = 0; /* Inf/NaN (an overflow above) propagate */
-                    for (int x = 0; x < d; x++) a += (double)qr[x] * qr[x];
-                    for (int x = d; kprod && x < 2 * d; x++) b += (double)qr[x] * qr[x];
-                    qmax = a > qmax || a != a ? a : qmax;
-                    smax = b > smax || b != b ? b : smax;
+                    const uint32_t a = max_abs_bits(qr, d), b = kprod ? max_abs_bits(qr + d, d) : 0;
+                    qmax = a > qmax ? a : qmax;
+                    smax = b > smax ? b : smax;
                 }
         }
-    /* No score may overflow: |score| ≤ ‖scale·q′‖·‖k′‖ for every partial sum
-     * (Cauchy–Schwarz), whatever order a SIMD level adds in, so when the
-     * bound stays below FLT_MAX/4 no score, max or difference of two is Inf
-     * or NaN at any level; above it the call is refused, the same way at
-     * every level. Real models are ~30 orders of magnitude below. */
+    /* No score may overflow: every partial sum of a score is at most
+     * Σ_j |q′_j k′_j| ≤ d·max|q′|·max|k′| (the sign part likewise), whatever
+     * order a SIMD level adds in, so when that bound stays below FLT_MAX/4
+     * no score, max or difference of two is Inf or NaN at any level; above
+     * it (or with a prepared query that overflowed) the call is refused, the
+     * same way at every level. Real models are ~30 orders of magnitude below. */
     double kc, ks;
-    key_norm_bound(c, ls, &j.kv, &kc, &ks);
-    const double bound = sqrt(qmax) * kc + sqrt(smax) * ks;
-    if (!(bound <= FLT_MAX / 4))
+    key_value_bound(ls, &j.kv, &kc, &ks);
+    const double bound = (double)d * ((double)bits_float(qmax) * kc + (double)bits_float(smax) * ks);
+    if (qmax >= NONFINITE_BITS || smax >= NONFINITE_BITS || !(bound <= FLT_MAX / 4))
         return rq__fail(RQ_ERR_RANGE,
-                        "%s: scores may overflow: |scale·q| = %g (scale = %g) times the largest key norm of layer %d "
-                        "(%g) exceeds FLT_MAX/4",
-                        fn, sqrt(qmax + smax), (double)j.scale, layer, kc + ks);
+                        "%s: scores may overflow: max |scale·q| = %g (scale = %g) times the largest key value of "
+                        "layer %d (%g), times head_dim %d, exceeds FLT_MAX/4",
+                        fn, (double)bits_float(qmax > smax ? qmax : smax), (double)j.scale, layer, kc > ks ? kc : ks,
+                        d);
 
     rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
 
@@ -879,9 +911,7 @@ static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_q
         if (c->qv->rot) rq_rotation_inverse(c->qv->rot, acc, o, 1);
         else memcpy(o, acc, sizeof(float) * (size_t)d);
         /* the scores cannot overflow (above); sums of huge f32 values can */
-        float e = 0;
-        for (int x = 0; x < d; x++) e += o[x] * 0.0f; /* 0, or NaN for any Inf/NaN */
-        if (e != 0)
+        if (max_abs_bits(o, d) >= NONFINITE_BITS)
             return rq__fail(RQ_ERR_RANGE, "%s: the output of query %zu, head %zu overflows (values too large)", fn,
                             i / (size_t)Hq, i % (size_t)Hq);
     }
