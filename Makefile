@@ -2,6 +2,7 @@
 #   make              library (static + shared) and the CLI into build/
 #   make test         build and run every test; ends with "N passed, N failed"
 #   make SAN=1 test   the same under AddressSanitizer + UBSan (into build-san/)
+#   make tsan         the thread tests under ThreadSanitizer (into build-tsan/)
 #   make SIMD=scalar  build without SIMD kernels
 #   make bench        benchmarks (bench/)
 #   make results      regenerate the quantizer-quality section of docs/RESULTS.md
@@ -229,5 +230,13 @@ model:
 model-results: $(BUILD)/rotorquant model evaltext
 	sh bench/model_results.sh $(BUILD)
 
+# ThreadSanitizer: the tests whose names contain "threads" (concurrent
+# attention on one cache, the pool, the tokenizer's) built with
+# -fsanitize=thread into build-tsan/; any report fails the run.
+.PHONY: tsan
+tsan:
+	$(MAKE) BUILD=build-tsan SAN=0 CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread build-tsan/test_all
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/test_all threads
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan

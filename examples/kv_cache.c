@@ -44,7 +44,7 @@ int main(void) {
 
     if (st == RQ_OK) st = rq_cache_attention_ref(cache, layer, &q[0][0], 1, NULL, &p, &ref[0][0]);
     if (st != RQ_OK) {
-        fprintf(stderr, "kv_cache: %s\n", rq_status_str(st));
+        fprintf(stderr, "kv_cache: %s: %s\n", rq_status_str(st), rq_last_error());
         rq_cache_free(cache);
         return 1;
     }

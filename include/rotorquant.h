@@ -81,6 +81,16 @@ typedef enum {
 } rq_status;
 
 RQ_API const char *rq_status_str(rq_status s);
+/* The message of the last failed library call on the calling thread, naming
+ * the function, the argument and the value at fault, e.g.
+ * "rq_cache_append: layer 31 out of range (n_layers = 30)"; "" if no call on
+ * this thread has failed yet. Like errno, successful calls leave it
+ * unchanged: read it right after a call returned an error. Thread-local, so
+ * threads sharing an object never see each other's messages. The pointer
+ * stays valid for the thread's lifetime; the text until its next failed
+ * call. Set by the quantizer, rotation, cache, attention and key-basis
+ * functions. */
+RQ_API const char *rq_last_error(void);
 /* "MAJOR.MINOR.PATCH" and RQ_VERSION_NUMBER of the library actually linked
  * (compare with the header's macros to detect a mismatch). */
 RQ_API const char *rq_version_str(void);
@@ -253,6 +263,27 @@ RQ_API rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const v
  * head, keys are scored by codebook lookups over their codes (+ the QJL sign
  * term for `p` types), softmax is computed online, values are accumulated in
  * the rotated domain and one inverse rotation is applied to the output.
+ *
+ * Threads: every function taking `const rq_cache *` (attention, the
+ * getters) may run on any number of threads at once, on the same or on
+ * different layers; attention's results are bit for bit those of the same
+ * call made alone, whatever else runs. Functions taking `rq_cache *`
+ * (append, clear, setting or loading key bases, free) need exclusive
+ * access: no other call on the cache may run meanwhile. Quantizers,
+ * rotations and codebooks are immutable after init and may be shared
+ * likewise (all their functions take const pointers).
+ *
+ * Memory: append encodes into staging buffers kept in the cache, grown to
+ * the largest append; attention works in a workspace, the caller's
+ * (rq_cache_attention_ws) or one the cache keeps for reuse
+ * (rq_cache_attention: allocated only when more threads attend at once
+ * than ever before or a call needs more). In steady state (one token per
+ * append, the same query count) neither allocates, apart from a new page
+ * every page_tokens tokens.
+ *
+ * Errors: every fallible function returns an rq_status, and rq_last_error()
+ * then says which argument and value were at fault. A function that fails
+ * leaves the cache as it was, unless its comment says otherwise.
  * ------------------------------------------------------------------------- */
 typedef struct rq_cache rq_cache;
 
@@ -265,13 +296,28 @@ typedef struct {
 } rq_cache_config;
 
 RQ_API rq_cache_config rq_cache_config_default(void);
+/* A new empty cache in *out (NULL on error); cfg is copied, the type names
+ * are not kept. Errors: RQ_ERR_INVALID_ARG (NULL, n_layers or n_kv_heads
+ * outside 1..4096, page_tokens outside 0..2^20, n_threads outside 0..256),
+ * RQ_ERR_UNKNOWN_TYPE, RQ_ERR_DIM (head_dim unsupported by a type),
+ * RQ_ERR_NOMEM. */
 RQ_API rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg);
+/* Releases the cache, its pages, bases and workspaces (NULL: nothing).
+ * Exclusive. */
 RQ_API void rq_cache_free(rq_cache *c);
-/* Append n_tokens positions to one layer: k, v are [n_tokens][n_kv_heads][head_dim].
- * On error nothing is appended (all tokens are validated and encoded first). */
+/* Append n_tokens positions to one layer: k, v are [n_tokens][n_kv_heads][head_dim]
+ * (read during the call only). Exclusive. On error nothing is appended (all
+ * tokens are validated and encoded first). Errors: RQ_ERR_INVALID_ARG
+ * (NULL, layer out of range, n_tokens > 2^40 / (n_kv_heads·head_dim)),
+ * RQ_ERR_NONFINITE (NaN/Inf in k or v), RQ_ERR_RANGE (a value or norm too
+ * large for the type's fp16 fields; or positions past those the layer's
+ * loaded key basis was calibrated on), RQ_ERR_NOMEM. The message names the
+ * token, head and value. */
 RQ_API rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens);
-/* Forget every token of every layer (pages are kept for reuse). */
+/* Forget every token of every layer (pages, bases and workspaces are kept
+ * for reuse). Exclusive. */
 RQ_API void rq_cache_clear(rq_cache *c);
+/* Tokens stored in a layer (0 for a bad layer or NULL). */
 RQ_API size_t rq_cache_n_tokens(const rq_cache *c, int layer);
 /* Exact payload bytes per token over all layers and heads, K + V. */
 RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
@@ -279,6 +325,7 @@ RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
 RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
 /* Bytes allocated: pages (including unused slots of the last page) and page tables. */
 RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
+/* The key (is_value = 0) or value quantizer; lives as long as the cache. */
 RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 
 /* Key bases (optional, per layer and KV head): invertible head_dim ×
@@ -292,9 +339,10 @@ RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
  * along the context; attention prepares each query once per range that holds
  * tokens. rq_key_basis_fit chooses each A_r from key and query statistics
  * (calibration). Set while the layer holds no tokens; n_ranges = 0 or A =
- * NULL removes the bases. Errors: RQ_ERR_INVALID_ARG (bad layer/head/starts,
- * tokens already stored, an A_r singular or with condition number > 1e7),
- * RQ_ERR_NONFINITE (NaN/Inf in A). */
+ * NULL removes the bases. start and A ([n_ranges][head_dim][head_dim]) are
+ * copied. Exclusive. Errors: RQ_ERR_INVALID_ARG (bad layer/head/starts,
+ * n_ranges > 4096, tokens already stored, an A_r singular or with condition
+ * number > 1e7), RQ_ERR_NONFINITE (NaN/Inf in A), RQ_ERR_NOMEM. */
 RQ_API rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_ranges, const size_t *start,
                                  const float *A);
 
@@ -305,13 +353,58 @@ RQ_API rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, siz
  * matrix geometric mean (P Sk P = Sq); a ridge of 1e-4·tr(S)/d is added to
  * both moments; A is scaled so that tr(A Sk Aᵀ) = tr(Sk). The expected
  * error falls from ∝ tr(Sk)·tr(Sq) to ∝ (tr (Sk^½ Sq Sk^½)^½)² (src/keybasis.c).
- * Deterministic (double, fixed order). RQ_ERR_INVALID_ARG if a moment has
- * no energy, RQ_ERR_NONFINITE for NaN/Inf. */
+ * Deterministic (double, fixed order). Any thread. RQ_ERR_INVALID_ARG if a
+ * moment has no energy (or NULL, d outside 1..RQ_MAX_DIMS), RQ_ERR_NONFINITE
+ * for NaN/Inf, RQ_ERR_RANGE if A overflows float, RQ_ERR_NOMEM. */
 RQ_API rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A);
 /* out = A⁻ᵀ (d×d, row-major; Gauss–Jordan in double), the map the cache
- * applies to queries. RQ_ERR_INVALID_ARG if A is singular or its 1-norm
- * condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf. */
+ * applies to queries. Any thread. RQ_ERR_INVALID_ARG if A is singular or
+ * its 1-norm condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf,
+ * RQ_ERR_NOMEM. */
 RQ_API rq_status rq_key_basis_inverse_t(const float *A, int d, float *out);
+
+/* The key-basis file `rotorquant calibrate` writes (a small GGUF, layout in
+ * src/keybasis_io.c): bases for every layer and KV head of a model, as
+ * floats [n_layers][n_kv_heads][n_ranges][head_dim][head_dim], with what
+ * they were calibrated on. A basis serves only the positions it was
+ * calibrated on: a cache whose bases came from a file (or from
+ * rq_cache_set_key_bases with n_ctx > 0) refuses to append position n_ctx
+ * and later (RQ_ERR_RANGE). */
+#define RQ_KEY_BASIS_MAX_RANGES 16
+typedef struct {
+    int n_layers, n_kv_heads, head_dim;
+    size_t n_ranges;                       /* bases per layer and KV head, 1..16      */
+    size_t start[RQ_KEY_BASIS_MAX_RANGES]; /* each range's first key position          */
+    size_t n_ctx;        /* positions calibrated: serves positions 0 .. n_ctx − 1 (0: any) */
+    size_t n_tokens;     /* key positions observed per layer (information)           */
+    int self_generated;  /* calibrated on the model's own text (information)          */
+} rq_key_basis_info;
+
+/* Writes the file: to a temporary file next to path, flushed to disk, then
+ * renamed over path, so a failed save leaves any old file intact. The
+ * bytes are exactly those calibrate writes. Any thread (different paths).
+ * Errors: RQ_ERR_INVALID_ARG (NULL; shape, ranges or n_ctx out of range:
+ * n_ctx 1..2^30, starts increasing from 0 below n_ctx, n_tokens < 2^32),
+ * RQ_ERR_NONFINITE, RQ_ERR_IO, RQ_ERR_NOMEM. */
+RQ_API rq_status rq_key_basis_save(const char *path, const rq_key_basis_info *info, const float *basis);
+/* Reads and checks a whole file: every field, offset and float (finite).
+ * *info gets the shape and calibration; *basis a malloc'd array the caller
+ * releases with free() (basis = NULL: check and fill info only; *basis is
+ * NULL on error). Any thread. Errors: RQ_ERR_IO (cannot open or read),
+ * RQ_ERR_TRUNCATED, RQ_ERR_FORMAT (not a GGUF or not a key basis, a field
+ * out of range), RQ_ERR_NONFINITE, RQ_ERR_NOMEM, RQ_ERR_INVALID_ARG (NULL). */
+RQ_API rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **basis);
+/* The same on a file's bytes in memory (data is only read). */
+RQ_API rq_status rq_key_basis_load_mem(const void *data, size_t n_bytes, rq_key_basis_info *info, float **basis);
+/* Every layer's and KV head's bases at once (as rq_cache_set_key_basis for
+ * each, all or none), limited to info->n_ctx positions (0: no limit).
+ * Exclusive; every layer must be empty. Errors: RQ_ERR_SHAPE (n_layers,
+ * n_kv_heads or head_dim differ from the cache's), those of
+ * rq_cache_set_key_basis. */
+RQ_API rq_status rq_cache_set_key_bases(rq_cache *c, const rq_key_basis_info *info, const float *basis);
+/* rq_key_basis_load + rq_cache_set_key_bases; info (may be NULL) gets the
+ * file's. Exclusive. Errors: those of both. */
+RQ_API rq_status rq_cache_load_key_basis(rq_cache *c, const char *path, rq_key_basis_info *info);
 
 typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
@@ -322,11 +415,35 @@ typedef struct {
 /* out[i][h] = Σ_t softmax_t(scale · <q[i][h], k_t>) v_t over t < n_ctx[i]
  * (n_ctx = NULL: every cached token; a causal limit per query otherwise).
  * q, out: [n_queries][n_q_heads][head_dim]. Keys and values are never
- * reconstructed. */
+ * reconstructed. Any number of threads at once (see above); the split over
+ * tokens runs on the shared pool with the cache's n_threads. The workspace
+ * comes from the cache's own reusable ones. Errors: RQ_ERR_INVALID_ARG
+ * (NULL, layer out of range, scale NaN/Inf/negative), RQ_ERR_SHAPE
+ * (n_q_heads not a multiple of n_kv_heads, n_ctx[i] > the layer's tokens),
+ * RQ_ERR_NONFINITE (NaN/Inf in q), RQ_ERR_RANGE (scores could overflow
+ * float: |scale·q| times the largest key norm the key type can hold — for
+ * f32 keys the largest stored — exceeds FLT_MAX/4, decided the same way at
+ * every SIMD level; or the output overflows, with f32 values near FLT_MAX:
+ * out is then partly written), RQ_ERR_NOMEM. */
 RQ_API rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,
                              const size_t *n_ctx, const rq_attn_params *p, float *out);
+/* The bytes of workspace that rq_cache_attention_ws needs for n_queries
+ * queries with p: enough for any layer and any context of this cache,
+ * until its key bases change. Any thread. Errors: RQ_ERR_INVALID_ARG (NULL,
+ * n_queries > 2^32), RQ_ERR_SHAPE (n_q_heads). */
+RQ_API rq_status rq_cache_attention_workspace_size(const rq_cache *c, size_t n_queries, const rq_attn_params *p,
+                                                   size_t *n_bytes);
+/* rq_cache_attention on a workspace the caller owns (any alignment; one
+ * per concurrent call), with the same results bit for bit. It never
+ * allocates. Errors: those of rq_cache_attention, and RQ_ERR_INVALID_ARG
+ * if ws is NULL or smaller than this call needs (the message says how
+ * much). */
+RQ_API rq_status rq_cache_attention_ws(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                       const size_t *n_ctx, const rq_attn_params *p, float *out, void *ws,
+                                       size_t ws_bytes);
 /* The reference: decode every key and value, exact softmax attention in
- * double. Same arguments; for tests and accuracy measurements. */
+ * double. Same arguments and thread rules; allocates per call; for tests
+ * and accuracy measurements. */
 RQ_API rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
                                  const size_t *n_ctx, const rq_attn_params *p, float *out);
 
@@ -341,7 +458,9 @@ typedef void (*rq_task_fn)(void *ctx, int task);
 /* Runs fn(ctx, t) for t = 0 .. n_tasks−1 on up to n_threads threads (the
  * calling thread included) and returns when every task is done. Tasks are
  * handed out dynamically: a result must not depend on which thread ran a
- * task. Concurrent calls take turns; a call from inside a task runs inline. */
+ * task. Safe from any thread: concurrent calls take turns on the pool (so
+ * two threads attending at once never deadlock, they share the workers);
+ * a call from inside a task runs inline. */
 RQ_API void rq_parallel_for(int n_threads, int n_tasks, rq_task_fn fn, void *ctx);
 /* Joins the workers (they restart on the next call). Optional, at exit. */
 RQ_API void rq_threads_shutdown(void);

@@ -133,4 +133,13 @@ rq_simd_level rq__simd_cpu_level(void);
 rq_simd_level rq__simd_force(rq_simd_level level);
 const char *rq__simd_level_name(rq_simd_level level); /* "scalar", "avx2", "avx512" */
 
+/* ---- errors (error.c) ------------------------------------------------
+ * Sets this thread's rq_last_error() message and returns st, at every error
+ * return of a public function: `return rq__fail(RQ_ERR_SHAPE, "rq_x: n = %d
+ * ...", n);`. The message names the function, the argument and its value. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+rq_status rq__fail(rq_status st, const char *fmt, ...);
+
 #endif /* RQ_INTERNAL_H */

@@ -86,18 +86,19 @@ void rq_quantizer_free(rq_quantizer *q) {
 
 rq_status rq_quantizer_init(rq_quantizer **out, const char *type_name, int n_dims,
                             const rq_quant_config *cfg) {
-    if (!out) return RQ_ERR_INVALID_ARG;
+    if (!out) return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: out is NULL");
     *out = NULL;
-    if (!type_name) return RQ_ERR_INVALID_ARG;
+    if (!type_name) return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: type_name is NULL");
     const rq_type_info *t = rq_type_find(type_name);
-    if (!t) return RQ_ERR_UNKNOWN_TYPE;
+    if (!t) return rq__fail(RQ_ERR_UNKNOWN_TYPE, "rq_quantizer_init: unknown type \"%s\"", type_name);
     rq_quant_config c = cfg ? *cfg : rq_quant_config_default();
     if ((c.law != RQ_LAW_BETA && c.law != RQ_LAW_GAUSS) ||
         (c.qjl != RQ_QJL_GAUSSIAN && c.qjl != RQ_QJL_STRUCTURED) ||
         (c.norm_correct != 0 && c.norm_correct != 1))
-        return RQ_ERR_INVALID_ARG;
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: cfg law = %d, qjl = %d, norm_correct = %d (one out of range)",
+                        (int)c.law, (int)c.qjl, c.norm_correct);
     size_t bytes = rq_type_bytes_per_vector(t, n_dims);
-    if (!bytes) return RQ_ERR_DIM;
+    if (!bytes) return rq__fail(RQ_ERR_DIM, "rq_quantizer_init: %s does not support n_dims = %d", type_name, n_dims);
 
     rq_quantizer *q = calloc(1, sizeof *q);
     if (!q) return RQ_ERR_NOMEM;
@@ -468,27 +469,38 @@ static void decode_one(const rq_quantizer *q, const rq_kernels *k, const uint8_t
 
 /* ---- public batch API -------------------------------------------------- */
 
+/* The message of an encode that failed past its argument checks. */
+static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
+    if (!st) return st;
+    return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
+                    st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"
+                    : st == RQ_ERR_RANGE   ? "a value or norm exceeds the type's fp16 fields (65504)"
+                                           : rq_status_str(st));
+}
+
 rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec) {
-    if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    if (!q || (n_vec && (!x || !blocks)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_encode: %s is NULL", !q ? "q" : !x ? "x" : "blocks");
     const rq_kernels *k = rq__kernels();
     uint8_t *out = blocks;
     const size_t d = (size_t)q->n_dims;
     size_t done;
     rq_status st;
-    if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return st; /* fused, same bytes */
-    if (q->type->family == RQ_FAMILY_PROD) return encode_prod(q, k, x, out, n_vec);
+    if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return encode_failed(q, st); /* fused, same bytes */
+    if (q->type->family == RQ_FAMILY_PROD) return encode_failed(q, encode_prod(q, k, x, out, n_vec));
     for (size_t v = 0; v < n_vec; v++) {
         if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
             for (size_t b = 0; b < d * sizeof(float); b += 64)
                 __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
         st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL);
-        if (st) return st;
+        if (st) return encode_failed(q, st);
     }
     return RQ_OK;
 }
 
 rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec) {
-    if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    if (!q || (n_vec && (!x || !blocks)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_decode: %s is NULL", !q ? "q" : !x ? "x" : "blocks");
     const rq_kernels *k = rq__kernels();
     const uint8_t *in = blocks;
     for (size_t v = 0; v < n_vec; v++) decode_one(q, k, in + v * q->bytes, x + v * (size_t)q->n_dims);

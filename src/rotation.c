@@ -205,10 +205,13 @@ static rq_status dense_init(rq_rotation *r, rq_rng *rng) {
 }
 
 rq_status rq_rotation_init(rq_rotation **out, rq_rot_kind kind, int n_dims, uint64_t seed) {
-    if (!out) return RQ_ERR_INVALID_ARG;
+    if (!out) return rq__fail(RQ_ERR_INVALID_ARG, "rq_rotation_init: out is NULL");
     *out = NULL;
-    if (n_dims < RQ_MIN_DIMS || n_dims > RQ_MAX_DIMS) return RQ_ERR_DIM;
-    if (kind < RQ_ROT_NONE || kind > RQ_ROT_ISO) return RQ_ERR_INVALID_ARG;
+    if (n_dims < RQ_MIN_DIMS || n_dims > RQ_MAX_DIMS)
+        return rq__fail(RQ_ERR_DIM, "rq_rotation_init: n_dims = %d out of range (%d..%d)", n_dims, RQ_MIN_DIMS,
+                        RQ_MAX_DIMS);
+    if (kind < RQ_ROT_NONE || kind > RQ_ROT_ISO)
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_rotation_init: kind = %d is not an rq_rot_kind", (int)kind);
     rq_rotation *r = calloc(1, sizeof *r);
     if (!r) return RQ_ERR_NOMEM;
     r->kind = kind;

@@ -8,6 +8,8 @@
 #include "test.h"
 #include "attn_kernels.h"
 
+#include <string.h>
+
 /* Tolerance of fused vs reference attention: ‖o − o_ref‖/‖o_ref‖. The fused
  * path accumulates in float (with FMA in SIMD) over up to ~1000 tokens; the
  * reference uses double on the same decoded blocks. */
@@ -262,11 +264,71 @@ static void test_attention_bad_args(void) {
     rq_cache_free(c);
 }
 
+/* Finite inputs whose scaled scores overflow float (key 60000, query 1e35,
+ * scale 3e38; or f32 keys of 1e30 against queries of 1e10): RQ_ERR_RANGE
+ * with a message at every SIMD level, never an all-zero or all-NaN output;
+ * values whose weighted sum overflows likewise; large but safe inputs still
+ * give the same finite output at every level. */
+static void test_attention_overflow(void) {
+    const rq_simd_level was = rq__simd_level();
+    const rq_simd_level levels[] = {RQ_SIMD_SCALAR, RQ_SIMD_AVX2, RQ_SIMD_AVX512};
+    float first[2 * 64];
+    for (int li = 0; li < 3; li++) {
+        if (rq__simd_force(levels[li]) != levels[li]) continue; /* the CPU lacks it */
+        const char *name = rq__simd_level_name(levels[li]);
+        const char *types[] = {"f16", "q8_0", "turbo3", "turbo3p", "f32"};
+        for (int ti = 0; ti < 5; ti++) {
+            rq_cache *c = make_cache(types[ti], "f16", 1, 1, 64, 0, 2);
+            if (!c) continue;
+            float k[300 * 64], v[300 * 64], q[2 * 64], o[2 * 64];
+            for (int i = 0; i < 300 * 64; i++) k[i] = i % 64 == 0 ? 60000.0f : 0.5f, v[i] = (float)(i % 7);
+            CHECK_OK(rq_cache_append(c, 0, k, v, 300));
+            for (int i = 0; i < 2 * 64; i++) q[i] = 1e35f;
+            rq_attn_params p = {.n_q_heads = 2, .scale = 3e38f};
+            for (int i = 0; i < 2 * 64; i++) o[i] = 7;
+            CHECK(rq_cache_attention(c, 0, q, 1, NULL, &p, o) == RQ_ERR_RANGE, "%s, %s keys: overflow", name,
+                  types[ti]);
+            CHECK(strstr(rq_last_error(), "scores may overflow") != NULL, "%s: %s", name, rq_last_error());
+            /* a big but safe query: finite, the same output at every level
+             * up to the kernels' documented tolerance */
+            for (int i = 0; i < 2 * 64; i++) q[i] = 1e-3f * (float)(i % 5);
+            p.scale = 0;
+            CHECK_OK(rq_cache_attention(c, 0, q, 1, NULL, &p, o));
+            int bad = 0;
+            for (int i = 0; i < 2 * 64; i++) bad += !isfinite(o[i]);
+            CHECK(bad == 0, "%s, %s: finite output", name, types[ti]);
+            if (ti == 0 && li == 0) memcpy(first, o, sizeof first);
+            if (ti == 0) CHECK(rel_err(o, first, 2 * 64) < ATTN_TOL, "%s: same output as scalar", name);
+            rq_cache_free(c);
+        }
+        /* f32 keys of 1e30: the scaled query (1e10) is finite, the scores are not */
+        rq_cache *c = make_cache("f32", "f32", 1, 1, 64, 0, 1);
+        if (c) {
+            float k[64], v[64], q[64], o[64];
+            for (int i = 0; i < 64; i++) k[i] = 1e30f, v[i] = 3e38f, q[i] = 1e10f;
+            CHECK_OK(rq_cache_append(c, 0, k, v, 1));
+            rq_attn_params p = {.n_q_heads = 1, .scale = 1};
+            CHECK(rq_cache_attention(c, 0, q, 1, NULL, &p, o) == RQ_ERR_RANGE, "%s: f32 scores overflow", name);
+            /* scores fine, but 3e38 + 3e38 overflows the value sum */
+            for (int i = 0; i < 64; i++) k[i] = 0;
+            rq_cache_clear(c);
+            CHECK_OK(rq_cache_append(c, 0, k, v, 1));
+            CHECK_OK(rq_cache_append(c, 0, k, v, 1));
+            CHECK(rq_cache_attention(c, 0, q, 1, NULL, &p, o) == RQ_ERR_RANGE, "%s: value sum overflows", name);
+            CHECK(strstr(rq_last_error(), "output of query 0, head 0 overflows") != NULL, "%s", rq_last_error());
+            rq_cache_free(c);
+        }
+    }
+    rq_simd_level now = rq__simd_force(was);
+    CHECK(now == was, "level restored");
+}
+
 const rq_test tests_attention[] = {
     {"cache_append_grow_accounting", test_accounting},
     {"attention_fused_vs_reference_every_type", test_fused_every_type},
     {"attention_asymmetric_gqa_threads", test_fused_asymmetric_threads},
     {"attention_kernel_simd_parity", test_kernel_parity},
     {"attention_bad_args", test_attention_bad_args},
+    {"attention_overflow_every_simd_level", test_attention_overflow},
     {NULL, NULL},
 };
