@@ -17,7 +17,7 @@
  */
 #include "gguf.h"
 
-#include "ggml.h"
+#include "ggml_types.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -487,16 +487,6 @@ static rq_status parse(rqm_gguf *g, reader *r) {
     return parse_tensors(r, g, n_tensors);
 }
 
-rq_status rqm_say(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
     if (!out || (!buf && len)) return rqm_say(err, err_len, RQ_ERR_INVALID_ARG, "gguf: NULL argument");
@@ -648,10 +638,4 @@ rq_status rqm_gguf_array_f64(const rqm_gguf_kv *kv, uint64_t i, double *out) {
     else
         *out = vtype_is_signed(kv->arr_type) ? (double)tmp.v.i : (double)tmp.v.u;
     return RQ_OK;
-}
-
-int rqm_str_eq(rqm_str a, const char *b) {
-    if (!b) return 0;
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || !memcmp(a.ptr, b, n));
 }
