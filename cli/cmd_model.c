@@ -25,6 +25,7 @@
 
 #include "../model/calib.h"
 #include "../model/llama.h"
+#include "../model/ppl.h"
 #include "../model/tokenizer.h"
 
 #define MAX_CONFIGS 32
@@ -392,16 +393,6 @@ done:
 /* ----------------------------------------------------------------------- */
 /* perplexity                                                               */
 
-typedef struct {
-    kv_pair kv;
-    double bits_k, bits_v;
-    size_t bytes_per_token;
-    double nll;          /* Σ −log p(token)                 */
-    double *kld;         /* per scored position             */
-    size_t n_top1, n;    /* top-1 agreement with baseline   */
-    double decode_tps[8];
-} ppl_row;
-
 static void progress(const char *what, size_t done, size_t total) {
     const int W = 30;
     int filled = total ? (int)(W * done / total) : W;
@@ -410,17 +401,6 @@ static void progress(const char *what, size_t done, size_t total) {
     fprintf(stderr, "] %zu/%zu", done, total);
     if (done == total) fputc('\n', stderr);
     fflush(stderr);
-}
-
-/* log-softmax of logits[n] into out (double). */
-static void log_softmax(const float *logits, size_t n, double *out) {
-    float mx = logits[0];
-    for (size_t i = 1; i < n; i++)
-        if (logits[i] > mx) mx = logits[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
-    const double lse = mx + log(sum);
-    for (size_t i = 0; i < n; i++) out[i] = (double)logits[i] - lse;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -458,156 +438,102 @@ static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o,
     return st;
 }
 
+static void progress_cb(void *user, size_t done, size_t total) { progress(user, done, total); }
+
 int cmd_perplexity(int argc, char **argv) {
     mopts o;
     if (parse("perplexity", argc, argv, &o)) return 2;
     model m;
     if (model_open("perplexity", &o, &m)) return 1;
+    /* row 0: the f32 cache, the reference every other row is compared with */
+    kv_pair kv[MAX_CONFIGS + 1];
+    const int n_rows = o.n_cfg + 1;
+    kv[0] = (kv_pair){"f32", "f32"};
+    for (int r = 1; r < n_rows; r++) kv[r] = o.cfg[r - 1];
+    rqm_session *sess[MAX_CONFIGS + 1] = {0};
+    rqm_ppl_result res[MAX_CONFIGS + 1];
+    double decode_tps[MAX_CONFIGS + 1][8];
+    memset(decode_tps, 0, sizeof decode_tps);
+    int rc = 1;
+    rq_status st = RQ_OK;
     size_t n_ids = 0;
     int32_t *ids = text_ids("perplexity", &m, o.text, &n_ids);
-    if (!ids) {
-        model_free(&m);
-        return 1;
-    }
-    const size_t V = (size_t)m.hp->n_vocab, ctx = (size_t)o.ctx, first = ctx / 2;
+    if (!ids) goto done;
+    const size_t V = (size_t)m.hp->n_vocab, ctx = (size_t)o.ctx;
     if (o.ctx > m.hp->n_ctx_train) {
-        free(ids);
-        model_free(&m);
-        return mfail("perplexity", "--ctx exceeds the model's context length");
+        rc = mfail("perplexity", "--ctx exceeds the model's context length");
+        goto done;
     }
     size_t n_chunks = n_ids / ctx;
     if (n_chunks > (size_t)o.chunks) n_chunks = (size_t)o.chunks;
     if (n_chunks == 0) {
-        free(ids);
-        model_free(&m);
-        return mfail("perplexity", "the text has fewer tokens than --ctx");
+        rc = mfail("perplexity", "the text has fewer tokens than --ctx");
+        goto done;
     }
     for (int i = 0; i < o.n_decode_ctx; i++)
         if ((size_t)o.decode_ctx[i] > n_ids || o.decode_ctx[i] + 16 > m.hp->n_ctx_train) {
-            free(ids);
-            model_free(&m);
-            return mfail("perplexity", "--decode-ctx larger than the text or the model's context");
+            rc = mfail("perplexity", "--decode-ctx larger than the text or the model's context");
+            goto done;
         }
     long need = o.ctx;
     for (int i = 0; i < o.n_decode_ctx; i++) need = o.decode_ctx[i] + 16 > need ? o.decode_ctx[i] + 16 : need;
-    if (!basis_ctx_ok("perplexity", &m, need)) {
-        free(ids);
-        model_free(&m);
-        return 1;
-    }
-    const size_t n_scored = n_chunks * (ctx - first);
-    /* row 0: the f32 cache, the reference every other row is compared with */
-    ppl_row rows[MAX_CONFIGS + 1];
-    const int n_rows = o.n_cfg + 1;
-    memset(rows, 0, sizeof rows);
-    rows[0].kv = (kv_pair){"f32", "f32"};
-    for (int r = 1; r < n_rows; r++) rows[r].kv = o.cfg[r - 1];
-    float *logits = malloc(ctx * V * sizeof *logits);
-    double *base = malloc((ctx - first) * V * sizeof *base), *lq = malloc(V * sizeof *lq);
-    rqm_session *sess[MAX_CONFIGS + 1] = {0};
-    rq_status st = logits && base && lq ? RQ_OK : RQ_ERR_NOMEM;
-    for (int r = 0; r < n_rows && !st; r++) {
-        rows[r].kld = calloc(n_scored, sizeof(double));
-        if (!rows[r].kld) st = RQ_ERR_NOMEM;
-        if (!st) st = session_new(&sess[r], &m, rows[r].kv.k, rows[r].kv.v, (long)ctx, &o, NULL, NULL);
-        if (!st) {
-            rows[r].bits_k = bits_of(rows[r].kv.k, m.hp->head_dim);
-            rows[r].bits_v = bits_of(rows[r].kv.v, m.hp->head_dim);
-            rows[r].bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
-        }
-    }
+    if (!basis_ctx_ok("perplexity", &m, need)) goto done;
+    for (int r = 0; r < n_rows && !st; r++) st = session_new(&sess[r], &m, kv[r].k, kv[r].v, (long)ctx, &o, NULL, NULL);
+    if (st) goto done;
+    rqm_ppl_config pc = {ctx, n_chunks, V, progress_cb, (void *)"perplexity"};
     double t_start = now_s();
-    for (size_t c = 0; c < n_chunks && !st; c++) {
-        const int32_t *chunk = ids + c * ctx;
-        for (int r = 0; r < n_rows && !st; r++) {
-            rqm_session_reset(sess[r]);
-            if ((st = rqm_session_eval(sess[r], chunk, ctx, 1, logits))) break;
-            for (size_t t = first; t < ctx; t++) {
-                const size_t j = c * (ctx - first) + (t - first);
-                double *lp = r == 0 ? base + (t - first) * V : lq;
-                log_softmax(logits + t * V, V, lp);
-                /* logits at t predict token t + 1; the chunk's last predicts the next chunk's first */
-                const int32_t target = t + 1 < ctx ? chunk[t + 1] : (c * ctx + ctx < n_ids ? ids[c * ctx + ctx] : -1);
-                if (target >= 0) rows[r].nll -= lp[target];
-                if (target >= 0) rows[r].n++;
-                if (r == 0) continue;
-                const double *pb = base + (t - first) * V;
-                double kl = 0;
-                size_t am_b = 0, am_q = 0;
-                for (size_t i = 0; i < V; i++) {
-                    kl += exp(pb[i]) * (pb[i] - lp[i]);
-                    if (pb[i] > pb[am_b]) am_b = i;
-                    if (lp[i] > lp[am_q]) am_q = i;
-                }
-                rows[r].kld[j] = kl > 0 ? kl : 0;
-                rows[r].n_top1 += am_b == am_q;
-            }
-            progress("perplexity", c * (size_t)n_rows + (size_t)r + 1, n_chunks * (size_t)n_rows);
-        }
-    }
+    if ((st = rqm_perplexity_run(sess, (size_t)n_rows, ids, n_ids, &pc, res))) goto done;
     const double t_ppl = now_s() - t_start;
     for (int r = 0; r < n_rows && !st; r++)
         for (int i = 0; i < o.n_decode_ctx && !st; i++) {
-            st = decode_speed(&m, &rows[r].kv, &o, ids, o.decode_ctx[i], &rows[r].decode_tps[i]);
+            st = decode_speed(&m, &kv[r], &o, ids, o.decode_ctx[i], &decode_tps[r][i]);
             progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
         }
-    int rc = 0;
-    if (st) {
-        rc = cli_fail("perplexity", st);
+    if (st) goto done;
+    const double ppl0 = res[0].ppl;
+    if (o.json) {
+        printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
+               " \"key_basis\": %s%s%s, \"rows\": [\n",
+               V, ctx, n_chunks, res[0].n_targets, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
+               o.key_basis ? "\"" : "");
     } else {
-        const double ppl0 = exp(rows[0].nll / (double)rows[0].n);
-        if (o.json) {
-            printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
-                   " \"key_basis\": %s%s%s, \"rows\": [\n",
-                   V, ctx, n_chunks, rows[0].n, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
-                   o.key_basis ? "\"" : "");
-        } else {
-            printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
-                   "%ld threads, %.1f s\n\n",
-                   n_chunks, ctx, rows[0].n, o.threads, t_ppl);
-            if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
-            printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
-            for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
-            printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
-            for (int i = 0; i < o.n_decode_ctx; i++) printf("---:|");
-            printf("\n");
-        }
-        for (int r = 0; r < n_rows; r++) {
-            ppl_row *w = &rows[r];
-            const double ppl = exp(w->nll / (double)w->n);
-            double mean = 0, p99 = 0;
-            if (r > 0) {
-                for (size_t j = 0; j < n_scored; j++) mean += w->kld[j];
-                mean /= (double)n_scored;
-                qsort(w->kld, n_scored, sizeof(double), cmp_double);
-                p99 = w->kld[(size_t)(0.99 * (double)(n_scored - 1))];
-            }
-            const double top1 = r > 0 ? (double)w->n_top1 / (double)n_scored : 1.0;
-            const double bits = 0.5 * (w->bits_k + w->bits_v);
-            const int kb = m.key_basis && strcmp(w->kv.k, "f32");
-            if (o.json) {
-                printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
-                       " \"bytes_per_token\": %zu, \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f,"
-                       " \"kld_p99\": %.8f, \"top1\": %.6f",
-                       w->kv.k, w->kv.v, kb ? "true" : "false", bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99,
-                       top1);
-                for (int i = 0; i < o.n_decode_ctx; i++)
-                    printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], w->decode_tps[i]);
-                printf("}%s\n", r + 1 < n_rows ? "," : "");
-            } else {
-                printf("| %s%s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", w->kv.k, kb ? " + basis" : "",
-                       w->kv.v, bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
-                for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", w->decode_tps[i]);
-                printf("\n");
-            }
-        }
-        if (o.json) printf("]}\n");
+        printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
+               "%ld threads, %.1f s\n\n",
+               n_chunks, ctx, res[0].n_targets, o.threads, t_ppl);
+        if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
+        printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
+        for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
+        printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (int i = 0; i < o.n_decode_ctx; i++) printf("---:|");
+        printf("\n");
     }
     for (int r = 0; r < n_rows; r++) {
-        rqm_session_free(sess[r]);
-        free(rows[r].kld);
+        const rqm_ppl_result *w = &res[r];
+        const double bits = 0.5 * (bits_of(kv[r].k, m.hp->head_dim) + bits_of(kv[r].v, m.hp->head_dim));
+        const size_t bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
+        const int kb = m.key_basis && strcmp(kv[r].k, "f32");
+        if (o.json) {
+            printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
+                   " \"bytes_per_token\": %zu, \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f,"
+                   " \"kld_p99\": %.8f, \"top1\": %.6f",
+                   kv[r].k, kv[r].v, kb ? "true" : "false", bits, bytes_per_token, w->ppl, w->ppl - ppl0, w->kld_mean,
+                   w->kld_p99, w->top1);
+            for (int i = 0; i < o.n_decode_ctx; i++)
+                printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], decode_tps[r][i]);
+            printf("}%s\n", r + 1 < n_rows ? "," : "");
+        } else {
+            printf("| %s%s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", kv[r].k, kb ? " + basis" : "",
+                   kv[r].v, bits, bytes_per_token, w->ppl, w->ppl - ppl0, w->kld_mean, w->kld_p99, w->top1);
+            for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", decode_tps[r][i]);
+            printf("\n");
+        }
     }
-    free(logits), free(base), free(lq), free(ids);
+    if (o.json) printf("]}\n");
+    rc = 0;
+done:
+    if (st) rc = cli_fail("perplexity", st);
+    for (int r = 0; r < n_rows; r++) rqm_session_free(sess[r]);
+    free(ids);
     model_free(&m);
     return rc;
 }

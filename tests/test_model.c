@@ -5,7 +5,9 @@
  * through rqm_session_eval with an f32 cache and must match a plain double
  * precision forward pass written here from the equations (embedding,
  * RMSNorm, adjacent-pair RoPE, GQA causal attention, SwiGLU, tied head);
- * batching must not change the result; bad arguments are rejected.
+ * batching must not change the result; bad arguments are rejected. The
+ * perplexity/KLD/top-1 loop (model/ppl.c) on it matches a computation
+ * written here.
  * With the real model (make model): greedy "The capital of France is" →
  * "Paris", and a short perplexity equal to the stored value.
  * Always, on the committed real-KV fixture (tests/data, written by
@@ -21,6 +23,7 @@
 #include "gguf_build.h"
 #include "../model/calib.h"
 #include "../model/llama.h"
+#include "../model/ppl.h"
 #include "../model/tokenizer.h"
 
 /* measured with this code when the test was written (see below) */
@@ -274,6 +277,113 @@ static void test_model_tiny_forward(void) {
 
     rqm_session_free(s), rqm_session_free(s2), rqm_session_free(s3);
     free(ref), free(all), free(step);
+    tiny_close(&tm);
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void progress_count(void *user, size_t done, size_t total) {
+    size_t *calls = user;
+    calls[0]++;
+    calls[1] = done, calls[2] = total;
+}
+
+/* rqm_perplexity_run on the tiny model against an independent computation:
+ * the f32 row's perplexity from the double-precision forward pass written
+ * here, and KLD / top-1 / p99 of a turbo1 cache from separately evaluated
+ * sessions, with softmax and KL written out as p·log(p/q). */
+static void test_model_tiny_perplexity(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        TEST_NOTE("load: %s", tm.err);
+        tiny_close(&tm);
+        return;
+    }
+    enum { CTX = 16, CHUNKS = 3, N_IDS = 50, V = T_VOCAB, FIRST = CTX / 2, N_SCORED = CHUNKS * (CTX - FIRST) };
+    int32_t ids[N_IDS];
+    rq_rng rng;
+    rq_rng_seed(&rng, 9);
+    for (int i = 0; i < N_IDS; i++) ids[i] = (int32_t)(rq_rng_next(&rng) % V);
+    rqm_session *s[2] = {tiny_session(tm.m, "f32", 0, 1), tiny_session(tm.m, "turbo1", 0, 1)};
+    size_t calls[3] = {0};
+    rqm_ppl_config pc = {CTX, CHUNKS, V, progress_count, calls};
+    rqm_ppl_result res[2];
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, N_IDS, &pc, res));
+    CHECK(calls[0] == CHUNKS * 2 && calls[1] == calls[2] && calls[2] == CHUNKS * 2, "progress: %zu calls, %zu/%zu",
+          calls[0], calls[1], calls[2]);
+
+    /* independent: reference perplexity from the double forward pass; the
+     * turbo1 session's KLD and top-1 from its own logits */
+    double nll_ref = 0, nll_q = 0, kld[N_SCORED], *dl = malloc(CTX * V * sizeof *dl);
+    float *lf = malloc(CTX * V * sizeof *lf), *lq = malloc(CTX * V * sizeof *lq);
+    size_t n_targets = 0, top1 = 0;
+    for (int c = 0; c < CHUNKS; c++) {
+        const int32_t *chunk = ids + c * CTX;
+        ref_forward(&tm.w, chunk, CTX, dl);
+        rqm_session_reset(s[0]), rqm_session_reset(s[1]);
+        CHECK_OK(rqm_session_eval(s[0], chunk, CTX, 1, lf));
+        CHECK_OK(rqm_session_eval(s[1], chunk, CTX, 1, lq));
+        for (int t = FIRST; t < CTX; t++) {
+            const int32_t target = ids[c * CTX + t + 1]; /* N_IDS > CHUNKS·CTX: always a next token */
+            double zr = 0, zf = 0, zq = 0, mr = -INFINITY, mf = -INFINITY, mq = -INFINITY;
+            int ab = 0, aq = 0;
+            for (int i = 0; i < V; i++) {
+                mr = fmax(mr, dl[t * V + i]), mf = fmax(mf, lf[t * V + i]), mq = fmax(mq, lq[t * V + i]);
+                if (lf[t * V + i] > lf[t * V + ab]) ab = i;
+                if (lq[t * V + i] > lq[t * V + aq]) aq = i;
+            }
+            for (int i = 0; i < V; i++)
+                zr += exp(dl[t * V + i] - mr), zf += exp(lf[t * V + i] - mf), zq += exp(lq[t * V + i] - mq);
+            nll_ref -= log(exp(dl[t * V + target] - mr) / zr);
+            nll_q -= log(exp(lq[t * V + target] - mq) / zq);
+            double kl = 0;
+            for (int i = 0; i < V; i++) {
+                const double p = exp(lf[t * V + i] - mf) / zf, q = exp(lq[t * V + i] - mq) / zq;
+                kl += p * log(p / q);
+            }
+            kld[c * (CTX - FIRST) + (t - FIRST)] = kl;
+            top1 += ab == aq;
+            n_targets++;
+        }
+    }
+    double mean = 0;
+    for (int j = 0; j < N_SCORED; j++) mean += kld[j] / N_SCORED;
+    qsort(kld, N_SCORED, sizeof kld[0], cmp_dbl);
+    const double ppl_ref = exp(nll_ref / (double)n_targets), ppl_q = exp(nll_q / (double)n_targets);
+    TEST_NOTE("ppl f32 %.5f (double forward %.5f), turbo1 %.5f; KLD mean %.3g p99 %.3g, top-1 %.3f", res[0].ppl,
+              ppl_ref, res[1].ppl, res[1].kld_mean, res[1].kld_p99, res[1].top1);
+    CHECK(res[0].n_targets == n_targets && res[1].n_scored == N_SCORED, "counts %zu %zu", res[0].n_targets,
+          res[1].n_scored);
+    CHECK(fabs(res[0].ppl - ppl_ref) < 1e-4 * ppl_ref, "reference perplexity %.6f vs %.6f", res[0].ppl, ppl_ref);
+    CHECK(fabs(res[1].ppl - ppl_q) < 1e-9 * ppl_q, "turbo1 perplexity %.9f vs %.9f", res[1].ppl, ppl_q);
+    CHECK(res[0].kld_mean == 0 && res[0].kld_p99 == 0 && res[0].top1 == 1, "the reference against itself");
+    CHECK(fabs(res[1].kld_mean - mean) < 1e-9 + 1e-6 * mean && mean > 0, "mean KLD %.9g vs %.9g", res[1].kld_mean,
+          mean);
+    CHECK(fabs(res[1].kld_p99 - kld[(int)(0.99 * (N_SCORED - 1))]) < 1e-9 + 1e-6 * kld[N_SCORED - 1],
+          "p99 KLD %.9g vs %.9g", res[1].kld_p99, kld[(int)(0.99 * (N_SCORED - 1))]);
+    CHECK(fabs(res[1].top1 - (double)top1 / N_SCORED) < 1e-12, "top-1 %.4f vs %.4f", res[1].top1,
+          (double)top1 / N_SCORED);
+
+    /* bad arguments */
+    rqm_ppl_config bad = pc;
+    bad.ctx = 1;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "ctx 1");
+    bad = pc, bad.n_chunks = 4;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "chunks past the text");
+    bad = pc, bad.n_chunks = 0;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "no chunks");
+    CHECK(rqm_perplexity_run(s, 0, ids, N_IDS, &pc, res) == RQ_ERR_INVALID_ARG, "no sessions");
+    /* one chunk filling the whole text: its last position has no target */
+    bad = pc, bad.n_chunks = 1;
+    CHECK_OK(rqm_perplexity_run(s, 1, ids, CTX, &bad, res));
+    CHECK(res[0].n_targets == CTX - FIRST - 1 && res[0].n_scored == CTX - FIRST, "last token unscored: %zu",
+          res[0].n_targets);
+    rqm_session_free(s[0]), rqm_session_free(s[1]);
+    free(dl), free(lf), free(lq);
     tiny_close(&tm);
 }
 
@@ -664,6 +774,7 @@ static void test_model_real_kv_fixture(void) {
 const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
+    {"model_tiny_perplexity", test_model_tiny_perplexity},
     {"model_bad_files", test_model_bad_files},
     {"model_tiny_key_basis", test_model_tiny_key_basis},
     {"model_calib_ranges", test_model_calib_ranges},
