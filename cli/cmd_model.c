@@ -26,6 +26,8 @@
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
+#include "../model/roundtrip.h"
+#include "../model/sample.h"
 #include "../model/tokenizer.h"
 
 #define MAX_CONFIGS 32
@@ -312,27 +314,6 @@ static void print_token(const model *m, int32_t id) {
     fflush(stdout);
 }
 
-static int32_t argmax_f(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
-/* Sample from softmax(logits / temp) (temp 0: greedy). */
-static int32_t sample(const float *logits, size_t n, double temp, rq_rng *rng) {
-    if (temp <= 0) return argmax_f(logits, n);
-    const float mx = logits[argmax_f(logits, n)];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += exp((logits[i] - mx) / temp);
-    double r = rq_rng_uniform(rng) * sum;
-    for (size_t i = 0; i < n; i++) {
-        r -= exp((logits[i] - mx) / temp);
-        if (r <= 0) return (int32_t)i;
-    }
-    return (int32_t)(n - 1);
-}
-
 int cmd_generate(int argc, char **argv) {
     mopts o;
     if (parse("generate", argc, argv, &o)) return 2;
@@ -366,7 +347,7 @@ int cmd_generate(int argc, char **argv) {
     rq_rng_seed(&rng, o.seed);
     long n_gen = 0;
     for (; n_gen < o.n_predict; n_gen++) {
-        int32_t next = sample(logits, (size_t)m.hp->n_vocab, o.temp, &rng);
+        int32_t next = rqm_sample(logits, (size_t)m.hp->n_vocab, o.temp, &rng);
         if (next == rqm_tokenizer_eos(m.tok)) break;
         print_token(&m, next);
         if (n_gen + 1 < o.n_predict && (st = rqm_session_eval(s, &next, 1, 0, logits))) goto done;
@@ -424,7 +405,7 @@ static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o,
     rq_status st = logits ? session_new(&s, m, kv->k, kv->v, n_ctx + n_gen, o, NULL, NULL) : RQ_ERR_NOMEM;
     if (!st) st = rqm_session_eval(s, ids, (size_t)n_ctx, 0, logits);
     for (int i = 0; i < n_gen && !st; i++) {
-        int32_t next = argmax_f(logits, (size_t)m->hp->n_vocab);
+        int32_t next = rqm_argmax(logits, (size_t)m->hp->n_vocab);
         double t0 = now_s();
         st = rqm_session_eval(s, &next, 1, 0, logits);
         times[i] = now_s() - t0;
@@ -557,32 +538,6 @@ typedef struct {
 
 enum { F_SCOS, F_KL, F_OCOS, F_TOP1, F_TOP5, F_N };
 
-/* x̂ = decode(encode(x)) by q; with a key basis (A, A⁻ᵀ = At), through it:
- * x̂ = A⁻¹ decode(encode(A x)) — what the cache's scores see. */
-static rq_status roundtrip(const rq_quantizer *q, const float *A, const float *At, const float *x, size_t d,
-                           uint8_t *blk, float *out) {
-    float y[RQ_MAX_DIMS], z[RQ_MAX_DIMS];
-    rq_status st;
-    if (A) {
-        for (size_t i = 0; i < d; i++) {
-            double acc = 0;
-            for (size_t j = 0; j < d; j++) acc += (double)A[i * d + j] * x[j];
-            y[i] = (float)acc;
-        }
-        st = rq_quantizer_encode(q, y, blk, 1);
-    } else {
-        st = rq_quantizer_encode(q, x, blk, 1);
-    }
-    if (!st) st = rq_quantizer_decode(q, blk, A ? z : out, 1);
-    if (!st && A)
-        for (size_t i = 0; i < d; i++) { /* A⁻¹ = (A⁻ᵀ)ᵀ */
-            double acc = 0;
-            for (size_t j = 0; j < d; j++) acc += (double)At[j * d + i] * z[j];
-            out[i] = (float)acc;
-        }
-    return st;
-}
-
 static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
     fid_state *f = user;
     const rqm_llama_hparams *hp = f->m->hp;
@@ -606,8 +561,8 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
             }
             memcpy(kd + p * D, ev->k + (t * G + g) * D, D * sizeof(float));
             memcpy(vd + p * D, ev->v + (t * G + g) * D, D * sizeof(float));
-            rq_status st = roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
-            if (!st) st = roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
+            rq_status st = rqm_key_roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
+            if (!st) st = rqm_key_roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
             if (st) return st;
         }
         size_t nq = 0;
@@ -888,7 +843,7 @@ int cmd_calibrate(int argc, char **argv) {
         for (size_t i = 0; i < N && !st; i++) {
             if (i % ctx == 0) rqm_session_reset(s), tok = first;
             if (!(st = rqm_session_eval(s, &tok, 1, 0, logits)))
-                tok = sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
+                tok = rqm_sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
             if ((i + 1) % 64 == 0 || i + 1 == N) progress("calibrate", i + 1, N);
         }
     }

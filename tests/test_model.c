@@ -24,6 +24,8 @@
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
+#include "../model/roundtrip.h"
+#include "../model/sample.h"
 #include "../model/tokenizer.h"
 
 /* measured with this code when the test was written (see below) */
@@ -385,6 +387,51 @@ static void test_model_tiny_perplexity(void) {
     rqm_session_free(s[0]), rqm_session_free(s[1]);
     free(dl), free(lf), free(lq);
     tiny_close(&tm);
+}
+
+/* Sampling (model/sample.c): greedy = first argmax; temperature 1 draws
+ * tokens with their softmax probabilities; one seed, one sequence. The key
+ * round trip (model/roundtrip.c) through A = 2I equals decode(encode(2x))/2. */
+static void test_model_sample_roundtrip(void) {
+    const float tie[4] = {1, 3, 3, 2};
+    CHECK(rqm_argmax(tie, 4) == 1 && rqm_sample(tie, 4, 0, NULL) == 1, "argmax: first of equal maxima");
+    const float lg[3] = {0, (float)log(2.0), (float)log(3.0)}; /* p = 1/6, 2/6, 3/6 */
+    enum { DRAWS = 30000 };
+    rq_rng a, b;
+    rq_rng_seed(&a, 3), rq_rng_seed(&b, 3);
+    size_t count[3] = {0};
+    int same = 1;
+    for (int i = 0; i < DRAWS; i++) {
+        const int32_t t = rqm_sample(lg, 3, 1.0, &a);
+        same &= t == rqm_sample(lg, 3, 1.0, &b);
+        if (t >= 0 && t < 3) count[t]++;
+    }
+    CHECK(same, "the same seed draws the same tokens");
+    for (int k = 0; k < 3; k++)
+        CHECK(fabs((double)count[k] / DRAWS - (k + 1) / 6.0) < 0.015, "token %d drawn %.4f of the time, expected %.4f",
+              k, (double)count[k] / DRAWS, (k + 1) / 6.0);
+
+    enum { D = 64 };
+    rq_quantizer *q = NULL;
+    rq_quant_config qc = rq_quant_config_default();
+    CHECK_OK(rq_quantizer_init(&q, "turbo3", D, &qc));
+    if (!q) return;
+    float x[D], x2[D], A[D * D] = {0}, At[D * D] = {0}, out[D], want[D];
+    uint8_t blk[8 * D + 64];
+    rq_rng_seed(&a, 4);
+    test_random_gauss(&a, x, D);
+    for (int i = 0; i < D; i++) A[i * D + i] = 2, At[i * D + i] = 0.5f, x2[i] = 2 * x[i];
+    CHECK_OK(rq_quantizer_encode(q, x, blk, 1));
+    CHECK_OK(rq_quantizer_decode(q, blk, want, 1));
+    CHECK_OK(rqm_key_roundtrip(q, NULL, NULL, x, D, blk, out));
+    CHECK(!memcmp(out, want, sizeof out), "no basis: decode(encode(x))");
+    CHECK_OK(rq_quantizer_encode(q, x2, blk, 1));
+    CHECK_OK(rq_quantizer_decode(q, blk, want, 1));
+    for (int i = 0; i < D; i++) want[i] *= 0.5f;
+    CHECK_OK(rqm_key_roundtrip(q, A, At, x, D, blk, out));
+    CHECK(!memcmp(out, want, sizeof out), "A = 2I: decode(encode(2x)) / 2");
+    CHECK(rqm_key_roundtrip(q, A, NULL, x, D, blk, out) == RQ_ERR_INVALID_ARG, "A without its inverse");
+    rq_quantizer_free(q);
 }
 
 static const size_t ZERO_START[1] = {0}; /* one key-position range */
@@ -775,6 +822,7 @@ const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_tiny_perplexity", test_model_tiny_perplexity},
+    {"model_sample_roundtrip", test_model_sample_roundtrip},
     {"model_bad_files", test_model_bad_files},
     {"model_tiny_key_basis", test_model_tiny_key_basis},
     {"model_calib_ranges", test_model_calib_ranges},
