@@ -54,7 +54,9 @@ typedef struct rqm_gguf rqm_gguf;
  * 2^63 − 1, a row that is not whole blocks, general.alignment not a u32
  * power of two (default 32), an offset not a multiple of it, overlapping
  * tensors; a tensor or count reaching past the end is RQ_ERR_TRUNCATED,
- * open/mmap failures RQ_ERR_IO. */
+ * open/mmap failures RQ_ERR_IO. Tensor data are aligned to 8 bytes (at
+ * least) whatever the file's alignment: data a small general.alignment
+ * leaves off that boundary are copied at open. */
 rq_status rqm_gguf_open(rqm_gguf **out, const char *path, char *err, size_t err_len);
 /* The same on a caller's buffer (not copied; must outlive the handle). */
 rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char *err, size_t err_len);

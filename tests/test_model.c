@@ -434,6 +434,66 @@ static void test_model_sample_roundtrip(void) {
     rq_quantizer_free(q);
 }
 
+/* A GGUF with general.alignment 1 or 2, at every offset of the buffer,
+ * leaves f32 tensors off a 4-byte boundary in the file: the reader gives
+ * aligned data (copies), and the model computes the same logits bit for bit
+ * (under SAN=1, UBSan checks every float read). */
+static void test_model_tiny_unaligned(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        tiny_close(&tm);
+        return;
+    }
+    enum { N = 12 };
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((7 * i + 3) % T_VOCAB);
+    float *want = malloc(N * T_VOCAB * sizeof *want), *got = malloc(N * T_VOCAB * sizeof *got);
+    rqm_session *s = tiny_session(tm.m, "f32", 0, 1);
+    CHECK_OK(rqm_session_eval(s, tok, N, 1, want));
+    rqm_session_free(s);
+    int misaligned_in_file = 0;
+    for (uint32_t align = 1; align <= 2; align++)
+        for (size_t shift = 0; shift < 4; shift++) {
+            tiny_weights w;
+            rqm_gguf_builder *b = tiny_build(&w, 11);
+            rqm_gguf_builder_kv_u32(b, "general.alignment", align);
+            size_t len = 0;
+            const uint8_t *bytes = rqm_gguf_builder_bytes(b, &len);
+            uint8_t *buf = malloc(len + shift);
+            memcpy(buf + shift, bytes, len);
+            rqm_gguf *g = NULL;
+            rqm_llama *m = NULL;
+            char err[256] = "";
+            CHECK_OK(rqm_gguf_open_memory(&g, buf + shift, len, err, sizeof err));
+            for (size_t i = 0; g && i < rqm_gguf_n_tensors(g); i++) {
+                const rqm_tensor *t = rqm_gguf_tensor_at(g, i);
+                CHECK((uintptr_t)t->data % 8 == 0, "alignment %u, shift %zu: tensor %zu data aligned", align, shift, i);
+            }
+            /* a copy lies outside buf; at some shift the file's data are off 8 bytes */
+            if (g && rqm_gguf_n_tensors(g)) {
+                const uintptr_t p0 = (uintptr_t)rqm_gguf_tensor_at(g, 0)->data;
+                misaligned_in_file |= p0 < (uintptr_t)buf || p0 >= (uintptr_t)(buf + shift + len);
+            }
+            if (g) CHECK_OK(rqm_llama_load(&m, g, err, sizeof err));
+            if (m) {
+                s = tiny_session(m, "f32", 0, 1);
+                CHECK_OK(rqm_session_eval(s, tok, N, 1, got));
+                CHECK(!memcmp(got, want, N * T_VOCAB * sizeof *got), "alignment %u, shift %zu: the same logits", align,
+                      shift);
+                rqm_session_free(s);
+            }
+            rqm_llama_free(m);
+            rqm_gguf_close(g);
+            free(buf);
+            rqm_gguf_builder_free(b);
+            tiny_free(&w);
+        }
+    CHECK(misaligned_in_file, "some layout put tensor data off 8 bytes (so copies were made)");
+    free(want), free(got);
+    tiny_close(&tm);
+}
+
 static const size_t ZERO_START[1] = {0}; /* one key-position range */
 
 /* Key-basis calibration on the tiny model: the observer gathers moments, the
@@ -823,6 +883,7 @@ const rq_test tests_model[] = {
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_tiny_perplexity", test_model_tiny_perplexity},
     {"model_sample_roundtrip", test_model_sample_roundtrip},
+    {"model_tiny_unaligned", test_model_tiny_unaligned},
     {"model_bad_files", test_model_bad_files},
     {"model_tiny_key_basis", test_model_tiny_key_basis},
     {"model_calib_ranges", test_model_calib_ranges},
