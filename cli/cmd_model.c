@@ -15,6 +15,10 @@
  *
  * MODEL defaults to $RQ_MODEL, else the `make model` cache; TEXT to the
  * `make evaltext` cache (model/llama.h: rqm_default_path).
+ *
+ * One option table (OPTS) says which command takes which option; the
+ * computations live in model/ (ppl.c: perplexity, KLD, top-1; sample.c;
+ * roundtrip.c: fidelity's key round trip); this file parses, runs, prints.
  */
 #include "cli.h"
 
