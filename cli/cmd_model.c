@@ -513,38 +513,19 @@ static void progress(const char *what, size_t done, size_t total) {
     fflush(stderr);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double bits_of(const char *type, int d) {
     const rq_type_info *t = rq_type_find(type);
     return t ? 8.0 * (double)rq_type_bytes_per_vector(t, d) / d : 0;
 }
 
-/* Median seconds per token of greedy decoding right after a prefill of
- * n_ctx tokens (from `ids`), over n_gen tokens. */
+/* Decode tokens/s after a prefill of n_ctx tokens (rqm_decode_speed), in a
+ * session of its own. */
 static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o, const int32_t *ids, long n_ctx,
                               double *tps) {
-    const int n_gen = 16;
     rqm_session *s = NULL;
-    float *logits = malloc((size_t)m->hp->n_vocab * sizeof *logits);
-    double times[16];
-    rq_status st = logits ? session_new(&s, m, kv->k, kv->v, n_ctx + n_gen, o, NULL, NULL) : RQ_ERR_NOMEM;
-    if (!st) st = rqm_session_eval(s, ids, (size_t)n_ctx, 0, logits);
-    for (int i = 0; i < n_gen && !st; i++) {
-        int32_t next = rqm_argmax(logits, (size_t)m->hp->n_vocab);
-        double t0 = now_s();
-        st = rqm_session_eval(s, &next, 1, 0, logits);
-        times[i] = now_s() - t0;
-    }
-    if (!st) {
-        qsort(times, (size_t)n_gen, sizeof times[0], cmp_double);
-        *tps = 1.0 / (0.5 * (times[n_gen / 2 - 1] + times[n_gen / 2]));
-    }
+    rq_status st = session_new(&s, m, kv->k, kv->v, n_ctx + RQM_DECODE_TOKENS, o, NULL, NULL);
+    if (!st) st = rqm_decode_speed(s, (size_t)m->hp->n_vocab, ids, (size_t)n_ctx, tps);
     rqm_session_free(s);
-    free(logits);
     return st;
 }
 

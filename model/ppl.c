@@ -9,12 +9,17 @@
  *   top-1 rq_metric_argmax(ref) == rq_metric_argmax(this)
  * The reference's log-probabilities of one chunk are kept ([ctx − ctx/2][V]
  * doubles) while the other sessions run the same chunk.
+ * Decode speed: the median of RQM_DECODE_TOKENS single-token forward passes
+ * (the median ignores a first-call or scheduler outlier).
  */
 #include "ppl.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "sample.h"
 
 #include "rotorquant_eval.h"
 
@@ -32,6 +37,35 @@ static void log_softmax(const float *logits, size_t n, double *out) {
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+rq_status rqm_decode_speed(rqm_session *s, size_t n_vocab, const int32_t *ids, size_t n_prefill,
+                           double *tokens_per_s) {
+    if (!s || !ids || !n_prefill || !n_vocab || !tokens_per_s) return RQ_ERR_INVALID_ARG;
+    const int n_gen = RQM_DECODE_TOKENS;
+    double times[RQM_DECODE_TOKENS];
+    float *logits = malloc(n_vocab * sizeof *logits);
+    if (!logits) return RQ_ERR_NOMEM;
+    rqm_session_reset(s);
+    rq_status st = rqm_session_eval(s, ids, n_prefill, 0, logits);
+    for (int i = 0; i < n_gen && !st; i++) {
+        int32_t next = rqm_argmax(logits, n_vocab);
+        double t0 = now_s();
+        st = rqm_session_eval(s, &next, 1, 0, logits);
+        times[i] = now_s() - t0;
+    }
+    if (!st) {
+        qsort(times, (size_t)n_gen, sizeof times[0], cmp_double);
+        *tokens_per_s = 1.0 / (0.5 * (times[n_gen / 2 - 1] + times[n_gen / 2]));
+    }
+    free(logits);
+    return st;
 }
 
 rq_status rqm_perplexity_run(rqm_session *const *sessions, size_t n_sessions, const int32_t *ids, size_t n_ids,

@@ -38,4 +38,13 @@ typedef struct {
 rq_status rqm_perplexity_run(rqm_session *const *sessions, size_t n_sessions, const int32_t *ids, size_t n_ids,
                              const rqm_ppl_config *cfg, rqm_ppl_result *out);
 
+/* Decode speed: greedy decoding of RQM_DECODE_TOKENS tokens right after a
+ * prefill of ids[0 .. n_prefill − 1] (the session is reset first and needs
+ * n_ctx ≥ n_prefill + RQM_DECODE_TOKENS); *tokens_per_s = 1 / the median
+ * time of one token's forward pass. RQ_ERR_INVALID_ARG for NULL pointers or
+ * n_prefill 0; a session's error as returned. */
+#define RQM_DECODE_TOKENS 16
+rq_status rqm_decode_speed(rqm_session *s, size_t n_vocab, const int32_t *ids, size_t n_prefill,
+                           double *tokens_per_s);
+
 #endif

@@ -293,7 +293,8 @@ static void progress_count(void *user, size_t done, size_t total) {
     calls[1] = done, calls[2] = total;
 }
 
-/* rqm_perplexity_run on the tiny model against an independent computation:
+/* rqm_perplexity_run on the tiny model against an independent computation
+ * (and rqm_decode_speed runs):
  * the f32 row's perplexity from the double-precision forward pass written
  * here, and KLD / top-1 / p99 of a turbo1 cache from separately evaluated
  * sessions, with softmax and KL written out as p·log(p/q). */
@@ -369,6 +370,20 @@ static void test_model_tiny_perplexity(void) {
           "p99 KLD %.9g vs %.9g", res[1].kld_p99, kld[(int)(0.99 * (N_SCORED - 1))]);
     CHECK(fabs(res[1].top1 - (double)top1 / N_SCORED) < 1e-12, "top-1 %.4f vs %.4f", res[1].top1,
           (double)top1 / N_SCORED);
+
+    /* decode speed: a finite positive rate; a session too short for the prefill + 16 tokens fails */
+    double tps = 0;
+    CHECK_OK(rqm_decode_speed(s[1], V, ids, 8, &tps));
+    CHECK(isfinite(tps) && tps > 0, "decode speed %.3g tokens/s", tps);
+    CHECK(rqm_session_pos(s[1]) == 8 + RQM_DECODE_TOKENS, "prefill + %d decoded tokens", RQM_DECODE_TOKENS);
+    CHECK(rqm_decode_speed(s[1], V, ids, 0, &tps) == RQ_ERR_INVALID_ARG, "no prefill");
+    rqm_session_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.n_ctx = 20;
+    rqm_session *short_s = NULL;
+    CHECK_OK(rqm_session_init(&short_s, tm.m, &sc));
+    CHECK(rqm_decode_speed(short_s, V, ids, 8, &tps) == RQ_ERR_RANGE, "n_ctx 20 < 8 + 16");
+    rqm_session_free(short_s);
 
     /* bad arguments */
     rqm_ppl_config bad = pc;
