@@ -108,8 +108,10 @@ $(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 $(BUILD)/test_all: $(TEST_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the C tests, then the command line's (tests/cli_test.sh); the last line
+# sums both (tests/run_tests.sh)
 test: $(BUILD)/test_all $(BUILD)/rotorquant examples
-	@$(BUILD)/test_all
+	@sh tests/run_tests.sh $(BUILD)
 
 # examples/: complete programs (the README's snippets among them, checked by
 # scripts/check_snippets.sh), built against the build tree's static library

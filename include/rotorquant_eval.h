@@ -70,7 +70,10 @@ typedef struct {
  * rq_npy_free (also after an error). */
 RQ_API rq_status rq_npy_read(const char *path, rq_npy_array *out);
 RQ_API void rq_npy_free(rq_npy_array *a);
-/* Writes float32 data as NPY 1.0 ('<f4', C order, header padded to 64 bytes). */
+/* Writes float32 data as NPY 1.0 ('<f4', C order, header padded to 64 bytes),
+ * atomically: into a temporary file beside path, flushed, then renamed over
+ * path; on failure (RQ_ERR_IO) the old file is untouched and no temporary is
+ * left. */
 RQ_API rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape);
 /* The same as '<f2' (round to nearest even); RQ_ERR_RANGE if a value is not
  * finite or exceeds the f16 range (nothing written). */
