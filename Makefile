@@ -17,7 +17,8 @@
 CC      ?= cc
 SAN     ?= 0
 SIMD    ?= auto
-BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
+FUZZ    ?= 0
+BUILD   ?= $(if $(filter 1,$(FUZZ)),build-fuzz,$(if $(filter 1,$(SAN)),build-san,build))
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
@@ -30,6 +31,15 @@ override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -fvi
 LDLIBS  := -lm -lpthread
 ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# make fuzz: everything built by clang with libFuzzer coverage, ASan and
+# UBSan into build-fuzz/ (the harnesses in fuzz/ link -fsanitize=fuzzer)
+ifeq ($(FUZZ),1)
+CC := clang
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                   -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -202,6 +212,32 @@ bench-cuda: $(BUILD)/bench/cuda_bench
 
 bench: bench-cuda
 endif
+
+# Fuzzing (fuzz/): one libFuzzer harness per reader of untrusted bytes and a
+# structured fuzz of the cache API. `make fuzz` builds them (clang, ASan +
+# UBSan); `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its
+# committed seed corpus (fuzz/corpus/NAME), new inputs going to
+# build-fuzz/corpus/NAME; a crash or failed property leaves crash-* files.
+FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRC:fuzz/%.c=build-fuzz/fuzz/%)
+FUZZ_SECONDS ?= 20
+.PHONY: fuzz fuzz-run
+fuzz:
+	$(MAKE) FUZZ=1 $(FUZZ_TARGETS)
+
+build-fuzz/fuzz/%: fuzz/%.c fuzz/fuzz.h $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(MODEL_OBJ) $(BUILD)/librotorquant.a $(LDLIBS)
+
+# the committed seed corpora (fuzz/corpus) are written by fuzz/seeds.c
+.PHONY: fuzz-seeds
+fuzz-seeds: $(BUILD)/librotorquant.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/seeds fuzz/seeds.c tests/gguf_build.c $(BUILD)/librotorquant.a $(LDLIBS)
+	$(BUILD)/fuzz/seeds fuzz/corpus
+
+fuzz-run: fuzz
+	sh scripts/fuzz_run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # quantizer quality (issue 3): rotorquant bench --json (+ bench/faiss_peer.py
 # when Faiss is installed) → the quality section of docs/RESULTS.md and
