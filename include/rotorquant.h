@@ -135,6 +135,7 @@ typedef enum {
     RQ_ROT_ROTOR = 3,    /* Cl(3,0) rotors on groups of 3                   */
     RQ_ROT_PLANAR = 4,   /* Givens rotations on pairs                        */
     RQ_ROT_ISO = 5,      /* q_L v conj(q_R) on groups of 4                  */
+    RQ_ROT_COUNT         /* number of kinds (not a kind)                     */
 } rq_rot_kind;
 
 typedef struct rq_rotation rq_rotation;
@@ -347,6 +348,14 @@ void rq_threads_shutdown(void);
  * ------------------------------------------------------------------------- */
 /* The level in use: "scalar", "avx2" or "avx512". */
 const char *rq_simd_name(void);
+typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+/* The level in use, as an enum (rq_simd_name() is its name). */
+rq_simd_level rq_simd_get(void);
+/* RQ_OK, or RQ_ERR_INVALID_ARG when the environment variable RQ_SIMD is now
+ * set to something other than scalar, avx2, avx512 or the empty string; such
+ * a value is ignored (the level is the automatic choice). A valid level the
+ * CPU lacks falls back to the best one it has, which is not an error. */
+rq_status rq_simd_status(void);
 
 /* ---------------------------------------------------------------------------
  * CUDA (src/cuda/, built by `make CUDA=1`; other builds answer every call

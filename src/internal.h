@@ -121,8 +121,8 @@ void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out);
 
 /* ---- SIMD level (src/simd/dispatch.c) ----------------------------------
  * Chosen once from cpuid, overridable with RQ_SIMD=scalar|avx2|avx512
- * (a level the CPU lacks falls back to the best one it has). */
-typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+ * (a level the CPU lacks falls back to the best one it has; an unknown
+ * value is ignored and reported by rq_simd_status()). */
 rq_simd_level rq__simd_level(void);
 /* The best level this CPU (and build) supports, ignoring RQ_SIMD. */
 rq_simd_level rq__simd_cpu_level(void);

@@ -148,6 +148,7 @@ const char *rq_rot_kind_name(rq_rot_kind kind) {
     case RQ_ROT_ROTOR: return "rotor";
     case RQ_ROT_PLANAR: return "planar";
     case RQ_ROT_ISO: return "iso";
+    case RQ_ROT_COUNT: break;
     }
     return "?";
 }
@@ -208,7 +209,7 @@ rq_status rq_rotation_init(rq_rotation **out, rq_rot_kind kind, int n_dims, uint
     if (!out) return RQ_ERR_INVALID_ARG;
     *out = NULL;
     if (n_dims < RQ_MIN_DIMS || n_dims > RQ_MAX_DIMS) return RQ_ERR_DIM;
-    if (kind < RQ_ROT_NONE || kind > RQ_ROT_ISO) return RQ_ERR_INVALID_ARG;
+    if (kind < RQ_ROT_NONE || kind >= RQ_ROT_COUNT) return RQ_ERR_INVALID_ARG;
     rq_rotation *r = calloc(1, sizeof *r);
     if (!r) return RQ_ERR_NOMEM;
     r->kind = kind;
@@ -223,6 +224,7 @@ rq_status rq_rotation_init(rq_rotation **out, rq_rot_kind kind, int n_dims, uint
     case RQ_ROT_ROTOR:
     case RQ_ROT_PLANAR:
     case RQ_ROT_ISO: st = rq__block_rotation_init(r, seed); break;
+    case RQ_ROT_COUNT: break;
     }
     if (st != RQ_OK) {
         rq_rotation_free(r);

@@ -240,31 +240,103 @@ static void test_prod_unbiased(void) {
  * d=128 and d=96. Pinned; any change alters the format (RQ_FORMAT_VERSION).
  * The 5-bit MSE rows came later: they have their own hash, so the first one
  * still covers exactly the types (in the order) it always did. */
+/* Golden hashes per type: FNV-1a of the blocks of 8 seeded Gaussian
+ * vectors at d = 128 then d = 96 (where the type serves the dimension).
+ * A mismatch names the type; bump RQ_FORMAT_VERSION if a change is intended. */
+static const struct {
+    const char *name;
+    uint64_t hash;
+} GOLDEN[] = {
+    {"f32", 0x3d6b08e02fb32aafull},
+    {"f16", 0x5264a9cf26eda4feull},
+    {"q8_0", 0x9dedffd63da1a498ull},
+    {"q4_0", 0xf493fd4cce3392b7ull},
+    {"q4_0h", 0x1c36c7356d7ec89aull},
+    {"turbo1", 0xdc95f1617be0a426ull},
+    {"turbo2", 0x775c7bea93853bcbull},
+    {"turbo3", 0x0779a484027f299dull},
+    {"turbo4", 0xb23dd381b90075e3ull},
+    {"turbo5", 0x93264060c5cba650ull},
+    {"turbo1p", 0x40baa86720566068ull},
+    {"turbo2p", 0x5db1703f912f0a25ull},
+    {"turbo3p", 0x6dcadad36a2bd930ull},
+    {"turbo4p", 0x780a64a188adf6fdull},
+    {"dense1", 0xe68308f82f6ea1fcull},
+    {"dense2", 0xd847dd8c18dacb68ull},
+    {"dense3", 0xdeee5dff383d180bull},
+    {"dense4", 0x8afa20420e941ce0ull},
+    {"dense5", 0x9e04eba16fae5443ull},
+    {"dense1p", 0x2672f611e66e4395ull},
+    {"dense2p", 0x91e834958762602dull},
+    {"dense3p", 0xaf9b9228d771424full},
+    {"dense4p", 0x11da8f895aa2e6b3ull},
+    {"rotor1", 0x96e3d3939bf553b9ull},
+    {"rotor2", 0x3683eac41d7c4aaeull},
+    {"rotor3", 0x09d810293b3cf252ull},
+    {"rotor4", 0x7669744e3fd49398ull},
+    {"rotor5", 0xd61f8e7e9d13cb5eull},
+    {"rotor1p", 0xa09f4f9dfcacef24ull},
+    {"rotor2p", 0x4295d46a2e74cc54ull},
+    {"rotor3p", 0x01b882bcce9eb18full},
+    {"rotor4p", 0xf21cca7887141ad1ull},
+    {"planar1", 0x661ed7682db2c6d0ull},
+    {"planar2", 0xd57171fe6bb182f2ull},
+    {"planar3", 0x4b314531919b88f8ull},
+    {"planar4", 0x63c231c2f0d750dfull},
+    {"planar5", 0x4b1e4dde292487c7ull},
+    {"planar1p", 0x40f1282905a7055dull},
+    {"planar2p", 0xa0635a841e5c4689ull},
+    {"planar3p", 0xfbb35f301a01d7d8ull},
+    {"planar4p", 0xaa7e8fb46374d680ull},
+    {"iso1", 0xc6f1a8ace5602b7full},
+    {"iso2", 0xafd41fc8d2878a15ull},
+    {"iso3", 0x0ff48049c5f136c0ull},
+    {"iso4", 0x05745e053fbee508ull},
+    {"iso5", 0x0690cd1401c0d581ull},
+    {"iso1p", 0xba5804ff922ae129ull},
+    {"iso2p", 0x280950160fbb67bcull},
+    {"iso3p", 0x32b0e942dd082103ull},
+    {"iso4p", 0xad6e0b3220c3d59aull},
+};
+
+static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) {
+    uint64_t h = 1469598103934665603ull;
+    const int dims[] = {128, 96};
+    *n_dims_served = 0;
+    for (int k = 0; k < 2; k++) {
+        rq_quantizer *q = NULL;
+        if (rq_quantizer_init(&q, name, dims[k], NULL)) continue;
+        uint8_t a[8 * 512], b[8 * 512];
+        size_t nb = 8 * rq_quantizer_bytes_per_vector(q);
+        CHECK_OK(rq_quantizer_encode(q, x, a, 8));
+        CHECK_OK(rq_quantizer_encode(q, x, b, 8));
+        CHECK(memcmp(a, b, nb) == 0, "%s not deterministic", name);
+        h = fnv1a(a, nb, h);
+        (*n_dims_served)++;
+        rq_quantizer_free(q);
+    }
+    return h;
+}
+
 static void test_golden(void) {
     rq_rng r;
     rq_rng_seed(&r, 2024);
     float x[8 * 128];
     test_random_gauss(&r, x, 8 * 128);
-    uint64_t h = 1469598103934665603ull, h5 = h;
+    const int n_golden = (int)(sizeof GOLDEN / sizeof GOLDEN[0]);
+    CHECK(n_golden == rq_type_count(), "%d golden hashes for %d types: add the new type's row", n_golden, rq_type_count());
     for (int i = 0; i < rq_type_count(); i++) {
-        const bool five = rq_type_at(i)->family == RQ_FAMILY_MSE && rq_type_at(i)->n_bits == 5;
-        const int dims[] = {128, 96};
-        for (int k = 0; k < 2; k++) {
-            rq_quantizer *q = NULL;
-            if (rq_quantizer_init(&q, rq_type_at(i)->name, dims[k], NULL)) continue;
-            uint8_t a[8 * 512], b[8 * 512];
-            size_t nb = 8 * rq_quantizer_bytes_per_vector(q);
-            CHECK_OK(rq_quantizer_encode(q, x, a, 8));
-            CHECK_OK(rq_quantizer_encode(q, x, b, 8));
-            CHECK(memcmp(a, b, nb) == 0, "%s not deterministic", rq_type_at(i)->name);
-            if (five) h5 = fnv1a(a, nb, h5);
-            else h = fnv1a(a, nb, h);
-            rq_quantizer_free(q);
-        }
+        const char *name = rq_type_at(i)->name;
+        int served;
+        uint64_t h = golden_of(name, x, &served);
+        int g = 0;
+        while (g < n_golden && strcmp(GOLDEN[g].name, name)) g++;
+        CHECK(served > 0, "%s serves neither d = 128 nor d = 96", name);
+        CHECK(g < n_golden, "%s has no golden hash (hash %016llx)", name, (unsigned long long)h);
+        if (g < n_golden)
+            CHECK(GOLDEN[g].hash == h, "%s block bytes changed (hash %016llx, golden %016llx): bump RQ_FORMAT_VERSION if intended",
+                  name, (unsigned long long)h, (unsigned long long)GOLDEN[g].hash);
     }
-    TEST_NOTE("golden hash %016llx, 5-bit types %016llx", (unsigned long long)h, (unsigned long long)h5);
-    CHECK(h == 0xa3bc559bf471d604ull, "block bytes changed: bump RQ_FORMAT_VERSION if intended");
-    CHECK(h5 == 0xf7a739388ccf5023ull, "5-bit block bytes changed: bump RQ_FORMAT_VERSION if intended");
 }
 
 static void test_reencode(void) {

@@ -461,11 +461,33 @@ static void test_dispatch(void) {
     CHECK(rq__simd_force(RQ_SIMD_SCALAR) == RQ_SIMD_SCALAR && !strcmp(rq_simd_name(), "scalar"), "force scalar");
     CHECK(rq__kernels_for(RQ_SIMD_SCALAR) == &rq__kernels_ref, "scalar table");
     rq__simd_force(saved);
+    CHECK(rq_simd_get() == saved && !strcmp(rq_simd_name(), rq__simd_level_name(rq_simd_get())), "rq_simd_get");
     TEST_NOTE("level in use: %s (CPU best: %s)", rq_simd_name(), rq__simd_level_name(cpu));
+}
+
+/* RQ_SIMD: a known name or empty is fine, anything else is reported. */
+static void test_simd_env(void) {
+    const char *old = getenv("RQ_SIMD");
+    char *keep = old ? strdup(old) : NULL;
+    static const struct {
+        const char *value;
+        rq_status want;
+    } CASES[] = {{"scalar", RQ_OK}, {"avx2", RQ_OK}, {"avx512", RQ_OK}, {"", RQ_OK},
+                 {"bogus", RQ_ERR_INVALID_ARG}, {"AVX2", RQ_ERR_INVALID_ARG}, {"avx", RQ_ERR_INVALID_ARG}};
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        setenv("RQ_SIMD", CASES[i].value, 1);
+        rq_status st = rq_simd_status();
+        CHECK(st == CASES[i].want, "RQ_SIMD=\"%s\": %s", CASES[i].value, rq_status_str(st));
+    }
+    unsetenv("RQ_SIMD");
+    CHECK(rq_simd_status() == RQ_OK, "RQ_SIMD unset");
+    if (keep) setenv("RQ_SIMD", keep, 1);
+    free(keep);
 }
 
 const rq_test tests_simd[] = {
     {"simd_dispatch", test_dispatch},
+    {"simd_env_unknown_level_reported", test_simd_env},
     {"simd_rotation_golden", test_rotation_golden},
     {"simd_kernel_parity", test_kernels},
     {"simd_rotation_parity", test_rotations},

@@ -6,7 +6,7 @@
  * operating system support (cpuid feature bits + the XCR0 state the OS
  * saves), optionally lowered by the environment variable
  * RQ_SIMD=scalar|avx2|avx512 (a level the CPU lacks falls back to the best
- * one it has; any other value is ignored). It is computed on first use and
+ * one it has; any other value is ignored, and rq_simd_status() reports it). It is computed on first use and
  * cached in an atomic: concurrent first calls compute the same value, so the
  * race is benign. rq__simd_force() (tests, benchmarks) overrides it.
  *
@@ -56,6 +56,18 @@ static rq_simd_level detect(void) { return RQ_SIMD_SCALAR; }
 static atomic_int g_cpu = -1;   /* best level of this CPU and build */
 static atomic_int g_level = -1; /* level in use                     */
 
+/* The level RQ_SIMD names, or −1 (unset or empty: 0 in *unknown; any other
+ * value: 1). */
+static int env_level(int *unknown) {
+    const char *env = getenv("RQ_SIMD");
+    *unknown = 0;
+    if (!env || !*env) return -1;
+    for (int i = 0; i <= RQ_SIMD_AVX512; i++)
+        if (!strcmp(env, LEVEL_NAMES[i])) return i;
+    *unknown = 1;
+    return -1;
+}
+
 rq_simd_level rq__simd_cpu_level(void) {
     int v = atomic_load_explicit(&g_cpu, memory_order_relaxed);
     if (v < 0) {
@@ -68,13 +80,9 @@ rq_simd_level rq__simd_cpu_level(void) {
 rq_simd_level rq__simd_level(void) {
     int v = atomic_load_explicit(&g_level, memory_order_relaxed);
     if (v < 0) {
-        rq_simd_level cpu = rq__simd_cpu_level(), want = cpu;
-        const char *env = getenv("RQ_SIMD");
-        if (env) {
-            for (int i = 0; i <= RQ_SIMD_AVX512; i++)
-                if (!strcmp(env, LEVEL_NAMES[i])) want = (rq_simd_level)i;
-        }
-        v = (int)(want < cpu ? want : cpu);
+        rq_simd_level cpu = rq__simd_cpu_level();
+        int unknown, want = env_level(&unknown);
+        v = (int)(want >= 0 && want < (int)cpu ? want : (int)cpu);
         /* first writer wins, so every caller sees one value even if a
          * concurrent rq__simd_force() ran in between */
         int expected = -1;
@@ -96,6 +104,14 @@ const char *rq__simd_level_name(rq_simd_level level) {
 }
 
 const char *rq_simd_name(void) { return rq__simd_level_name(rq__simd_level()); }
+
+rq_simd_level rq_simd_get(void) { return rq__simd_level(); }
+
+rq_status rq_simd_status(void) {
+    int unknown;
+    env_level(&unknown);
+    return unknown ? RQ_ERR_INVALID_ARG : RQ_OK;
+}
 
 /* ---- kernel tables ------------------------------------------------------ */
 const rq_kernels *rq__kernels_for(rq_simd_level level) {
