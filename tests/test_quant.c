@@ -498,6 +498,62 @@ static void test_params(void) {
     }
 }
 
+/* A block whose fp16 (f32) norm or scale field is NaN or Inf — which the
+ * encoder never writes — is malformed: decode and dot return RQ_ERR_FORMAT
+ * at every SIMD level, for every type, and a valid block still decodes. */
+static void test_decode_nonfinite_fields(void) {
+    static const uint16_t BAD16[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01}; /* +Inf, −Inf, qNaN, sNaN */
+    static const uint32_t BAD32[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u};
+    rq_rng r;
+    rq_rng_seed(&r, 99);
+    float x[2 * 128], y[2 * 128], dots[2];
+    test_random_gauss(&r, x, 2 * 128);
+    rq_simd_level saved = rq__simd_level();
+    int n_checked = 0;
+    for (int l = RQ_SIMD_SCALAR; l <= (int)rq__simd_cpu_level(); l++) {
+        rq__simd_force((rq_simd_level)l);
+        for (int i = 0; i < rq_type_count(); i++) {
+            const rq_type_info *t = rq_type_at(i);
+            rq_quantizer *q = NULL;
+            if (rq_quantizer_init(&q, t->name, 128, NULL)) continue;
+            size_t nb = rq_quantizer_bytes_per_vector(q);
+            uint8_t blk[2 * 700], bad[2 * 700];
+            CHECK_OK(rq_quantizer_encode(q, x, blk, 2));
+            CHECK(rq_quantizer_decode(q, blk, y, 2) == RQ_OK, "%s: valid blocks", t->name);
+            /* the fields: first and last fp16 field of the second vector's block */
+            size_t fields[3];
+            int n_fields = 0;
+            switch (t->family) {
+            case RQ_FAMILY_F32: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 4; break;
+            case RQ_FAMILY_F16: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 2; break;
+            case RQ_FAMILY_Q8_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 34; break;
+            case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
+            case RQ_FAMILY_MSE: fields[n_fields++] = nb; break;
+            case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
+            }
+            for (int f = 0; f < n_fields; f++)
+                for (int b = 0; b < 4; b++) {
+                    memcpy(bad, blk, 2 * nb);
+                    if (t->family == RQ_FAMILY_F32) {
+                        memcpy(bad + fields[f], &BAD32[b], 4);
+                    } else {
+                        bad[fields[f]] = (uint8_t)BAD16[b], bad[fields[f] + 1] = (uint8_t)(BAD16[b] >> 8);
+                    }
+                    rq_status st = rq_quantizer_decode(q, bad, y, 2);
+                    CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: decode %s", t->name, fields[f],
+                          BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
+                    st = rq_quantizer_dot(q, x, bad, 2, dots);
+                    CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: dot %s", t->name, fields[f],
+                          BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
+                    n_checked++;
+                }
+            rq_quantizer_free(q);
+        }
+    }
+    rq__simd_force(saved);
+    TEST_NOTE("%d malformed blocks rejected", n_checked);
+}
+
 const rq_test tests_quant[] = {
     {"quant_sizes_documented", test_sizes},
     {"quant_unit_mse_d128", test_unit_mse},
@@ -508,6 +564,7 @@ const rq_test tests_quant[] = {
     {"quant_norm_correction", test_norm_correct},
     {"quant_dot_matches_decode", test_dot_matches_decode},
     {"quant_bad_inputs", test_bad_inputs},
+    {"quant_decode_nonfinite_field_is_format_error", test_decode_nonfinite_fields},
     {"quant_params", test_params},
     {NULL, NULL},
 };

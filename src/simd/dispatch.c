@@ -1,6 +1,8 @@
 /*
- * dispatch.c — the process's SIMD level and the encode/decode kernel table
- * for it (xxHash-style: one table of function pointers, chosen once).
+ * dispatch.c — the kernel layer's ISA-independent part: the process's SIMD
+ * level, the table for it (xxHash-style: one table of function pointers,
+ * chosen once), the reference table, and the composition every level
+ * shares (which slot runs a rotation family, the block families' tail).
  *
  * Level: the best of scalar < avx2 < avx512 that both the CPU and the
  * operating system support (cpuid feature bits + the XCR0 state the OS
@@ -114,6 +116,8 @@ rq_status rq_simd_status(void) {
 }
 
 /* ---- kernel tables ------------------------------------------------------ */
+const rq_kernels rq__kernels_ref = {RQ_KERNELS_REF};
+
 const rq_kernels *rq__kernels_for(rq_simd_level level) {
 #ifndef RQ_NO_SIMD
     if (level >= RQ_SIMD_AVX512) return &rq__kernels_avx512;
@@ -124,3 +128,57 @@ const rq_kernels *rq__kernels_for(rq_simd_level level) {
 }
 
 const rq_kernels *rq__kernels(void) { return rq__kernels_for(rq__simd_level()); }
+
+/* ---- rotations: one composition for every level ---------------------------
+ * By the family's form (rq_rot_ops): a dense matrix runs through the matvec
+ * slot (Π x = Σ_j x_j · column j of Π = row j of Πᵀ); a block-diagonal
+ * family through its regular-block slot and its tail; any other family
+ * through its own slot. Missing slots fall back to the ops row's reference,
+ * which computes the same floats. */
+void rq__rotate_blocks(const rq_kernels *k, const rq_rotation *r, float *y, bool inverse) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    void (*regular)(const rq_rotation *, float *, bool) = k->rot_blocks[r->kind];
+    if (!regular) {
+        (inverse ? ops->inverse : ops->forward)(r, y, y);
+        return;
+    }
+    if (inverse) ops->tail(r, y, true);
+    regular(r, y, inverse);
+    if (!inverse) ops->tail(r, y, false);
+}
+
+void rq__rotate(const rq_kernels *k, const rq_rotation *r, const float *x, float s, float *y) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    const int d = r->n_dims;
+    if (ops->block) {
+        k->scale(x, s, y, d);
+        rq__rotate_blocks(k, r, y, false);
+    } else if (ops->matrix) {
+        float u[RQ_MAX_DIMS];
+        k->scale(x, s, u, d);
+        k->matvec_cols(r->mat_t, d, u, y);
+    } else if (k->rot[r->kind]) {
+        k->rot[r->kind](r, x, s, y, false);
+    } else {
+        float u[RQ_MAX_DIMS];
+        k->scale(x, s, u, d);
+        ops->forward(r, u, y);
+    }
+}
+
+void rq__rotate_inv(const rq_kernels *k, const rq_rotation *r, const float *x, float *y) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    const int d = r->n_dims;
+    if (ops->block) {
+        if (y != x) memcpy(y, x, sizeof(float) * (size_t)d);
+        rq__rotate_blocks(k, r, y, true);
+    } else if (ops->matrix) {
+        float u[RQ_MAX_DIMS];
+        memcpy(u, x, sizeof(float) * (size_t)d);
+        k->matvec_cols(r->mat, d, u, y);
+    } else if (k->rot[r->kind]) {
+        k->rot[r->kind](r, x, 1.0f, y, true);
+    } else {
+        ops->inverse(r, x, y);
+    }
+}
