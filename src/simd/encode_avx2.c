@@ -738,31 +738,7 @@ static void q4_0_decode_avx2(const uint8_t *in, int n, float *x) {
 /* y = x·s, any alias */
 static void scale_avx2(const float *x, float s, float *y, int n) { scale_signs(x, s, NULL, y, n); }
 
+/* the reference, overridden by every slot this level implements */
 RQ_KERNELS_OVERRIDE_BEGIN
-const rq_kernels rq__kernels_avx2 = {
-    RQ_KERNELS_REF,
-    .name = "avx2",
-    .sumsq_finite = sumsq_finite_avx2,
-    .sumsq = sumsq_avx2,
-    .all_finite = all_finite_avx2,
-    .scale = scale_avx2,
-    .rot[RQ_ROT_HADAMARD] = hadamard,
-    .rot_blocks[RQ_ROT_ROTOR] = rotor_blocks,
-    .rot_blocks[RQ_ROT_PLANAR] = planar_blocks,
-    .rot_blocks[RQ_ROT_ISO] = iso_blocks,
-    .matvec_cols = matvec_cols_avx2,
-    .matvec_rows = matvec_rows_avx2,
-    .matvec_rows_k = matvec_rows_k_avx2,
-    .quantize_pack = quantize_pack_avx2,
-    .unpack_scale = unpack_scale_avx2,
-    .pack_signs = pack_signs_avx2,
-    .values_encode[RQ_BLOCK_F16] = f16_encode_avx2,
-    .values_decode[RQ_BLOCK_F16] = f16_decode_avx2,
-    .values_encode[RQ_BLOCK_Q8_0] = q8_0_encode_avx2,
-    .values_decode[RQ_BLOCK_Q8_0] = q8_0_decode_avx2,
-    .values_encode[RQ_BLOCK_Q4_0] = q4_0_encode_avx2,
-    .values_decode[RQ_BLOCK_Q4_0] = q4_0_decode_avx2,
-    .encode_mse = encode_mse_avx2,
-    RQ_ATTN_SLOTS(avx2),
-};
+const rq_kernels rq__kernels_avx2 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx2)};
 RQ_KERNELS_OVERRIDE_END

@@ -967,31 +967,7 @@ static void q4_0_decode_avx512(const uint8_t *in, int n, float *x) {
 /* y = x·s, any alias */
 static void scale_avx512(const float *x, float s, float *y, int n) { scale_signs(x, s, NULL, y, n); }
 
+/* the reference, overridden by every slot this level implements */
 RQ_KERNELS_OVERRIDE_BEGIN
-const rq_kernels rq__kernels_avx512 = {
-    RQ_KERNELS_REF,
-    .name = "avx512",
-    .sumsq_finite = sumsq_finite_avx512,
-    .sumsq = sumsq_avx512,
-    .all_finite = all_finite_avx512,
-    .scale = scale_avx512,
-    .rot[RQ_ROT_HADAMARD] = hadamard,
-    .rot_blocks[RQ_ROT_ROTOR] = rotor_blocks,
-    .rot_blocks[RQ_ROT_PLANAR] = planar_blocks,
-    .rot_blocks[RQ_ROT_ISO] = iso_blocks,
-    .matvec_cols = matvec_cols_avx512,
-    .matvec_rows = matvec_rows_avx512,
-    .matvec_rows_k = matvec_rows_k_avx512,
-    .quantize_pack = quantize_pack_avx512,
-    .unpack_scale = unpack_scale_avx512,
-    .pack_signs = pack_signs_avx512,
-    .values_encode[RQ_BLOCK_F16] = f16_encode_avx512,
-    .values_decode[RQ_BLOCK_F16] = f16_decode_avx512,
-    .values_encode[RQ_BLOCK_Q8_0] = q8_0_encode_avx512,
-    .values_decode[RQ_BLOCK_Q8_0] = q8_0_decode_avx512,
-    .values_encode[RQ_BLOCK_Q4_0] = q4_0_encode_avx512,
-    .values_decode[RQ_BLOCK_Q4_0] = q4_0_decode_avx512,
-    .encode_mse = encode_mse_avx512,
-    RQ_ATTN_SLOTS(avx512),
-};
+const rq_kernels rq__kernels_avx512 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx512)};
 RQ_KERNELS_OVERRIDE_END

@@ -161,10 +161,22 @@ extern const rq_kernels rq__kernels_avx512;
 RQ_ATTN_SLOTS_DECL(avx2)
 RQ_ATTN_SLOTS_DECL(avx512)
 #undef RQ_ATTN_SLOTS_DECL
-#define RQ_ATTN_SLOTS(ISA)                                                                                        \
-    .decode_codes = rq__decode_codes_##ISA, .decode_signs = rq__decode_signs_##ISA,                               \
-    .decode_mse_n = rq__decode_mse_n_##ISA, .scores = rq__scores_##ISA, .accum = rq__accum_##ISA,                 \
-    .exp_sum = rq__exp_sum_##ISA
+/* The slots both x86 levels implement, by their names in encode_<ISA>.c
+ * (static) and attn_<ISA>.c (the rq__*_<ISA> above): every slot but the
+ * dense and none rotations (composed from matvec_cols / the reference) and
+ * the f32 block (memcpy). */
+#define RQ_KERNELS_X86(ISA)                                                                                       \
+    .name = #ISA, .sumsq_finite = sumsq_finite_##ISA, .sumsq = sumsq_##ISA, .all_finite = all_finite_##ISA,       \
+    .scale = scale_##ISA, .rot[RQ_ROT_HADAMARD] = hadamard, .rot_blocks[RQ_ROT_ROTOR] = rotor_blocks,             \
+    .rot_blocks[RQ_ROT_PLANAR] = planar_blocks, .rot_blocks[RQ_ROT_ISO] = iso_blocks,                             \
+    .matvec_cols = matvec_cols_##ISA, .matvec_rows = matvec_rows_##ISA, .matvec_rows_k = matvec_rows_k_##ISA,     \
+    .quantize_pack = quantize_pack_##ISA, .unpack_scale = unpack_scale_##ISA, .pack_signs = pack_signs_##ISA,     \
+    .values_encode[RQ_BLOCK_F16] = f16_encode_##ISA, .values_decode[RQ_BLOCK_F16] = f16_decode_##ISA,             \
+    .values_encode[RQ_BLOCK_Q8_0] = q8_0_encode_##ISA, .values_decode[RQ_BLOCK_Q8_0] = q8_0_decode_##ISA,         \
+    .values_encode[RQ_BLOCK_Q4_0] = q4_0_encode_##ISA, .values_decode[RQ_BLOCK_Q4_0] = q4_0_decode_##ISA,         \
+    .encode_mse = encode_mse_##ISA, .decode_codes = rq__decode_codes_##ISA,                                       \
+    .decode_signs = rq__decode_signs_##ISA, .decode_mse_n = rq__decode_mse_n_##ISA, .scores = rq__scores_##ISA,   \
+    .accum = rq__accum_##ISA, .exp_sum = rq__exp_sum_##ISA
 #endif
 
 /* The table of the process's level (rq__simd_level()), or of a given level
