@@ -80,7 +80,6 @@ typedef struct {
 } rq_rot_ops;
 
 const rq_rot_ops *rq__rot_ops(rq_rot_kind kind); /* NULL outside 0..RQ_ROT_COUNT−1 */
-extern const rq_rot_ops rq__rot_dense, rq__rot_hadamard, rq__rot_rotor, rq__rot_planar, rq__rot_iso;
 
 /* Haar-distributed n×n orthogonal matrix from rng, row-major (rotation_dense.c). */
 rq_status rq__haar_matrix(int n, rq_rng *rng, float *out);

@@ -385,9 +385,10 @@ static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0
             m = m < n - t ? m : n - t;
             const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
             float *out = tile + t * (size_t)d;
+            /* value blocks: a page run is m whole vectors back to back
+             * (stride = bytes per vector), decoded as m·d values at once */
             if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
-            else
-                for (size_t u = 0; u < m; u++) dec(blk + u * stride, d, out + u * (size_t)d);
+            else dec(blk, (int)m * d, out);
             t += m;
         }
         return true;

@@ -53,7 +53,8 @@ static const rq_rot_ops ROT_NONE = {
     .free = none_free,
 };
 
-/* ---- the table: one row per rq_rot_kind ---------------------------------- */
+/* ---- the table: one row per rq_rot_kind (each defined in its family's file) */
+extern const rq_rot_ops rq__rot_dense, rq__rot_hadamard, rq__rot_rotor, rq__rot_planar, rq__rot_iso;
 static const rq_rot_ops *const ROT_OPS[RQ_ROT_COUNT] = {
     [RQ_ROT_NONE] = &ROT_NONE,
     [RQ_ROT_DENSE] = &rq__rot_dense,

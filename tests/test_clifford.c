@@ -340,7 +340,7 @@ static rq_rotation *make_block(rq_rot_kind kind, int d, uint64_t seed, rq_status
     }
     rot->kind = kind;
     rot->n_dims = d;
-    *st = rq__rot_rotor.init(rot, seed); /* the init the three block rows share */
+    *st = rq__rot_ops(RQ_ROT_ROTOR)->init(rot, seed); /* the init the three block rows share */
     if (*st != RQ_OK) {
         free(rot->block_params);
         free(rot->block_mats);

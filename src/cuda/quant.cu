@@ -317,6 +317,7 @@ rq_status rq__cuda_dev_rot(rq_cuda_quantizer *g, const rq_rotation *rot, rq_dev_
         st = upload_floats(g, rot->block_params, (size_t)rot->n_blocks * rot->n_block_params, &R->bp);
         if (!st && rot->kind == RQ_ROT_ROTOR) st = upload_floats(g, rot->block_mats, (size_t)rot->n_blocks * 9, &R->bm);
         break;
+    default: st = RQ_ERR_UNSUPPORTED; break; /* a family without GPU kernels */
     }
     return st;
 }

@@ -619,14 +619,16 @@ static rq_status f16_encode_avx2(const float *x, int n, uint8_t *out) {
 
 static void f16_decode_avx2(const uint8_t *in, int n, float *x) {
     const __m128i e = _mm_set1_epi16(0x7c00);
+    __m128i special = _mm_setzero_si128();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(in + 2 * i));
         _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
-        /* Inf/NaN halves: the hardware quiets signaling NaNs, the format keeps them */
-        int special = _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, e), e));
-        if (special) rq__blocks[RQ_BLOCK_F16].decode_ref(in + 2 * i, 8, x + i);
+        special = _mm_or_si128(special, _mm_cmpeq_epi16(_mm_and_si128(h, e), e));
     }
+    /* Inf/NaN halves: the hardware quiets signaling NaNs, the format keeps
+     * them; valid blocks have none, so they are redone only when seen */
+    if (!_mm_testz_si128(special, special)) rq__blocks[RQ_BLOCK_F16].decode_ref(in, i, x);
     if (i < n) rq__blocks[RQ_BLOCK_F16].decode_ref(in + 2 * i, n - i, x + i);
 }
 

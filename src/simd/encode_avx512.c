@@ -870,21 +870,30 @@ static rq_status f16_encode_avx512(const float *x, int n, uint8_t *out) {
     return inf ? RQ_ERR_RANGE : RQ_OK;
 }
 
+/* Inf/NaN halves: the hardware quiets signaling NaNs; the format's
+ * conversion keeps the payload as is (rq_f16_to_f32). Valid blocks have
+ * none, so the loop only notes them and they are redone afterwards. */
+static void f16_fix_special(const uint8_t *in, int n, float *x) {
+    for (int i = 0; i < n; i++)
+        if ((in[2 * i + 1] & 0x7c) == 0x7c) x[i] = rq_f16_to_f32((uint16_t)(in[2 * i] | (in[2 * i + 1] << 8)));
+}
+
 static void f16_decode_avx512(const uint8_t *in, int n, float *x) {
     const __m256i e = _mm256_set1_epi16(0x7c00);
-    for (int i = 0; i < n; i += 16) {
+    __mmask16 special = 0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(in + 2 * i));
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(h));
+        special |= _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, e), e);
+    }
+    if (i < n) {
         __mmask16 m = mask16(n - i);
         __m256i h = _mm256_maskz_loadu_epi16(m, in + 2 * i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_cvtph_ps(h));
-        /* Inf/NaN halves: the hardware quiets signaling NaNs; the format's
-         * conversion keeps the payload as is (rq_f16_to_f32) */
-        __mmask16 special = _mm256_mask_cmpeq_epi16_mask(m, _mm256_and_si256(h, e), e);
-        while (special) {
-            int k = __builtin_ctz(special);
-            special &= (__mmask16)(special - 1);
-            x[i + k] = rq_f16_to_f32((uint16_t)(in[2 * (i + k)] | (in[2 * (i + k) + 1] << 8)));
-        }
+        special |= _mm256_mask_cmpeq_epi16_mask(m, _mm256_and_si256(h, e), e);
     }
+    if (special) f16_fix_special(in, n, x);
 }
 
 /* ---- q8_0 / q4_0 (32-value blocks: two registers) -------------------------- */
