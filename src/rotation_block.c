@@ -7,14 +7,13 @@
  *           Rotors are unit quaternions, and a uniform point on S³ gives a
  *           Haar-uniform rotation in SO(3) (Shoemake, "Uniform random
  *           rotations", Graphics Gems III). The seed reference drew the angle
- *           uniformly instead, which is not Haar (research/reference_impl.md
- *           §2.4, §6.5). 4 parameters per block. The block is applied as
+ *           uniformly instead, which is not Haar. 4 parameters per block. The block is applied as
  *           its 3×3 matrix M (block_mats: the sandwich of e_1, e_2, e_3 in
  *           double from the float rotor, rounded to float):
  *           y_i = (M_i0 v_0 + M_i1 v_1) + M_i2 v_2 in float, inverse with Mᵀ —
  *           9 multiplies instead of the fused sandwich's 28 (rq_rotor_apply3),
- *           so that the SIMD kernels can beat the Walsh–Hadamard transform
- *           (issue 4); the same rotation to float rounding (~1e-7).
+ *           so that the SIMD kernels can beat the Walsh–Hadamard transform;
+ *           the same rotation to float rounding (~1e-7).
  *   planar  B = 2: Givens rotation [c −s; s c] with (c, s) = g/|g|,
  *           g ~ N(0, I₂), i.e. a uniform angle: Haar on SO(2) (PlanarQuant).
  *           2 parameters per block.

@@ -9,7 +9,7 @@
 #include "internal.h"
 
 static const char *FAMS[] = {"turbo", "dense", "rotor", "planar", "iso"};
-/* d × distortion, exact law d=128, b=1..5 (issue 2; independent solve; b = 5:
+/* d × distortion, exact law d=128, b=1..5 (an independent solve; b = 5:
  * Lloyd-Max with closed-form cell moments from the regularized incomplete
  * beta function, mpmath, 0.00245146) */
 static const double MSE128[5] = {0.36089, 0.11600, 0.033966, 0.009315, 0.0024515};
