@@ -111,7 +111,13 @@ static int usage(FILE *f) {
 
 int cli_fail(const char *cmd, rq_status st, const char *what) {
     fprintf(stderr, "rotorquant: %s%s%s", cmd ? cmd : "", cmd ? ": " : "", what);
-    if (st != RQ_OK) fprintf(stderr, ": %s", rq_status_str(st));
+    if (st != RQ_OK) {
+        fprintf(stderr, ": %s", rq_status_str(st));
+        /* the library's message naming the argument and value at fault, once */
+        const char *detail = rq_last_error();
+        if (detail[0] && !strstr(what, detail)) fprintf(stderr, " (%s)", detail);
+        rq_last_error_clear();
+    }
     fputc('\n', stderr);
     return 1;
 }
@@ -146,8 +152,8 @@ const char *cli_num(char *buf, size_t cap, const char *fmt, double v) {
 /* RQ_SIMD, when set, must name a level: the library falls back silently on
  * anything else, so a typo would measure the wrong kernels. */
 static int simd_env_ok(void) {
+    if (rq_simd_status() == RQ_OK) return 1;
     const char *v = getenv("RQ_SIMD");
-    if (!v || !strcmp(v, "scalar") || !strcmp(v, "avx2") || !strcmp(v, "avx512")) return 1;
     cli_failf("RQ_SIMD", RQ_OK, "unknown SIMD level '%s' (scalar, avx2 or avx512; unset = the best the CPU has)", v);
     return 0;
 }

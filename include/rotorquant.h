@@ -91,6 +91,8 @@ RQ_API const char *rq_status_str(rq_status s);
  * call. Set by the quantizer, rotation, cache, attention and key-basis
  * functions. */
 RQ_API const char *rq_last_error(void);
+/* Empties this thread's message (so a later read shows only newer failures). */
+RQ_API void rq_last_error_clear(void);
 /* "MAJOR.MINOR.PATCH" and RQ_VERSION_NUMBER of the library actually linked
  * (compare with the header's macros to detect a mismatch). */
 RQ_API const char *rq_version_str(void);
@@ -176,6 +178,7 @@ typedef enum {
     RQ_ROT_ROTOR = 3,    /* Cl(3,0) rotors on groups of 3                   */
     RQ_ROT_PLANAR = 4,   /* Givens rotations on pairs                        */
     RQ_ROT_ISO = 5,      /* q_L v conj(q_R) on groups of 4                  */
+    RQ_ROT_COUNT         /* number of kinds (not a kind)                     */
 } rq_rot_kind;
 
 typedef struct rq_rotation rq_rotation;
@@ -247,8 +250,12 @@ RQ_API const rq_rotation *rq_quantizer_rotation(const rq_quantizer *q); /* NULL 
  * error nothing is written past the vectors already encoded, and the status
  * tells which check failed (NaN/Inf → RQ_ERR_NONFINITE). */
 RQ_API rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec);
+/* n_vec blocks → n_vec vectors. A block with a NaN or Inf in an fp16 field
+ * (norm, scale, f16 value) or an f32 value — which encode never writes — is
+ * RQ_ERR_FORMAT; the vectors before it are decoded. */
 RQ_API rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec);
-/* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types). */
+/* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types);
+ * malformed blocks as rq_quantizer_decode. */
 RQ_API rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
                            size_t n_vec, float *out);
 
@@ -472,6 +479,14 @@ RQ_API void rq_threads_shutdown(void);
  * ------------------------------------------------------------------------- */
 /* The level in use: "scalar", "avx2" or "avx512". */
 RQ_API const char *rq_simd_name(void);
+typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+/* The level in use, as an enum (rq_simd_name() is its name). */
+RQ_API rq_simd_level rq_simd_get(void);
+/* RQ_OK, or RQ_ERR_INVALID_ARG when the environment variable RQ_SIMD is now
+ * set to something other than scalar, avx2, avx512 or the empty string; such
+ * a value is ignored (the level is the automatic choice). A valid level the
+ * CPU lacks falls back to the best one it has, which is not an error. */
+RQ_API rq_status rq_simd_status(void);
 
 #ifdef __cplusplus
 }

@@ -258,14 +258,14 @@ static void dequant_ref(rqm_ggml_type t, const uint8_t *src, float *dst, size_t 
 
 const rqm_ggml_kernels rqm__ggml_ref = {accum_ref, dequant_ref, 0xffffffffu, fold_ref, NULL, 0};
 
-/* The kernels of the level rq_simd_name() reports (it honours RQ_SIMD and
+/* The kernels of the level rq_simd_get() reports (it honours RQ_SIMD and
  * the tests' rq__simd_force). Read once per call, so one product never
  * mixes levels. */
 static const rqm_ggml_kernels *kernels_now(void) {
 #ifndef RQ_NO_SIMD
-    const char *level = rq_simd_name();
-    if (!strcmp(level, "avx512")) return &rqm__ggml_avx512;
-    if (!strcmp(level, "avx2")) return &rqm__ggml_avx2;
+    rq_simd_level level = rq_simd_get();
+    if (level == RQ_SIMD_AVX512) return &rqm__ggml_avx512;
+    if (level == RQ_SIMD_AVX2) return &rqm__ggml_avx2;
 #endif
     return &rqm__ggml_ref;
 }

@@ -16,6 +16,8 @@ static _Thread_local char t_msg[MSG_BYTES];
 
 const char *rq_last_error(void) { return t_msg; }
 
+void rq_last_error_clear(void) { t_msg[0] = '\0'; }
+
 rq_status rq__fail(rq_status st, const char *fmt, ...) {
     char buf[MSG_BYTES];
     va_list ap;

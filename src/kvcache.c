@@ -471,9 +471,12 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
 }
 
 /* ---- fused attention ------------------------------------------------------ */
-/* How a type's block is read by the kernels. */
+/* How a type's block is read by the kernels: the quantizer's view (its
+ * block kind's layout row, offsets, centroids) and its family. */
 typedef struct {
     rq_family family;
+    rq_block_kind block;
+    const rq_block_layout *layout;
     int bits;          /* code bits (MSE/PROD)          */
     size_t off_codes;  /* byte offsets inside the block */
     size_t off_signs;
@@ -483,17 +486,10 @@ typedef struct {
 } block_view;
 
 static block_view view_of(const rq_quantizer *q) {
-    block_view b;
-    memset(&b, 0, sizeof b);
-    b.family = q->type->family;
-    b.rotated = q->rot != NULL;
-    if (b.family == RQ_FAMILY_MSE || b.family == RQ_FAMILY_PROD) {
-        b.bits = q->mse_bits;
-        b.off_codes = b.family == RQ_FAMILY_PROD ? 4 : 2;
-        b.off_signs = b.off_codes + rq__packed_bytes(q->n_dims, q->mse_bits);
-        b.cent = q->mse_bits ? q->cb.centroids : NULL;
-        b.alpha = q->qjl_alpha;
-    }
+    const rq_quantizer_view v = rq__quantizer_view(q);
+    block_view b = {.family = rq_quantizer_type(q)->family, .block = v.block, .layout = v.layout, .bits = v.bits,
+                    .off_codes = v.off_codes, .off_signs = v.off_signs, .cent = v.cent, .alpha = v.alpha,
+                    .rotated = v.rotated};
     return b;
 }
 
@@ -501,23 +497,21 @@ static inline float f16_at(const uint8_t *p) { return rq_f16_to_f32((uint16_t)(p
 
 /* Decodes one token's block for the group's dot products / accumulations:
  * returns its values (rotated domain for rotation types; n′·c for codes, the
- * stored values for the baselines — f32 blocks are used in place) or NULL
- * for a code-less 1-bit QJL block; fills sig with ±‖r′‖α for PROD types. */
+ * stored values for value blocks — in-place blocks (f32) are used as they
+ * are) or NULL for a code-less 1-bit QJL block; fills sig with ±‖r′‖α for
+ * blocks with QJL signs. Blocks in the cache come from the encoder, whose
+ * fp16 fields are finite (rq_block_layout.fields_ok), so no check here. */
 static inline const float *decode_block(const rq_attn_kernels *K, const block_view *bv, const uint8_t *blk,
                                         float *buf, float *sig, int d) {
-    switch (bv->family) {
-    case RQ_FAMILY_F32: return (const float *)(const void *)blk;
-    case RQ_FAMILY_F16: K->decode_f16(buf, blk, d); return buf;
-    case RQ_FAMILY_Q8_0: K->decode_q8_0(buf, blk, d); return buf;
-    case RQ_FAMILY_Q4_0: K->decode_q4_0(buf, blk, d); return buf;
-    case RQ_FAMILY_MSE: K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk)); return buf;
-    case RQ_FAMILY_PROD:
-        K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + 2) * bv->alpha);
-        if (!bv->bits) return NULL;
-        K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
+    if (!bv->layout->codes) {
+        if (bv->layout->in_place) return (const float *)(const void *)blk;
+        rq__values_decoder(K, bv->block)(blk, d, buf);
         return buf;
     }
-    return NULL;
+    if (bv->layout->signs) K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
+    if (!bv->bits) return NULL;
+    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
+    return buf;
 }
 
 typedef struct {
@@ -538,24 +532,26 @@ typedef struct {
 static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
 
 /* Decodes tokens t0 .. t0+n−1 of KV head h (keys, or values) into tile
- * (QJL sign parts into tile_sig). MSE, f16, q8_0 and q4_0 blocks go one
- * page run per kernel call; QJL and f32 blocks token by token (f32 is
- * used in place). Returns false for code-less 1-bit
- * QJL blocks (only tile_sig is filled). */
+ * (QJL sign parts into tile_sig). MSE and copied value blocks go one page
+ * run per kernel call; QJL and in-place (f32) blocks token by token (f32 is
+ * used in place). Returns false for code-less 1-bit QJL blocks (only
+ * tile_sig is filled). */
 static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0, size_t n, int values, float *tile,
                        float *tile_sig) {
     const rq_cache *c = j->c;
     const int d = j->d;
     const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
-    if (bv->family != RQ_FAMILY_PROD && bv->family != RQ_FAMILY_F32) {
+    if (!bv->layout->signs && !bv->layout->in_place) {
+        void (*dec)(const uint8_t *, int, float *) = bv->layout->codes ? NULL : rq__values_decoder(j->K, bv->block);
         for (size_t t = 0; t < n;) {
             size_t m = pt - (t0 + t) % pt;
             m = m < n - t ? m : n - t;
             const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
-            if (bv->family == RQ_FAMILY_MSE)
-                j->K->decode_mse_n(tile + t * (size_t)d, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
-            else
-                j->K->decode_plain_n(tile + t * (size_t)d, blk, stride, (int)m, d, bv->family);
+            float *out = tile + t * (size_t)d;
+            /* value blocks: a page run is m whole vectors back to back
+             * (stride = bytes per vector), decoded as m·d values at once */
+            if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            else dec(blk, (int)m * d, out);
             t += m;
         }
         return true;
@@ -644,18 +640,7 @@ static void attn_task(void *arg, int task) {
 }
 
 /* Sᵀ v for a float vector v (the QJL part of accumulated values). */
-static void qjl_transpose_f(const rq_quantizer *q, const float *v, float *out) {
-    int d = q->n_dims;
-    if (q->qjl_rot) {
-        rq_rotation_inverse(q->qjl_rot, v, out, 1);
-        return;
-    }
-    for (int x = 0; x < d; x++) out[x] = 0;
-    for (int i = 0; i < d; i++) {
-        const float *row = q->qjl_s + (size_t)i * d;
-        for (int x = 0; x < d; x++) out[x] += row[x] * v[i];
-    }
-}
+static void qjl_transpose_f(const rq_quantizer *q, const float *v, float *out) { rq__qjl_transpose_f(q, v, out); }
 
 static rq_status check_attention_args(const char *fn, const rq_cache *c, int layer, const float *q,
                                       size_t n_queries, const size_t *n_ctx, const rq_attn_params *p,

@@ -417,8 +417,9 @@ class KVCache:
 
     def load_key_basis(self, path) -> None:
         """Load every layer's key bases from a `rotorquant calibrate` file
-        (needs the library's rq_cache_load_key_basis; builds without it raise
-        :class:`Error` saying so)."""
+        (rq_cache_load_key_basis: the file's shape must match the cache, and
+        the cache then refuses tokens past the positions it was calibrated
+        on). Raises :class:`Error` naming what is wrong with the file."""
         import os
         self._c.load_key_basis(os.fspath(path))
 

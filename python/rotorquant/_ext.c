@@ -13,10 +13,8 @@
  * its methods run concurrently without a lock. A cache is mutated by append,
  * clear and set_key_basis (exclusive) and read by attention; each cache
  * object holds a pthread read-write lock taken with the GIL released.
- * Attention takes it exclusively while RQPY_ATTENTION_SHARED is 0: today's
- * rq_cache_attention grows a scratch buffer inside the cache. Once the
- * library's attention is thread-safe (the explicit-workspace variant), set
- * it to 1 and concurrent attention calls share the lock.
+ * Attention is safe from any number of threads at once (the library keeps a
+ * workspace per concurrent call), so attention calls share the lock.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,14 +26,21 @@
 #include "rotorquant.h"
 #include "rotorquant_eval.h"
 
-#define RQPY_ATTENTION_SHARED 0
+#define RQPY_ATTENTION_SHARED 1
 
 /* ---- errors ---------------------------------------------------------------
- * One helper gives the library's message for a failed call. Today it is
- * rq_status_str(st); when the library gains the thread-local rq_last_error()
- * it becomes that (one line), read on the thread that made the call (the
- * GIL is re-taken on the same OS thread, so the thread-local is intact). */
-static const char *rqpy_message(rq_status st) { return rq_status_str(st); }
+ * One helper gives the library's message for a failed call: the status's
+ * name, then rq_last_error()'s text naming the argument and value at fault
+ * (thread-local; read on the thread that made the call — the GIL is re-taken
+ * on the same OS thread), which is then cleared so it is never reused. */
+static const char *rqpy_message(rq_status st) {
+    static _Thread_local char buf[640];
+    const char *detail = rq_last_error();
+    if (detail[0]) snprintf(buf, sizeof buf, "%s (%s)", rq_status_str(st), detail);
+    else snprintf(buf, sizeof buf, "%s", rq_status_str(st));
+    rq_last_error_clear();
+    return buf;
+}
 
 static PyObject *Error;      /* rotorquant.Error(Exception)                  */
 static PyObject *InputError; /* rotorquant.InputError(Error, ValueError)     */
@@ -600,13 +605,10 @@ done:
     return ret;
 }
 
-/* Key-basis files (a `rotorquant calibrate` GGUF). The library's loader is
- * being added (rq_cache_load_key_basis); until it is in this tree the
- * binding reports RQ_ERR_UNSUPPORTED. After the merge this function body is
- * one call: return rq_cache_load_key_basis(c, path, ...). */
+/* Key-basis files (what `rotorquant calibrate` writes). */
 static rq_status rqpy_cache_load_key_basis(rq_cache *c, const char *path) {
-    (void)c, (void)path;
-    return RQ_ERR_UNSUPPORTED;
+    rq_key_basis_info info;
+    return rq_cache_load_key_basis(c, path, &info);
 }
 
 static PyObject *cache_load_key_basis(CacheObject *self, PyObject *args) {
@@ -620,10 +622,7 @@ static PyObject *cache_load_key_basis(CacheObject *self, PyObject *args) {
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     PyObject *ret = NULL;
-    if (st == RQ_ERR_UNSUPPORTED)
-        PyErr_Format(Error, "load_key_basis(%R): key-basis files need rq_cache_load_key_basis, which this library "
-                            "build does not have yet; use set_key_basis", args);
-    else if (st) {
+    if (st) {
         char what[200];
         snprintf(what, sizeof what, "load_key_basis(%.150s)", path);
         raise_status(st, what);

@@ -79,7 +79,13 @@ def test_key_basis_leaves_scores_unchanged():
         cache.set_key_basis(0, 0, A)
 
 
-def test_load_key_basis_reports_missing_loader(tmp_path):
+def test_load_key_basis_rejects_missing_and_foreign_files(tmp_path):
     cache, _, _ = make()
     with pytest.raises(rq.Error):
-        cache.load_key_basis(tmp_path / "basis.gguf")
+        cache.load_key_basis(tmp_path / "basis.gguf")  # no such file
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 40)  # not a key-basis file
+    with pytest.raises(rq.Error) as e:
+        cache.load_key_basis(bad)
+    assert "key" in str(e.value) or "malformed" in str(e.value)
+    assert cache.n_tokens == 0
