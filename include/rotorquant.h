@@ -252,10 +252,10 @@ RQ_API const rq_rotation *rq_quantizer_rotation(const rq_quantizer *q); /* NULL 
 RQ_API rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec);
 /* n_vec blocks → n_vec vectors. A block with a NaN or Inf in an fp16 field
  * (norm, scale, f16 value) or an f32 value — which encode never writes — is
- * RQ_ERR_FORMAT; the vectors before it are decoded. */
+ * RQ_ERR_FORMAT (every block is checked first: x is then untouched). */
 RQ_API rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec);
 /* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types);
- * malformed blocks as rq_quantizer_decode. */
+ * malformed blocks as rq_quantizer_decode (out then untouched). */
 RQ_API rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
                            size_t n_vec, float *out);
 

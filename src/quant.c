@@ -400,12 +400,14 @@ rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *
     const rq_block_layout *L = &rq__blocks[q->traits->block];
     const uint8_t *in = blocks;
     const int d = q->n_dims;
+    /* every block checked before any is decoded: on error x is untouched */
+    for (size_t v = 0; v < n_vec; v++)
+        if (!L->fields_ok(in + v * q->bytes, d))
+            return rq__fail(RQ_ERR_FORMAT, "rq_quantizer_decode: block %zu has a NaN or Inf in a norm/scale/value field "
+                            "(encode never writes one)", v);
     for (size_t v = 0; v < n_vec; v++) {
         const uint8_t *blk = in + v * q->bytes;
         float *xv = x + v * (size_t)d;
-        if (!L->fields_ok(blk, d))
-            return rq__fail(RQ_ERR_FORMAT, "rq_quantizer_decode: block %zu has a NaN or Inf in a norm/scale/value field "
-                            "(encode never writes one)", v);
         decode_stored(q, k, blk, xv);
         if (q->rot) rq__rotate_inv(k, q->rot, xv, xv);
     }
@@ -424,11 +426,12 @@ rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *bl
     float yr[RQ_MAX_DIMS], xr[RQ_MAX_DIMS];
     bool rotated = q->rot != NULL;
     if (rotated) rq__rotate(k, q->rot, y, 1.0f, yr); /* rotate the query once: <y, x̂> = <Πy, Πx̂> */
-    for (size_t v = 0; v < n_vec; v++) {
-        const uint8_t *blk = in + v * q->bytes;
-        if (!L->fields_ok(blk, d))
+    for (size_t v = 0; v < n_vec; v++) /* checked first: on error out is untouched */
+        if (!L->fields_ok(in + v * q->bytes, d))
             return rq__fail(RQ_ERR_FORMAT, "rq_quantizer_dot: block %zu has a NaN or Inf in a norm/scale/value field "
                             "(encode never writes one)", v);
+    for (size_t v = 0; v < n_vec; v++) {
+        const uint8_t *blk = in + v * q->bytes;
         decode_stored(q, k, blk, xr);
         out[v] = rq__dot_ref(rotated ? yr : y, xr, d);
     }

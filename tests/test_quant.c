@@ -539,10 +539,16 @@ static void test_decode_nonfinite_fields(void) {
                     } else {
                         bad[fields[f]] = (uint8_t)BAD16[b], bad[fields[f] + 1] = (uint8_t)(BAD16[b] >> 8);
                     }
+                    for (int j = 0; j < 2 * 128; j++) y[j] = 7.0f;
+                    dots[0] = dots[1] = 7.0f;
                     rq_status st = rq_quantizer_decode(q, bad, y, 2);
                     CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: decode %s", t->name, fields[f],
                           BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
+                    int untouched = 1; /* the valid first vector is not decoded either */
+                    for (int j = 0; j < 2 * 128; j++) untouched &= y[j] == 7.0f;
+                    CHECK(untouched, "%s: decode wrote output before refusing block 1", t->name);
                     st = rq_quantizer_dot(q, x, bad, 2, dots);
+                    CHECK(dots[0] == 7.0f && dots[1] == 7.0f, "%s: dot wrote output before refusing", t->name);
                     CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: dot %s", t->name, fields[f],
                           BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
                     n_checked++;

@@ -53,7 +53,7 @@ static PyObject *raise_status(rq_status st, const char *what) {
     PyObject *cls = Error;
     switch (st) {
     case RQ_ERR_INVALID_ARG: case RQ_ERR_DIM: case RQ_ERR_BITS: case RQ_ERR_NONFINITE:
-    case RQ_ERR_UNKNOWN_TYPE: case RQ_ERR_RANGE: case RQ_ERR_SHAPE:
+    case RQ_ERR_UNKNOWN_TYPE: case RQ_ERR_RANGE: case RQ_ERR_SHAPE: case RQ_ERR_FORMAT:
         cls = InputError;
         break;
     default:

@@ -53,9 +53,18 @@ def test_decode_bad_codes(q):
     for bad_out in (np.empty((4, D), np.float64), np.empty((3, D), np.float32), np.empty((D, 4), np.float32).T):
         with pytest.raises(ValueError):
             q.decode(c, out=bad_out)
-    # any bytes decode without crashing
+    # any bytes: decoded when every fp16 field is finite, else refused by name
     junk = np.random.default_rng(0).integers(0, 256, (100, q.bytes_per_vector), dtype=np.uint8)
+    junk[:, 1] &= 0x3F  # norm (fp16, little endian): exponent below 31, finite
     assert q.decode(junk).shape == (100, D)
+    assert np.isfinite(q.decode(junk)).all()
+    junk[23, :2] = (0x00, 0x7E)  # block 23's norm is NaN: encode never writes one
+    with pytest.raises(ValueError, match="block 23"):
+        q.decode(junk)
+    out = np.full((100, D), 7.0, dtype=np.float32)
+    with pytest.raises(ValueError):
+        q.decode(junk, out=out)
+    assert (out == 7.0).all()  # a rejected call writes nothing
 
 
 def test_inner_product_bad(q):
