@@ -6,7 +6,8 @@
  *   fuzz_npy        .npy files, float32 and float16, 1-D to 3-D
  *   fuzz_decode     (type, dim) selector bytes + real encoded blocks
  *   fuzz_cache      operation streams for a few configurations
- *   fuzz_tokenizer  texts: ASCII, UTF-8, control literal, invalid bytes */
+ *   fuzz_tokenizer  texts: ASCII, UTF-8, control literal, invalid bytes
+ *   fuzz_keybasis   a key-basis file (2 layers, 1 KV head, d = 4, 2 ranges) */
 #include "../tests/gguf_build.h"
 #include "rotorquant.h"
 #include "rotorquant_eval.h"
@@ -169,6 +170,18 @@ static void tokenizer_seeds(void) {
     }
 }
 
+static void keybasis_seed(void) {
+    rq_key_basis_info info = {.n_layers = 2, .n_kv_heads = 1, .head_dim = 4, .n_ranges = 2, .start = {0, 8},
+                              .n_ctx = 16, .n_tokens = 16, .self_generated = 1};
+    float b[2 * 2 * 16];
+    for (int i = 0; i < 2 * 2 * 16; i++) b[i] = ((i % 16) % 5 == 0 ? 1.0f : 0.0f) + 0.01f * (float)(i % 7);
+    char path[512];
+    snprintf(path, sizeof path, "%s/fuzz_keybasis", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/fuzz_keybasis/basis.gguf", dir);
+    if (rq_key_basis_save(path, &info, b)) exit(1);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: seeds DIR\n");
@@ -181,5 +194,6 @@ int main(int argc, char **argv) {
     decode_seeds();
     cache_seeds();
     tokenizer_seeds();
+    keybasis_seed();
     return 0;
 }

@@ -255,7 +255,8 @@ RQ_API rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void
  * RQ_ERR_FORMAT (every block is checked first: x is then untouched). */
 RQ_API rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec);
 /* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types);
- * malformed blocks as rq_quantizer_decode (out then untouched). */
+ * malformed blocks as rq_quantizer_decode (out then untouched);
+ * RQ_ERR_RANGE when a product overflows float (out then partly written). */
 RQ_API rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
                            size_t n_vec, float *out);
 

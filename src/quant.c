@@ -434,6 +434,8 @@ rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *bl
         const uint8_t *blk = in + v * q->bytes;
         decode_stored(q, k, blk, xr);
         out[v] = rq__dot_ref(rotated ? yr : y, xr, d);
+        if (!rq__finite(out[v])) /* finite blocks, finite y, a product beyond float */
+            return rq__fail(RQ_ERR_RANGE, "rq_quantizer_dot: <y, x^_%zu> overflows float", v);
     }
     return RQ_OK;
 }
