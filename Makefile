@@ -2,6 +2,7 @@
 #   make              library (static + shared) and the CLI into build/
 #   make test         build and run every test; ends with "N passed, N failed"
 #   make SAN=1 test   the same under AddressSanitizer + UBSan (into build-san/)
+#   make tsan         the thread tests under ThreadSanitizer (into build-tsan/)
 #   make SIMD=scalar  build without SIMD kernels
 #   make bench        benchmarks (bench/)
 #   make results      regenerate the quantizer-quality section of docs/RESULTS.md
@@ -10,20 +11,36 @@
 #                     (MODEL=gemma3: Gemma 3 270M; MODEL=all: both)
 #   make evaltext     the evaluation text (Jane Austen, Debian r-cran-janeaustenr)
 #   make model-results  the real-model section of docs/RESULTS.md
+#   make install      headers, static + shared library, CLI and rotorquant.pc
+#                     (PREFIX=/usr/local, DESTDIR, LIBDIR, INCLUDEDIR, BINDIR,
+#                     PKGCONFIGDIR as usual); make uninstall removes them
+#   make examples     the programs in examples/ against the build tree
 CC      ?= cc
 SAN     ?= 0
 SIMD    ?= auto
-BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
+FUZZ    ?= 0
+BUILD   ?= $(if $(filter 1,$(FUZZ)),build-fuzz,$(if $(filter 1,$(SAN)),build-san,build))
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-unused-parameter
 # -ffp-contract=off: no silent FMA fusion, so every machine and SIMD level
 # computes the same floats (determinism, docs/FORMAT.md).
 CFLAGS  ?= -O2 -g
-override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
+# -fvisibility=hidden: only what include/*.h marks RQ_API is exported.
+override CFLAGS += -std=c11 $(WARN) -ffp-contract=off -fno-math-errno -fPIC -fvisibility=hidden \
+                   -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L
 LDLIBS  := -lm -lpthread
 ifeq ($(SAN),1)
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# make fuzz: everything built by clang with libFuzzer coverage, ASan and
+# UBSan into build-fuzz/ (the harnesses in fuzz/ link -fsanitize=fuzzer)
+ifeq ($(FUZZ),1)
+CC := clang
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                   -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -61,7 +78,7 @@ NVCC      ?= nvcc
 CUDA_ARCH ?= sm_90
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC)))
 NVFLAGS   ?= -O3
-override NVFLAGS += -arch=$(CUDA_ARCH) -fmad=false -std=c++17 -Xcompiler -fPIC -Iinclude -Isrc
+override NVFLAGS += -arch=$(CUDA_ARCH) -fmad=false -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Isrc
 CUDA_SRC  := $(sort $(wildcard src/cuda/*.cu))
 LIB_OBJ   := $(filter-out $(BUILD)/obj/src/cuda_stub.o,$(LIB_OBJ)) $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
@@ -70,7 +87,15 @@ $(BUILD)/obj/%.o: %.cu $(wildcard include/*.h src/*.h src/cuda/*.h src/cuda/*.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean
+# The version, from the header; the shared library is librotorquant.so.MAJOR
+# (soname) → librotorquant.so.MAJOR.MINOR.PATCH.
+VERSION_OF = $(shell sed -n 's/^\#define RQ_VERSION_$(1) //p' include/rotorquant.h)
+MAJOR   := $(call VERSION_OF,MAJOR)
+VERSION := $(MAJOR).$(call VERSION_OF,MINOR).$(call VERSION_OF,PATCH)
+SONAME  := librotorquant.so.$(MAJOR)
+
+.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean \
+        install uninstall examples
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
 $(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h src/simd/*.h model/*.h tests/*.h cli/*.h) Makefile
@@ -81,8 +106,12 @@ $(BUILD)/librotorquant.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/librotorquant.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/librotorquant.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/librotorquant.so: $(BUILD)/librotorquant.so.$(VERSION)
+	ln -sf librotorquant.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -90,8 +119,54 @@ $(BUILD)/rotorquant: $(CLI_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 $(BUILD)/test_all: $(TEST_OBJ) $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test: $(BUILD)/test_all $(BUILD)/rotorquant
-	@$(BUILD)/test_all
+# the C tests, then the command line's (tests/cli_test.sh); the last line
+# sums both (tests/run_tests.sh)
+test: $(BUILD)/test_all $(BUILD)/rotorquant examples
+	@sh tests/run_tests.sh $(BUILD)
+
+# examples/: complete programs (the README's snippets among them, checked by
+# scripts/check_snippets.sh), built against the build tree's static library
+# here and against the installed library through pkg-config in .ci/run.
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+$(BUILD)/examples/%: examples/%.c $(wildcard include/*.h) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librotorquant.a $(LDLIBS)
+
+examples: $(EXAMPLES)
+	@sh scripts/check_snippets.sh README.md examples
+	@for e in $(EXAMPLES); do $$e >/dev/null || { echo "example $$e failed"; exit 1; }; done
+
+# Installation (zstd's conventions): make install PREFIX=… DESTDIR=…
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PC_LIBS_PRIVATE := $(LDLIBS)
+HEADERS := include/rotorquant.h include/rotorquant_eval.h include/rotorquant_cuda.h
+
+$(BUILD)/rotorquant.pc: rotorquant.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' $< >$@
+
+# the .pc names the install paths, so it is remade on every install
+.PHONY: $(BUILD)/rotorquant.pc
+install: all $(BUILD)/rotorquant.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/librotorquant.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/librotorquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf librotorquant.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/librotorquant.so
+	install -m 755 $(BUILD)/rotorquant $(DESTDIR)$(BINDIR)/
+	install -m 644 $(BUILD)/rotorquant.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(HEADERS)))
+	rm -f $(DESTDIR)$(LIBDIR)/librotorquant.a $(DESTDIR)$(LIBDIR)/librotorquant.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/librotorquant.so.$(VERSION)
+	rm -f $(DESTDIR)$(BINDIR)/rotorquant $(DESTDIR)$(PKGCONFIGDIR)/rotorquant.pc
 
 # Benchmarks (bench/): never part of `make test`.
 $(BUILD)/bench/%: bench/%.c $(BUILD)/librotorquant.a
@@ -139,6 +214,32 @@ bench-cuda: $(BUILD)/bench/cuda_bench
 bench: bench-cuda
 endif
 
+# Fuzzing (fuzz/): one libFuzzer harness per reader of untrusted bytes and a
+# structured fuzz of the cache API. `make fuzz` builds them (clang, ASan +
+# UBSan); `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its
+# committed seed corpus (fuzz/corpus/NAME), new inputs going to
+# build-fuzz/corpus/NAME; a crash or failed property leaves crash-* files.
+FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(FUZZ_SRC:fuzz/%.c=build-fuzz/fuzz/%)
+FUZZ_SECONDS ?= 20
+.PHONY: fuzz fuzz-run
+fuzz:
+	$(MAKE) FUZZ=1 $(FUZZ_TARGETS)
+
+build-fuzz/fuzz/%: fuzz/%.c fuzz/fuzz.h $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(MODEL_OBJ) $(BUILD)/librotorquant.a $(LDLIBS)
+
+# the committed seed corpora (fuzz/corpus) are written by fuzz/seeds.c
+.PHONY: fuzz-seeds
+fuzz-seeds: $(BUILD)/librotorquant.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(CFLAGS) -o $(BUILD)/fuzz/seeds fuzz/seeds.c tests/gguf_build.c $(BUILD)/librotorquant.a $(LDLIBS)
+	$(BUILD)/fuzz/seeds fuzz/corpus
+
+fuzz-run: fuzz
+	sh scripts/fuzz_run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # quantizer quality (issue 3): rotorquant bench --json (+ bench/faiss_peer.py
 # when Faiss is installed) → the quality section of docs/RESULTS.md and
 # docs/plots/quality_*.svg (bench/results.sh, bench/plots.py; a few minutes)
@@ -181,5 +282,13 @@ gemma-results: $(BUILD)/rotorquant evaltext   # KB=1: with a calibrated key basi
 	$(MAKE) model MODEL=gemma3
 	sh bench/gemma_results.sh $(BUILD)
 
+# ThreadSanitizer: the tests whose names contain "threads" (concurrent
+# attention on one cache, the pool, the tokenizer's) built with
+# -fsanitize=thread into build-tsan/; any report fails the run.
+.PHONY: tsan
+tsan:
+	$(MAKE) BUILD=build-tsan SAN=0 CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread build-tsan/test_all
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/test_all threads
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "rotorquant.h"
+#include "rotorquant_cuda.h"
 
 #define HBM_PEAK 3.35e12 /* H100 SXM HBM3, bytes/s (datasheet) */
 

@@ -65,7 +65,7 @@ typedef struct {
 
 /* ---- argument parsing ---------------------------------------------------- */
 static int fail_opt(const char *opt, const char *v, const char *want) {
-    fprintf(stderr, "rotorquant: option %s: %s (got '%s')\n", opt, want, v ? v : "nothing");
+    cli_usage("bench", "option %s: %s (got '%s')", opt, want, v ? v : "nothing");
     return -1;
 }
 
@@ -114,7 +114,7 @@ static int parse(int argc, char **argv, opts *o) {
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(a, with_value[k]);
         if (!known) {
-            fprintf(stderr, "rotorquant: bench: unknown option '%s' (see `rotorquant --help`)\n", a);
+            cli_usage("bench", "unknown option '%s'", a);
             return -1;
         }
         if (!v) return fail_opt(a, v, "expects a value");
@@ -202,14 +202,17 @@ static int type_selected(const opts *o, const rq_type_info *t) {
     return 0;
 }
 
-/* "turbo", "rotor+qjl", "q4_0h", ... */
+/* The family column, from the registry's family and rotation: the rotation
+ * as the type names spell it (the randomized-Hadamard types are "turbo",
+ * after the llama.cpp forks), "+qjl" for the QJL variants; a baseline
+ * ("q4_0h", ...) is its own family. */
 static void family_name(const rq_type_info *t, char *buf, size_t cap) {
     if (t->family != RQ_FAMILY_MSE && t->family != RQ_FAMILY_PROD) {
         snprintf(buf, cap, "%s", t->name);
         return;
     }
-    size_t n = strcspn(t->name, "0123456789");
-    snprintf(buf, cap, "%.*s%s", (int)n, t->name, t->family == RQ_FAMILY_PROD ? "+qjl" : "");
+    const char *rot = t->rotation == RQ_ROT_HADAMARD ? "turbo" : rq_rot_kind_name(t->rotation);
+    snprintf(buf, cap, "%s%s", rot, t->family == RQ_FAMILY_PROD ? "+qjl" : "");
 }
 
 /* ---- data ---------------------------------------------------------------- */
@@ -224,14 +227,15 @@ static int load_pool(const opts *o, const data_spec *ds, int d_req, float **pool
         rq_npy_array a;
         rq_status st = rq_npy_read(ds->path, &a);
         if (st) {
-            fprintf(stderr, "rotorquant: %s: %s\n", ds->path, a.error[0] ? a.error : rq_status_str(st));
+            if (a.error[0]) cli_failf("bench", RQ_OK, "npy:%s: %s", ds->path, a.error);
+            else cli_failf("bench", st, "npy:%s", ds->path);
             rq_npy_free(&a);
             return -1;
         }
         size_t d = a.shape[a.n_dims - 1];
         if (a.n_dims < 2 || d < RQ_MIN_DIMS || d > RQ_MAX_DIMS || a.n_elems / d < 16) {
-            fprintf(stderr, "rotorquant: %s: expected shape (n, d) or (heads, n, d) with n >= 16 and %d <= d <= %d\n",
-                    ds->path, RQ_MIN_DIMS, RQ_MAX_DIMS);
+            cli_failf("bench", RQ_OK, "npy:%s: expected shape (n, d) or (heads, n, d) with n >= 16 and %d <= d <= %d",
+                      ds->path, RQ_MIN_DIMS, RQ_MAX_DIMS);
             rq_npy_free(&a);
             return -1;
         }
@@ -245,12 +249,12 @@ static int load_pool(const opts *o, const data_spec *ds, int d_req, float **pool
     size_t n = 2 * half + o->n_queries;
     *pool = malloc(n * (size_t)d_req * sizeof(float));
     if (!*pool) {
-        cli_fail("bench", RQ_ERR_NOMEM);
+        cli_fail("bench", RQ_ERR_NOMEM, "data");
         return -1;
     }
     rq_status st = rq_data_generate(ds->kind, o->seed, *pool, n, d_req);
     if (st) {
-        cli_fail("bench: data", st);
+        cli_fail("bench", st, "data");
         free(*pool);
         return -1;
     }
@@ -328,7 +332,7 @@ static int seed_rotorquant(const opts *o, const derived *dv, int d, block *k) {
         if (!st) st = rq_eval_codebook_mse(rot, &right, dv->x, dv->n_pairs, d, &k->fixed_mse[b - 1]);
     }
     rq_rotation_free(rot);
-    if (st) return cli_fail("bench: seed RotorQuant codebook", st);
+    if (st) return cli_fail("bench", st, "seed RotorQuant codebook");
     k->d_eff = d_eff;
     return 0;
 }
@@ -592,12 +596,12 @@ static int dump(const opts *o) {
                 snprintf(path, sizeof path, "%s/%s_d%d_%s.npy", o->dump, o->data[i].name, d, files[f].what);
                 size_t shape[2] = {files[f].n, ud};
                 st = rq_npy_write(path, files[f].p, 2, shape);
-                if (st) fprintf(stderr, "rotorquant: cannot write %s\n", path);
+                if (st) cli_failf("bench", st, "--dump: writing %s", path);
                 else if (!o->json) printf("wrote %s (%zu x %zu)\n", path, shape[0], shape[1]);
             }
             derived_free(&dv);
             free(pool);
-            if (st) return st == RQ_ERR_IO ? 1 : cli_fail("bench --dump", st);
+            if (st) return 1;
             if (o->data[i].path) break; /* d comes from the file */
         }
     }
@@ -608,7 +612,10 @@ static int bench_run(const opts *o) {
     size_t cap = (size_t)o->n_data * (size_t)o->n_dims * (size_t)rq_type_count();
     row *rows = calloc(cap ? cap : 1, sizeof(row));
     block *blocks = calloc((size_t)o->n_data * (size_t)o->n_dims, sizeof(block));
-    if (!rows || !blocks) return cli_fail("bench", RQ_ERR_NOMEM);
+    if (!rows || !blocks) {
+        free(rows), free(blocks);
+        return cli_fail("bench", RQ_ERR_NOMEM, "results");
+    }
     size_t n_rows = 0;
     int n_blocks = 0, rc = 0;
     for (int i = 0; i < o->n_data && !rc; i++) {
@@ -622,7 +629,7 @@ static int bench_run(const opts *o) {
             }
             derived dv;
             rq_status st = derive(o, pool, P, half, d, &dv);
-            if (st) rc = cli_fail("bench: data", st);
+            if (st) rc = cli_fail("bench", st, "data");
             block *k = &blocks[n_blocks];
             k->data = i, k->d = d, k->n_pool = P, k->n_pairs = dv.n_pairs, k->n_ctx = dv.n_ctx;
             k->needle_keys = dv.needle_keys;
@@ -636,9 +643,7 @@ static int bench_run(const opts *o) {
                 r->data = i;
                 st = run_type(o, &dv, d, ti, i == 0, r);
                 if (st) {
-                    char what[96];
-                    snprintf(what, sizeof what, "bench: %s, d = %d, %s", o->data[i].name, d, ti->name);
-                    rc = cli_fail(what, st);
+                    rc = cli_failf("bench", st, "%s, d = %d, %s", o->data[i].name, d, ti->name);
                     break;
                 }
                 k->needle_exact = r->needle.rate_exact;
@@ -651,7 +656,7 @@ static int bench_run(const opts *o) {
         }
     }
     if (!rc && !n_rows) {
-        fprintf(stderr, "rotorquant: bench: no selected type supports the selected head dimensions\n");
+        cli_fail("bench", RQ_OK, "no selected type supports the selected head dimensions");
         rc = 1;
     }
     if (!rc) {
@@ -689,8 +694,7 @@ int cmd_types(int argc, char **argv) {
             if (parse_num("--dims", argv[++i], RQ_MIN_DIMS, RQ_MAX_DIMS, &x)) return 2;
             dims = (int)x;
         } else {
-            fprintf(stderr, "rotorquant: types: unknown or incomplete option '%s'\n", argv[i]);
-            return 2;
+            return cli_usage("types", "unknown or incomplete option '%s'", argv[i]);
         }
     }
     return types_run(dims);

@@ -32,12 +32,6 @@ static void add_scaled(metrics *m, const metrics *r, double w) {
     m->top1 += w * r->top1, m->top5 += w * r->top5, m->output_cosine += w * r->output_cosine;
 }
 
-static int eusage(void) {
-    fprintf(stderr, "usage: rotorquant eval --type TYPE --keys K.npy [--queries Q.npy] [--values V.npy]\n"
-                    "                       [--type-v TYPE] [--causal] [--scale S] [--seed S] [--reps R] [--json]\n");
-    return 2;
-}
-
 static int eparse(int argc, char **argv, eopts *o) {
     memset(o, 0, sizeof *o);
     o->seed = 42, o->reps = 5;
@@ -46,8 +40,7 @@ static int eparse(int argc, char **argv, eopts *o) {
         if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--causal")) o->causal = 1;
         else if (!v || strncmp(a, "--", 2)) {
-            fprintf(stderr, "rotorquant: eval: %s '%s'\n", v ? "unexpected argument" : "missing value or unknown option", a);
-            return eusage();
+            return cli_usage("eval", "%s '%s'", v ? "unexpected argument" : "missing value or unknown option", a);
         } else {
             i++;
             char *end = NULL;
@@ -60,31 +53,26 @@ static int eparse(int argc, char **argv, eopts *o) {
             else if (!strcmp(a, "--scale")) {
                 o->scale = strtod(v, &end);
                 if (end == v || *end || !(o->scale >= 0 && o->scale < 1e6)) {
-                    fprintf(stderr, "rotorquant: eval: --scale expects a number >= 0 (0 = 1/sqrt(d)), got '%s'\n", v);
-                    return 2;
+                    return cli_usage("eval", "--scale expects a number >= 0 (0 = 1/sqrt(d)), got '%s'", v);
                 }
             } else if (!strcmp(a, "--seed")) {
                 o->seed = strtoull(v, &end, 10);
                 if (end == v || *end || errno || v[0] == '-') {
-                    fprintf(stderr, "rotorquant: eval: --seed expects an unsigned integer, got '%s'\n", v);
-                    return 2;
+                    return cli_usage("eval", "--seed expects an unsigned integer, got '%s'", v);
                 }
             } else if (!strcmp(a, "--reps")) {
                 long r = strtol(v, &end, 10);
                 if (end == v || *end || r < 0 || r > 1000) {
-                    fprintf(stderr, "rotorquant: eval: --reps expects 0..1000, got '%s'\n", v);
-                    return 2;
+                    return cli_usage("eval", "--reps expects 0..1000, got '%s'", v);
                 }
                 o->reps = (int)r;
             } else {
-                fprintf(stderr, "rotorquant: eval: unknown option '%s'\n", a);
-                return eusage();
+                return cli_usage("eval", "unknown option '%s'", a);
             }
         }
     }
     if (!o->type || !o->keys) {
-        fprintf(stderr, "rotorquant: eval: --type and --keys are required\n");
-        return eusage();
+        return cli_usage("eval", "--type and --keys are required");
     }
     if (!o->type_v) o->type_v = o->type;
     return 0;
@@ -94,19 +82,17 @@ static int eparse(int argc, char **argv, eopts *o) {
 static int load3(const char *path, const char *what, rq_npy_array *a, size_t *h, size_t *n, size_t *d) {
     rq_status st = rq_npy_read(path, a);
     if (st) {
-        fprintf(stderr, "rotorquant: eval: %s %s: %s\n", what, path, a->error[0] ? a->error : rq_status_str(st));
-        return 1;
+        if (a->error[0]) return cli_failf("eval", RQ_OK, "%s %s: %s", what, path, a->error);
+        return cli_failf("eval", st, "%s %s", what, path);
     }
     if (a->n_dims == 2) *h = 1, *n = a->shape[0], *d = a->shape[1];
     else if (a->n_dims == 3) *h = a->shape[0], *n = a->shape[1], *d = a->shape[2];
     else {
-        fprintf(stderr, "rotorquant: eval: %s %s: expected shape (n, d) or (heads, n, d), got %d dimensions\n", what,
-                path, a->n_dims);
-        return 1;
+        return cli_failf("eval", RQ_OK, "%s %s: expected shape (n, d) or (heads, n, d), got %d dimensions", what, path,
+                         a->n_dims);
     }
     if (!*h || !*n || !*d) {
-        fprintf(stderr, "rotorquant: eval: %s %s: empty array (shape has a 0)\n", what, path);
-        return 1;
+        return cli_failf("eval", RQ_OK, "%s %s: empty array (shape has a 0)", what, path);
     }
     return 0;
 }
@@ -133,10 +119,17 @@ static void json_metrics(const metrics *m, int has_q, int has_v) {
     }
 }
 
+/* One markdown cell: v in fmt, "-" when undefined (not finite). */
+static void cell(const char *fmt, double v) {
+    char b[48];
+    printf(" %s |", cli_num(b, sizeof b, fmt, v));
+}
+
 static void md_row(const char *name, const metrics *m, int has_q, int has_v) {
-    printf("| %s | %.5g | %.4f | %+.3g | %.4g |", name, m->mse, m->ip_corr, m->ip_bias, m->ip_rmse);
-    if (has_q) printf(" %.5f | %.4g | %.3f | %.3f |", m->score_cosine, m->softmax_kl, m->top1, m->top5);
-    if (has_v) printf(" %.5g | %.5f |", m->mse_values, m->output_cosine);
+    printf("| %s |", name);
+    cell("%.5g", m->mse), cell("%.4f", m->ip_corr), cell("%+.3g", m->ip_bias), cell("%.4g", m->ip_rmse);
+    if (has_q) cell("%.5f", m->score_cosine), cell("%.4g", m->softmax_kl), cell("%.3f", m->top1), cell("%.3f", m->top5);
+    if (has_v) cell("%.5g", m->mse_values), cell("%.5f", m->output_cosine);
     printf("\n");
 }
 
@@ -155,36 +148,38 @@ int cmd_eval(int argc, char **argv) {
     if (o.queries) {
         if (load3(o.queries, "--queries", &Q, &qh, &m, &qd)) goto out;
         if (qd != d || qh % h) {
-            fprintf(stderr, "rotorquant: eval: --queries shape (%zu, %zu, %zu) does not fit --keys (%zu, %zu, %zu): "
-                            "need the same d and query heads a multiple of KV heads\n", qh, m, qd, h, n, d);
+            cli_failf("eval", RQ_OK,
+                      "--queries shape (%zu, %zu, %zu) does not fit --keys (%zu, %zu, %zu): need the same d and query "
+                      "heads a multiple of KV heads",
+                      qh, m, qd, h, n, d);
             goto out;
         }
         if (o.causal && m > n) {
-            fprintf(stderr, "rotorquant: eval: --causal needs at most as many queries (%zu) as keys (%zu) per head\n", m, n);
+            cli_failf("eval", RQ_OK, "--causal needs at most as many queries (%zu) as keys (%zu) per head", m, n);
             goto out;
         }
     } else if (o.causal) {
-        fprintf(stderr, "rotorquant: eval: --causal needs --queries\n");
+        cli_fail("eval", RQ_OK, "--causal needs --queries");
         goto out;
     }
     if (o.values) {
         if (load3(o.values, "--values", &V, &vh, &vn, &vd)) goto out;
         if (vh != h || vn != n || vd != d) {
-            fprintf(stderr, "rotorquant: eval: --values shape (%zu, %zu, %zu) does not match --keys (%zu, %zu, %zu)\n", vh,
-                    vn, vd, h, n, d);
+            cli_failf("eval", RQ_OK, "--values shape (%zu, %zu, %zu) does not match --keys (%zu, %zu, %zu)", vh, vn, vd,
+                      h, n, d);
             goto out;
         }
         if (!o.queries) {
-            fprintf(stderr, "rotorquant: eval: --values needs --queries (attention outputs)\n");
+            cli_fail("eval", RQ_OK, "--values needs --queries (attention outputs)");
             goto out;
         }
     }
     if (d < RQ_MIN_DIMS || d > RQ_MAX_DIMS) {
-        fprintf(stderr, "rotorquant: eval: head dimension %zu outside [%d, %d]\n", d, RQ_MIN_DIMS, RQ_MAX_DIMS);
+        cli_failf("eval", RQ_OK, "head dimension %zu outside [%d, %d]", d, RQ_MIN_DIMS, RQ_MAX_DIMS);
         goto out;
     }
     if (n < 2) {
-        fprintf(stderr, "rotorquant: eval: need at least 2 keys per head\n");
+        cli_fail("eval", RQ_OK, "need at least 2 keys per head");
         goto out;
     }
     rq_quant_config ck = rq_quant_config_default(), cv = ck;
@@ -192,9 +187,7 @@ int cmd_eval(int argc, char **argv) {
     rq_status st = rq_quantizer_init(&qk, o.type, (int)d, &ck);
     if (!st && o.values) st = rq_quantizer_init(&qv, o.type_v, (int)d, &cv);
     if (st) {
-        char what[160];
-        snprintf(what, sizeof what, "eval: type %s at d = %zu", !qk ? o.type : o.type_v, d);
-        rc = cli_fail(what, st);
+        rc = cli_failf("eval", st, "type %s at d = %zu", !qk ? o.type : o.type_v, d);
         goto out;
     }
 
@@ -204,7 +197,7 @@ int cmd_eval(int argc, char **argv) {
     ybuf = malloc(n * d * sizeof(float));
     ctx = malloc((nq ? nq : 1) * sizeof(size_t));
     if (!per || !qbuf || !ybuf || !ctx) {
-        rc = cli_fail("eval", RQ_ERR_NOMEM);
+        rc = cli_fail("eval", RQ_ERR_NOMEM, "buffers");
         goto out;
     }
     metrics mean = {0};
@@ -228,9 +221,7 @@ int cmd_eval(int argc, char **argv) {
             r->mse = ip.mse, r->ip_corr = ip.corr, r->ip_bias = ip.bias, r->ip_rmse = ip.rmse;
         }
         if (st) {
-            char what[160];
-            snprintf(what, sizeof what, "eval: KV head %zu", kh);
-            rc = cli_fail(what, st);
+            rc = cli_failf("eval", st, "KV head %zu", kh);
             goto out;
         }
         add_scaled(&mean, r, 1.0 / (double)h);
@@ -239,7 +230,7 @@ int cmd_eval(int argc, char **argv) {
     if (o.reps > 0) {
         st = rq_eval_speed(qk, K.data, n < 4096 ? n : 4096, o.reps, &sp);
         if (st) {
-            rc = cli_fail("eval: speed", st);
+            rc = cli_fail("eval", st, "speed");
             goto out;
         }
     }

@@ -15,16 +15,25 @@
  *
  * MODEL defaults to $RQ_MODEL, else the `make model` cache; TEXT to the
  * `make evaltext` cache (model/llama.h: rqm_default_path).
+ *
+ * One option table (OPTS) says which command takes which option; the
+ * computations live in model/ (ppl.c: perplexity, KLD, top-1; sample.c;
+ * roundtrip.c: fidelity's key round trip); this file parses, runs, prints.
  */
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../model/calib.h"
 #include "../model/llama.h"
+#include "../model/ppl.h"
+#include "../model/roundtrip.h"
+#include "../model/sample.h"
 #include "../model/tokenizer.h"
 
 #define MAX_CONFIGS 32
@@ -39,11 +48,10 @@ typedef struct {
     int n_cfg;
     const char *ctk, *ctv;
     long n_predict, ctx, chunks, threads, n_tokens, offset, batch, ranges;
-    int n_tokens_given;
+    int offset_given;
     long decode_ctx[8];
     int n_decode_ctx;
     double temp;
-    int temp_given;
     unsigned long long seed;
     int json, f16, norm_correct;
 } mopts;
@@ -56,17 +64,13 @@ typedef struct {
     float *key_basis;   /* --key-basis: A per layer, KV head and position range, or NULL */
     rqm_key_basis_info key_basis_info;
     float *key_basis_t; /* A⁻ᵀ of each (checked invertible; fidelity decodes keys with it) */
+    char model_path[4096];
 } model;
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int mfail(const char *cmd, const char *msg) {
-    fprintf(stderr, "rotorquant: %s: %s\n", cmd, msg);
-    return 1;
 }
 
 static void model_free(model *m) {
@@ -86,18 +90,18 @@ static int model_open(const char *cmd, const mopts *o, model *m) {
     const int gemma = path && !strcmp(path, "gemma3");
     if (!path || !strcmp(path, "smollm2")) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
     else if (gemma) path = rqm_default_path(RQM_PATH_GEMMA3, buf, sizeof buf);
+    snprintf(m->model_path, sizeof m->model_path, "%s", path);
     rq_status st = rqm_gguf_open(&m->gguf, path, err, sizeof err);
     if (st) {
-        fprintf(stderr, "rotorquant: %s: %s: %s%s\n", cmd, path, err[0] ? err : rq_status_str(st),
-                st != RQ_ERR_IO ? "" : gemma ? " (run `make model MODEL=gemma3` to download Gemma 3 270M)"
-                                             : " (run `make model` to download SmolLM2-135M, or pass -m)");
-        return 1;
+        return cli_failf(cmd, err[0] ? RQ_OK : st, "%s: %s%s", path, err,
+                         st != RQ_ERR_IO ? ""
+                         : gemma         ? " (run `make model MODEL=gemma3` to download Gemma 3 270M)"
+                                         : " (run `make model` to download SmolLM2-135M, or pass -m)");
     }
     if ((st = rqm_llama_load(&m->llama, m->gguf, err, sizeof err)) ||
         (st = rqm_tokenizer_from_gguf(&m->tok, m->gguf, err, sizeof err))) {
-        fprintf(stderr, "rotorquant: %s: %s: %s\n", cmd, path, err[0] ? err : rq_status_str(st));
         model_free(m);
-        return 1;
+        return cli_failf(cmd, err[0] ? RQ_OK : st, "%s: %s", path, err);
     }
     m->hp = rqm_llama_hparams_of(m->llama);
     if (!o->key_basis) return 0;
@@ -111,10 +115,9 @@ static int model_open(const char *cmd, const mopts *o, model *m) {
             snprintf(err, sizeof err, "the basis of layer %zu, KV head %zu, range %zu is singular or ill-conditioned",
                      i / (G * R), i / R % G, i % R);
     if (st) {
-        fprintf(stderr, "rotorquant: %s: --key-basis %s: %s%s\n", cmd, o->key_basis, err[0] ? err : rq_status_str(st),
-                st == RQ_ERR_IO ? " (make one with `rotorquant calibrate -o FILE`)" : "");
         model_free(m);
-        return 1;
+        return cli_failf(cmd, err[0] ? RQ_OK : st, "--key-basis %s: %s%s", o->key_basis, err,
+                         st == RQ_ERR_IO ? " (make one with `rotorquant calibrate -o FILE`)" : "");
     }
     return 0;
 }
@@ -125,8 +128,14 @@ static char *read_text(const char *cmd, const char *path, size_t *len) {
     if (!path) path = rqm_default_path(RQM_PATH_TEXT, buf, sizeof buf);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "rotorquant: %s: cannot open %s: %s%s\n", cmd, path, strerror(errno),
-                errno == ENOENT ? " (run `make evaltext`, or pass -f)" : "");
+        cli_failf(cmd, RQ_OK, "cannot open %s: %s%s", path, strerror(errno),
+                  errno == ENOENT ? " (run `make evaltext`, or pass -f)" : "");
+        return NULL;
+    }
+    struct stat sb;
+    if (!fstat(fileno(f), &sb) && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        cli_failf(cmd, RQ_OK, "%s is a directory, not a text file", path);
         return NULL;
     }
     char *s = NULL;
@@ -146,7 +155,7 @@ static char *read_text(const char *cmd, const char *path, size_t *len) {
     fclose(f);
     if (bad) {
         free(s);
-        fprintf(stderr, "rotorquant: %s: cannot read %s\n", cmd, path);
+        cli_failf(cmd, RQ_OK, "cannot read %s", path);
         return NULL;
     }
     s[n] = 0;
@@ -160,35 +169,21 @@ static int32_t *tokenize(const char *cmd, const model *m, const char *text, size
                          size_t *n_out) {
     size_t n = 0, cap = len + 16;
     int32_t *ids = malloc(cap * sizeof *ids);
-    if (!ids) return NULL;
-    const int bos = special && rqm_tokenizer_add_bos(m->tok) && rqm_tokenizer_bos(m->tok) >= 0;
-    if (bos) ids[0] = rqm_tokenizer_bos(m->tok);
-    rq_status st = rqm_tokenize(m->tok, text, len, special, ids + bos, cap - (size_t)bos, &n);
-    n += (size_t)bos;
+    if (!ids) {
+        cli_fail(cmd, RQ_ERR_NOMEM, "tokenizer");
+        return NULL;
+    }
+    const int32_t bos = special ? rqm_tokenizer_seq_bos(m->tok) : -1;
+    if (bos >= 0) ids[0] = bos;
+    rq_status st = rqm_tokenize(m->tok, text, len, special, ids + (bos >= 0), cap - (size_t)(bos >= 0), &n);
+    n += (size_t)(bos >= 0);
     if (st) {
         free(ids);
-        fprintf(stderr, "rotorquant: %s: tokenizer: %s\n", cmd, rq_status_str(st));
+        cli_fail(cmd, st, "tokenizer");
         return NULL;
     }
     *n_out = n;
     return ids;
-}
-
-/* Evaluates n ids of the text as a sequence of their own: for a model whose
- * GGUF sets add_bos_token (Gemma), BOS takes the place of the first id
- * (llama.cpp's llama-perplexity convention), so every chunk starts the way
- * the model was trained. */
-static rq_status eval_seq(const model *m, rqm_session *s, const int32_t *ids, size_t n, int all_logits,
-                          float *logits) {
-    if (!n || !rqm_tokenizer_add_bos(m->tok) || rqm_tokenizer_bos(m->tok) < 0)
-        return rqm_session_eval(s, ids, n, all_logits, logits);
-    int32_t *b = malloc(n * sizeof *b);
-    if (!b) return RQ_ERR_NOMEM;
-    memcpy(b, ids, n * sizeof *b);
-    b[0] = rqm_tokenizer_bos(m->tok);
-    rq_status st = rqm_session_eval(s, b, n, all_logits, logits);
-    free(b);
-    return st;
 }
 
 /* The token ids of a text file (read_text + tokenize); NULL with a message. */
@@ -209,91 +204,164 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 0;
 }
 
-static int add_config(mopts *o, char *spec) {
-    /* "K/V" or "T" (both) */
-    if (o->n_cfg >= MAX_CONFIGS) return -1;
-    char *slash = strchr(spec, '/');
-    if (slash) {
-        *slash = 0;
-        o->cfg[o->n_cfg].k = spec, o->cfg[o->n_cfg].v = slash + 1;
-    } else {
-        o->cfg[o->n_cfg].k = o->cfg[o->n_cfg].v = spec;
+/* The model commands, as bits: which options apply to which command. */
+enum { GEN = 1, PPL = 2, FID = 4, DUMP = 8, CAL = 16, ALL = 31 };
+
+typedef enum {
+    O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
+    O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
+    O_NORM_CORRECT,
+} opt_id;
+
+static const struct {
+    const char *name, *alias; /* alias: NULL or a second spelling */
+    opt_id id;
+    int has_value;
+    unsigned cmds;            /* the commands it applies to */
+} OPTS[] = {
+    {"-m", "--model", O_MODEL, 1, ALL},
+    {"-p", "--prompt", O_PROMPT, 1, GEN},
+    {"-f", "--file", O_TEXT, 1, PPL | FID | DUMP | CAL},
+    {"-o", "--out", O_OUT, 1, DUMP | CAL},
+    {"--layers", NULL, O_LAYERS, 1, DUMP},
+    {"--key-basis", NULL, O_KEY_BASIS, 1, GEN | PPL | FID},
+    {"-ctk", "--cache-type-k", O_CTK, 1, GEN | PPL | FID},
+    {"-ctv", "--cache-type-v", O_CTV, 1, GEN | PPL | FID},
+    {"-n", "--n-predict", O_N_PREDICT, 1, GEN},
+    {"-c", "--ctx", O_CTX, 1, PPL | FID | CAL},
+    {"--chunks", NULL, O_CHUNKS, 1, PPL | FID},
+    {"-t", "--threads", O_THREADS, 1, ALL},
+    {"-b", "--batch", O_BATCH, 1, ALL},
+    {"--n-tokens", NULL, O_N_TOKENS, 1, DUMP | CAL},
+    {"--ranges", NULL, O_RANGES, 1, CAL},
+    {"--offset", NULL, O_OFFSET, 1, DUMP | CAL},
+    {"--temp", NULL, O_TEMP, 1, GEN | CAL},
+    {"--seed", NULL, O_SEED, 1, GEN | PPL | FID | CAL},
+    {"--configs", NULL, O_CONFIGS, 1, PPL},
+    {"--decode-ctx", NULL, O_DECODE_CTX, 1, PPL},
+    {"--json", NULL, O_JSON, 0, PPL | FID},
+    {"--f16", NULL, O_F16, 0, DUMP},
+    {"--norm-correct", NULL, O_NORM_CORRECT, 0, GEN | PPL | FID},
+};
+
+/* A cache type named in option opt (token tok of the value whole, or NULL):
+ * 0, or 2 after a usage error that names the token. */
+static int cache_type(const char *cmd, const char *opt, const char *tok, const char *whole, const char **out) {
+    if (rq_type_find(tok)) {
+        *out = tok;
+        return 0;
     }
-    if (!rq_type_find(o->cfg[o->n_cfg].k) || !rq_type_find(o->cfg[o->n_cfg].v)) return -1;
-    o->n_cfg++;
+    if (whole && strcmp(whole, tok))
+        return cli_usage(cmd, "%s: unknown cache type '%s' in '%s' (`rotorquant types` lists them)", opt, tok, whole);
+    return cli_usage(cmd, "%s: unknown cache type '%s' (`rotorquant types` lists them)", opt, tok);
+}
+
+/* --configs K/V,T,..: each item "K/V" or "T" (both). */
+static int parse_configs(const char *cmd, char *v, mopts *o) {
+    char whole[512];
+    snprintf(whole, sizeof whole, "%s", v);
+    for (char *p = strtok(v, ","); p; p = strtok(NULL, ",")) {
+        if (o->n_cfg >= MAX_CONFIGS) return cli_usage(cmd, "--configs: more than %d configurations", MAX_CONFIGS);
+        kv_pair *c = &o->cfg[o->n_cfg];
+        char *slash = strchr(p, '/');
+        if (slash) *slash = 0;
+        if (cache_type(cmd, "--configs", p, whole, &c->k)) return 2;
+        if (cache_type(cmd, "--configs", slash ? slash + 1 : p, whole, &c->v)) return 2;
+        o->n_cfg++;
+    }
+    if (!o->n_cfg) return cli_usage(cmd, "--configs: no configuration in '%s'", whole);
     return 0;
 }
 
-static int parse(const char *cmd, int argc, char **argv, mopts *o) {
+/* Options of one model command (bit `me`) into o, with that command's
+ * defaults; 0, or 2 after a usage error line. */
+static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) {
     memset(o, 0, sizeof *o);
-    o->n_predict = 32, o->ctx = 512, o->chunks = 8, o->threads = 2, o->n_tokens = 256, o->seed = 42;
+    o->n_predict = 32, o->ctx = 512, o->threads = 2, o->seed = 42;
+    o->chunks = me == FID ? 2 : 8; /* fidelity: every position of a chunk is a query */
+    o->n_tokens = me == CAL ? 2048 : 256;
+    o->temp = me == CAL ? 1.0 : 0.0; /* calibrate samples the model's own text */
     o->layers = "0";
+    const size_t n_opts = sizeof OPTS / sizeof OPTS[0];
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--f16")) {
-            o->f16 = 1;
-            continue;
-        }
-        if (!strcmp(a, "--norm-correct")) {
-            o->norm_correct = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "rotorquant: %s: option %s needs a value\n", cmd, a);
-            return -1;
-        }
-        char *v = argv[++i];
-        int bad = 0;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--out")) o->out_dir = v;
-        else if (!strcmp(a, "--layers")) o->layers = v;
-        else if (!strcmp(a, "--key-basis")) o->key_basis = v;
-        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) o->ctk = v, bad = !rq_type_find(v);
-        else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) o->ctv = v, bad = !rq_type_find(v);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) bad = parse_long(v, 0, 1 << 20, &o->n_predict);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) bad = parse_long(v, 2, 1 << 20, &o->ctx);
-        else if (!strcmp(a, "--chunks")) bad = parse_long(v, 1, 1 << 20, &o->chunks);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) bad = parse_long(v, 1, 256, &o->threads);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) bad = parse_long(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--n-tokens")) bad = parse_long(v, 1, 1 << 20, &o->n_tokens), o->n_tokens_given = 1;
-        else if (!strcmp(a, "--ranges")) bad = parse_long(v, 1, RQM_KB_MAX_RANGES, &o->ranges);
-        else if (!strcmp(a, "--offset")) bad = parse_long(v, 0, 1L << 40, &o->offset);
-        else if (!strcmp(a, "--temp")) {
+        size_t k = 0;
+        while (k < n_opts && strcmp(a, OPTS[k].name) && !(OPTS[k].alias && !strcmp(a, OPTS[k].alias))) k++;
+        if (k == n_opts) return cli_usage(cmd, "unknown option '%s'", a);
+        if (!(OPTS[k].cmds & me)) return cli_usage(cmd, "option %s does not apply to %s", a, cmd);
+        if (OPTS[k].has_value && i + 1 >= argc) return cli_usage(cmd, "option %s needs a value", a);
+        char *v = OPTS[k].has_value ? argv[++i] : NULL;
+        const char *want = NULL; /* set: the value is bad; what is expected */
+        switch (OPTS[k].id) {
+        case O_MODEL: o->model = v; break;
+        case O_PROMPT: o->prompt = v; break;
+        case O_TEXT: o->text = v; break;
+        case O_OUT: o->out_dir = v; break;
+        case O_LAYERS: o->layers = v; break;
+        case O_KEY_BASIS: o->key_basis = v; break;
+        case O_CTK:
+            if (cache_type(cmd, a, v, NULL, &o->ctk)) return 2;
+            break;
+        case O_CTV:
+            if (cache_type(cmd, a, v, NULL, &o->ctv)) return 2;
+            break;
+        case O_N_PREDICT:
+            if (parse_long(v, 0, 1 << 20, &o->n_predict)) want = "0 .. 2^20 tokens";
+            break;
+        case O_CTX:
+            if (parse_long(v, 2, 1 << 20, &o->ctx)) want = "2 .. 2^20 tokens";
+            break;
+        case O_CHUNKS:
+            if (parse_long(v, 1, 1 << 20, &o->chunks)) want = "1 .. 2^20";
+            break;
+        case O_THREADS:
+            if (parse_long(v, 1, 256, &o->threads)) want = "1 .. 256 threads";
+            break;
+        case O_BATCH:
+            if (parse_long(v, 1, 4096, &o->batch)) want = "1 .. 4096 tokens";
+            break;
+        case O_N_TOKENS:
+            if (parse_long(v, 1, 1 << 20, &o->n_tokens)) want = "1 .. 2^20 tokens";
+            break;
+        case O_RANGES:
+            if (parse_long(v, 1, RQM_KB_MAX_RANGES, &o->ranges)) want = "1 .. the most ranges a basis holds";
+            break;
+        case O_OFFSET:
+            if (parse_long(v, 0, 1L << 40, &o->offset)) want = "a token offset >= 0";
+            o->offset_given = 1;
+            break;
+        case O_TEMP: {
             char *end;
             o->temp = strtod(v, &end);
-            bad = *end || end == v || !(o->temp >= 0) || o->temp > 100;
-            o->temp_given = 1;
-        } else if (!strcmp(a, "--seed")) {
+            if (*end || end == v || !(o->temp >= 0) || o->temp > 100) want = "a temperature in [0, 100]";
+            break;
+        }
+        case O_SEED: {
             char *end;
             errno = 0;
             o->seed = strtoull(v, &end, 0);
-            bad = errno || *end || end == v;
-        } else if (!strcmp(a, "--configs")) {
-            for (char *p = strtok(v, ","); p && !bad; p = strtok(NULL, ",")) bad = add_config(o, p);
-        } else if (!strcmp(a, "--decode-ctx")) {
-            for (char *p = strtok(v, ","); p && !bad; p = strtok(NULL, ",")) {
-                if (o->n_decode_ctx >= 8) bad = 1;
-                else bad = parse_long(p, 1, 1 << 20, &o->decode_ctx[o->n_decode_ctx++]);
-            }
-        } else {
-            fprintf(stderr, "rotorquant: %s: unknown option %s\n", cmd, a);
-            return -1;
+            if (errno || *end || end == v || v[0] == '-') want = "an unsigned 64-bit integer";
+            break;
         }
-        if (bad) {
-            fprintf(stderr, "rotorquant: %s: bad value for %s: '%s'%s\n", cmd, a, v,
-                    (!strcmp(a, "-ctk") || !strcmp(a, "-ctv") || !strncmp(a, "--cache", 7) ||
-                     !strcmp(a, "--configs"))
-                        ? " (unknown cache type; see `rotorquant types`)"
-                        : "");
-            return -1;
+        case O_CONFIGS:
+            if (parse_configs(cmd, v, o)) return 2;
+            break;
+        case O_DECODE_CTX: {
+            char whole[256];
+            snprintf(whole, sizeof whole, "%s", v);
+            for (char *p = strtok(v, ","); p; p = strtok(NULL, ","))
+                if (o->n_decode_ctx >= 8 || parse_long(p, 1, 1 << 20, &o->decode_ctx[o->n_decode_ctx++]))
+                    return cli_usage(cmd, "--decode-ctx: bad length '%s' in '%s' (at most 8 of 1 .. 2^20)", p, whole);
+            break;
         }
+        case O_JSON: o->json = 1; break;
+        case O_F16: o->f16 = 1; break;
+        case O_NORM_CORRECT: o->norm_correct = 1; break;
+        }
+        if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
+    if (me == CAL && o->offset_given && !o->text)
+        return cli_usage(cmd, "--offset applies to -f TEXT (the model's own text has no offset)");
     if ((o->ctk || o->ctv) && o->n_cfg < MAX_CONFIGS) {
         o->cfg[o->n_cfg].k = o->ctk ? o->ctk : "f16";
         o->cfg[o->n_cfg].v = o->ctv ? o->ctv : "f16";
@@ -302,14 +370,61 @@ static int parse(const char *cmd, int argc, char **argv, mopts *o) {
     return 0;
 }
 
+/* ---- outputs, checked before the long run ---------------------------------- */
+/* 0 if a file can be created in dir (a probe file, removed again); else 1
+ * after an error line. */
+static int probe_writable(const char *cmd, const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/.rotorquant-probe.%ld", dir, (long)getpid());
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return cli_failf(cmd, RQ_OK, "-o: cannot write in %s: %s", dir, strerror(errno));
+    close(fd);
+    unlink(p);
+    return 0;
+}
+
+/* dump-kv's output directory: made (one level) if missing, probed for
+ * writing, and a manifest of an earlier dump removed (the manifest, written
+ * last, vouches for a complete dump). 0, or 1 after an error line. */
+static int out_dir_ready(const char *cmd, const char *dir) {
+    struct stat sb;
+    if (stat(dir, &sb)) {
+        if (errno != ENOENT || mkdir(dir, 0777))
+            return cli_failf(cmd, RQ_OK, "-o %s: cannot create the directory: %s", dir, strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+        return cli_failf(cmd, RQ_OK, "-o %s exists and is not a directory", dir);
+    }
+    if (probe_writable(cmd, dir)) return 1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    if (unlink(path) && errno != ENOENT)
+        return cli_failf(cmd, RQ_OK, "cannot remove the old %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* calibrate's output file: not a directory, in a directory that exists and
+ * can be written. 0, or 1 after an error line. */
+static int out_file_ready(const char *cmd, const char *path) {
+    struct stat sb;
+    if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
+        return cli_failf(cmd, RQ_OK, "-o %s is a directory; give a file name (e.g. %s/basis.gguf)", path, path);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    return probe_writable(cmd, dir);
+}
+
 /* A key basis serves the positions it was calibrated on (model/calib.h):
  * 0 and one error line when a run needs more. */
 static int basis_ctx_ok(const char *cmd, const model *m, long n_ctx) {
     if (!m->key_basis || n_ctx <= m->key_basis_info.n_ctx) return 1;
-    fprintf(stderr,
-            "rotorquant: %s: the key basis was calibrated on %ld positions and serves contexts up to that; this "
-            "run needs %ld (RoPE turns keys with position: `rotorquant calibrate --ctx %ld`)\n",
-            cmd, m->key_basis_info.n_ctx, n_ctx, n_ctx);
+    cli_failf(cmd, RQ_OK,
+              "the key basis was calibrated on %ld positions and serves contexts up to that; this run needs %ld "
+              "(RoPE turns keys with position: `rotorquant calibrate --ctx %ld`)",
+              m->key_basis_info.n_ctx, n_ctx, n_ctx);
     return 0;
 }
 
@@ -336,31 +451,10 @@ static void print_token(const model *m, int32_t id) {
     fflush(stdout);
 }
 
-static int32_t argmax_f(const float *x, size_t n) {
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return (int32_t)best;
-}
-
-/* Sample from softmax(logits / temp) (temp 0: greedy). */
-static int32_t sample(const float *logits, size_t n, double temp, rq_rng *rng) {
-    if (temp <= 0) return argmax_f(logits, n);
-    const float mx = logits[argmax_f(logits, n)];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += exp((logits[i] - mx) / temp);
-    double r = rq_rng_uniform(rng) * sum;
-    for (size_t i = 0; i < n; i++) {
-        r -= exp((logits[i] - mx) / temp);
-        if (r <= 0) return (int32_t)i;
-    }
-    return (int32_t)(n - 1);
-}
-
 int cmd_generate(int argc, char **argv) {
     mopts o;
-    if (parse("generate", argc, argv, &o)) return 2;
-    if (!o.prompt) return mfail("generate", "missing -p PROMPT");
+    if (parse("generate", GEN, argc, argv, &o)) return 2;
+    if (!o.prompt) return cli_usage("generate", "missing -p PROMPT");
     model m;
     if (model_open("generate", &o, &m)) return 1;
     const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"f16", "f16"};
@@ -369,15 +463,16 @@ int cmd_generate(int argc, char **argv) {
     float *logits = malloc((size_t)m.hp->n_vocab * sizeof *logits);
     rqm_session *s = NULL;
     int rc = 1;
-    rq_status st = ids && logits ? RQ_OK : RQ_ERR_NOMEM;
-    if (st) goto done;
+    rq_status st = logits ? RQ_OK : RQ_ERR_NOMEM;
+    if (!ids || st) goto done; /* tokenize said why */
     if (n_prompt == 0) {
-        rc = mfail("generate", "the prompt has no tokens");
+        cli_fail("generate", RQ_OK, "the prompt has no tokens");
         goto done;
     }
     const long n_ctx = (long)n_prompt + o.n_predict;
     if (n_ctx > m.hp->n_ctx_train) {
-        rc = mfail("generate", "prompt + -n exceeds the model's context length");
+        cli_failf("generate", RQ_OK, "prompt + -n (%ld tokens) exceeds the model's context length %d", n_ctx,
+                  m.hp->n_ctx_train);
         goto done;
     }
     if (!basis_ctx_ok("generate", &m, n_ctx)) goto done;
@@ -390,7 +485,7 @@ int cmd_generate(int argc, char **argv) {
     rq_rng_seed(&rng, o.seed);
     long n_gen = 0;
     for (; n_gen < o.n_predict; n_gen++) {
-        int32_t next = sample(logits, (size_t)m.hp->n_vocab, o.temp, &rng);
+        int32_t next = rqm_sample(logits, (size_t)m.hp->n_vocab, o.temp, &rng);
         if (next == rqm_tokenizer_eos(m.tok)) break;
         print_token(&m, next);
         if (n_gen + 1 < o.n_predict && (st = rqm_session_eval(s, &next, 1, 0, logits))) goto done;
@@ -398,15 +493,15 @@ int cmd_generate(int argc, char **argv) {
     double t2 = now_s();
     printf("\n");
     fflush(stdout);
-    fprintf(stderr,
-            "rotorquant: cache K %s / V %s, %zu B/token; prompt %zu tokens %.1f tok/s; generated %ld tokens "
-            "%.1f tok/s\n",
+    char tps[32]; /* decode speed: undefined ("-") with fewer than 2 tokens generated */
+    cli_num(tps, sizeof tps, "%.1f", n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1) : NAN);
+    fprintf(stderr, "rotorquant: cache K %s / V %s, %zu B/token; prompt %zu tokens %.1f tok/s; generated %ld tokens %s tok/s\n",
             kv.k, kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)), n_prompt, (double)n_prompt / (t1 - t0),
-            n_gen, n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1) : 0.0);
+            n_gen, tps);
     rc = 0;
     st = RQ_OK;
 done:
-    if (st && rc) cli_fail("generate", st);
+    if (st && rc) cli_fail("generate", st, "running the model");
     rqm_session_free(s);
     free(logits);
     free(ids);
@@ -416,16 +511,6 @@ done:
 
 /* ----------------------------------------------------------------------- */
 /* perplexity                                                               */
-
-typedef struct {
-    kv_pair kv;
-    double bits_k, bits_v;
-    size_t bytes_per_token;
-    double nll;          /* Σ −log p(token)                 */
-    double *kld;         /* per scored position             */
-    size_t n_top1, n;    /* top-1 agreement with baseline   */
-    double decode_tps[8];
-} ppl_row;
 
 static void progress(const char *what, size_t done, size_t total) {
     const int W = 30;
@@ -437,202 +522,129 @@ static void progress(const char *what, size_t done, size_t total) {
     fflush(stderr);
 }
 
-/* log-softmax of logits[n] into out (double). */
-static void log_softmax(const float *logits, size_t n, double *out) {
-    float mx = logits[0];
-    for (size_t i = 1; i < n; i++)
-        if (logits[i] > mx) mx = logits[i];
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += exp((double)logits[i] - mx);
-    const double lse = mx + log(sum);
-    for (size_t i = 0; i < n; i++) out[i] = (double)logits[i] - lse;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double bits_of(const char *type, int d) {
     const rq_type_info *t = rq_type_find(type);
     return t ? 8.0 * (double)rq_type_bytes_per_vector(t, d) / d : 0;
 }
 
-/* Median seconds per token of greedy decoding right after a prefill of
- * n_ctx tokens (from `ids`), over n_gen tokens. */
+/* Decode tokens/s after a prefill of n_ctx tokens (rqm_decode_speed), in a
+ * session of its own. */
 static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o, const int32_t *ids, long n_ctx,
                               double *tps) {
-    const int n_gen = 16;
     rqm_session *s = NULL;
-    float *logits = malloc((size_t)m->hp->n_vocab * sizeof *logits);
-    double times[16];
-    rq_status st = logits ? session_new(&s, m, kv->k, kv->v, n_ctx + n_gen, o, NULL, NULL) : RQ_ERR_NOMEM;
-    if (!st) st = eval_seq(m, s, ids, (size_t)n_ctx, 0, logits);
-    for (int i = 0; i < n_gen && !st; i++) {
-        int32_t next = argmax_f(logits, (size_t)m->hp->n_vocab);
-        double t0 = now_s();
-        st = rqm_session_eval(s, &next, 1, 0, logits);
-        times[i] = now_s() - t0;
-    }
-    if (!st) {
-        qsort(times, (size_t)n_gen, sizeof times[0], cmp_double);
-        *tps = 1.0 / (0.5 * (times[n_gen / 2 - 1] + times[n_gen / 2]));
-    }
+    rq_status st = session_new(&s, m, kv->k, kv->v, n_ctx + RQM_DECODE_TOKENS, o, NULL, NULL);
+    if (!st)
+        st = rqm_decode_speed(s, (size_t)m->hp->n_vocab, rqm_tokenizer_seq_bos(m->tok), ids, (size_t)n_ctx, tps);
     rqm_session_free(s);
-    free(logits);
     return st;
+}
+
+static void progress_cb(void *user, size_t done, size_t total) { progress(user, done, total); }
+
+/* A JSON number, or null when undefined (not finite). buf[48]. */
+static const char *jnum(char *buf, const char *fmt, double v) {
+    if (!isfinite(v)) return "null";
+    snprintf(buf, 48, fmt, v);
+    return buf;
 }
 
 int cmd_perplexity(int argc, char **argv) {
     mopts o;
-    if (parse("perplexity", argc, argv, &o)) return 2;
+    if (parse("perplexity", PPL, argc, argv, &o)) return 2;
     model m;
     if (model_open("perplexity", &o, &m)) return 1;
+    /* row 0: the f32 cache, the reference every other row is compared with */
+    kv_pair kv[MAX_CONFIGS + 1];
+    const int n_rows = o.n_cfg + 1;
+    kv[0] = (kv_pair){"f32", "f32"};
+    for (int r = 1; r < n_rows; r++) kv[r] = o.cfg[r - 1];
+    rqm_session *sess[MAX_CONFIGS + 1] = {0};
+    rqm_ppl_result res[MAX_CONFIGS + 1];
+    double decode_tps[MAX_CONFIGS + 1][8];
+    memset(decode_tps, 0, sizeof decode_tps);
+    int rc = 1;
+    rq_status st = RQ_OK;
     size_t n_ids = 0;
     int32_t *ids = text_ids("perplexity", &m, o.text, &n_ids);
-    if (!ids) {
-        model_free(&m);
-        return 1;
-    }
-    const size_t V = (size_t)m.hp->n_vocab, ctx = (size_t)o.ctx, first = ctx / 2;
+    if (!ids) goto done;
+    const size_t V = (size_t)m.hp->n_vocab, ctx = (size_t)o.ctx;
     if (o.ctx > m.hp->n_ctx_train) {
-        free(ids);
-        model_free(&m);
-        return mfail("perplexity", "--ctx exceeds the model's context length");
+        cli_failf("perplexity", RQ_OK, "--ctx %ld exceeds the model's context length %d", o.ctx, m.hp->n_ctx_train);
+        goto done;
     }
     size_t n_chunks = n_ids / ctx;
     if (n_chunks > (size_t)o.chunks) n_chunks = (size_t)o.chunks;
     if (n_chunks == 0) {
-        free(ids);
-        model_free(&m);
-        return mfail("perplexity", "the text has fewer tokens than --ctx");
+        cli_failf("perplexity", RQ_OK, "the text has %zu tokens, fewer than --ctx %ld", n_ids, o.ctx);
+        goto done;
     }
     for (int i = 0; i < o.n_decode_ctx; i++)
         if ((size_t)o.decode_ctx[i] > n_ids || o.decode_ctx[i] + 16 > m.hp->n_ctx_train) {
-            free(ids);
-            model_free(&m);
-            return mfail("perplexity", "--decode-ctx larger than the text or the model's context");
+            cli_failf("perplexity", RQ_OK, "--decode-ctx %ld larger than the text or the model's context", o.decode_ctx[i]);
+            goto done;
         }
     long need = o.ctx;
     for (int i = 0; i < o.n_decode_ctx; i++) need = o.decode_ctx[i] + 16 > need ? o.decode_ctx[i] + 16 : need;
-    if (!basis_ctx_ok("perplexity", &m, need)) {
-        free(ids);
-        model_free(&m);
-        return 1;
-    }
-    const size_t n_scored = n_chunks * (ctx - first);
-    /* row 0: the f32 cache, the reference every other row is compared with */
-    ppl_row rows[MAX_CONFIGS + 1];
-    const int n_rows = o.n_cfg + 1;
-    memset(rows, 0, sizeof rows);
-    rows[0].kv = (kv_pair){"f32", "f32"};
-    for (int r = 1; r < n_rows; r++) rows[r].kv = o.cfg[r - 1];
-    float *logits = malloc(ctx * V * sizeof *logits);
-    double *base = malloc((ctx - first) * V * sizeof *base), *lq = malloc(V * sizeof *lq);
-    rqm_session *sess[MAX_CONFIGS + 1] = {0};
-    rq_status st = logits && base && lq ? RQ_OK : RQ_ERR_NOMEM;
-    for (int r = 0; r < n_rows && !st; r++) {
-        rows[r].kld = calloc(n_scored, sizeof(double));
-        if (!rows[r].kld) st = RQ_ERR_NOMEM;
-        if (!st) st = session_new(&sess[r], &m, rows[r].kv.k, rows[r].kv.v, (long)ctx, &o, NULL, NULL);
-        if (!st) {
-            rows[r].bits_k = bits_of(rows[r].kv.k, m.hp->head_dim);
-            rows[r].bits_v = bits_of(rows[r].kv.v, m.hp->head_dim);
-            rows[r].bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
-        }
-    }
+    if (!basis_ctx_ok("perplexity", &m, need)) goto done;
+    for (int r = 0; r < n_rows && !st; r++) st = session_new(&sess[r], &m, kv[r].k, kv[r].v, (long)ctx, &o, NULL, NULL);
+    if (st) goto done;
+    const int32_t bos = rqm_tokenizer_seq_bos(m.tok);
+    rqm_ppl_config pc = {ctx, n_chunks, V, progress_cb, (void *)"perplexity", bos >= 0, bos};
     double t_start = now_s();
-    for (size_t c = 0; c < n_chunks && !st; c++) {
-        const int32_t *chunk = ids + c * ctx;
-        for (int r = 0; r < n_rows && !st; r++) {
-            rqm_session_reset(sess[r]);
-            if ((st = eval_seq(&m, sess[r], chunk, ctx, 1, logits))) break;
-            for (size_t t = first; t < ctx; t++) {
-                const size_t j = c * (ctx - first) + (t - first);
-                double *lp = r == 0 ? base + (t - first) * V : lq;
-                log_softmax(logits + t * V, V, lp);
-                /* logits at t predict token t + 1; the chunk's last predicts the next chunk's first */
-                const int32_t target = t + 1 < ctx ? chunk[t + 1] : (c * ctx + ctx < n_ids ? ids[c * ctx + ctx] : -1);
-                if (target >= 0) rows[r].nll -= lp[target];
-                if (target >= 0) rows[r].n++;
-                if (r == 0) continue;
-                const double *pb = base + (t - first) * V;
-                double kl = 0;
-                size_t am_b = 0, am_q = 0;
-                for (size_t i = 0; i < V; i++) {
-                    kl += exp(pb[i]) * (pb[i] - lp[i]);
-                    if (pb[i] > pb[am_b]) am_b = i;
-                    if (lp[i] > lp[am_q]) am_q = i;
-                }
-                rows[r].kld[j] = kl > 0 ? kl : 0;
-                rows[r].n_top1 += am_b == am_q;
-            }
-            progress("perplexity", c * (size_t)n_rows + (size_t)r + 1, n_chunks * (size_t)n_rows);
-        }
-    }
+    if ((st = rqm_perplexity_run(sess, (size_t)n_rows, ids, n_ids, &pc, res))) goto done;
     const double t_ppl = now_s() - t_start;
     for (int r = 0; r < n_rows && !st; r++)
         for (int i = 0; i < o.n_decode_ctx && !st; i++) {
-            st = decode_speed(&m, &rows[r].kv, &o, ids, o.decode_ctx[i], &rows[r].decode_tps[i]);
+            st = decode_speed(&m, &kv[r], &o, ids, o.decode_ctx[i], &decode_tps[r][i]);
             progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
         }
-    int rc = 0;
-    if (st) {
-        rc = cli_fail("perplexity", st);
+    if (st) goto done;
+    const double ppl0 = res[0].ppl;
+    if (o.json) {
+        printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
+               " \"key_basis\": %s%s%s, \"rows\": [\n",
+               V, ctx, n_chunks, res[0].n_targets, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
+               o.key_basis ? "\"" : "");
     } else {
-        const double ppl0 = exp(rows[0].nll / (double)rows[0].n);
-        if (o.json) {
-            printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"
-                   " \"key_basis\": %s%s%s, \"rows\": [\n",
-                   V, ctx, n_chunks, rows[0].n, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
-                   o.key_basis ? "\"" : "");
-        } else {
-            printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
-                   "%ld threads, %.1f s\n\n",
-                   n_chunks, ctx, rows[0].n, o.threads, t_ppl);
-            if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
-            printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
-            for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
-            printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
-            for (int i = 0; i < o.n_decode_ctx; i++) printf("---:|");
-            printf("\n");
-        }
-        for (int r = 0; r < n_rows; r++) {
-            ppl_row *w = &rows[r];
-            const double ppl = exp(w->nll / (double)w->n);
-            double mean = 0, p99 = 0;
-            if (r > 0) {
-                for (size_t j = 0; j < n_scored; j++) mean += w->kld[j];
-                mean /= (double)n_scored;
-                qsort(w->kld, n_scored, sizeof(double), cmp_double);
-                p99 = w->kld[(size_t)(0.99 * (double)(n_scored - 1))];
-            }
-            const double top1 = r > 0 ? (double)w->n_top1 / (double)n_scored : 1.0;
-            const double bits = 0.5 * (w->bits_k + w->bits_v);
-            const int kb = m.key_basis && strcmp(w->kv.k, "f32");
-            if (o.json) {
-                printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
-                       " \"bytes_per_token\": %zu, \"ppl\": %.6f, \"delta_ppl\": %.6f, \"kld_mean\": %.8f,"
-                       " \"kld_p99\": %.8f, \"top1\": %.6f",
-                       w->kv.k, w->kv.v, kb ? "true" : "false", bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99,
-                       top1);
-                for (int i = 0; i < o.n_decode_ctx; i++)
-                    printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], w->decode_tps[i]);
-                printf("}%s\n", r + 1 < n_rows ? "," : "");
-            } else {
-                printf("| %s%s | %s | %.3f | %zu | %.4f | %+.4f | %.5f | %.5f | %.4f |", w->kv.k, kb ? " + basis" : "",
-                       w->kv.v, bits, w->bytes_per_token, ppl, ppl - ppl0, mean, p99, top1);
-                for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", w->decode_tps[i]);
-                printf("\n");
-            }
-        }
-        if (o.json) printf("]}\n");
+        printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
+               "%ld threads, %.1f s\n\n",
+               n_chunks, ctx, res[0].n_targets, o.threads, t_ppl);
+        if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
+        printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
+        for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);
+        printf("\n|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (int i = 0; i < o.n_decode_ctx; i++) printf("---:|");
+        printf("\n");
     }
     for (int r = 0; r < n_rows; r++) {
-        rqm_session_free(sess[r]);
-        free(rows[r].kld);
+        const rqm_ppl_result *w = &res[r];
+        const double bits = 0.5 * (bits_of(kv[r].k, m.hp->head_dim) + bits_of(kv[r].v, m.hp->head_dim));
+        const size_t bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
+        const int kb = m.key_basis && strcmp(kv[r].k, "f32");
+        char b1[48], b2[48]; /* perplexity is undefined (0/0) when no scored position has a next token */
+        if (o.json) {
+            printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
+                   " \"bytes_per_token\": %zu, \"ppl\": %s, \"delta_ppl\": %s, \"kld_mean\": %.8f,"
+                   " \"kld_p99\": %.8f, \"top1\": %.6f",
+                   kv[r].k, kv[r].v, kb ? "true" : "false", bits, bytes_per_token, jnum(b1, "%.6f", w->ppl),
+                   jnum(b2, "%.6f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1);
+            for (int i = 0; i < o.n_decode_ctx; i++)
+                printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], decode_tps[r][i]);
+            printf("}%s\n", r + 1 < n_rows ? "," : "");
+        } else {
+            printf("| %s%s | %s | %.3f | %zu | %s | %s | %.5f | %.5f | %.4f |", kv[r].k, kb ? " + basis" : "", kv[r].v,
+                   bits, bytes_per_token, cli_num(b1, sizeof b1, "%.4f", w->ppl),
+                   cli_num(b2, sizeof b2, "%+.4f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1);
+            for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", decode_tps[r][i]);
+            printf("\n");
+        }
     }
-    free(logits), free(base), free(lq), free(ids);
+    if (o.json) printf("]}\n");
+    rc = 0;
+done:
+    if (st) rc = cli_fail("perplexity", st, "running the model");
+    for (int r = 0; r < n_rows; r++) rqm_session_free(sess[r]);
+    free(ids);
     model_free(&m);
     return rc;
 }
@@ -655,32 +667,6 @@ typedef struct {
 } fid_state;
 
 enum { F_SCOS, F_KL, F_OCOS, F_TOP1, F_TOP5, F_N };
-
-/* x̂ = decode(encode(x)) by q; with a key basis (A, A⁻ᵀ = At), through it:
- * x̂ = A⁻¹ decode(encode(A x)) — what the cache's scores see. */
-static rq_status roundtrip(const rq_quantizer *q, const float *A, const float *At, const float *x, size_t d,
-                           uint8_t *blk, float *out) {
-    float y[RQ_MAX_DIMS], z[RQ_MAX_DIMS];
-    rq_status st;
-    if (A) {
-        for (size_t i = 0; i < d; i++) {
-            double acc = 0;
-            for (size_t j = 0; j < d; j++) acc += (double)A[i * d + j] * x[j];
-            y[i] = (float)acc;
-        }
-        st = rq_quantizer_encode(q, y, blk, 1);
-    } else {
-        st = rq_quantizer_encode(q, x, blk, 1);
-    }
-    if (!st) st = rq_quantizer_decode(q, blk, A ? z : out, 1);
-    if (!st && A)
-        for (size_t i = 0; i < d; i++) { /* A⁻¹ = (A⁻ᵀ)ᵀ */
-            double acc = 0;
-            for (size_t j = 0; j < d; j++) acc += (double)At[j * d + i] * z[j];
-            out[i] = (float)acc;
-        }
-    return st;
-}
 
 static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
     fid_state *f = user;
@@ -705,8 +691,8 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
             }
             memcpy(kd + p * D, ev->k + (t * G + g) * D, D * sizeof(float));
             memcpy(vd + p * D, ev->v + (t * G + g) * D, D * sizeof(float));
-            rq_status st = roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
-            if (!st) st = roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
+            rq_status st = rqm_key_roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
+            if (!st) st = rqm_key_roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
             if (st) return st;
         }
         size_t nq = 0;
@@ -744,9 +730,8 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
 
 int cmd_fidelity(int argc, char **argv) {
     mopts o;
-    if (parse("fidelity", argc, argv, &o)) return 2;
+    if (parse("fidelity", FID, argc, argv, &o)) return 2;
     const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"turbo3", "turbo3"};
-    if (o.chunks == 8) o.chunks = 2; /* default: 2 chunks; every position is a query */
     model m;
     if (model_open("fidelity", &o, &m)) return 1;
     size_t n_ids = 0;
@@ -784,17 +769,17 @@ int cmd_fidelity(int argc, char **argv) {
     rqm_session *s = NULL;
     int rc = 0;
     if (n_chunks == 0) {
-        rc = mfail("fidelity", "the text has fewer tokens than --ctx");
+        rc = cli_failf("fidelity", RQ_OK, "the text has %zu tokens, fewer than --ctx %ld", n_ids, o.ctx);
         goto done;
     }
     if (!st) st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, fid_observe, &f);
     for (size_t c = 0; c < n_chunks && !st; c++) {
         rqm_session_reset(s);
-        st = eval_seq(&m, s, ids + c * ctx, ctx, 0, NULL);
+        st = rqm_session_eval_seq(s, rqm_tokenizer_seq_bos(m.tok), ids + c * ctx, ctx, 0, NULL);
         progress("fidelity", c + 1, n_chunks);
     }
     if (st) {
-        rc = cli_fail("fidelity", st);
+        rc = cli_fail("fidelity", st, "running the model");
         goto done;
     }
     double tot[F_N] = {0}, wtot = 0;
@@ -806,29 +791,35 @@ int cmd_fidelity(int argc, char **argv) {
     else
         printf("{\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %zu, \"chunks\": %zu, \"layers\": [\n", kv.k, kv.v,
                ctx, n_chunks);
-    for (size_t l = 0; l < L; l++) {
-        const double *sm = f.sum + l * F_N, w = f.weight[l];
-        for (int i = 0; i < F_N; i++) tot[i] += sm[i];
-        wtot += w;
-        if (o.json)
-            printf("  {\"layer\": %zu, \"window\": %zu, \"score_cosine\": %.6f, \"softmax_kl\": %.6g, "
-                   "\"output_cosine\": %.6f, \"top1\": %.5f, \"top5\": %.5f}%s\n",
-                   l, rqm_llama_layer_window(m.llama, (int)l), sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w, sm[F_TOP1] / w, sm[F_TOP5] / w,
-                   l + 1 < L ? "," : "");
-        else
-            printf("| %zu%s | %.5f | %.5f | %.5f | %.4f | %.4f |\n", l,
-                   rqm_llama_layer_window(m.llama, (int)l) ? " (local)" : "", sm[F_SCOS] / w, sm[F_KL] / w, sm[F_OCOS] / w,
-                   sm[F_TOP1] / w, sm[F_TOP5] / w);
+    for (size_t l = 0; l <= L; l++) {
+        /* each layer, then (l == L) the mean over layers; a metric with no
+         * queries behind it is 0/0: "-" (JSON null) */
+        const double *sm = l < L ? f.sum + l * F_N : tot, w = l < L ? f.weight[l] : wtot;
+        char c[F_N][48];
+        if (o.json) {
+            static const char *const fmt[F_N] = {"%.6f", "%.6g", "%.6f", "%.5f", "%.5f"};
+            for (int i = 0; i < F_N; i++) {
+                const char *j = jnum(c[i], fmt[i], sm[i] / w);
+                if (j != c[i]) snprintf(c[i], sizeof c[i], "%s", j);
+            }
+            if (l < L) printf("  {\"layer\": %zu, \"window\": %zu, ", l, rqm_llama_layer_window(m.llama, (int)l));
+            else printf("], \"mean\": {");
+            printf("\"score_cosine\": %s, \"softmax_kl\": %s, \"output_cosine\": %s, \"top1\": %s, \"top5\": %s}%s\n",
+                   c[F_SCOS], c[F_KL], c[F_OCOS], c[F_TOP1], c[F_TOP5], l + 1 < L ? "," : l == L ? "}" : "");
+        } else {
+            static const char *const fmt[F_N] = {"%.5f", "%.5f", "%.5f", "%.4f", "%.4f"};
+            for (int i = 0; i < F_N; i++) cli_num(c[i], sizeof c[i], fmt[i], sm[i] / w);
+            if (l < L) printf("| %zu%s ", l, rqm_llama_layer_window(m.llama, (int)l) ? " (local)" : "");
+            else printf("| mean ");
+            printf("| %s | %s | %s | %s | %s |\n", c[F_SCOS], c[F_KL], c[F_OCOS], c[F_TOP1], c[F_TOP5]);
+        }
+        if (l < L) {
+            for (int i = 0; i < F_N; i++) tot[i] += sm[i];
+            wtot += w;
+        }
     }
-    if (o.json)
-        printf("], \"mean\": {\"score_cosine\": %.6f, \"softmax_kl\": %.6g, \"output_cosine\": %.6f, \"top1\": %.5f, "
-               "\"top5\": %.5f}}\n",
-               tot[F_SCOS] / wtot, tot[F_KL] / wtot, tot[F_OCOS] / wtot, tot[F_TOP1] / wtot, tot[F_TOP5] / wtot);
-    else
-        printf("| mean | %.5f | %.5f | %.5f | %.4f | %.4f |\n", tot[F_SCOS] / wtot, tot[F_KL] / wtot,
-               tot[F_OCOS] / wtot, tot[F_TOP1] / wtot, tot[F_TOP5] / wtot);
 done:
-    if (st && !rc) rc = cli_fail("fidelity", st);
+    if (st && !rc) rc = cli_fail("fidelity", st, "setting up");
     rqm_session_free(s);
     rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
     free(f.keys), free(f.values), free(f.keys_hat), free(f.values_hat), free(f.blk), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
@@ -865,20 +856,70 @@ static rq_status dump_observe(void *user, const rqm_layer_event *ev) {
     return RQ_OK;
 }
 
-/* float → f16 → float, so an f16 file holds exactly these values. */
+/* DIR/layerNN_WHAT.npy (its name left in path[4200]); an f16 file holds the
+ * floats rounded to f16. */
 static rq_status write_npy(const char *dir, long layer, const char *what, float *x, size_t h, size_t n, size_t d,
-                           int f16) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/layer%02ld_%s.npy", dir, layer, what);
+                           int f16, char *path) {
+    snprintf(path, 4200, "%s/layer%02ld_%s.npy", dir, layer, what);
     const size_t shape[3] = {h, n, d};
     if (f16) return rq_npy_write_f16(path, x, 3, shape);
     return rq_npy_write(path, x, 3, shape);
 }
 
+/* s as a JSON string literal. */
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* DIR/manifest.json, written last and atomically (a temporary file renamed
+ * over it): what the dump holds. Its path in path[4200]; 0, or -1 with errno. */
+static int write_manifest(const mopts *o, const char *model_path, const long *layers, size_t n_layers,
+                          const size_t shape_q[3], const size_t shape_kv[3], char *path) {
+    char tmp[4300], text[4096];
+    snprintf(path, 4200, "%s/manifest.json", o->out_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return -1;
+    fprintf(f, "{\"tool\": \"rotorquant %s\", \"model\": ", rq_version_str());
+    json_str(f, model_path);
+    fprintf(f, ", \"text\": ");
+    json_str(f, o->text ? o->text : rqm_default_path(RQM_PATH_TEXT, text, sizeof text));
+    fprintf(f, ", \"offset\": %ld, \"n_tokens\": %ld, \"dtype\": \"%s\", \"post_rope\": true,\n", o->offset,
+            o->n_tokens, o->f16 ? "float16" : "float32");
+    fprintf(f, " \"shape_q\": [%zu, %zu, %zu], \"shape_kv\": [%zu, %zu, %zu],\n \"layers\": [", shape_q[0],
+            shape_q[1], shape_q[2], shape_kv[0], shape_kv[1], shape_kv[2]);
+    for (size_t i = 0; i < n_layers; i++) fprintf(f, "%s%ld", i ? ", " : "", layers[i]);
+    fprintf(f, "],\n \"files\": [");
+    for (size_t i = 0; i < n_layers; i++)
+        fprintf(f, "%s\"layer%02ld_q.npy\", \"layer%02ld_k.npy\", \"layer%02ld_v.npy\"", i ? ", " : "", layers[i],
+                layers[i], layers[i]);
+    fprintf(f, "]}\n");
+    int ok = !ferror(f);
+    ok = fflush(f) == 0 && ok;
+    ok = ok && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        const int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_dump_kv(int argc, char **argv) {
     mopts o;
-    if (parse("dump-kv", argc, argv, &o)) return 2;
-    if (!o.out_dir) return mfail("dump-kv", "missing -o DIR");
+    if (parse("dump-kv", DUMP, argc, argv, &o)) return 2;
+    if (!o.out_dir) return cli_usage("dump-kv", "missing -o DIR");
+    if (out_dir_ready("dump-kv", o.out_dir)) return 1;
     model m;
     if (model_open("dump-kv", &o, &m)) return 1;
     const rqm_llama_hparams *hp = m.hp;
@@ -898,7 +939,8 @@ int cmd_dump_kv(int argc, char **argv) {
     }
     if (bad || !n_layers) {
         model_free(&m);
-        return mfail("dump-kv", "--layers: a comma list of distinct layer numbers of the model");
+        return cli_usage("dump-kv", "--layers '%s': a comma list of distinct layer numbers of the model (0 .. %d)",
+                         o.layers, hp->n_layers - 1);
     }
     size_t n_ids = 0;
     int32_t *ids = text_ids("dump-kv", &m, o.text, &n_ids);
@@ -907,7 +949,8 @@ int cmd_dump_kv(int argc, char **argv) {
     rq_status st = RQ_OK;
     if (!ids) goto done;
     if ((size_t)o.offset + (size_t)o.n_tokens > n_ids || o.n_tokens > hp->n_ctx_train) {
-        rc = mfail("dump-kv", "--offset + --n-tokens exceeds the text or the model's context");
+        cli_failf("dump-kv", RQ_OK, "--offset + --n-tokens (%ld) exceeds the text (%zu tokens) or the model's context (%d)",
+                  o.offset + o.n_tokens, n_ids, hp->n_ctx_train);
         goto done;
     }
     const size_t N = (size_t)o.n_tokens, D = (size_t)hp->head_dim, H = (size_t)hp->n_heads;
@@ -918,21 +961,30 @@ int cmd_dump_kv(int argc, char **argv) {
     d.v = malloc(n_layers * G * N * D * sizeof(float));
     st = d.q && d.k && d.v ? RQ_OK : RQ_ERR_NOMEM;
     if (!st) st = session_new(&s, &m, "f32", "f32", (long)N, &o, dump_observe, &d);
-    if (!st) st = eval_seq(&m, s, ids + o.offset, N, 0, NULL);
+    if (!st) st = rqm_session_eval_seq(s, rqm_tokenizer_seq_bos(m.tok), ids + o.offset, N, 0, NULL);
+    if (st) {
+        cli_fail("dump-kv", st, "running the model");
+        goto done;
+    }
+    char path[4200];
     for (size_t i = 0; i < n_layers && !st; i++) {
-        if (!st) st = write_npy(o.out_dir, layers[i], "q", d.q + i * H * N * D, H, N, D, o.f16);
-        if (!st) st = write_npy(o.out_dir, layers[i], "k", d.k + i * G * N * D, G, N, D, o.f16);
-        if (!st) st = write_npy(o.out_dir, layers[i], "v", d.v + i * G * N * D, G, N, D, o.f16);
+        if (!st) st = write_npy(o.out_dir, layers[i], "q", d.q + i * H * N * D, H, N, D, o.f16, path);
+        if (!st) st = write_npy(o.out_dir, layers[i], "k", d.k + i * G * N * D, G, N, D, o.f16, path);
+        if (!st) st = write_npy(o.out_dir, layers[i], "v", d.v + i * G * N * D, G, N, D, o.f16, path);
     }
     if (st) {
-        char what[4200];
-        snprintf(what, sizeof what, "dump-kv: writing %s/layerNN_*.npy", o.out_dir);
-        rc = cli_fail(what, st);
+        cli_failf("dump-kv", st, "writing %s", path);
+        goto done;
+    }
+    const size_t shape_q[3] = {H, N, D}, shape_kv[3] = {G, N, D};
+    if (write_manifest(&o, m.model_path, layers, n_layers, shape_q, shape_kv, path)) {
+        cli_failf("dump-kv", RQ_OK, "writing %s: %s", path, strerror(errno));
         goto done;
     }
     printf("wrote %zu layers × {q (%zu, %zu, %zu), k and v (%zu, %zu, %zu)} to %s/layerNN_{q,k,v}.npy "
            "(post-RoPE, tokens %ld..%ld)\n",
            n_layers, H, N, D, G, N, D, o.out_dir, o.offset, o.offset + o.n_tokens - 1);
+    printf("manifest: %s\n", path);
     rc = 0;
 done:
     rqm_session_free(s);
@@ -950,10 +1002,9 @@ done:
 
 int cmd_calibrate(int argc, char **argv) {
     mopts o;
-    if (parse("calibrate", argc, argv, &o)) return 2;
-    if (!o.out_dir) return mfail("calibrate", "missing -o BASIS.gguf");
-    if (!o.temp_given) o.temp = 1.0;
-    if (!o.n_tokens_given) o.n_tokens = 2048;
+    if (parse("calibrate", CAL, argc, argv, &o)) return 2;
+    if (!o.out_dir) return cli_usage("calibrate", "missing -o BASIS.gguf");
+    if (out_file_ready("calibrate", o.out_dir)) return 1;
     const double t_start = now_s();
     model m;
     if (model_open("calibrate", &o, &m)) return 1;
@@ -982,14 +1033,16 @@ int cmd_calibrate(int argc, char **argv) {
         size_t n_ids = 0;
         if (!(ids = text_ids("calibrate", &m, o.text, &n_ids))) goto done;
         if ((size_t)o.offset + N > n_ids) {
-            rc = mfail("calibrate", "--offset + --n-tokens exceeds the text");
+            rc = cli_failf("calibrate", RQ_OK, "--offset + --n-tokens (%ld) exceeds the text (%zu tokens)",
+                           o.offset + o.n_tokens, n_ids);
             goto done;
         }
         const size_t ctx = ctx_used;
         st = session_new(&s, &m, "f32", "f32", (long)ctx, &o, rqm_calib_observe, cal);
         for (size_t p = 0; p < N && !st; p += ctx) {
             rqm_session_reset(s);
-            st = eval_seq(&m, s, ids + o.offset + p, N - p < ctx ? N - p : ctx, 0, NULL);
+            st = rqm_session_eval_seq(s, rqm_tokenizer_seq_bos(m.tok), ids + o.offset + p, N - p < ctx ? N - p : ctx, 0,
+                                      NULL);
             progress("calibrate", p + ctx < N ? p + ctx : N, N);
         }
     } else if (!st) { /* the model's own text: sequences of --ctx tokens sampled from the first token */
@@ -1002,20 +1055,18 @@ int cmd_calibrate(int argc, char **argv) {
         for (size_t i = 0; i < N && !st; i++) {
             if (i % ctx == 0) rqm_session_reset(s), tok = first;
             if (!(st = rqm_session_eval(s, &tok, 1, 0, logits)))
-                tok = sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
+                tok = rqm_sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
             if ((i + 1) % 64 == 0 || i + 1 == N) progress("calibrate", i + 1, N);
         }
     }
     if (!st) st = rqm_calib_fit(cal, basis);
     info.n_ctx = (long)ctx_used, info.n_tokens = (long)rqm_calib_tokens(cal), info.self_generated = !o.text;
     if (st) {
-        rc = cli_fail("calibrate", st);
+        rc = cli_fail("calibrate", st, "running the model");
         goto done;
     }
     if ((st = rqm_key_basis_save(o.out_dir, hp, basis, &info))) {
-        char what[4200];
-        snprintf(what, sizeof what, "calibrate: writing %s", o.out_dir);
-        rc = cli_fail(what, st);
+        rc = cli_failf("calibrate", st, "writing %s", o.out_dir);
         goto done;
     }
     printf("key bases of %d layers × %d KV heads × %zu position ranges (%d×%d) from %zu tokens of %s at positions "

@@ -1,53 +1,167 @@
 /*
  * main.c — the `rotorquant` command-line tool. Thin: parses arguments, calls
- * the library (include/rotorquant.h only), prints. Errors become one line on
- * stderr and a nonzero exit.
+ * the library (include/rotorquant.h only) and model/, prints. Errors become
+ * one line on stderr (cli_fail) and a nonzero exit: 2 for usage errors, 1
+ * for failures.
  *
  *   rotorquant bench  [--data LIST] [--dims LIST] [--types LIST] [--json] [--dump DIR] ...
  *   rotorquant eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--json] ...
  *   rotorquant types  [--dims D]
  *   rotorquant generate | perplexity | fidelity | dump-kv | calibrate  (a real LLM: cli/cmd_model.c)
+ *   rotorquant CMD --help    that command's usage
  *   rotorquant --version
  */
 #include "cli.h"
 
+#include <math.h>
+#include <stdarg.h>
+
+/* Each command's usage, printed by `rotorquant CMD --help` (and, first
+ * line(s) only up to the blank line, by `rotorquant --help`). */
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *usage;
+} CMDS[] = {
+    {"bench", cmd_bench,
+     "  bench  [--data isotropic,outlier,npy:PATH] [--dims 64,128,256] [--types T,..] [--json]\n"
+     "         [--ctx 1024,4096] [--n N] [--queries Q] [--hot H] [--logit-std L] [--trials T]\n"
+     "         [--needle-keys N] [--snr S] [--reps R] [--speed-n N] [--seed S] [--dump DIR]\n"
+     "                                                 quality, size and speed of every type\n"
+     "\n"
+     "    --data LIST      data sets: isotropic, outlier, npy:PATH (rows of a .npy; d from the file)\n"
+     "    --dims LIST      head dimensions (synthetic data)\n"
+     "    --types LIST     registry types, or all (default: every type but f32; `rotorquant types`)\n"
+     "    --ctx LIST       attention key counts          --n N        vectors per pool (2048)\n"
+     "    --queries Q      attention queries (32)        --hot H      hot keys per query (8)\n"
+     "    --logit-std L    std dev of exact logits (2)   --trials T   needle trials (200)\n"
+     "    --needle-keys N  keys per needle trial (1024)  --snr S      needle SNR (0.2)\n"
+     "    --reps R         speed repetitions (5; 0 = no speed)   --speed-n N  vectors timed (1024)\n"
+     "    --seed S         data and quantizer seed (42)  --json       one JSON document\n"
+     "    --dump DIR       write the derived arrays as .npy (for peer benchmarks) instead\n"},
+    {"eval", cmd_eval,
+     "  eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--type-v T]\n"
+     "         [--causal] [--scale S] [--seed S] [--reps R] [--json]\n"
+     "                                                 the same metrics on your own arrays\n"
+     "\n"
+     "    K, V: (n, d) or (heads, n, d); Q: (m, d) or (q_heads, m, d), q_heads a multiple of heads;\n"
+     "    float32 or float16 .npy. --causal: query i sees keys up to n - m + i. --scale: logit\n"
+     "    scale (0 = 1/sqrt(d)). --reps: speed repetitions (5; 0 = none).\n"},
+    {"types", cmd_types,
+     "  types  [--dims D]                              the type registry with exact sizes\n"},
+    {"generate", cmd_generate,
+     "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
+     "             [-b N] [--key-basis B.gguf] [--norm-correct]\n"
+     "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
+     "\n"
+     "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
+     "                gemma3: the `make model` / `make model MODEL=gemma3` downloads by name\n"
+     "    -p PROMPT   the prompt            -n N        tokens to generate (32)\n"
+     "    -ctk T -ctv T  key and value cache types (f16)   --temp X  0 = greedy (0)\n"
+     "    --seed S    sampling and quantizer seed (42)      -t N      threads (2)\n"
+     "    -b N        tokens per forward batch (256)\n"
+     "    --key-basis B.gguf  keys in a calibrated basis (`rotorquant calibrate`)\n"
+     "    --norm-correct      store |x|/|x^| so decoded vectors keep their norm\n"},
+    {"perplexity", cmd_perplexity,
+     "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
+     "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--norm-correct] [--json]\n"
+     "                                                 PPL, KLD and top-1 vs the f32 cache\n"
+     "\n"
+     "    -f TEXT       evaluation text (default $RQ_TEXT, else the `make evaltext` download)\n"
+     "    --ctx N       tokens per chunk (512); the second half of each is scored\n"
+     "    --chunks N    at most N chunks (8)\n"
+     "    --configs L   K/V pairs (or T for both), comma-separated, each a row after f32\n"
+     "    --decode-ctx L  also time greedy decoding after prefills of these lengths\n"
+     "    -t N, -b N, --seed S, --key-basis, --norm-correct: as for generate\n"},
+    {"fidelity", cmd_fidelity,
+     "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
+     "             [--norm-correct] [--json]\n"
+     "                                                 per-layer attention fidelity on real queries\n"
+     "\n"
+     "    One K/V pair (-ctk/-ctv, default turbo3) against exact attention, every position a\n"
+     "    query, on an f32 forward pass. --ctx N: tokens per chunk (512); --chunks N: at most N\n"
+     "    chunks (2). -t N, -b N, --seed S: as for generate.\n"},
+    {"dump-kv", cmd_dump_kv,
+     "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
+     "                                                 real post-RoPE Q, K, V to .npy\n"
+     "\n"
+     "    Writes DIR/layerNN_{q,k,v}.npy (DIR is created) for --layers (0), tokens --offset ..\n"
+     "    --offset + --n-tokens - 1 (256) of TEXT, then DIR/manifest.json last: a dump without\n"
+     "    a manifest is incomplete. --f16: float16 files.\n"},
+    {"calibrate", cmd_calibrate,
+     "  calibrate  [-m MODEL] -o B.gguf [-f TEXT [--offset N]] [--n-tokens N] [--ctx N] [--ranges R]\n"
+     "             [--temp X] [--seed S]\n"
+     "                                                 a key basis from the model's own (or TEXT's)\n"
+     "                                                 keys and queries, for --key-basis\n"
+     "\n"
+     "    --n-tokens N  tokens observed (2048)   --ctx N  positions calibrated (512)\n"
+     "    --ranges R    position ranges, one basis each (1 = one basis for every position)\n"
+     "    --temp X      sampling temperature of the model's own text (1)\n"},
+};
+#define N_CMDS (sizeof CMDS / sizeof CMDS[0])
+
 static int usage(FILE *f) {
-    fprintf(f,
-            "usage: rotorquant <command> [options]\n"
-            "  bench  [--data isotropic,outlier,npy:PATH] [--dims 64,128,256] [--types T,..] [--json]\n"
-            "         [--ctx 1024,4096] [--n N] [--queries Q] [--hot H] [--logit-std L] [--trials T]\n"
-            "         [--needle-keys N] [--snr S] [--reps R] [--speed-n N] [--seed S] [--dump DIR]\n"
-            "                                                 quality, size and speed of every type\n"
-            "  eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--type-v T]\n"
-            "         [--causal] [--scale S] [--seed S] [--reps R] [--json]\n"
-            "                                                 the same metrics on your own arrays\n"
-            "  types  [--dims D]                              the type registry with exact sizes\n"
-            "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
-            "             [--key-basis B.gguf] [--norm-correct]\n"
-            "                                                 run SmolLM2 with a compressed KV cache\n"
-            "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
-            "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--norm-correct] [--json]\n"
-            "                                                 PPL, KLD and top-1 vs the f32 cache\n"
-            "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
-            "             [--norm-correct] [--json]\n"
-            "                                                 per-layer attention fidelity on real queries\n"
-            "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
-            "                                                 real post-RoPE Q, K, V to .npy\n"
-            "  calibrate  [-m MODEL] -o B.gguf [-f TEXT [--offset N]] [--n-tokens N] [--ctx N] [--ranges R]\n"
-            "             [--temp X] [--seed S]\n"
-            "                                                 a key basis from the model's own (or TEXT's)\n"
-            "                                                 keys and queries, for --key-basis\n"
-            "  MODEL: a GGUF (llama or gemma3 architecture), or smollm2 / gemma3 for the `make model` downloads\n"
-            "  --version                                      version, format version, SIMD level\n");
+    fprintf(f, "usage: rotorquant <command> [options]    (rotorquant <command> --help: its options)\n");
+    for (size_t i = 0; i < N_CMDS; i++) {
+        const char *u = CMDS[i].usage, *end = strstr(u, "\n\n");
+        fprintf(f, "%.*s", end ? (int)(end - u + 1) : (int)strlen(u), u);
+    }
+    fprintf(f, "  MODEL: a GGUF (llama or gemma3 architecture), or smollm2 / gemma3 for the `make model` downloads\n");
+    fprintf(f, "  --version                                      version, format version, SIMD level\n");
     return f == stderr ? 2 : 0;
 }
 
-int cli_fail(const char *what, rq_status st) {
-    fprintf(stderr, "rotorquant: %s: %s\n", what, rq_status_str(st));
+int cli_fail(const char *cmd, rq_status st, const char *what) {
+    fprintf(stderr, "rotorquant: %s%s%s", cmd ? cmd : "", cmd ? ": " : "", what);
+    if (st != RQ_OK) {
+        fprintf(stderr, ": %s", rq_status_str(st));
+        /* the library's message naming the argument and value at fault, once */
+        const char *detail = rq_last_error();
+        if (detail[0] && !strstr(what, detail)) fprintf(stderr, " (%s)", detail);
+        rq_last_error_clear();
+    }
+    fputc('\n', stderr);
     return 1;
 }
 
+int cli_failf(const char *cmd, rq_status st, const char *fmt, ...) {
+    char what[4608];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return cli_fail(cmd, st, what);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    char what[4608];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof what)
+        snprintf(what + n, sizeof what - (size_t)n, " (see `rotorquant %s --help`)", cmd);
+    cli_fail(cmd, RQ_OK, what);
+    return 2;
+}
+
+const char *cli_num(char *buf, size_t cap, const char *fmt, double v) {
+    if (!isfinite(v)) snprintf(buf, cap, "-");
+    else snprintf(buf, cap, fmt, v);
+    return buf;
+}
+
+/* RQ_SIMD, when set, must name a level: the library falls back silently on
+ * anything else, so a typo would measure the wrong kernels. */
+static int simd_env_ok(void) {
+    if (rq_simd_status() == RQ_OK) return 1;
+    const char *v = getenv("RQ_SIMD");
+    cli_failf("RQ_SIMD", RQ_OK, "unknown SIMD level '%s' (scalar, avx2 or avx512; unset = the best the CPU has)", v);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (!simd_env_ok()) return 2;
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
@@ -55,14 +169,15 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) return usage(stdout);
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } cmds[] = {{"bench", cmd_bench}, {"types", cmd_types}, {"eval", cmd_eval},
-                 {"generate", cmd_generate}, {"perplexity", cmd_perplexity}, {"fidelity", cmd_fidelity},
-                 {"dump-kv", cmd_dump_kv}, {"calibrate", cmd_calibrate}};
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(cmd, cmds[i].name)) return cmds[i].fn(argc, argv);
-    fprintf(stderr, "rotorquant: unknown command '%s'\n", cmd);
-    return usage(stderr);
+    for (size_t i = 0; i < N_CMDS; i++) {
+        if (strcmp(cmd, CMDS[i].name)) continue;
+        for (int a = 2; a < argc; a++)
+            if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+                printf("usage: rotorquant %s", CMDS[i].usage + 2);
+                return 0;
+            }
+        return CMDS[i].fn(argc, argv);
+    }
+    cli_failf(NULL, RQ_OK, "unknown command '%s' (see `rotorquant --help`)", cmd);
+    return 2;
 }

@@ -1,5 +1,9 @@
 /*
- * rotorquant.h — the one public header of librotorquant.
+ * rotorquant.h — the core public header of librotorquant: status and
+ * version, types, quantizers, rotations, the compressed KV cache and its
+ * attention, threads, SIMD level. The evaluation harness (metrics, data
+ * sets, .npy, eval) is in rotorquant_eval.h, the GPU API in
+ * rotorquant_cuda.h. Link with `pkg-config --cflags --libs rotorquant`.
  *
  * Compresses transformer KV-cache head vectors to 1–5 bits per value with
  * TurboQuant-style pipelines (normalize → rotate → Lloyd-Max scalar codes
@@ -17,6 +21,17 @@
  * aborts on user input. Every random object comes from an explicit seed via
  * the PRNG specified in docs/FORMAT.md: the same seed gives the same bytes on
  * every machine and every SIMD level. Block layouts: docs/FORMAT.md.
+ *
+ * Ownership: an object made by rq_X_init belongs to the caller and is
+ * released by rq_X_free (which accepts NULL); pointers the library returns
+ * from a getter live as long as the object they came from. Arrays passed in
+ * are only read during the call, never kept.
+ *
+ * Threads: functions without an object argument are safe to call from any
+ * thread at any time. Objects follow one rule, stated again per object:
+ * a function taking `const T *` only reads it and may run on any number of
+ * threads at once; one taking `T *` needs exclusive access to the object
+ * (no other call on it may run at the same time).
  */
 #ifndef ROTORQUANT_H
 #define ROTORQUANT_H
@@ -24,13 +39,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* RQ_API marks the exported symbols: the library is built with
+ * -fvisibility=hidden, so everything else stays internal. */
+#if defined(_WIN32) && defined(RQ_BUILDING_DLL)
+#define RQ_API __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define RQ_API __attribute__((visibility("default")))
+#else
+#define RQ_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define RQ_VERSION_MAJOR 0
-#define RQ_VERSION_MINOR 1
+#define RQ_VERSION_MINOR 2
 #define RQ_VERSION_PATCH 0
+/* MAJOR·10000 + MINOR·100 + PATCH, for compile-time checks. */
+#define RQ_VERSION_NUMBER (RQ_VERSION_MAJOR * 10000 + RQ_VERSION_MINOR * 100 + RQ_VERSION_PATCH)
 /* Version of the on-disk/in-memory block format (docs/FORMAT.md). */
 #define RQ_FORMAT_VERSION 1
 
@@ -53,8 +80,23 @@ typedef enum {
     RQ_ERR_UNSUPPORTED = -12, /* valid request this build cannot serve        */
 } rq_status;
 
-const char *rq_status_str(rq_status s);
-const char *rq_version_str(void);
+RQ_API const char *rq_status_str(rq_status s);
+/* The message of the last failed library call on the calling thread, naming
+ * the function, the argument and the value at fault, e.g.
+ * "rq_cache_append: layer 31 out of range (n_layers = 30)"; "" if no call on
+ * this thread has failed yet. Like errno, successful calls leave it
+ * unchanged: read it right after a call returned an error. Thread-local, so
+ * threads sharing an object never see each other's messages. The pointer
+ * stays valid for the thread's lifetime; the text until its next failed
+ * call. Set by the quantizer, rotation, cache, attention and key-basis
+ * functions. */
+RQ_API const char *rq_last_error(void);
+/* Empties this thread's message (so a later read shows only newer failures). */
+RQ_API void rq_last_error_clear(void);
+/* "MAJOR.MINOR.PATCH" and RQ_VERSION_NUMBER of the library actually linked
+ * (compare with the header's macros to detect a mismatch). */
+RQ_API const char *rq_version_str(void);
+RQ_API unsigned rq_version_number(void);
 
 /* ---------------------------------------------------------------------------
  * Deterministic randomness (docs/FORMAT.md §2): xoshiro256** seeded with
@@ -65,16 +107,17 @@ typedef struct {
     uint64_t s[4];
 } rq_rng;
 
-void rq_rng_seed(rq_rng *rng, uint64_t seed);
-uint64_t rq_rng_next(rq_rng *rng);
-double rq_rng_uniform(rq_rng *rng); /* [0, 1), multiple of 2^-53 */
-double rq_rng_gauss(rq_rng *rng);   /* N(0, 1) */
-/* Seed of the sub-stream `stream` (an RQ_STREAM_* tag) for object `index`. */
-uint64_t rq_seed_derive(uint64_t seed, uint64_t stream, uint64_t index);
+RQ_API void rq_rng_seed(rq_rng *rng, uint64_t seed);
+RQ_API uint64_t rq_rng_next(rq_rng *rng);
+RQ_API double rq_rng_uniform(rq_rng *rng); /* [0, 1), multiple of 2^-53 */
+RQ_API double rq_rng_gauss(rq_rng *rng);   /* N(0, 1) */
+/* Seed of the sub-stream `stream` for object `index` (docs/FORMAT.md §2
+ * lists the stream tags the library itself uses). */
+RQ_API uint64_t rq_seed_derive(uint64_t seed, uint64_t stream, uint64_t index);
 
 /* IEEE half precision, round to nearest even (no hardware dependency). */
-uint16_t rq_f32_to_f16(float f);
-float rq_f16_to_f32(uint16_t h);
+RQ_API uint16_t rq_f32_to_f16(float f);
+RQ_API float rq_f16_to_f32(uint16_t h);
 
 /* ---------------------------------------------------------------------------
  * Lloyd-Max codebooks for one coordinate of a rotated unit vector.
@@ -99,9 +142,9 @@ typedef struct {
 } rq_codebook;
 
 /* Builds the codebook deterministically; centroid change < 1e-9 at exit. */
-rq_status rq_codebook_init(rq_codebook *cb, int n_dims, int n_bits, rq_law law);
+RQ_API rq_status rq_codebook_init(rq_codebook *cb, int n_dims, int n_bits, rq_law law);
 /* Index of the cell containing y: number of bounds strictly below y. */
-int rq_codebook_index(const rq_codebook *cb, float y);
+RQ_API int rq_codebook_index(const rq_codebook *cb, float y);
 
 /* ---------------------------------------------------------------------------
  * Cl(3,0) geometric algebra. Blades: [1, e1, e2, e3, e12, e13, e23, e123].
@@ -112,18 +155,18 @@ typedef struct {
 
 enum { RQ_MV_S, RQ_MV_E1, RQ_MV_E2, RQ_MV_E3, RQ_MV_E12, RQ_MV_E13, RQ_MV_E23, RQ_MV_E123 };
 
-rq_mv rq_mv_gp(rq_mv a, rq_mv b);         /* geometric product a b          */
-rq_mv rq_mv_reverse(rq_mv a);             /* a~                             */
-rq_mv rq_mv_grade(rq_mv a, int grade);    /* <a>_k, k = 0..3                */
-double rq_mv_norm2(rq_mv a);              /* <a a~>_0                       */
+RQ_API rq_mv rq_mv_gp(rq_mv a, rq_mv b);         /* geometric product a b          */
+RQ_API rq_mv rq_mv_reverse(rq_mv a);             /* a~                             */
+RQ_API rq_mv rq_mv_grade(rq_mv a, int grade);    /* <a>_k, k = 0..3                */
+RQ_API double rq_mv_norm2(rq_mv a);              /* <a a~>_0                       */
 /* Rotor exp(B/2) for the bivector part of B (b12 e12 + b13 e13 + b23 e23). */
-rq_mv rq_rotor_exp(rq_mv bivector);
+RQ_API rq_mv rq_rotor_exp(rq_mv bivector);
 /* R x R~ by two full geometric products (the reference). */
-rq_mv rq_rotor_sandwich(rq_mv rotor, rq_mv x);
+RQ_API rq_mv rq_rotor_sandwich(rq_mv rotor, rq_mv x);
 /* Fused sparse sandwich on a grade-1 vector: rotor has 4 nonzero blades
  * (s, e12, e13, e23), v has 3; 28 multiplies. r = {s, b12, b13, b23}. */
-void rq_rotor_apply3(const float r[4], const float v[3], float out[3]);
-void rq_rotor_apply3_inverse(const float r[4], const float v[3], float out[3]);
+RQ_API void rq_rotor_apply3(const float r[4], const float v[3], float out[3]);
+RQ_API void rq_rotor_apply3_inverse(const float r[4], const float v[3], float out[3]);
 
 /* ---------------------------------------------------------------------------
  * Rotations: exact orthogonal maps on R^d, forward Π and inverse Πᵀ.
@@ -135,20 +178,21 @@ typedef enum {
     RQ_ROT_ROTOR = 3,    /* Cl(3,0) rotors on groups of 3                   */
     RQ_ROT_PLANAR = 4,   /* Givens rotations on pairs                        */
     RQ_ROT_ISO = 5,      /* q_L v conj(q_R) on groups of 4                  */
+    RQ_ROT_COUNT         /* number of kinds (not a kind)                     */
 } rq_rot_kind;
 
 typedef struct rq_rotation rq_rotation;
 
-rq_status rq_rotation_init(rq_rotation **out, rq_rot_kind kind, int n_dims, uint64_t seed);
-void rq_rotation_free(rq_rotation *rot);
+RQ_API rq_status rq_rotation_init(rq_rotation **out, rq_rot_kind kind, int n_dims, uint64_t seed);
+RQ_API void rq_rotation_free(rq_rotation *rot);
 /* y[i] = Π x[i] for n_vec row vectors of n_dims floats (x == y allowed). */
-rq_status rq_rotation_forward(const rq_rotation *rot, const float *x, float *y, size_t n_vec);
-rq_status rq_rotation_inverse(const rq_rotation *rot, const float *x, float *y, size_t n_vec);
-int rq_rotation_dims(const rq_rotation *rot);
-rq_rot_kind rq_rotation_kind(const rq_rotation *rot);
+RQ_API rq_status rq_rotation_forward(const rq_rotation *rot, const float *x, float *y, size_t n_vec);
+RQ_API rq_status rq_rotation_inverse(const rq_rotation *rot, const float *x, float *y, size_t n_vec);
+RQ_API int rq_rotation_dims(const rq_rotation *rot);
+RQ_API rq_rot_kind rq_rotation_kind(const rq_rotation *rot);
 /* Parameters the map holds (floats or sign bits), counted as scalars. */
-size_t rq_rotation_n_params(const rq_rotation *rot);
-const char *rq_rot_kind_name(rq_rot_kind kind);
+RQ_API size_t rq_rotation_n_params(const rq_rotation *rot);
+RQ_API const char *rq_rot_kind_name(rq_rot_kind kind);
 
 /* ---------------------------------------------------------------------------
  * Types (the registry, docs/FORMAT.md §4) and quantizers.
@@ -167,11 +211,11 @@ typedef struct {
     int block_values;      /* 32 for q8_0/q4_0, 0 = whole vector             */
 } rq_type_info;
 
-int rq_type_count(void);
-const rq_type_info *rq_type_at(int i);
-const rq_type_info *rq_type_find(const char *name);
+RQ_API int rq_type_count(void);
+RQ_API const rq_type_info *rq_type_at(int i);
+RQ_API const rq_type_info *rq_type_find(const char *name);
 /* Exact stored bytes of one d-dimensional vector, or 0 if d is unsupported. */
-size_t rq_type_bytes_per_vector(const rq_type_info *t, int n_dims);
+RQ_API size_t rq_type_bytes_per_vector(const rq_type_info *t, int n_dims);
 
 typedef enum {
     RQ_QJL_GAUSSIAN = 0,   /* S: m×d i.i.d. N(0,1), m = d (the seed's)      */
@@ -185,56 +229,36 @@ typedef struct {
     rq_qjl_kind qjl;      /* QJL sketch matrix (default Gaussian)            */
 } rq_quant_config;
 
-rq_quant_config rq_quant_config_default(void);
+RQ_API rq_quant_config rq_quant_config_default(void);
 
 typedef struct rq_quantizer rq_quantizer;
 
-rq_status rq_quantizer_init(rq_quantizer **out, const char *type_name, int n_dims,
+RQ_API rq_status rq_quantizer_init(rq_quantizer **out, const char *type_name, int n_dims,
                             const rq_quant_config *cfg /* NULL = default */);
-void rq_quantizer_free(rq_quantizer *q);
-const rq_type_info *rq_quantizer_type(const rq_quantizer *q);
-int rq_quantizer_dims(const rq_quantizer *q);
-size_t rq_quantizer_bytes_per_vector(const rq_quantizer *q);
+RQ_API void rq_quantizer_free(rq_quantizer *q);
+RQ_API const rq_type_info *rq_quantizer_type(const rq_quantizer *q);
+RQ_API int rq_quantizer_dims(const rq_quantizer *q);
+RQ_API size_t rq_quantizer_bytes_per_vector(const rq_quantizer *q);
 /* Nominal bits per value = 8 · bytes_per_vector / d (everything counted). */
-double rq_quantizer_bits_per_value(const rq_quantizer *q);
+RQ_API double rq_quantizer_bits_per_value(const rq_quantizer *q);
 /* Every parameter the quantizer holds: rotation, codebook, QJL matrix. */
-size_t rq_quantizer_n_params(const rq_quantizer *q);
-const rq_codebook *rq_quantizer_codebook(const rq_quantizer *q); /* NULL if none */
-const rq_rotation *rq_quantizer_rotation(const rq_quantizer *q); /* NULL if none */
+RQ_API size_t rq_quantizer_n_params(const rq_quantizer *q);
+RQ_API const rq_codebook *rq_quantizer_codebook(const rq_quantizer *q); /* NULL if none */
+RQ_API const rq_rotation *rq_quantizer_rotation(const rq_quantizer *q); /* NULL if none */
 
 /* n_vec vectors of d floats → n_vec blocks of bytes_per_vector bytes. On any
  * error nothing is written past the vectors already encoded, and the status
  * tells which check failed (NaN/Inf → RQ_ERR_NONFINITE). */
-rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec);
-rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec);
-/* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types). */
-rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
+RQ_API rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec);
+/* n_vec blocks → n_vec vectors. A block with a NaN or Inf in an fp16 field
+ * (norm, scale, f16 value) or an f32 value — which encode never writes — is
+ * RQ_ERR_FORMAT (every block is checked first: x is then untouched). */
+RQ_API rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec);
+/* Inner-product estimates out[i] = <y, x̂_i> (unbiased for PROD types);
+ * malformed blocks as rq_quantizer_decode (out then untouched);
+ * RQ_ERR_RANGE when a product overflows float (out then partly written). */
+RQ_API rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
                            size_t n_vec, float *out);
-
-/* ---------------------------------------------------------------------------
- * Metrics (src/metrics.c) — used by the CLI, benchmarks and tests.
- * ------------------------------------------------------------------------- */
-/* Mean over n vectors of ‖x − x̂‖² / ‖x‖² (vectors with ‖x‖ = 0 skipped). */
-double rq_metric_rel_mse(const float *x, const float *xhat, size_t n, int d);
-/* Pearson correlation of two length-n series. */
-double rq_metric_pearson(const double *a, const double *b, size_t n);
-/* Cosine similarity of two length-n vectors (0 if either is zero). */
-double rq_metric_cosine(const double *a, const double *b, size_t n);
-/* KL(p ‖ q) of the softmaxes of two logit vectors, in nats. */
-double rq_metric_softmax_kl(const double *logits_p, const double *logits_q, size_t n);
-/* Index of the maximum (first on ties). */
-size_t rq_metric_argmax(const double *a, size_t n);
-/* 1 if index `target` is among the k largest entries of a, else 0. */
-int rq_metric_in_topk(const double *a, size_t n, size_t target, size_t k);
-
-/* Synthetic data sets for benchmarks and tests (deterministic per seed). */
-typedef enum {
-    RQ_DATA_ISOTROPIC = 0, /* uniform on the unit sphere                        */
-    RQ_DATA_OUTLIER = 1,   /* Gaussian with 4 channels at 10–30× the std dev,
-                              normalized (as real keys have, DESIGN.md §3)     */
-} rq_dataset;
-rq_status rq_data_generate(rq_dataset kind, uint64_t seed, float *x, size_t n, int d);
-const char *rq_dataset_name(rq_dataset kind);
 
 /* ---------------------------------------------------------------------------
  * Compressed KV cache with fused decode attention (src/kvcache.c).
@@ -247,6 +271,27 @@ const char *rq_dataset_name(rq_dataset kind);
  * head, keys are scored by codebook lookups over their codes (+ the QJL sign
  * term for `p` types), softmax is computed online, values are accumulated in
  * the rotated domain and one inverse rotation is applied to the output.
+ *
+ * Threads: every function taking `const rq_cache *` (attention, the
+ * getters) may run on any number of threads at once, on the same or on
+ * different layers; attention's results are bit for bit those of the same
+ * call made alone, whatever else runs. Functions taking `rq_cache *`
+ * (append, clear, setting or loading key bases, free) need exclusive
+ * access: no other call on the cache may run meanwhile. Quantizers,
+ * rotations and codebooks are immutable after init and may be shared
+ * likewise (all their functions take const pointers).
+ *
+ * Memory: append encodes into staging buffers kept in the cache, grown to
+ * the largest append; attention works in a workspace, the caller's
+ * (rq_cache_attention_ws) or one the cache keeps for reuse
+ * (rq_cache_attention: allocated only when more threads attend at once
+ * than ever before or a call needs more). In steady state (one token per
+ * append, the same query count) neither allocates, apart from a new page
+ * every page_tokens tokens.
+ *
+ * Errors: every fallible function returns an rq_status, and rq_last_error()
+ * then says which argument and value were at fault. A function that fails
+ * leaves the cache as it was, unless its comment says otherwise.
  * ------------------------------------------------------------------------- */
 typedef struct rq_cache rq_cache;
 
@@ -258,22 +303,38 @@ typedef struct {
     int n_threads;               /* attention threads, 0 = 1                    */
 } rq_cache_config;
 
-rq_cache_config rq_cache_config_default(void);
-rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg);
-void rq_cache_free(rq_cache *c);
-/* Append n_tokens positions to one layer: k, v are [n_tokens][n_kv_heads][head_dim].
- * On error nothing is appended (all tokens are validated and encoded first). */
-rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens);
-/* Forget every token of every layer (pages are kept for reuse). */
-void rq_cache_clear(rq_cache *c);
-size_t rq_cache_n_tokens(const rq_cache *c, int layer);
+RQ_API rq_cache_config rq_cache_config_default(void);
+/* A new empty cache in *out (NULL on error); cfg is copied, the type names
+ * are not kept. Errors: RQ_ERR_INVALID_ARG (NULL, n_layers or n_kv_heads
+ * outside 1..4096, page_tokens outside 0..2^20, n_threads outside 0..256),
+ * RQ_ERR_UNKNOWN_TYPE, RQ_ERR_DIM (head_dim unsupported by a type),
+ * RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg);
+/* Releases the cache, its pages, bases and workspaces (NULL: nothing).
+ * Exclusive. */
+RQ_API void rq_cache_free(rq_cache *c);
+/* Append n_tokens positions to one layer: k, v are [n_tokens][n_kv_heads][head_dim]
+ * (read during the call only). Exclusive. On error nothing is appended (all
+ * tokens are validated and encoded first). Errors: RQ_ERR_INVALID_ARG
+ * (NULL, layer out of range, n_tokens > 2^40 / (n_kv_heads·head_dim)),
+ * RQ_ERR_NONFINITE (NaN/Inf in k or v), RQ_ERR_RANGE (a value or norm too
+ * large for the type's fp16 fields; or positions past those the layer's
+ * loaded key basis was calibrated on), RQ_ERR_NOMEM. The message names the
+ * token, head and value. */
+RQ_API rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens);
+/* Forget every token of every layer (pages, bases and workspaces are kept
+ * for reuse). Exclusive. */
+RQ_API void rq_cache_clear(rq_cache *c);
+/* Tokens stored in a layer (0 for a bad layer or NULL). */
+RQ_API size_t rq_cache_n_tokens(const rq_cache *c, int layer);
 /* Exact payload bytes per token over all layers and heads, K + V. */
-size_t rq_cache_bytes_per_token(const rq_cache *c);
+RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
 /* Payload bytes stored now (= Σ_layers tokens × per-layer bytes per token). */
-size_t rq_cache_bytes_used(const rq_cache *c);
+RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
 /* Bytes allocated: pages (including unused slots of the last page) and page tables. */
-size_t rq_cache_bytes_allocated(const rq_cache *c);
-const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
+/* The key (is_value = 0) or value quantizer; lives as long as the cache. */
+RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 
 /* Key bases (optional, per layer and KV head): invertible head_dim ×
  * head_dim matrices A_r (row-major), one per range of key positions: range r
@@ -286,10 +347,11 @@ const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
  * along the context; attention prepares each query once per range that holds
  * tokens. rq_key_basis_fit chooses each A_r from key and query statistics
  * (calibration). Set while the layer holds no tokens; n_ranges = 0 or A =
- * NULL removes the bases. Errors: RQ_ERR_INVALID_ARG (bad layer/head/starts,
- * tokens already stored, an A_r singular or with condition number > 1e7),
- * RQ_ERR_NONFINITE (NaN/Inf in A). */
-rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_ranges, const size_t *start,
+ * NULL removes the bases. start and A ([n_ranges][head_dim][head_dim]) are
+ * copied. Exclusive. Errors: RQ_ERR_INVALID_ARG (bad layer/head/starts,
+ * n_ranges > 4096, tokens already stored, an A_r singular or with condition
+ * number > 1e7), RQ_ERR_NONFINITE (NaN/Inf in A), RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_ranges, const size_t *start,
                                  const float *A);
 
 /* The basis that minimizes the expected squared score error of a
@@ -299,13 +361,58 @@ rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_r
  * matrix geometric mean (P Sk P = Sq); a ridge of 1e-4·tr(S)/d is added to
  * both moments; A is scaled so that tr(A Sk Aᵀ) = tr(Sk). The expected
  * error falls from ∝ tr(Sk)·tr(Sq) to ∝ (tr (Sk^½ Sq Sk^½)^½)² (src/keybasis.c).
- * Deterministic (double, fixed order). RQ_ERR_INVALID_ARG if a moment has
- * no energy, RQ_ERR_NONFINITE for NaN/Inf. */
-rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A);
+ * Deterministic (double, fixed order). Any thread. RQ_ERR_INVALID_ARG if a
+ * moment has no energy (or NULL, d outside 1..RQ_MAX_DIMS), RQ_ERR_NONFINITE
+ * for NaN/Inf, RQ_ERR_RANGE if A overflows float, RQ_ERR_NOMEM. */
+RQ_API rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A);
 /* out = A⁻ᵀ (d×d, row-major; Gauss–Jordan in double), the map the cache
- * applies to queries. RQ_ERR_INVALID_ARG if A is singular or its 1-norm
- * condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf. */
-rq_status rq_key_basis_inverse_t(const float *A, int d, float *out);
+ * applies to queries. Any thread. RQ_ERR_INVALID_ARG if A is singular or
+ * its 1-norm condition number exceeds 1e7, RQ_ERR_NONFINITE for NaN/Inf,
+ * RQ_ERR_NOMEM. */
+RQ_API rq_status rq_key_basis_inverse_t(const float *A, int d, float *out);
+
+/* The key-basis file `rotorquant calibrate` writes (a small GGUF, layout in
+ * src/keybasis_io.c): bases for every layer and KV head of a model, as
+ * floats [n_layers][n_kv_heads][n_ranges][head_dim][head_dim], with what
+ * they were calibrated on. A basis serves only the positions it was
+ * calibrated on: a cache whose bases came from a file (or from
+ * rq_cache_set_key_bases with n_ctx > 0) refuses to append position n_ctx
+ * and later (RQ_ERR_RANGE). */
+#define RQ_KEY_BASIS_MAX_RANGES 16
+typedef struct {
+    int n_layers, n_kv_heads, head_dim;
+    size_t n_ranges;                       /* bases per layer and KV head, 1..16      */
+    size_t start[RQ_KEY_BASIS_MAX_RANGES]; /* each range's first key position          */
+    size_t n_ctx;        /* positions calibrated: serves positions 0 .. n_ctx − 1 (0: any) */
+    size_t n_tokens;     /* key positions observed per layer (information)           */
+    int self_generated;  /* calibrated on the model's own text (information)          */
+} rq_key_basis_info;
+
+/* Writes the file: to a temporary file next to path, flushed to disk, then
+ * renamed over path, so a failed save leaves any old file intact. The
+ * bytes are exactly those calibrate writes. Any thread (different paths).
+ * Errors: RQ_ERR_INVALID_ARG (NULL; shape, ranges or n_ctx out of range:
+ * n_ctx 1..2^30, starts increasing from 0 below n_ctx, n_tokens < 2^32),
+ * RQ_ERR_NONFINITE, RQ_ERR_IO, RQ_ERR_NOMEM. */
+RQ_API rq_status rq_key_basis_save(const char *path, const rq_key_basis_info *info, const float *basis);
+/* Reads and checks a whole file: every field, offset and float (finite).
+ * *info gets the shape and calibration; *basis a malloc'd array the caller
+ * releases with free() (basis = NULL: check and fill info only; *basis is
+ * NULL on error). Any thread. Errors: RQ_ERR_IO (cannot open or read),
+ * RQ_ERR_TRUNCATED, RQ_ERR_FORMAT (not a GGUF or not a key basis, a field
+ * out of range), RQ_ERR_NONFINITE, RQ_ERR_NOMEM, RQ_ERR_INVALID_ARG (NULL). */
+RQ_API rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **basis);
+/* The same on a file's bytes in memory (data is only read). */
+RQ_API rq_status rq_key_basis_load_mem(const void *data, size_t n_bytes, rq_key_basis_info *info, float **basis);
+/* Every layer's and KV head's bases at once (as rq_cache_set_key_basis for
+ * each, all or none), limited to info->n_ctx positions (0: no limit).
+ * Exclusive; every layer must be empty. Errors: RQ_ERR_SHAPE (n_layers,
+ * n_kv_heads or head_dim differ from the cache's), those of
+ * rq_cache_set_key_basis. */
+RQ_API rq_status rq_cache_set_key_bases(rq_cache *c, const rq_key_basis_info *info, const float *basis);
+/* rq_key_basis_load + rq_cache_set_key_bases; info (may be NULL) gets the
+ * file's. Exclusive. Errors: those of both. */
+RQ_API rq_status rq_cache_load_key_basis(rq_cache *c, const char *path, rq_key_basis_info *info);
 
 typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
@@ -320,12 +427,36 @@ typedef struct {
  * (n_ctx = NULL: every cached token; a causal limit per query otherwise),
  * and t ≥ n_ctx[i] − p->window when p->window > 0.
  * q, out: [n_queries][n_q_heads][head_dim]. Keys and values are never
- * reconstructed. */
-rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,
+ * reconstructed. Any number of threads at once (see above); the split over
+ * tokens runs on the shared pool with the cache's n_threads. The workspace
+ * comes from the cache's own reusable ones. Errors: RQ_ERR_INVALID_ARG
+ * (NULL, layer out of range, scale NaN/Inf/negative), RQ_ERR_SHAPE
+ * (n_q_heads not a multiple of n_kv_heads, n_ctx[i] > the layer's tokens),
+ * RQ_ERR_NONFINITE (NaN/Inf in q), RQ_ERR_RANGE (scores could overflow
+ * float: |scale·q| times the largest key norm the key type can hold — for
+ * f32 keys the largest stored — exceeds FLT_MAX/4, decided the same way at
+ * every SIMD level; or the output overflows, with f32 values near FLT_MAX:
+ * out is then partly written), RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries,
                              const size_t *n_ctx, const rq_attn_params *p, float *out);
+/* The bytes of workspace that rq_cache_attention_ws needs for n_queries
+ * queries with p: enough for any layer and any context of this cache,
+ * until its key bases change. Any thread. Errors: RQ_ERR_INVALID_ARG (NULL,
+ * n_queries > 2^32), RQ_ERR_SHAPE (n_q_heads). */
+RQ_API rq_status rq_cache_attention_workspace_size(const rq_cache *c, size_t n_queries, const rq_attn_params *p,
+                                                   size_t *n_bytes);
+/* rq_cache_attention on a workspace the caller owns (any alignment; one
+ * per concurrent call), with the same results bit for bit. It never
+ * allocates. Errors: those of rq_cache_attention, and RQ_ERR_INVALID_ARG
+ * if ws is NULL or smaller than this call needs (the message says how
+ * much). */
+RQ_API rq_status rq_cache_attention_ws(const rq_cache *c, int layer, const float *q, size_t n_queries,
+                                       const size_t *n_ctx, const rq_attn_params *p, float *out, void *ws,
+                                       size_t ws_bytes);
 /* The reference: decode every key and value, exact softmax attention in
- * double. Same arguments; for tests and accuracy measurements. */
-rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
+ * double. Same arguments and thread rules; allocates per call; for tests
+ * and accuracy measurements. */
+RQ_API rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
                                  const size_t *n_ctx, const rq_attn_params *p, float *out);
 
 /* ---------------------------------------------------------------------------
@@ -339,10 +470,12 @@ typedef void (*rq_task_fn)(void *ctx, int task);
 /* Runs fn(ctx, t) for t = 0 .. n_tasks−1 on up to n_threads threads (the
  * calling thread included) and returns when every task is done. Tasks are
  * handed out dynamically: a result must not depend on which thread ran a
- * task. Concurrent calls take turns; a call from inside a task runs inline. */
-void rq_parallel_for(int n_threads, int n_tasks, rq_task_fn fn, void *ctx);
+ * task. Safe from any thread: concurrent calls take turns on the pool (so
+ * two threads attending at once never deadlock, they share the workers);
+ * a call from inside a task runs inline. */
+RQ_API void rq_parallel_for(int n_threads, int n_tasks, rq_task_fn fn, void *ctx);
 /* Joins the workers (they restart on the next call). Optional, at exit. */
-void rq_threads_shutdown(void);
+RQ_API void rq_threads_shutdown(void);
 
 /* ---------------------------------------------------------------------------
  * SIMD kernels (src/simd/): chosen once from cpuid, overridable with the
@@ -350,195 +483,15 @@ void rq_threads_shutdown(void);
  * same bytes; only speed differs.
  * ------------------------------------------------------------------------- */
 /* The level in use: "scalar", "avx2" or "avx512". */
-const char *rq_simd_name(void);
-
-/* ---------------------------------------------------------------------------
- * CUDA (src/cuda/, built by `make CUDA=1`; other builds answer every call
- * with RQ_ERR_UNSUPPORTED and rq_cuda_available() == 0). Pointers named d_*
- * are device memory; `stream` is a cudaStream_t (NULL = default stream) and
- * the calls that take one are asynchronous. A failing CUDA runtime call is
- * reported as RQ_ERR_UNSUPPORTED and rq_cuda_error_str() gives its text.
- * ------------------------------------------------------------------------- */
-int rq_cuda_available(void);          /* 1 if built with CUDA and a GPU is present */
-const char *rq_cuda_error_str(void);  /* last CUDA error seen, "" if none          */
-rq_status rq_cuda_device_name(char *buf, size_t n);
-rq_status rq_cuda_malloc(void **d_ptr, size_t bytes);
-void rq_cuda_free(void *d_ptr);
-rq_status rq_cuda_upload(void *d_dst, const void *src, size_t bytes);
-rq_status rq_cuda_download(void *dst, const void *d_src, size_t bytes);
-rq_status rq_cuda_memset(void *d_dst, int value, size_t bytes);
-rq_status rq_cuda_synchronize(void);
-
-/* A quantizer's rotation, codebook and QJL matrix on the GPU. Serves every
- * MSE and PROD type (all rotation families) with head_dim ≤ 256; the blocks
- * are byte-identical to rq_quantizer_encode's. q may be freed afterwards. */
-typedef struct rq_cuda_quantizer rq_cuda_quantizer;
-rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_quantizer *q);
-void rq_cuda_quantizer_free(rq_cuda_quantizer *g);
-/* d_x [n_vec][d] f32 → d_blocks [n_vec][bytes_per_vector], one fused launch.
- * A vector with NaN/Inf or a norm beyond fp16 gets an all-zero block and its
- * status is recorded; rq_cuda_quantizer_check() waits for the device and
- * returns (and clears) the first recorded status. */
-rq_status rq_cuda_encode(rq_cuda_quantizer *g, const float *d_x, void *d_blocks, size_t n_vec, void *stream);
-rq_status rq_cuda_quantizer_check(rq_cuda_quantizer *g);
-/* Blocks → vectors (f32: the same floats as rq_quantizer_decode; f16: those
- * rounded to nearest even). */
-rq_status rq_cuda_decode(const rq_cuda_quantizer *g, const void *d_blocks, float *d_x, size_t n_vec,
-                         void *stream);
-rq_status rq_cuda_decode_f16(const rq_cuda_quantizer *g, const void *d_blocks, uint16_t *d_x, size_t n_vec,
-                             void *stream);
-
-/* Decode attention of one new token over a contiguous compressed cache:
- * keys and values of KV head h are blocks d_k/d_v + (h·kv_stride + t)·bytes,
- * t < n_tokens (kv_stride 0 = n_tokens). d_q, d_out: [n_q_heads][head_dim];
- * query head i reads KV head i / (n_q_heads / n_kv_heads) (GQA).
- * out = Σ_t softmax_t(scale·<q, k_t>) v_t, scale 0 = 1/√head_dim. Split-K
- * over thread blocks; keys scored from their codes against the query rotated
- * once, values summed in the rotated domain, one inverse rotation at the
- * end. MSE key/value types (QJL `p` types are served by the CPU cache).
- * head_dim % 16 == 0 runs on the tensor cores with fp16 centroids (≤ 2^-11
- * relative per decoded coordinate, float accumulation); other head dims
- * (multiples of 8) on the CUDA cores in float.
- * The workspace (splits, rotated queries) is allocated by init only. */
-typedef struct rq_cuda_attn rq_cuda_attn;
-rq_status rq_cuda_attn_init(rq_cuda_attn **out, int n_q_heads, int n_kv_heads, int head_dim);
-void rq_cuda_attn_free(rq_cuda_attn *a);
-void rq_cuda_attn_set_splits(rq_cuda_attn *a, int n_splits); /* 0 = automatic (default) */
-rq_status rq_cuda_attention(rq_cuda_attn *a, const rq_cuda_quantizer *k, const rq_cuda_quantizer *v,
-                            const float *d_q, const void *d_k, const void *d_v, size_t n_tokens,
-                            size_t kv_stride, float scale, float *d_out, void *stream);
-/* The same over f16 keys and values [n_kv_heads][kv_stride][head_dim]
- * (16-byte aligned): the baseline the packed kernel is measured against. */
-rq_status rq_cuda_attention_f16(rq_cuda_attn *a, const float *d_q, const uint16_t *d_k, const uint16_t *d_v,
-                                size_t n_tokens, size_t kv_stride, float scale, float *d_out, void *stream);
-
-/* ---------------------------------------------------------------------------
- * Evaluation (issue 3): NumPy .npy arrays (src/npy.c) and the quality of a
- * quantizer on given data (src/eval.c) — what `rotorquant bench` and
- * `rotorquant eval` report. Everything goes through the public quantizer API
- * (encode → decode); exact references are computed in double. For PROD (`p`)
- * types <y, decode(x)> is the unbiased QJL estimator (docs/FORMAT.md §5).
- * ------------------------------------------------------------------------- */
-#define RQ_NPY_MAX_DIMS 8
-
-/* An array read from a .npy file, converted to float32, C order. */
-typedef struct {
-    int n_dims;                     /* 1..RQ_NPY_MAX_DIMS                     */
-    size_t shape[RQ_NPY_MAX_DIMS];
-    size_t n_elems;                 /* product of shape (may be 0)            */
-    int file_itemsize;              /* 4 ('<f4') or 2 ('<f2') in the file     */
-    float *data;                    /* n_elems floats; NULL on error          */
-    char error[160];                /* on error: what was wrong, one line     */
-} rq_npy_array;
-
-/* Reads NPY format 1.0, 2.0 or 3.0 with dtype '<f4' or '<f2', C order. Every
- * field is validated: magic, version, header length against the file size,
- * the header dict (exactly 'descr', 'fortran_order', 'shape'), the shape
- * product (overflow) against the bytes that follow (no more, no fewer).
- * Errors: RQ_ERR_IO (cannot open/read), RQ_ERR_FORMAT (not NPY, malformed
- * header, shape overflow, trailing bytes), RQ_ERR_TRUNCATED (file ends early),
- * RQ_ERR_UNSUPPORTED (other dtype or byte order, fortran_order, > 8 dims),
- * RQ_ERR_SHAPE (0-d array); out->error then names the problem. Free with
- * rq_npy_free (also after an error). */
-rq_status rq_npy_read(const char *path, rq_npy_array *out);
-void rq_npy_free(rq_npy_array *a);
-/* Writes float32 data as NPY 1.0 ('<f4', C order, header padded to 64 bytes). */
-rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape);
-/* The same as '<f2' (round to nearest even); RQ_ERR_RANGE if a value is not
- * finite or exceeds the f16 range (nothing written). */
-rq_status rq_npy_write_f16(const char *path, const float *data, int n_dims, const size_t *shape);
-
-/* Relative MSE of encode → decode over n vectors (rq_metric_rel_mse). */
-rq_status rq_eval_mse(const rq_quantizer *q, const float *x, size_t n_vec, double *mse);
-
-/* Inner products of pairs: est_i = <y_i, decode(encode(x_i))>, exact_i =
- * <y_i, x_i> in double. The n_pairs vectors x are encoded once and paired
- * with n_sets sets of partners: y holds n_sets × n_pairs vectors, out[s]
- * gets set s. */
-typedef struct {
-    size_t n;
-    double mse;    /* relative MSE of the x (same in every set)       */
-    double mean_exact, mean_est;
-    double bias;   /* mean(est − exact)                               */
-    double ratio;  /* mean_est / mean_exact (shrinkage; 0 if exact 0) */
-    double err_std;/* standard deviation of est − exact              */
-    double rmse;   /* sqrt(mean((est − exact)²))                      */
-    double corr;   /* Pearson(exact, est); 0 if exact is constant     */
-} rq_eval_ip_result;
-rq_status rq_eval_ip(const rq_quantizer *q, const float *x, const float *y, size_t n_pairs, size_t n_sets,
-                     rq_eval_ip_result *out);
-
-/* Attention fidelity of softmax attention over n_keys keys, per query i over
- * the first n_ctx[i] keys (n_ctx NULL: all):
- *   exact  s_t = scale·<q, k_t>, p = softmax(s), o = Σ p_t v_t   (double)
- *   est    ŝ_t = scale·<q, k̂_t>, p̂ = softmax(ŝ), ô = Σ p̂_t v̂_t
- * with k̂ = decode(encode(k)) by qk and v̂ by qv (qv NULL: values exact).
- * scale 0 = 1/sqrt(d). Every input must be finite (RQ_ERR_NONFINITE). */
-typedef struct {
-    size_t n_keys, n_queries;
-    double mse;           /* keys: mean ‖k − k̂‖²/‖k‖²                          */
-    double mse_values;    /* values, 0 if none or exact                         */
-    double ip_corr;       /* Pearson of exact vs estimated <q,k> over all pairs */
-    double ip_bias;       /* mean(est − exact) <q,k> over all pairs             */
-    double ip_rmse;       /* sqrt(mean((est − exact)²)) over all pairs          */
-    double score_cosine;  /* mean over queries of cos(s, ŝ) (uncentered)        */
-    double softmax_kl;    /* mean over queries of KL(p ‖ p̂), nats                */
-    double top1;          /* fraction of queries with argmax ŝ = argmax s       */
-    double top5;          /* fraction with argmax s among the 5 largest ŝ       */
-    double output_cosine; /* mean cos(o, ô); 0 when values is NULL              */
-} rq_eval_attn_result;
-rq_status rq_eval_attention(const rq_quantizer *qk, const rq_quantizer *qv, const float *keys,
-                            const float *values, size_t n_keys, const float *queries, size_t n_queries,
-                            const size_t *n_ctx, float scale, rq_eval_attn_result *out);
-/* The same metrics with k̂ and v̂ given (keys_hat, values_hat: [n_keys][d],
- * decoded by the caller; values and values_hat both NULL or both set): for
- * stored forms the quantizers alone do not describe, e.g. keys in a key
- * basis (decoded k̂ = A⁻¹·decode(encode(A k))). */
-rq_status rq_eval_attention_decoded(int d, const float *keys, const float *keys_hat, const float *values,
-                                    const float *values_hat, size_t n_keys, const float *queries, size_t n_queries,
-                                    const size_t *n_ctx, float scale, rq_eval_attn_result *out);
-
-/* Needle retrieval with a noisy query: each trial picks a position p at
- * random (seeded) and queries with k_p + σg, g ~ N(0, I_d), σ² = ‖k_p‖²/(d·snr)
- * (snr = signal energy / noise energy). A hit: the largest estimated score
- * <q, k̂_t> is at p. rate_exact: the same with exact scores (the ceiling). */
-typedef struct {
-    size_t n_trials;
-    double rate, rate_exact;
-} rq_eval_needle_result;
-rq_status rq_eval_needle(const rq_quantizer *q, const float *keys, size_t n_keys, double snr,
-                         size_t n_trials, uint64_t seed, rq_eval_needle_result *out);
-
-/* Encode and decode throughput on n_vec vectors: medians over n_reps runs
- * (wall clock, CLOCK_MONOTONIC), one thread, vectors per second. */
-typedef struct {
-    double encode_vps, decode_vps;
-} rq_eval_speed_result;
-rq_status rq_eval_speed(const rq_quantizer *q, const float *x, size_t n_vec, int n_reps,
-                        rq_eval_speed_result *out);
-
-/* MSE of a bare rotation + codebook pair, outside any type: each x is
- * normalized, rotated (rot NULL: not rotated), and every coordinate replaced
- * by its codebook centroid; mse = mean ‖Πu − ĉ‖² (= ‖u − û‖², Π orthogonal).
- * For experiments such as the seed's RotorQuant, whose codebook was built for
- * a dimension d_eff = 8·⌈d/3⌉ instead of d (research/reference_impl.md §6.3). */
-rq_status rq_eval_codebook_mse(const rq_rotation *rot, const rq_codebook *cb, const float *x, size_t n_vec,
-                               int d, double *mse);
-
-/* Pairs with a prescribed inner product: pair i takes x = pool[i mod n_pool]
- * and z = the first pool vector from index (i + n_pool/2) mod n_pool on that
- * is not parallel to x; x_out = x/‖x‖, y_out = rho·x_out + sqrt(1−rho²)·ẑ⊥
- * (ẑ⊥: z orthogonalized against x, normalized). So ‖x‖ = ‖y‖ = 1 and
- * <x, y> = rho exactly (to float rounding). rho in [−1, 1]. */
-rq_status rq_data_pairs(const float *pool, size_t n_pool, int d, double rho, size_t n_pairs,
-                        float *x_out, float *y_out);
-
-/* Attention queries that are not flat: query i = base_i/‖base_i‖ plus the
- * sum of n_hot distinct random keys k_h/‖k_h‖ ("hot" keys, positions drawn
- * from seed), rescaled so the exact logits scale·<q, k_t> over the n_keys keys
- * have standard deviation logit_std (scale 0 = 1/sqrt(d)). */
-rq_status rq_data_queries(const float *keys, size_t n_keys, const float *base, size_t n_queries, int d,
-                          int n_hot, double logit_std, float scale, uint64_t seed, float *q_out);
+RQ_API const char *rq_simd_name(void);
+typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+/* The level in use, as an enum (rq_simd_name() is its name). */
+RQ_API rq_simd_level rq_simd_get(void);
+/* RQ_OK, or RQ_ERR_INVALID_ARG when the environment variable RQ_SIMD is now
+ * set to something other than scalar, avx2, avx512 or the empty string; such
+ * a value is ignored (the level is the automatic choice). A valid level the
+ * CPU lacks falls back to the best one it has, which is not an error. */
+RQ_API rq_status rq_simd_status(void);
 
 #ifdef __cplusplus
 }

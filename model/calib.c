@@ -135,41 +135,20 @@ rq_status rqm_calib_fit(const rqm_calib *c, float *basis) {
     return st;
 }
 
-/* ---- the basis file: a GGUF (model/gguf.c reads it, every field checked) */
-#define KB_ARCH "rotorquant-key-basis"
-#define KB_TENSOR "key_basis"
+/* ---- the basis file: the library's (rq_key_basis_save/_load,
+ * src/keybasis_io.c), checked here against the model's shape */
+_Static_assert(RQM_KB_MAX_RANGES == RQ_KEY_BASIS_MAX_RANGES, "the model's range limit is the file format's");
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    int oom;
-} wbuf;
-
-static void put(wbuf *b, const void *x, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 4096;
-        while (cap < b->n + n) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q, b->cap = cap;
-    }
-    memcpy(b->p + b->n, x, n);
-    b->n += n;
-}
-static void put_u32(wbuf *b, uint32_t v) { put(b, &v, 4); } /* GGUF is little-endian, as is x86-64 */
-static void put_u64(wbuf *b, uint64_t v) { put(b, &v, 8); }
-static void put_str(wbuf *b, const char *s) {
-    put_u64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void put_kv_u32(wbuf *b, const char *key, uint32_t v) {
-    put_str(b, key);
-    put_u32(b, RQM_GGUF_U32);
-    put_u32(b, v);
+static rq_key_basis_info lib_info(const rqm_llama_hparams *hp, const rqm_key_basis_info *info) {
+    rq_key_basis_info li;
+    memset(&li, 0, sizeof li);
+    li.n_layers = hp->n_layers, li.n_kv_heads = hp->n_kv_heads, li.head_dim = hp->head_dim;
+    li.n_ranges = info->n_ranges;
+    memcpy(li.start, info->start, sizeof li.start);
+    li.n_ctx = info->n_ctx > 0 ? (size_t)info->n_ctx : 0;
+    li.n_tokens = info->n_tokens > 0 ? (size_t)info->n_tokens : 0;
+    li.self_generated = info->self_generated != 0;
+    return li;
 }
 
 rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, const float *basis,
@@ -177,96 +156,44 @@ rq_status rqm_key_basis_save(const char *path, const rqm_llama_hparams *hp, cons
     if (!path || !hp || !basis || !info || info->n_ctx < 1 || info->n_ranges < 1 ||
         info->n_ranges > RQM_KB_MAX_RANGES || info->start[0] != 0)
         return RQ_ERR_INVALID_ARG;
-    const size_t R = info->n_ranges, dd = (size_t)hp->head_dim * (size_t)hp->head_dim;
-    const size_t n = (size_t)hp->n_layers * (size_t)hp->n_kv_heads * R * dd;
-    wbuf b = {0};
-    put(&b, "GGUF", 4);
-    put_u32(&b, 3);
-    put_u64(&b, 1); /* tensors */
-    put_u64(&b, 5); /* metadata */
-    put_str(&b, "general.architecture");
-    put_u32(&b, RQM_GGUF_STRING);
-    put_str(&b, KB_ARCH);
-    put_kv_u32(&b, "rotorquant.key_basis.n_ctx", (uint32_t)info->n_ctx);
-    put_kv_u32(&b, "rotorquant.key_basis.n_tokens", (uint32_t)info->n_tokens);
-    put_kv_u32(&b, "rotorquant.key_basis.self_generated", (uint32_t)(info->self_generated != 0));
-    put_str(&b, "rotorquant.key_basis.range_start");
-    put_u32(&b, RQM_GGUF_ARRAY);
-    put_u32(&b, RQM_GGUF_U32);
-    put_u64(&b, R);
-    for (size_t r = 0; r < R; r++) put_u32(&b, (uint32_t)info->start[r]);
-    put_str(&b, KB_TENSOR);
-    put_u32(&b, 4); /* ne: [d², ranges, KV heads, layers] */
-    put_u64(&b, (uint64_t)dd), put_u64(&b, (uint64_t)R);
-    put_u64(&b, (uint64_t)hp->n_kv_heads), put_u64(&b, (uint64_t)hp->n_layers);
-    put_u32(&b, RQM_GGML_F32);
-    put_u64(&b, 0);
-    static const uint8_t zero[32] = {0};
-    put(&b, zero, (32 - b.n % 32) % 32); /* default alignment */
-    put(&b, basis, n * sizeof(float));
-    if (b.oom) {
-        free(b.p);
-        return RQ_ERR_NOMEM;
-    }
-    FILE *f = fopen(path, "wb");
-    rq_status st = RQ_OK;
-    if (!f || fwrite(b.p, 1, b.n, f) != b.n) st = RQ_ERR_IO;
-    if (f && fclose(f)) st = RQ_ERR_IO;
-    free(b.p);
-    return st;
+    const rq_key_basis_info li = lib_info(hp, info);
+    return rq_key_basis_save(path, &li, basis);
+}
+
+/* The library's message without its "rq_key_basis_load: PATH: " prefix (the
+ * caller names the file). */
+static void copy_error(char *err, size_t err_len, const char *path) {
+    const char *m = rq_last_error();
+    const char *p = strstr(m, path);
+    if (p && p[strlen(path)] == ':' && p[strlen(path) + 1] == ' ') m = p + strlen(path) + 2;
+    if (err && err_len) snprintf(err, err_len, "%s", m);
 }
 
 rq_status rqm_key_basis_load(const char *path, const rqm_llama_hparams *hp, float **out, rqm_key_basis_info *info,
                              char *err, size_t err_len) {
     if (!path || !hp || !out) return RQ_ERR_INVALID_ARG;
     *out = NULL;
-    rqm_gguf *g = NULL;
-    rq_status st = rqm_gguf_open(&g, path, err, err_len);
-    if (st) return st;
-    rqm_str arch = {0};
-    uint64_t n_ctx = 0, n_tok = 0, self = 0;
-    rqm_key_basis_info got;
-    memset(&got, 0, sizeof got);
-    const rqm_tensor *t = rqm_gguf_tensor(g, KB_TENSOR);
-    const rqm_gguf_kv *rs = rqm_gguf_find(g, "rotorquant.key_basis.range_start");
-    const uint64_t dd = (uint64_t)hp->head_dim * (uint64_t)hp->head_dim;
-    if (rqm_gguf_get_str(g, "general.architecture", &arch) || !rqm_str_eq(arch, KB_ARCH) || !t)
-        st = rqm_say(err, err_len, RQ_ERR_FORMAT, "not a key basis (make one with `rotorquant calibrate`)");
-    else if (rqm_gguf_get_u64(g, "rotorquant.key_basis.n_ctx", &n_ctx) || n_ctx < 1 || n_ctx > (1u << 30))
-        st = rqm_say(err, err_len, RQ_ERR_FORMAT, "rotorquant.key_basis.n_ctx missing or out of range");
-    else if (!rs || rs->type != RQM_GGUF_ARRAY || rs->arr_n < 1 || rs->arr_n > RQM_KB_MAX_RANGES)
-        st = rqm_say(err, err_len, RQ_ERR_FORMAT, "rotorquant.key_basis.range_start missing or out of range");
-    for (uint64_t r = 0; !st && r < rs->arr_n; r++) {
-        double v;
-        if (rqm_gguf_array_f64(rs, r, &v) || v < 0 || v >= (double)n_ctx || v != (double)(size_t)v ||
-            (r == 0 ? v != 0 : v <= (double)got.start[r - 1]))
-            st = rqm_say(err, err_len, RQ_ERR_FORMAT, "range_start[%llu] is not an increasing position from 0",
-                         (unsigned long long)r);
-        else got.start[r] = (size_t)v;
-    }
-    if (!st && (t->type != RQM_GGML_F32 || t->n_dims != 4 || t->ne[0] != dd || t->ne[1] != rs->arr_n ||
-                t->ne[2] != (uint64_t)hp->n_kv_heads || t->ne[3] != (uint64_t)hp->n_layers))
-        st = rqm_say(err, err_len, RQ_ERR_SHAPE,
-                     "a key basis for this model is f32 [%llu, ranges, %d, %d] (head_dim², ranges, KV heads, layers)",
-                     (unsigned long long)dd, hp->n_kv_heads, hp->n_layers);
-    const size_t n = st ? 0 : (size_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
-    float *b = st ? NULL : malloc(n * sizeof(float));
-    if (!st && !b) st = RQ_ERR_NOMEM;
-    if (!st) {
-        memcpy(b, t->data, n * sizeof(float));
-        for (size_t i = 0; i < n && !st; i++)
-            if (!isfinite(b[i])) st = rqm_say(err, err_len, RQ_ERR_NONFINITE, "value %zu is not finite", i);
-    }
-    if (!st) got.n_ranges = (size_t)rs->arr_n;
-    rqm_gguf_get_u64(g, "rotorquant.key_basis.n_tokens", &n_tok);
-    rqm_gguf_get_u64(g, "rotorquant.key_basis.self_generated", &self);
-    rqm_gguf_close(g);
+    rq_key_basis_info li;
+    float *b = NULL;
+    rq_status st = rq_key_basis_load(path, &li, &b);
     if (st) {
-        free(b);
+        copy_error(err, err_len, path);
         return st;
     }
-    got.n_ctx = (long)n_ctx, got.n_tokens = (long)n_tok, got.self_generated = self != 0;
-    if (info) *info = got;
+    const uint64_t dd = (uint64_t)hp->head_dim * (uint64_t)hp->head_dim;
+    if (li.head_dim != hp->head_dim || li.n_kv_heads != hp->n_kv_heads || li.n_layers != hp->n_layers) {
+        free(b);
+        return rqm_say(err, err_len, RQ_ERR_SHAPE,
+                       "a key basis for this model is f32 [%llu, ranges, %d, %d] (head_dim², ranges, KV heads, "
+                       "layers); this one is for head_dim %d, %d KV heads, %d layers",
+                       (unsigned long long)dd, hp->n_kv_heads, hp->n_layers, li.head_dim, li.n_kv_heads, li.n_layers);
+    }
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->n_ctx = (long)li.n_ctx, info->n_tokens = (long)li.n_tokens, info->self_generated = li.self_generated;
+        info->n_ranges = li.n_ranges;
+        memcpy(info->start, li.start, sizeof info->start);
+    }
     *out = b;
     return RQ_OK;
 }

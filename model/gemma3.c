@@ -17,6 +17,8 @@
  */
 #include "gemma3.h"
 
+#include "arch.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,47 +49,6 @@ struct rqm_gemma3_scratch {
 };
 
 /* ---- metadata ---------------------------------------------------------- */
-
-static rq_status meta_int(const rqm_gguf *g, const char *key, int *out, int required, char *err, size_t err_len) {
-    char name[128];
-    snprintf(name, sizeof name, "gemma3.%s", key);
-    uint64_t u;
-    if (!rqm_gguf_find(g, name)) {
-        if (!required) return RQ_OK;
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata lacks %s", name);
-    }
-    if (rqm_gguf_get_u64(g, name, &u) != RQ_OK || u == 0 || u > (1u << 24))
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive integer of sane size", name);
-    *out = (int)u;
-    return RQ_OK;
-}
-
-static rq_status meta_float(const rqm_gguf *g, const char *key, double *out, char *err, size_t err_len) {
-    char name[128];
-    snprintf(name, sizeof name, "gemma3.%s", key);
-    if (!rqm_gguf_find(g, name)) return RQ_OK; /* keep the default */
-    double f;
-    if (rqm_gguf_get_f64(g, name, &f) != RQ_OK || !(f > 0) || !isfinite(f))
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive number", name);
-    *out = f;
-    return RQ_OK;
-}
-
-static rq_status vec_of(const rqm_gguf *g, const char *name, size_t n, const float **out, char *err, size_t err_len) {
-    const rqm_tensor *t = rqm_gguf_tensor(g, name);
-    if (!t) return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
-    if (t->type != RQM_GGML_F32 || t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s: expected f32 [%zu]", name, n);
-    *out = (const float *)t->data;
-    return RQ_OK;
-}
-
-static rq_status mat_of(const rqm_gguf *g, const char *name, size_t n_in, size_t n_out, rqm_matrix *m, char *err,
-                        size_t err_len) {
-    const rqm_tensor *t = rqm_gguf_tensor(g, name);
-    if (!t) return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
-    return rqm_matrix_from_tensor(m, t, n_in, n_out, err, err_len);
-}
 
 /* Which layers are local: sliding_window_pattern as a u32 period P (layer l
  * is global iff l % P == P − 1; P = 1: every layer global), or as an array
@@ -126,21 +87,21 @@ rq_status rqm_gemma3_load(rqm_gemma3 **out, rqm_llama_hparams *hp_out, const rqm
     int window = 0, key_len = 0, val_len = 0;
     double rope_base_swa = 10000.0, softcap = 0;
     rq_status st;
-    if ((st = meta_int(g, "block_count", &hp.n_layers, 1, err, err_len)) ||
-        (st = meta_int(g, "embedding_length", &hp.n_embd, 1, err, err_len)) ||
-        (st = meta_int(g, "feed_forward_length", &hp.n_ff, 1, err, err_len)) ||
-        (st = meta_int(g, "attention.head_count", &hp.n_heads, 1, err, err_len)) ||
-        (st = meta_int(g, "context_length", &hp.n_ctx_train, 0, err, err_len)) ||
-        (st = meta_int(g, "attention.sliding_window", &window, 0, err, err_len)) ||
-        (st = meta_int(g, "attention.key_length", &key_len, 0, err, err_len)) ||
-        (st = meta_int(g, "attention.value_length", &val_len, 0, err, err_len)) ||
-        (st = meta_float(g, "rope.freq_base", &hp.rope_base, err, err_len)) ||
-        (st = meta_float(g, "rope.freq_base_swa", &rope_base_swa, err, err_len)) ||
-        (st = meta_float(g, "final_logit_softcapping", &softcap, err, err_len)) ||
-        (st = meta_float(g, "attention.layer_norm_rms_epsilon", &hp.rms_eps, err, err_len)))
+    if ((st = rqm_arch_int(g, "gemma3", "block_count", &hp.n_layers, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "embedding_length", &hp.n_embd, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "feed_forward_length", &hp.n_ff, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "attention.head_count", &hp.n_heads, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "context_length", &hp.n_ctx_train, 0, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "attention.sliding_window", &window, 0, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "attention.key_length", &key_len, 0, err, err_len)) ||
+        (st = rqm_arch_int(g, "gemma3", "attention.value_length", &val_len, 0, err, err_len)) ||
+        (st = rqm_arch_float(g, "gemma3", "rope.freq_base", &hp.rope_base, err, err_len)) ||
+        (st = rqm_arch_float(g, "gemma3", "rope.freq_base_swa", &rope_base_swa, err, err_len)) ||
+        (st = rqm_arch_float(g, "gemma3", "final_logit_softcapping", &softcap, err, err_len)) ||
+        (st = rqm_arch_float(g, "gemma3", "attention.layer_norm_rms_epsilon", &hp.rms_eps, err, err_len)))
         return st;
     hp.n_kv_heads = hp.n_heads;
-    if ((st = meta_int(g, "attention.head_count_kv", &hp.n_kv_heads, 0, err, err_len))) return st;
+    if ((st = rqm_arch_int(g, "gemma3", "attention.head_count_kv", &hp.n_kv_heads, 0, err, err_len))) return st;
     if (hp.n_heads % hp.n_kv_heads)
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "head counts %d/%d: not a multiple", hp.n_heads, hp.n_kv_heads);
     hp.head_dim = key_len ? key_len : hp.n_embd / hp.n_heads;
@@ -169,11 +130,11 @@ rq_status rqm_gemma3_load(rqm_gemma3 **out, rqm_llama_hparams *hp_out, const rqm
     const size_t E = (size_t)hp.n_embd, D = (size_t)hp.head_dim, F = (size_t)hp.n_ff;
     const size_t QD = (size_t)hp.n_heads * D, KV = (size_t)hp.n_kv_heads * D;
     st = local_layers(g, hp.n_layers, local, err, err_len);
-    if (!st) st = mat_of(g, "token_embd.weight", E, (size_t)hp.n_vocab, &m->tok_embd, err, err_len);
-    if (!st) st = vec_of(g, "output_norm.weight", E, &m->output_norm, err, err_len);
+    if (!st) st = rqm_arch_matrix(g, "token_embd.weight", E, (size_t)hp.n_vocab, &m->tok_embd, err, err_len);
+    if (!st) st = rqm_arch_vector(g, "output_norm.weight", E, &m->output_norm, err, err_len);
     if (!st) {
         if (rqm_gguf_tensor(g, "output.weight"))
-            st = mat_of(g, "output.weight", E, (size_t)hp.n_vocab, &m->output, err, err_len);
+            st = rqm_arch_matrix(g, "output.weight", E, (size_t)hp.n_vocab, &m->output, err, err_len);
         else
             m->output = m->tok_embd; /* tied embeddings */
     }
@@ -185,12 +146,12 @@ rq_status rqm_gemma3_load(rqm_gemma3 **out, rqm_llama_hparams *hp_out, const rqm
 #define MAT(field, suffix, n_in, n_out)                                     \
     if (!st) {                                                              \
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);         \
-        st = mat_of(g, name, n_in, n_out, &w->field, err, err_len);         \
+        st = rqm_arch_matrix(g, name, n_in, n_out, &w->field, err, err_len);         \
     }
 #define VEC(field, suffix, n)                                               \
     if (!st) {                                                              \
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);         \
-        st = vec_of(g, name, n, &w->field, err, err_len);                   \
+        st = rqm_arch_vector(g, name, n, &w->field, err, err_len);                   \
     }
         VEC(attn_norm, "attn_norm", E)
         VEC(q_norm, "attn_q_norm", D)
@@ -230,8 +191,6 @@ size_t rqm_gemma3_window(const rqm_gemma3 *m, int layer) {
 
 /* ---- scratch ----------------------------------------------------------- */
 
-static float *alloc_f32(size_t n) { return aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64); }
-
 void rqm_gemma3_scratch_free(rqm_gemma3_scratch *s) {
     if (!s) return;
     free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->att), free(s->gate), free(s->up);
@@ -248,12 +207,12 @@ rq_status rqm_gemma3_scratch_init(rqm_gemma3_scratch **out, const rqm_gemma3 *m,
     const size_t B = n_batch, E = (size_t)hp->n_embd, D = (size_t)hp->head_dim, F = (size_t)hp->n_ff;
     const size_t QD = (size_t)hp->n_heads * D, KV = (size_t)hp->n_kv_heads * D, R = D / 2;
     s->n_batch = B;
-    s->x = alloc_f32(B * E), s->h = alloc_f32(B * E);
-    s->q = alloc_f32(B * QD), s->att = alloc_f32(B * QD);
-    s->k = alloc_f32(B * KV), s->v = alloc_f32(B * KV);
-    s->gate = alloc_f32(B * F), s->up = alloc_f32(B * F);
-    s->cos_g = alloc_f32(B * R), s->sin_g = alloc_f32(B * R);
-    s->cos_l = alloc_f32(B * R), s->sin_l = alloc_f32(B * R);
+    s->x = rqm_alloc_f32(B * E), s->h = rqm_alloc_f32(B * E);
+    s->q = rqm_alloc_f32(B * QD), s->att = rqm_alloc_f32(B * QD);
+    s->k = rqm_alloc_f32(B * KV), s->v = rqm_alloc_f32(B * KV);
+    s->gate = rqm_alloc_f32(B * F), s->up = rqm_alloc_f32(B * F);
+    s->cos_g = rqm_alloc_f32(B * R), s->sin_g = rqm_alloc_f32(B * R);
+    s->cos_l = rqm_alloc_f32(B * R), s->sin_l = rqm_alloc_f32(B * R);
     s->n_ctx = malloc(B * sizeof(size_t));
     s->inv_freq_g = malloc(R * sizeof(double)), s->inv_freq_l = malloc(R * sizeof(double));
     if (!s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->cos_g || !s->sin_g ||
@@ -274,14 +233,6 @@ rq_status rqm_gemma3_scratch_init(rqm_gemma3_scratch **out, const rqm_gemma3 *m,
 }
 
 /* ---- kernels ----------------------------------------------------------- */
-
-/* y[i] = x[i] / rms(x) · w[i], the sum of squares in double. */
-static void rms_norm(const float *x, const float *w, float *y, size_t n, double eps) {
-    double ss = 0;
-    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    const float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
-}
 
 /* NeoX RoPE on each head of x: pairs (i, i + D/2), R = D/2 angles. */
 static void rope_neox(float *x, size_t n_heads, size_t D, const float *c, const float *s) {
@@ -332,13 +283,13 @@ rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_c
         const float *rc = w->window ? s->cos_l : s->cos_g, *rs = w->window ? s->sin_l : s->sin_g;
 
         /* attention: h = norm(x); q, k, v; per-head norms; RoPE */
-        for (size_t t = 0; t < n; t++) rms_norm(s->x + t * E, w->attn_norm, s->h + t * E, E, hp->rms_eps);
+        for (size_t t = 0; t < n; t++) rqm_rms_norm(s->x + t * E, w->attn_norm, s->h + t * E, E, hp->rms_eps);
         rqm_matmul(&w->wq, s->h, n, s->q, T); /* [n][H·D] */
         rqm_matmul(&w->wk, s->h, n, s->k, T); /* [n][G·D] */
         rqm_matmul(&w->wv, s->h, n, s->v, T); /* [n][G·D] */
         for (size_t t = 0; t < n; t++) {
-            for (size_t h = 0; h < H; h++) rms_norm(s->q + t * QD + h * D, w->q_norm, s->q + t * QD + h * D, D, hp->rms_eps);
-            for (size_t h = 0; h < G; h++) rms_norm(s->k + t * KV + h * D, w->k_norm, s->k + t * KV + h * D, D, hp->rms_eps);
+            for (size_t h = 0; h < H; h++) rqm_rms_norm(s->q + t * QD + h * D, w->q_norm, s->q + t * QD + h * D, D, hp->rms_eps);
+            for (size_t h = 0; h < G; h++) rqm_rms_norm(s->k + t * KV + h * D, w->k_norm, s->k + t * KV + h * D, D, hp->rms_eps);
             rope_neox(s->q + t * QD, H, D, rc + t * R, rs + t * R);
             rope_neox(s->k + t * KV, G, D, rc + t * R, rs + t * R);
         }
@@ -354,24 +305,24 @@ rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_c
         }
         rqm_matmul(&w->wo, s->att, n, s->h, T); /* [n][E] */
         for (size_t t = 0; t < n; t++) {
-            rms_norm(s->h + t * E, w->post_attn_norm, s->h + t * E, E, hp->rms_eps);
+            rqm_rms_norm(s->h + t * E, w->post_attn_norm, s->h + t * E, E, hp->rms_eps);
             for (size_t i = 0; i < E; i++) s->x[t * E + i] += s->h[t * E + i];
         }
 
         /* feed-forward: GeGLU between ffn_norm and post_ffw_norm */
-        for (size_t t = 0; t < n; t++) rms_norm(s->x + t * E, w->ffn_norm, s->h + t * E, E, hp->rms_eps);
+        for (size_t t = 0; t < n; t++) rqm_rms_norm(s->x + t * E, w->ffn_norm, s->h + t * E, E, hp->rms_eps);
         rqm_matmul(&w->w_gate, s->h, n, s->gate, T); /* [n][F] */
         rqm_matmul(&w->w_up, s->h, n, s->up, T);
         for (size_t i = 0; i < n * F; i++) s->gate[i] = gelu_tanh(s->gate[i]) * s->up[i];
         rqm_matmul(&w->w_down, s->gate, n, s->h, T); /* [n][E] */
         for (size_t t = 0; t < n; t++) {
-            rms_norm(s->h + t * E, w->post_ffn_norm, s->h + t * E, E, hp->rms_eps);
+            rqm_rms_norm(s->h + t * E, w->post_ffn_norm, s->h + t * E, E, hp->rms_eps);
             for (size_t i = 0; i < E; i++) s->x[t * E + i] += s->h[t * E + i];
         }
     }
     if (!logits) return RQ_OK;
     const size_t first = all_logits ? 0 : n - 1, V = (size_t)hp->n_vocab;
-    for (size_t t = first; t < n; t++) rms_norm(s->x + t * E, m->output_norm, s->h + t * E, E, hp->rms_eps);
+    for (size_t t = first; t < n; t++) rqm_rms_norm(s->x + t * E, m->output_norm, s->h + t * E, E, hp->rms_eps);
     rqm_matmul(&m->output, s->h + first * E, n - first, logits, T);
     if (m->softcap > 0)
         for (size_t i = 0; i < (n - first) * V; i++) logits[i] = (float)(m->softcap * tanh(logits[i] / m->softcap));

@@ -232,53 +232,19 @@ static void dq_q6_k(const uint8_t *s, float *y, size_t nb) {
     }
 }
 
-/* ---- type table ------------------------------------------------------------- */
+/* ---- dequantizer table --------------------------------------------------------- */
 typedef void (*dequant_fn)(const uint8_t *src, float *dst, size_t n_blocks);
 
-typedef struct {
-    const char *name;
-    uint16_t elems, bytes;
-    dequant_fn dequant; /* NULL: the reader knows the size, we cannot compute with it */
-} type_traits;
-
+/* The types with a dequantizer; their sizes are model/ggml_types.c's, which
+ * the _Static_asserts above pin to the block structs. */
 #define N_TYPES 31
-static const type_traits TRAITS[N_TYPES] = {
-    [RQM_GGML_F32] = {"f32", 1, 4, dq_f32},
-    [RQM_GGML_F16] = {"f16", 1, 2, dq_f16},
-    [RQM_GGML_Q4_0] = {"q4_0", QK, sizeof(blk_q4_0), dq_q4_0},
-    [RQM_GGML_Q4_1] = {"q4_1", QK, sizeof(blk_q4_1), dq_q4_1},
-    [RQM_GGML_Q5_0] = {"q5_0", QK, sizeof(blk_q5_0), dq_q5_0},
-    [RQM_GGML_Q5_1] = {"q5_1", QK, sizeof(blk_q5_1), dq_q5_1},
-    [RQM_GGML_Q8_0] = {"q8_0", QK, sizeof(blk_q8_0), dq_q8_0},
-    [RQM_GGML_Q8_1] = {"q8_1", QK, 36, NULL},
-    [RQM_GGML_Q2_K] = {"q2_K", QK_K, 84, NULL},
-    [RQM_GGML_Q3_K] = {"q3_K", QK_K, 110, NULL},
-    [RQM_GGML_Q4_K] = {"q4_K", QK_K, sizeof(blk_q4_k), dq_q4_k},
-    [RQM_GGML_Q5_K] = {"q5_K", QK_K, sizeof(blk_q5_k), dq_q5_k},
-    [RQM_GGML_Q6_K] = {"q6_K", QK_K, sizeof(blk_q6_k), dq_q6_k},
-    [RQM_GGML_Q8_K] = {"q8_K", QK_K, 292, NULL},
-    [RQM_GGML_I8] = {"i8", 1, 1, NULL},
-    [RQM_GGML_I16] = {"i16", 1, 2, NULL},
-    [RQM_GGML_I32] = {"i32", 1, 4, NULL},
-    [RQM_GGML_I64] = {"i64", 1, 8, NULL},
-    [RQM_GGML_F64] = {"f64", 1, 8, NULL},
-    [RQM_GGML_BF16] = {"bf16", 1, 2, dq_bf16},
+static const dequant_fn DEQUANT[N_TYPES] = {
+    [RQM_GGML_F32] = dq_f32,   [RQM_GGML_F16] = dq_f16,   [RQM_GGML_Q4_0] = dq_q4_0, [RQM_GGML_Q4_1] = dq_q4_1,
+    [RQM_GGML_Q5_0] = dq_q5_0, [RQM_GGML_Q5_1] = dq_q5_1, [RQM_GGML_Q8_0] = dq_q8_0, [RQM_GGML_Q4_K] = dq_q4_k,
+    [RQM_GGML_Q5_K] = dq_q5_k, [RQM_GGML_Q6_K] = dq_q6_k, [RQM_GGML_BF16] = dq_bf16,
 };
 
-static const type_traits *traits(rqm_ggml_type t) {
-    return (unsigned)t < N_TYPES && TRAITS[t].elems ? &TRAITS[t] : NULL;
-}
-
-size_t rqm_ggml_block_elems(rqm_ggml_type t) { return traits(t) ? traits(t)->elems : 0; }
-size_t rqm_ggml_block_bytes(rqm_ggml_type t) { return traits(t) ? traits(t)->bytes : 0; }
-const char *rqm_ggml_type_name(rqm_ggml_type t) { return traits(t) ? traits(t)->name : "?"; }
-int rqm_ggml_can_dequant(rqm_ggml_type t) { return traits(t) && traits(t)->dequant; }
-
-size_t rqm_ggml_row_bytes(rqm_ggml_type t, uint64_t n) {
-    const type_traits *tt = traits(t);
-    if (!tt || n % tt->elems || n / tt->elems > SIZE_MAX / tt->bytes) return 0;
-    return (size_t)(n / tt->elems) * tt->bytes;
-}
+int rqm_ggml_can_dequant(rqm_ggml_type t) { return (unsigned)t < N_TYPES && DEQUANT[t]; }
 
 /* ---- kernel tables ------------------------------------------------------------ */
 static void accum_ref(float *acc, const float *w, size_t w_stride, size_t n_w, const float *x, size_t x_stride,
@@ -287,19 +253,19 @@ static void accum_ref(float *acc, const float *w, size_t w_stride, size_t n_w, c
 static void fold_ref(const float *acc, size_t n, float *y);
 
 static void dequant_ref(rqm_ggml_type t, const uint8_t *src, float *dst, size_t n_blocks) {
-    TRAITS[t].dequant(src, dst, n_blocks);
+    DEQUANT[t](src, dst, n_blocks);
 }
 
 const rqm_ggml_kernels rqm__ggml_ref = {accum_ref, dequant_ref, 0xffffffffu, fold_ref, NULL, 0};
 
-/* The kernels of the level rq_simd_name() reports (it honours RQ_SIMD and
+/* The kernels of the level rq_simd_get() reports (it honours RQ_SIMD and
  * the tests' rq__simd_force). Read once per call, so one product never
  * mixes levels. */
 static const rqm_ggml_kernels *kernels_now(void) {
 #ifndef RQ_NO_SIMD
-    const char *level = rq_simd_name();
-    if (!strcmp(level, "avx512")) return &rqm__ggml_avx512;
-    if (!strcmp(level, "avx2")) return &rqm__ggml_avx2;
+    rq_simd_level level = rq_simd_get();
+    if (level == RQ_SIMD_AVX512) return &rqm__ggml_avx512;
+    if (level == RQ_SIMD_AVX2) return &rqm__ggml_avx2;
 #endif
     return &rqm__ggml_ref;
 }
@@ -309,16 +275,16 @@ static void dequant_blocks(const rqm_ggml_kernels *k, rqm_ggml_type t, const uin
     if (k->dequant_types & RQM_TYPE_BIT(t))
         k->dequant(t, src, dst, n_blocks);
     else
-        TRAITS[t].dequant(src, dst, n_blocks);
+        DEQUANT[t](src, dst, n_blocks);
 }
 
 rq_status rqm_dequant_row(rqm_ggml_type t, const void *src, float *dst, size_t n) {
-    const type_traits *tt = traits(t);
-    if (!tt || !tt->dequant) return RQ_ERR_UNSUPPORTED;
-    if (n % tt->elems) return RQ_ERR_SHAPE;
+    if (!rqm_ggml_can_dequant(t)) return RQ_ERR_UNSUPPORTED;
+    const size_t elems = rqm_ggml_block_elems(t);
+    if (n % elems) return RQ_ERR_SHAPE;
     if (!n) return RQ_OK;
     if (!src || !dst) return RQ_ERR_INVALID_ARG;
-    dequant_blocks(kernels_now(), t, src, dst, n / tt->elems);
+    dequant_blocks(kernels_now(), t, src, dst, n / elems);
     return RQ_OK;
 }
 
@@ -395,7 +361,7 @@ static void matmul_rows(const mm_job *job, size_t o0, size_t o1) {
     const rqm_matrix *w = job->w;
     const rqm_ggml_kernels *k = job->k;
     const size_t n_in = w->n_in, n_out = w->n_out, tail = n_in % RQM_LANES;
-    const size_t elems = TRAITS[w->type].elems, bytes = TRAITS[w->type].bytes;
+    const size_t elems = rqm_ggml_block_elems(w->type), bytes = rqm_ggml_block_bytes(w->type);
     if (job->n_rows == 1 && (k->dot_types & RQM_TYPE_BIT(w->type))) {
         k->dot_rows(w->type, (const uint8_t *)w->data + o0 * w->row_bytes, w->row_bytes, o1 - o0, job->x,
                     n_in / elems, job->y + o0);
@@ -433,7 +399,7 @@ static void matmul_rows(const mm_job *job, size_t o0, size_t o1) {
 void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y) {
     assert(w && rqm_ggml_can_dequant(w->type));
     const size_t n_in = w->n_in, tail = n_in % RQM_LANES;
-    const size_t elems = TRAITS[w->type].elems, bytes = TRAITS[w->type].bytes;
+    const size_t elems = rqm_ggml_block_elems(w->type), bytes = rqm_ggml_block_bytes(w->type);
     float wbuf[PIECE], acc[RQM_LANES];
     for (size_t i = 0; i < n_rows; i++) {
         for (size_t o = 0; o < w->n_out; o++) {
@@ -442,7 +408,7 @@ void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y
             for (size_t c0 = 0; c0 < n_in; c0 += PIECE) {
                 nc = n_in - c0 < PIECE ? n_in - c0 : PIECE;
                 const uint8_t *src = (const uint8_t *)w->data + o * w->row_bytes + c0 / elems * bytes;
-                TRAITS[w->type].dequant(src, wbuf, nc / elems);
+                DEQUANT[w->type](src, wbuf, nc / elems);
                 accum_ref(acc, wbuf, PIECE, 1, x + i * n_in + c0, 0, 1, nc / RQM_LANES);
             }
             float s = fold_lanes(acc);

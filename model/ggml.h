@@ -11,15 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ggml_types.h"
 #include "gguf.h"
-
-/* Elements per block and bytes per block; 0 for unknown types. */
-size_t rqm_ggml_block_elems(rqm_ggml_type t);
-size_t rqm_ggml_block_bytes(rqm_ggml_type t);
-const char *rqm_ggml_type_name(rqm_ggml_type t); /* "q4_1", ...; "?" if unknown */
-/* Bytes of a row of n elements; 0 if t is unknown or n is not a multiple of
- * the block size. */
-size_t rqm_ggml_row_bytes(rqm_ggml_type t, uint64_t n);
 
 /* 1 if rqm_dequant_row / rqm_matmul serve type t. */
 int rqm_ggml_can_dequant(rqm_ggml_type t);

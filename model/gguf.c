@@ -11,13 +11,16 @@
  * bytes that remain before it is used, so a count of 2^62 is a "truncated"
  * error, never an allocation; arrays of tables grow as entries are actually
  * parsed, so memory stays proportional to the file. Nothing is copied: keys,
- * strings and tensor data point into the mapping. Strings of top-level string
+ * strings and tensor data point into the mapping, except tensor data that a
+ * small general.alignment (1, 2, 4) or a caller's unaligned buffer leaves
+ * off an 8-byte boundary: those tensors are copied once, at open, to aligned
+ * memory, so every tensor can be read through a pointer of its element type. Strings of top-level string
  * arrays are indexed once at open time (rqm_gguf_array_str is O(1)); keys and
  * tensor names are hashed (duplicates are rejected).
  */
 #include "gguf.h"
 
-#include "ggml.h"
+#include "ggml_types.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #define GGUF_MAX_NAME 256        /* ggml writes ≤ 63; leave room, stay sane     */
 #define GGUF_DEFAULT_ALIGN 32
 #define GGUF_MAX_ALIGN (1u << 30) /* a larger "alignment" can only be garbage   */
+#define GGUF_DATA_ALIGN 8        /* the widest element (f64, i64); copies are 64-aligned */
 /* Smallest encodings, used to bound counts by the bytes that remain:
  * a string is at least its u64 length, a nested array its type + count,
  * a kv pair a key length + value type + 1-byte value, a tensor info a name
@@ -59,6 +63,7 @@ struct rqm_gguf {
     uint32_t *kv_hash, *tensor_hash; /* open addressing: index + 1, 0 = empty */
     size_t kv_hash_cap, tensor_hash_cap;
     uint64_t alignment, data_offset;
+    void *copies; /* aligned copies of the tensors whose data were misaligned */
 };
 
 /* ---- bounds-checked reader ----------------------------------------------- */
@@ -404,6 +409,29 @@ static int span_cmp(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+/* Tensor data off a GGUF_DATA_ALIGN boundary (general.alignment 1, 2 or 4,
+ * or an unaligned caller's buffer) are copied into one 64-byte-aligned block
+ * and the tensors pointed there; aligned data stay in the mapping. */
+static rq_status align_data(reader *r, rqm_gguf *g) {
+    size_t total = 0;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const rqm_tensor *t = &g->tensors[i];
+        if ((uintptr_t)t->data % GGUF_DATA_ALIGN) total += (size_t)(t->n_bytes + 63) / 64 * 64;
+    }
+    if (!total) return RQ_OK;
+    uint8_t *c = aligned_alloc(64, total);
+    if (!c) return nomem(r);
+    g->copies = c;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        rqm_tensor *t = &g->tensors[i];
+        if (!((uintptr_t)t->data % GGUF_DATA_ALIGN)) continue;
+        memcpy(c, t->data, (size_t)t->n_bytes);
+        t->data = c;
+        c += (size_t)(t->n_bytes + 63) / 64 * 64;
+    }
+    return RQ_OK;
+}
+
 static rq_status parse_tensors(reader *r, rqm_gguf *g, uint64_t n_tensors) {
     size_t cap = 0;
     rq_status st;
@@ -460,7 +488,7 @@ static rq_status parse_tensors(reader *r, rqm_gguf *g, uint64_t n_tensors) {
         }
     }
     free(sp);
-    return RQ_OK;
+    return align_data(r, g);
 }
 
 static rq_status parse(rqm_gguf *g, reader *r) {
@@ -485,16 +513,6 @@ static rq_status parse(rqm_gguf *g, reader *r) {
     if ((st = index_strings(r, g))) return st;
     if ((st = read_alignment(r, g))) return st;
     return parse_tensors(r, g, n_tensors);
-}
-
-rq_status rqm_say(char *err, size_t err_len, rq_status st, const char *fmt, ...) {
-    if (err && err_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return st;
 }
 
 rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char *err, size_t err_len) {
@@ -563,6 +581,7 @@ void rqm_gguf_close(rqm_gguf *g) {
     free(g->tensors);
     free(g->kv_hash);
     free(g->tensor_hash);
+    free(g->copies);
     free(g);
 }
 
@@ -648,10 +667,4 @@ rq_status rqm_gguf_array_f64(const rqm_gguf_kv *kv, uint64_t i, double *out) {
     else
         *out = vtype_is_signed(kv->arr_type) ? (double)tmp.v.i : (double)tmp.v.u;
     return RQ_OK;
-}
-
-int rqm_str_eq(rqm_str a, const char *b) {
-    if (!b) return 0;
-    size_t n = strlen(b);
-    return a.len == n && (n == 0 || !memcmp(a.ptr, b, n));
 }

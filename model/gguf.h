@@ -10,13 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ggml_types.h"
 #include "rotorquant.h"
-
-/* A string inside the file: not NUL-terminated. */
-typedef struct {
-    const char *ptr;
-    uint64_t len;
-} rqm_str;
+#include "util.h"
 
 typedef enum {
     RQM_GGUF_U8 = 0, RQM_GGUF_I8 = 1, RQM_GGUF_U16 = 2, RQM_GGUF_I16 = 3,
@@ -24,18 +20,6 @@ typedef enum {
     RQM_GGUF_STRING = 8, RQM_GGUF_ARRAY = 9, RQM_GGUF_U64 = 10, RQM_GGUF_I64 = 11,
     RQM_GGUF_F64 = 12,
 } rqm_gguf_vtype;
-
-/* ggml tensor types the reader knows (numbers as in ggml). Files with the
- * types of the second group open (their sizes are known) but have no
- * dequantizer (rqm_matrix_from_tensor says RQ_ERR_UNSUPPORTED). */
-typedef enum {
-    RQM_GGML_F32 = 0, RQM_GGML_F16 = 1, RQM_GGML_Q4_0 = 2, RQM_GGML_Q4_1 = 3,
-    RQM_GGML_Q5_0 = 6, RQM_GGML_Q5_1 = 7, RQM_GGML_Q8_0 = 8, RQM_GGML_Q4_K = 12,
-    RQM_GGML_Q5_K = 13, RQM_GGML_Q6_K = 14,
-    RQM_GGML_Q8_1 = 9, RQM_GGML_Q2_K = 10, RQM_GGML_Q3_K = 11, RQM_GGML_Q8_K = 15,
-    RQM_GGML_I8 = 24, RQM_GGML_I16 = 25, RQM_GGML_I32 = 26, RQM_GGML_I64 = 27,
-    RQM_GGML_F64 = 28, RQM_GGML_BF16 = 30,
-} rqm_ggml_type;
 
 typedef struct {
     rqm_str key;
@@ -70,7 +54,9 @@ typedef struct rqm_gguf rqm_gguf;
  * 2^63 − 1, a row that is not whole blocks, general.alignment not a u32
  * power of two (default 32), an offset not a multiple of it, overlapping
  * tensors; a tensor or count reaching past the end is RQ_ERR_TRUNCATED,
- * open/mmap failures RQ_ERR_IO. */
+ * open/mmap failures RQ_ERR_IO. Tensor data are aligned to 8 bytes (at
+ * least) whatever the file's alignment: data a small general.alignment
+ * leaves off that boundary are copied at open. */
 rq_status rqm_gguf_open(rqm_gguf **out, const char *path, char *err, size_t err_len);
 /* The same on a caller's buffer (not copied; must outlive the handle). */
 rq_status rqm_gguf_open_memory(rqm_gguf **out, const void *buf, size_t len, char *err, size_t err_len);
@@ -99,13 +85,5 @@ rq_status rqm_gguf_array_f64(const rqm_gguf_kv *kv, uint64_t i, double *out);
 size_t rqm_gguf_n_tensors(const rqm_gguf *g);
 const rqm_tensor *rqm_gguf_tensor_at(const rqm_gguf *g, size_t i);
 const rqm_tensor *rqm_gguf_tensor(const rqm_gguf *g, const char *name); /* NULL if absent */
-
-/* Writes a one-line reason to err (if err and err_len) and returns st: the
- * error convention of every model/ function. */
-rq_status rqm_say(char *err, size_t err_len, rq_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* 1 if two in-file strings / a string and a C string are equal. */
-int rqm_str_eq(rqm_str a, const char *b);
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "llama.h"
 
+#include "arch.h"
 #include "gemma3.h"
 
 #include <math.h>
@@ -46,60 +47,6 @@ struct rqm_session {
     rqm_gemma3_scratch *g3; /* the Gemma 3 activations (m->gemma3) */
 };
 
-/* A metadata integer, bounded to a sane positive int. */
-static rq_status get_int(const rqm_gguf *g, const char *arch, const char *key, int *out, int required,
-                         char *err, size_t err_len) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.%s", arch, key);
-    uint64_t u;
-    if (!rqm_gguf_find(g, name)) {
-        if (!required) return RQ_OK;
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata lacks %s", name);
-    }
-    rq_status st = rqm_gguf_get_u64(g, name, &u);
-    if (st != RQ_OK || u == 0 || u > (1u << 24)) {
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive integer of sane size", name);
-    }
-    *out = (int)u;
-    return RQ_OK;
-}
-
-static rq_status get_float(const rqm_gguf *g, const char *arch, const char *key, double *out, char *err,
-                           size_t err_len) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.%s", arch, key);
-    if (!rqm_gguf_find(g, name)) return RQ_OK; /* keep the default */
-    double f;
-    if (rqm_gguf_get_f64(g, name, &f) != RQ_OK || !(f > 0) || !isfinite(f)) {
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "GGUF metadata %s is not a positive number", name);
-    }
-    *out = f;
-    return RQ_OK;
-}
-
-/* A 1-D F32 tensor of n elements. */
-static rq_status get_vector(const rqm_gguf *g, const char *name, size_t n, const float **out, char *err,
-                            size_t err_len) {
-    const rqm_tensor *t = rqm_gguf_tensor(g, name);
-    if (!t) {
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
-    }
-    if (t->type != RQM_GGML_F32 || t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s: expected f32 [%zu]", name, n);
-    }
-    *out = (const float *)t->data;
-    return RQ_OK;
-}
-
-static rq_status get_matrix(const rqm_gguf *g, const char *name, size_t n_in, size_t n_out, rqm_matrix *m,
-                            char *err, size_t err_len) {
-    const rqm_tensor *t = rqm_gguf_tensor(g, name);
-    if (!t) {
-        return rqm_say(err, err_len, RQ_ERR_FORMAT, "tensor %s not found", name);
-    }
-    return rqm_matrix_from_tensor(m, t, n_in, n_out, err, err_len);
-}
-
 rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t err_len) {
     if (!out || !g) return RQ_ERR_INVALID_ARG;
     *out = NULL;
@@ -128,24 +75,24 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
     hp.rope_base = 10000.0;
     hp.rms_eps = 1e-5;
     rq_status st;
-    if ((st = get_int(g, arch, "block_count", &hp.n_layers, 1, err, err_len)) ||
-        (st = get_int(g, arch, "embedding_length", &hp.n_embd, 1, err, err_len)) ||
-        (st = get_int(g, arch, "feed_forward_length", &hp.n_ff, 1, err, err_len)) ||
-        (st = get_int(g, arch, "attention.head_count", &hp.n_heads, 1, err, err_len)) ||
-        (st = get_float(g, arch, "rope.freq_base", &hp.rope_base, err, err_len)) ||
-        (st = get_float(g, arch, "attention.layer_norm_rms_epsilon", &hp.rms_eps, err, err_len)))
+    if ((st = rqm_arch_int(g, arch, "block_count", &hp.n_layers, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, arch, "embedding_length", &hp.n_embd, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, arch, "feed_forward_length", &hp.n_ff, 1, err, err_len)) ||
+        (st = rqm_arch_int(g, arch, "attention.head_count", &hp.n_heads, 1, err, err_len)) ||
+        (st = rqm_arch_float(g, arch, "rope.freq_base", &hp.rope_base, err, err_len)) ||
+        (st = rqm_arch_float(g, arch, "attention.layer_norm_rms_epsilon", &hp.rms_eps, err, err_len)))
         return st;
     hp.n_kv_heads = hp.n_heads;
     hp.n_ctx_train = 2048;
-    if ((st = get_int(g, arch, "attention.head_count_kv", &hp.n_kv_heads, 0, err, err_len)) ||
-        (st = get_int(g, arch, "context_length", &hp.n_ctx_train, 0, err, err_len)))
+    if ((st = rqm_arch_int(g, arch, "attention.head_count_kv", &hp.n_kv_heads, 0, err, err_len)) ||
+        (st = rqm_arch_int(g, arch, "context_length", &hp.n_ctx_train, 0, err, err_len)))
         return st;
     if (hp.n_embd % hp.n_heads || hp.n_heads % hp.n_kv_heads) {
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "head counts %d/%d do not divide embedding %d", hp.n_heads, hp.n_kv_heads, hp.n_embd);
     }
     hp.head_dim = hp.n_embd / hp.n_heads;
     hp.n_rot = hp.head_dim;
-    if ((st = get_int(g, arch, "rope.dimension_count", &hp.n_rot, 0, err, err_len))) return st;
+    if ((st = rqm_arch_int(g, arch, "rope.dimension_count", &hp.n_rot, 0, err, err_len))) return st;
     if (hp.n_rot > hp.head_dim || hp.n_rot % 2) {
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "rope.dimension_count %d does not fit head_dim %d", hp.n_rot, hp.head_dim);
     }
@@ -164,11 +111,11 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
         return RQ_ERR_NOMEM;
     }
     const size_t E = (size_t)hp.n_embd, KV = (size_t)hp.n_kv_heads * hp.head_dim, F = (size_t)hp.n_ff;
-    st = get_matrix(g, "token_embd.weight", E, (size_t)hp.n_vocab, &m->tok_embd, err, err_len);
-    if (!st) st = get_vector(g, "output_norm.weight", E, &m->output_norm, err, err_len);
+    st = rqm_arch_matrix(g, "token_embd.weight", E, (size_t)hp.n_vocab, &m->tok_embd, err, err_len);
+    if (!st) st = rqm_arch_vector(g, "output_norm.weight", E, &m->output_norm, err, err_len);
     if (!st) {
         if (rqm_gguf_tensor(g, "output.weight"))
-            st = get_matrix(g, "output.weight", E, (size_t)hp.n_vocab, &m->output, err, err_len);
+            st = rqm_arch_matrix(g, "output.weight", E, (size_t)hp.n_vocab, &m->output, err, err_len);
         else
             m->output = m->tok_embd; /* tied embeddings */
     }
@@ -178,12 +125,12 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
 #define MAT(field, suffix, n_in, n_out)                                            \
     if (!st) {                                                                     \
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);                \
-        st = get_matrix(g, name, n_in, n_out, &w->field, err, err_len);            \
+        st = rqm_arch_matrix(g, name, n_in, n_out, &w->field, err, err_len);            \
     }
 #define VEC(field, suffix)                                                         \
     if (!st) {                                                                     \
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, suffix);                \
-        st = get_vector(g, name, E, &w->field, err, err_len);                      \
+        st = rqm_arch_vector(g, name, E, &w->field, err, err_len);                      \
     }
         VEC(attn_norm, "attn_norm")
         VEC(ffn_norm, "ffn_norm")
@@ -216,11 +163,6 @@ const rqm_llama_hparams *rqm_llama_hparams_of(const rqm_llama *m) { return m ? &
 
 size_t rqm_llama_layer_window(const rqm_llama *m, int layer) {
     return m && m->gemma3 ? rqm_gemma3_window(m->gemma3, layer) : 0;
-}
-
-static float *alloc_f32(size_t n) {
-    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-    return aligned_alloc(64, bytes);
 }
 
 void rqm_session_free(rqm_session *s) {
@@ -277,16 +219,16 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     const size_t B = (size_t)s->cfg.n_batch, E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
     const size_t KV = (size_t)hp->n_kv_heads * hp->head_dim, R = (size_t)hp->n_rot / 2;
     /* 64-byte aligned activations: the matmul kernels run faster on them */
-    s->x = alloc_f32(B * E);
-    s->h = alloc_f32(B * E);
-    s->q = alloc_f32(B * E);
-    s->att = alloc_f32(B * E);
-    s->k = alloc_f32(B * KV);
-    s->v = alloc_f32(B * KV);
-    s->gate = alloc_f32(B * F);
-    s->up = alloc_f32(B * F);
-    s->rope_cos = alloc_f32(B * R + 1);
-    s->rope_sin = alloc_f32(B * R + 1);
+    s->x = rqm_alloc_f32(B * E);
+    s->h = rqm_alloc_f32(B * E);
+    s->q = rqm_alloc_f32(B * E);
+    s->att = rqm_alloc_f32(B * E);
+    s->k = rqm_alloc_f32(B * KV);
+    s->v = rqm_alloc_f32(B * KV);
+    s->gate = rqm_alloc_f32(B * F);
+    s->up = rqm_alloc_f32(B * F);
+    s->rope_cos = rqm_alloc_f32(B * R + 1);
+    s->rope_sin = rqm_alloc_f32(B * R + 1);
     s->n_ctx = malloc(B * sizeof(size_t));
     s->inv_freq = malloc((R + 1) * sizeof(double));
     if (!s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->rope_cos ||
@@ -308,14 +250,6 @@ void rqm_session_reset(rqm_session *s) {
 
 size_t rqm_session_pos(const rqm_session *s) { return s ? s->pos : 0; }
 const rq_cache *rqm_session_cache(const rqm_session *s) { return s ? s->cache : NULL; }
-
-/* y[i] = x[i] / rms(x) · w[i], the sum of squares in double. */
-static void rms_norm(const float *x, const float *w, float *y, size_t n, double eps) {
-    double ss = 0;
-    for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    const float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
-}
 
 /* Rotate adjacent pairs of the first n_rot coordinates of each head. */
 static void rope(float *x, size_t n_heads, int head_dim, size_t n_pairs, const float *c, const float *s) {
@@ -356,7 +290,7 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
     rq_attn_params ap = {.n_q_heads = hp->n_heads, .scale = 0};
     for (int l = 0; l < hp->n_layers; l++) {
         const layer_weights *w = &m->layers[l];
-        for (size_t t = 0; t < n; t++) rms_norm(s->x + t * E, w->attn_norm, s->h + t * E, E, hp->rms_eps);
+        for (size_t t = 0; t < n; t++) rqm_rms_norm(s->x + t * E, w->attn_norm, s->h + t * E, E, hp->rms_eps);
         rqm_matmul(&w->wq, s->h, n, s->q, T);
         rqm_matmul(&w->wk, s->h, n, s->k, T);
         rqm_matmul(&w->wv, s->h, n, s->v, T);
@@ -375,7 +309,7 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
         rqm_matmul(&w->wo, s->att, n, s->h, T);
         for (size_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
 
-        for (size_t t = 0; t < n; t++) rms_norm(s->x + t * E, w->ffn_norm, s->h + t * E, E, hp->rms_eps);
+        for (size_t t = 0; t < n; t++) rqm_rms_norm(s->x + t * E, w->ffn_norm, s->h + t * E, E, hp->rms_eps);
         rqm_matmul(&w->w_gate, s->h, n, s->gate, T);
         rqm_matmul(&w->w_up, s->h, n, s->up, T);
         for (size_t i = 0; i < n * F; i++) {
@@ -388,7 +322,7 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
     s->pos += n;
     if (!logits) return RQ_OK;
     const size_t first = all_logits ? 0 : n - 1;
-    for (size_t t = first; t < n; t++) rms_norm(s->x + t * E, m->output_norm, s->h + t * E, E, hp->rms_eps);
+    for (size_t t = first; t < n; t++) rqm_rms_norm(s->x + t * E, m->output_norm, s->h + t * E, E, hp->rms_eps);
     rqm_matmul(&m->output, s->h + first * E, n - first, logits, T);
     return RQ_OK;
 }
@@ -415,6 +349,18 @@ rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int 
         }
     }
     return RQ_OK;
+}
+
+rq_status rqm_session_eval_seq(rqm_session *s, int32_t bos, const int32_t *ids, size_t n, int all_logits,
+                               float *logits) {
+    if (bos < 0 || !n || !ids) return rqm_session_eval(s, ids, n, all_logits, logits);
+    int32_t *b = malloc(n * sizeof *b);
+    if (!b) return RQ_ERR_NOMEM;
+    memcpy(b, ids, n * sizeof *b);
+    b[0] = bos;
+    rq_status st = rqm_session_eval(s, b, n, all_logits, logits);
+    free(b);
+    return st;
 }
 
 const char *rqm_default_path(rqm_path_kind kind, char *buf, size_t len) {

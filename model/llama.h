@@ -72,6 +72,14 @@ const rq_cache *rqm_session_cache(const rqm_session *s);
  * session is unusable until rqm_session_reset (RQ_ERR_RANGE: past n_ctx, or a
  * value the cache type cannot hold). */
 rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int all_logits, float *logits);
+/* rqm_session_eval of ids[0 .. n − 1] as a sequence of its own (a perplexity
+ * chunk, a prefill, a calibration window): with bos ≥ 0, bos takes the place
+ * of ids[0] (llama-perplexity's convention for models whose GGUF sets
+ * add_bos_token, such as Gemma: every chunk starts the way the model was
+ * trained); bos < 0: exactly rqm_session_eval. bos from
+ * rqm_tokenizer_seq_bos. */
+rq_status rqm_session_eval_seq(rqm_session *s, int32_t bos, const int32_t *ids, size_t n, int all_logits,
+                               float *logits);
 
 /* Default locations: $RQ_MODEL / $RQ_TEXT if set, else in the download
  * cache ${RQ_CACHE_DIR:-$HOME/.cache/rotorquant} (scripts/fetch_model.sh,

@@ -579,6 +579,7 @@ size_t rqm_tokenizer_n_vocab(const rqm_tokenizer *t) { return t ? t->n_tokens : 
 int32_t rqm_tokenizer_bos(const rqm_tokenizer *t) { return t ? t->bos : -1; }
 int32_t rqm_tokenizer_eos(const rqm_tokenizer *t) { return t ? t->eos : -1; }
 int rqm_tokenizer_add_bos(const rqm_tokenizer *t) { return t && t->spm ? rqm_spm_add_bos(t->spm) : 0; }
+int32_t rqm_tokenizer_seq_bos(const rqm_tokenizer *t) { return rqm_tokenizer_add_bos(t) && t->bos >= 0 ? t->bos : -1; }
 
 /* ---- encoding ------------------------------------------------------------- */
 typedef struct {

@@ -32,6 +32,10 @@ int32_t rqm_tokenizer_eos(const rqm_tokenizer *t);
  * SentencePiece vocabularies: model/tokenizer_spm.h). rqm_tokenize never
  * adds it; callers do. */
 int rqm_tokenizer_add_bos(const rqm_tokenizer *t);
+/* The id that starts every sequence evaluated on its own: BOS when the model
+ * wants it (rqm_tokenizer_add_bos and a BOS id), else -1; for
+ * rqm_session_eval_seq and rqm_ppl_config. */
+int32_t rqm_tokenizer_seq_bos(const rqm_tokenizer *t);
 
 /* Encode text[len] (raw bytes; control-token literals such as
  * "<|im_start|>" are recognised when parse_special != 0). Writes up to cap

@@ -6,6 +6,9 @@
 #define RQ_INTERNAL_H
 
 #include "rotorquant.h"
+#include "rotorquant_cuda.h"
+#include "rotorquant_eval.h"
+#include "blocks.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -26,7 +29,8 @@ enum {
 double rq__exp(double x);
 double rq__log(double x); /* x > 0 */
 
-/* ---- rotations (rotation.c, rotation_block.c) ---------------------------- */
+/* ---- rotations (rotation.c: the ops table; one file per family) ---------- */
+/* The fields each family fills (the SIMD and CUDA kernels read them). */
 struct rq_rotation {
     rq_rot_kind kind;
     int n_dims;
@@ -51,15 +55,36 @@ struct rq_rotation {
     /* block families: per-lane coefficients for the SIMD kernels (derived,
      * not counted in n_params; layout below at rq__block_simd_lanes). The
      * n_blocks − (d mod B ≠ 0) regular blocks are disjoint, so SIMD applies
-     * them all at once; the tail block goes through rq__block_apply. */
+     * them all at once; the tail block goes through the ops row's tail. */
     float *simd_coef;
 };
 
-/* Block families (rotation_block.c): fill block_params/block_mats of a
- * rotation whose kind, n_dims are set; forward/inverse on one vector. */
-rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed);
-void rq__block_forward_ref(const rq_rotation *rot, const float *x, float *y);
-void rq__block_inverse_ref(const rq_rotation *rot, const float *x, float *y);
+/* One rotation family: a row of the ops table, indexed by rq_rot_kind. A
+ * family's form tells the kernel layer (rq__rotate) how to run it: a dense
+ * matrix (mat/mat_t through the matvec kernels), block-diagonal (the
+ * kernels' regular-block slot, then `tail`), or a whole map (the kernels'
+ * per-kind slot). Without a slot at a level, the reference below runs. */
+typedef struct {
+    const char *name;   /* rq_rot_kind_name                                     */
+    int block;          /* B of a block-diagonal family, else 0                 */
+    bool matrix;        /* the map is mat (Π) / mat_t (Πᵀ), row-major           */
+    /* d in [RQ_MIN_DIMS, RQ_MAX_DIMS] that the family serves */
+    bool (*dims_ok)(int d);
+    /* fill the fields of r (kind, n_dims set) from the seed, n_params too */
+    rq_status (*init)(rq_rotation *r, uint64_t seed);
+    /* the reference y = Π x and y = Πᵀ x, x == y allowed */
+    void (*forward)(const rq_rotation *r, const float *x, float *y);
+    void (*inverse)(const rq_rotation *r, const float *x, float *y);
+    /* block-diagonal families: the overlapping tail block alone, in place */
+    void (*tail)(const rq_rotation *r, float *y, bool inverse);
+    /* free what init allocated (not r itself) */
+    void (*free)(rq_rotation *r);
+} rq_rot_ops;
+
+const rq_rot_ops *rq__rot_ops(rq_rot_kind kind); /* NULL outside 0..RQ_ROT_COUNT−1 */
+
+/* Haar-distributed n×n orthogonal matrix from rng, row-major (rotation_dense.c). */
+rq_status rq__haar_matrix(int n, rq_rng *rng, float *out);
 /* Block b alone, in place on its B floats v (the reference's per-block map). */
 void rq__block_apply(const rq_rotation *rot, int b, float *v, bool inverse);
 /* simd_coef layout: regular blocks n_reg = ⌊d/B⌋, lanes L = B·n_reg
@@ -78,6 +103,9 @@ int rq__block_simd_lanes(const rq_rotation *rot);
 /* In-place orthonormal fast Walsh–Hadamard transform of n = 2^k floats,
  * butterfly order fixed (docs/FORMAT.md §3) so SIMD versions match. */
 void rq__fwht_ref(float *x, int n);
+/* Hadamard family: Q_m (or Q_mᵀ) on each of the 2^k runs of m floats of y,
+ * sums from +0 in increasing index (shared by every level). */
+void rq__hadamard_odd(const rq_rotation *r, float *y, bool transpose);
 
 /* ---- reductions with a fixed order (shared by scalar and SIMD) -------- */
 /* Σ x_i² in float with 16 interleaved partial sums (lane = i mod 16) and a
@@ -98,9 +126,44 @@ static inline bool rq__finite(float f) {
 }
 
 
-/* ---- quantizer internals (quant.c; read by attention.c, kvcache.c) ---- */
+/* ---- block kinds and type traits (types.c) ------------------------------- */
+/* One row per block kind (blocks.h): its layout for any d and, for the
+ * value blocks, the reference codecs (the executable spec of the kernels'
+ * per-kind slots). */
+typedef struct {
+    const char *name;
+    bool codes;        /* rotated Lloyd-Max codes (MSE, PROD), not values     */
+    bool signs;        /* + fp16 ‖r′‖ and the QJL sign bits (PROD)            */
+    bool in_place;     /* the block is the d floats themselves (f32)          */
+    size_t codes_off;  /* codes start (after the fp16 head)                   */
+    /* bytes of one d-value vector with code_bits-bit codes */
+    size_t (*bytes)(int d, int code_bits);
+    /* every fp16 (f32) field of the vector's block is finite: what the
+     * encoder writes, and what the decoders may assume */
+    bool (*fields_ok)(const uint8_t *blk, int d);
+    /* value blocks: n finite values → block (RQ_ERR_RANGE when an fp16 field
+     * would overflow; the bytes written before that are unspecified), and
+     * back; NULL for code blocks (their pipelines are in quant.c) */
+    rq_status (*encode_ref)(const float *x, int n, uint8_t *out);
+    void (*decode_ref)(const uint8_t *in, int n, float *out);
+} rq_block_layout;
+
+extern const rq_block_layout rq__blocks[RQ_BLOCK_COUNT];
+
+/* A type row: the public part first (rq_type_at returns &info). */
+typedef struct {
+    rq_type_info info;
+    rq_block_kind block;
+    int code_bits; /* bits per code: b (MSE), b − 1 (PROD), 0 for value blocks */
+} rq_type_traits;
+
+/* The row of a type (a pointer from rq_type_at/find, or a copy of one). */
+const rq_type_traits *rq__type_traits(const rq_type_info *t);
+
+/* ---- quantizer internals (quant.c; the CUDA upload reads the struct) ------ */
 struct rq_quantizer {
     const rq_type_info *type;
+    const rq_type_traits *traits; /* type's row                            */
     int n_dims;
     rq_quant_config cfg;
     size_t bytes;          /* per vector                                 */
@@ -112,17 +175,33 @@ struct rq_quantizer {
     float qjl_alpha;       /* reconstruction scale α                     */
 };
 
+/* How the cache and the attention kernels read a quantizer's blocks. */
+typedef struct {
+    rq_block_kind block;
+    const rq_block_layout *layout;
+    int bits;           /* code bits (0: none)                     */
+    size_t off_codes;   /* byte offsets inside the block           */
+    size_t off_signs;   /* PROD: the sign bits                     */
+    const float *cent;  /* centroids (NULL without codes)          */
+    float alpha;        /* QJL reconstruction scale                */
+    bool rotated;       /* values live in the rotated domain       */
+} rq_quantizer_view;
+
+rq_quantizer_view rq__quantizer_view(const rq_quantizer *q);
+
 /* Block → decoded vector in the rotated domain (MSE/PROD types): n′·c(code)
  * (+ ‖r′‖·α·Sᵀs for PROD). */
 void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr);
-/* QJL sketch: out = S v, and out = Sᵀ s for packed sign bits s. */
+/* QJL sketch: out = S v; out = Sᵀ s for packed sign bits s; out = Sᵀ v for
+ * a float vector v. */
 void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out);
 void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out);
+void rq__qjl_transpose_f(const rq_quantizer *q, const float *v, float *out);
 
 /* ---- SIMD level (src/simd/dispatch.c) ----------------------------------
  * Chosen once from cpuid, overridable with RQ_SIMD=scalar|avx2|avx512
- * (a level the CPU lacks falls back to the best one it has). */
-typedef enum { RQ_SIMD_SCALAR = 0, RQ_SIMD_AVX2 = 1, RQ_SIMD_AVX512 = 2 } rq_simd_level;
+ * (a level the CPU lacks falls back to the best one it has; an unknown
+ * value is ignored and reported by rq_simd_status()). */
 rq_simd_level rq__simd_level(void);
 /* The best level this CPU (and build) supports, ignoring RQ_SIMD. */
 rq_simd_level rq__simd_cpu_level(void);
@@ -130,5 +209,14 @@ rq_simd_level rq__simd_cpu_level(void);
  * returns the level set. Not meant to race with running kernels. */
 rq_simd_level rq__simd_force(rq_simd_level level);
 const char *rq__simd_level_name(rq_simd_level level); /* "scalar", "avx2", "avx512" */
+
+/* ---- errors (error.c) ------------------------------------------------
+ * Sets this thread's rq_last_error() message and returns st, at every error
+ * return of a public function: `return rq__fail(RQ_ERR_SHAPE, "rq_x: n = %d
+ * ...", n);`. The message names the function, the argument and its value. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+rq_status rq__fail(rq_status st, const char *fmt, ...);
 
 #endif /* RQ_INTERNAL_H */

@@ -106,12 +106,16 @@ static double regularize(const double *S, int d, double ridge, double *out) {
 }
 
 rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A) {
-    if (!Sk || !Sq || !A || d < 1 || d > RQ_MAX_DIMS) return RQ_ERR_INVALID_ARG;
+    static const char fn[] = "rq_key_basis_fit";
+    if (!Sk || !Sq || !A) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !Sk ? "Sk" : !Sq ? "Sq" : "A");
+    if (d < 1 || d > RQ_MAX_DIMS) return rq__fail(RQ_ERR_INVALID_ARG, "%s: d = %d out of range (1..%d)", fn, d, RQ_MAX_DIMS);
     const size_t dd = (size_t)d * d;
     for (size_t i = 0; i < dd; i++)
-        if (!isfinite(Sk[i]) || !isfinite(Sq[i])) return RQ_ERR_NONFINITE;
+        if (!isfinite(Sk[i]) || !isfinite(Sq[i]))
+            return rq__fail(RQ_ERR_NONFINITE, "%s: %s[%zu][%zu] = %g", fn, isfinite(Sk[i]) ? "Sq" : "Sk", i / (size_t)d,
+                            i % (size_t)d, isfinite(Sk[i]) ? Sq[i] : Sk[i]);
     double *buf = malloc(sizeof(double) * (8 * dd + (size_t)d));
-    if (!buf) return RQ_ERR_NOMEM;
+    if (!buf) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
     double *K = buf, *Q = buf + dd, *Kh = buf + 2 * dd, *Kih = buf + 3 * dd, *T = buf + 4 * dd,
            *T2 = buf + 5 * dd, *tmp = buf + 6 * dd;
     /* a small ridge keeps both moments invertible (a channel no query ever
@@ -119,7 +123,9 @@ rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A) 
     const double ridge = 1e-4;
     double trk = regularize(Sk, d, ridge, K), trq = regularize(Sq, d, ridge, Q);
     rq_status st = RQ_OK;
-    if (!(trk > 0) || !(trq > 0)) st = RQ_ERR_INVALID_ARG; /* no energy: nothing to fit */
+    if (!(trk > 0) || !(trq > 0)) /* no energy: nothing to fit */
+        st = rq__fail(RQ_ERR_INVALID_ARG, "%s: tr(%s) = %g: the %s moment has no energy", fn, trk > 0 ? "Sq" : "Sk",
+                      trk > 0 ? trq : trk, trk > 0 ? "query" : "key");
     if (!st) {
         const double fk = ridge * trk / d * 0.5, fq = ridge * trq / d * 0.5;
         sym_power(K, d, 0.5, fk, Kh, tmp);   /* Sk^½  */
@@ -139,7 +145,7 @@ rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A) 
         double s = e > 0 ? sqrt(trk / e) : 0;
         for (size_t i = 0; i < dd; i++) {
             A[i] = (float)(T2[i] * s);
-            if (!isfinite(A[i])) st = RQ_ERR_RANGE;
+            if (!isfinite(A[i]) && !st) st = rq__fail(RQ_ERR_RANGE, "%s: A[%zu] overflows float", fn, i);
         }
     }
     free(buf);
@@ -148,17 +154,19 @@ rq_status rq_key_basis_fit(const double *Sk, const double *Sq, int d, float *A) 
 
 /* Gauss–Jordan elimination with partial pivoting in double. */
 rq_status rq_key_basis_inverse_t(const float *A, int d, float *out) {
-    if (!A || !out || d < 1 || d > RQ_MAX_DIMS) return RQ_ERR_INVALID_ARG;
+    static const char fn[] = "rq_key_basis_inverse_t";
+    if (!A || !out) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !A ? "A" : "out");
+    if (d < 1 || d > RQ_MAX_DIMS) return rq__fail(RQ_ERR_INVALID_ARG, "%s: d = %d out of range (1..%d)", fn, d, RQ_MAX_DIMS);
     const double max_cond = 1e7;
     const size_t dd = (size_t)d * d;
     double *M = malloc(sizeof(double) * 2 * dd);
-    if (!M) return RQ_ERR_NOMEM;
+    if (!M) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
     double *I = M + dd;
     double norm_a = 0;
     for (size_t i = 0; i < dd; i++)
         if (!isfinite(A[i])) {
             free(M);
-            return RQ_ERR_NONFINITE;
+            return rq__fail(RQ_ERR_NONFINITE, "%s: A[%zu][%zu] = %g", fn, i / (size_t)d, i % (size_t)d, (double)A[i]);
         }
     for (int j = 0; j < d; j++) {
         double s = 0;
@@ -173,7 +181,7 @@ rq_status rq_key_basis_inverse_t(const float *A, int d, float *out) {
         for (int r = c + 1; r < d; r++)
             if (fabs(M[r * d + c]) > fabs(M[piv * d + c])) piv = r;
         if (!(fabs(M[piv * d + c]) > 1e-300 * norm_a) || norm_a == 0) {
-            st = RQ_ERR_INVALID_ARG;
+            st = rq__fail(RQ_ERR_INVALID_ARG, "%s: A is singular (no pivot in column %d)", fn, c);
             break;
         }
         if (piv != c)
@@ -198,7 +206,9 @@ rq_status rq_key_basis_inverse_t(const float *A, int d, float *out) {
             for (int i = 0; i < d; i++) s += fabs(I[i * d + j]);
             norm_i = s > norm_i ? s : norm_i;
         }
-        if (!(norm_a * norm_i <= max_cond)) st = RQ_ERR_INVALID_ARG;
+        if (!(norm_a * norm_i <= max_cond))
+            st = rq__fail(RQ_ERR_INVALID_ARG, "%s: A is ill-conditioned (1-norm condition number %.3g > %.0e)", fn,
+                          norm_a * norm_i, max_cond);
     }
     for (int i = 0; i < d && !st; i++)
         for (int j = 0; j < d; j++) out[i * d + j] = (float)I[j * d + i];

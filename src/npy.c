@@ -13,15 +13,24 @@
  * account for exactly the bytes after the header. Only little-endian float32
  * ('<f4') and float16 ('<f2') are accepted; data are converted to float32 on
  * any host byte order.
+ *
+ * Writes are atomic: the array goes to a new temporary file next to the
+ * target (PATH.tmp.PID.N), is flushed to disk and renamed over PATH, so a
+ * failed or interrupted write leaves the old file (or no file) and no
+ * temporary behind.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* Longest header accepted (numpy itself refuses headers beyond 10,000 bytes
  * by default; real ones are < 200). */
@@ -238,6 +247,11 @@ rq_status rq_npy_read(const char *path, rq_npy_array *out) {
     if (!path) return fail(out, RQ_ERR_INVALID_ARG, "no path");
     FILE *f = fopen(path, "rb");
     if (!f) return fail(out, RQ_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (!fstat(fileno(f), &sb) && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return fail(out, RQ_ERR_IO, "%s is a directory, not a .npy file", path);
+    }
     rq_status st = read_file(f, path, out);
     fclose(f);
     if (st) {
@@ -255,6 +269,38 @@ void rq_npy_free(rq_npy_array *a) {
 }
 
 /* ---- writer -------------------------------------------------------------- */
+/* A new temporary file beside path (same directory, so rename is atomic);
+ * its name in tmp. NULL with errno on failure. */
+static FILE *tmp_open(const char *path, char *tmp, size_t cap) {
+    static atomic_uint counter;
+    for (int tries = 0; tries < 16; tries++) {
+        unsigned n = atomic_fetch_add(&counter, 1);
+        if (snprintf(tmp, cap, "%s.tmp.%ld.%u", path, (long)getpid(), n) >= (int)cap) {
+            errno = ENAMETOOLONG;
+            return NULL;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0) {
+            FILE *f = fdopen(fd, "wb");
+            if (!f) close(fd), unlink(tmp);
+            return f;
+        }
+        if (errno != EEXIST) return NULL;
+    }
+    return NULL;
+}
+
+/* Closes the temporary file and, if everything was written, flushes it to
+ * disk and renames it over path; otherwise removes it. */
+static bool tmp_commit(FILE *f, const char *tmp, const char *path, bool ok) {
+    ok = fflush(f) == 0 && ok;
+    ok = ok && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) unlink(tmp);
+    return ok;
+}
+
 /* NPY 1.0, C order, little-endian items of 4 ('<f4') or 2 ('<f2') bytes. */
 static rq_status write_npy(const char *path, const float *data, int n_dims, const size_t *shape, int itemsize) {
     if (!path || n_dims < 1 || n_dims > RQ_NPY_MAX_DIMS || !shape) return RQ_ERR_INVALID_ARG;
@@ -277,7 +323,8 @@ static rq_status write_npy(const char *path, const float *data, int n_dims, cons
     memset(hdr + len, ' ', (size_t)pad);
     len += pad;
     hdr[len++] = '\n';
-    FILE *f = fopen(path, "wb");
+    char tmp[4200];
+    FILE *f = tmp_open(path, tmp, sizeof tmp);
     if (!f) return RQ_ERR_IO;
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff), (unsigned char)(len >> 8)};
     bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(hdr, 1, (size_t)len, f) == (size_t)len;
@@ -294,8 +341,7 @@ static rq_status write_npy(const char *path, const float *data, int n_dims, cons
         ok = fwrite(buf, 1, chunk * (size_t)itemsize, f) == chunk * (size_t)itemsize;
         done += chunk;
     }
-    if (fclose(f)) ok = false;
-    return ok ? RQ_OK : RQ_ERR_IO;
+    return tmp_commit(f, tmp, path, ok) ? RQ_OK : RQ_ERR_IO;
 }
 
 rq_status rq_npy_write(const char *path, const float *data, int n_dims, const size_t *shape) {

@@ -3,10 +3,13 @@
  * (docs/FORMAT.md §5 has the block layouts).
  *
  * The pipelines below are composed once from a kernel table
- * (src/simd/kernels.h): the scalar reference kernels defined here are the
- * executable spec; the AVX2 / AVX-512 tables (src/simd/) reproduce them bit
- * for bit, and may take a whole MSE batch at once (encode_mse). The table is
- * the process's SIMD level (rq__kernels()).
+ * (src/simd/kernels.h) and the type's traits row (types.c): the scalar
+ * reference kernels defined here are the executable spec; the AVX2 /
+ * AVX-512 tables (src/simd/) reproduce them bit for bit, and may take a
+ * whole MSE batch at once (encode_mse). The table is the process's SIMD
+ * level (rq__kernels()). Value blocks (f32, f16, q8_0, q4_0) go through
+ * their block kind's codec; code blocks (MSE, PROD) through the pipelines
+ * below, with the offsets of their layout row.
  *
  * MSE (TurboQuant_mse, arXiv 2504.19874 Alg. 1, with the norm stored):
  *   n = ‖x‖, y = Π(x/n), code_j = cell of y_j in the d-dim Lloyd-Max codebook,
@@ -19,8 +22,10 @@
  *   so <y, x̂> = <Πy, n′c> + ‖r′‖·α·<SΠy, s> is the unbiased QJL estimator
  *   (S Π is again Gaussian because Π is orthogonal).
  * Baselines: f32, f16, and ggml's q8_0 / q4_0 reference quantizers
- *   (quantize_row_q8_0_ref / quantize_row_q4_0_ref semantics, bit-exact);
- *   q4_0h = q4_0 of Πx with the Hadamard rotation.
+ *   (quantize_row_q8_0_ref / quantize_row_q4_0_ref semantics, bit-exact;
+ *   types.c); q4_0h = q4_0 of Πx with the Hadamard rotation.
+ * Decoding checks every block's fp16 (f32) fields first: the encoder never
+ * writes a NaN or Inf there, so such a block is malformed (RQ_ERR_FORMAT).
  *
  * Hot-path scratch lives on the stack (RQ_MAX_DIMS floats); nothing is
  * allocated after rq_quantizer_init.
@@ -45,12 +50,6 @@ static void put_f16(uint8_t *p, uint16_t h) {
 static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static float get_f16(const uint8_t *p) { return rq_f16_to_f32(get_u16(p)); }
 
-static bool all_finite(const float *x, int d) {
-    for (int i = 0; i < d; i++)
-        if (!rq__finite(x[i])) return false;
-    return true;
-}
-
 /* fp16 of a nonnegative float, or RQ_ERR_RANGE if it would be Inf. */
 static rq_status f16_field(float v, uint16_t *h) {
     *h = rq_f32_to_f16(v);
@@ -61,18 +60,23 @@ static rq_status f16_field(float v, uint16_t *h) {
 /* out = S v (m = d outputs), at the process's SIMD level (exact at every level) */
 void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out) {
     const rq_kernels *k = rq__kernels();
-    if (q->qjl_rot) k->rotate(q->qjl_rot, v, 1.0f, out); /* v·1 = v exactly */
+    if (q->qjl_rot) rq__rotate(k, q->qjl_rot, v, 1.0f, out); /* v·1 = v exactly */
     else k->matvec_rows(q->qjl_s, q->n_dims, q->n_dims, v, out);
+}
+
+/* out = Sᵀ v for a float vector v: out_j = Σ_i S_ij v_i, i increasing */
+void rq__qjl_transpose_f(const rq_quantizer *q, const float *v, float *out) {
+    const rq_kernels *k = rq__kernels();
+    if (q->qjl_rot) rq__rotate_inv(k, q->qjl_rot, v, out);
+    else k->matvec_cols(q->qjl_s, q->n_dims, v, out);
 }
 
 /* out = Sᵀ s for s ∈ {±1}^m given as packed sign bits (bit 1 = +1) */
 void rq__qjl_transpose(const rq_quantizer *q, const uint8_t *bits, float *out) {
-    const rq_kernels *k = rq__kernels();
     int d = q->n_dims;
     float s[RQ_MAX_DIMS];
     for (int i = 0; i < d; i++) s[i] = ((bits[i >> 3] >> (i & 7)) & 1) ? 1.0f : -1.0f;
-    if (q->qjl_rot) k->rotate_inv(q->qjl_rot, s, out);
-    else k->matvec_cols(q->qjl_s, d, s, out); /* out_j = Σ_i S_ij s_i, i increasing */
+    rq__qjl_transpose_f(q, s, out);
 }
 
 /* ---- init / free ------------------------------------------------------- */
@@ -86,33 +90,34 @@ void rq_quantizer_free(rq_quantizer *q) {
 
 rq_status rq_quantizer_init(rq_quantizer **out, const char *type_name, int n_dims,
                             const rq_quant_config *cfg) {
-    if (!out) return RQ_ERR_INVALID_ARG;
+    if (!out) return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: out is NULL");
     *out = NULL;
-    if (!type_name) return RQ_ERR_INVALID_ARG;
+    if (!type_name) return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: type_name is NULL");
     const rq_type_info *t = rq_type_find(type_name);
-    if (!t) return RQ_ERR_UNKNOWN_TYPE;
+    if (!t) return rq__fail(RQ_ERR_UNKNOWN_TYPE, "rq_quantizer_init: unknown type \"%s\"", type_name);
     rq_quant_config c = cfg ? *cfg : rq_quant_config_default();
     if ((c.law != RQ_LAW_BETA && c.law != RQ_LAW_GAUSS) ||
         (c.qjl != RQ_QJL_GAUSSIAN && c.qjl != RQ_QJL_STRUCTURED) ||
         (c.norm_correct != 0 && c.norm_correct != 1))
-        return RQ_ERR_INVALID_ARG;
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_init: cfg law = %d, qjl = %d, norm_correct = %d (one out of range)",
+                        (int)c.law, (int)c.qjl, c.norm_correct);
     size_t bytes = rq_type_bytes_per_vector(t, n_dims);
-    if (!bytes) return RQ_ERR_DIM;
+    if (!bytes) return rq__fail(RQ_ERR_DIM, "rq_quantizer_init: %s does not support n_dims = %d", type_name, n_dims);
 
     rq_quantizer *q = calloc(1, sizeof *q);
     if (!q) return RQ_ERR_NOMEM;
     q->type = t;
+    q->traits = rq__type_traits(t);
     q->n_dims = n_dims;
     q->cfg = c;
     q->bytes = bytes;
     rq_status st = RQ_OK;
     if (t->rotation != RQ_ROT_NONE)
         st = rq_rotation_init(&q->rot, t->rotation, n_dims, rq_seed_derive(c.seed, RQ_STREAM_ROTATION, 0));
-    if (!st && (t->family == RQ_FAMILY_MSE || t->family == RQ_FAMILY_PROD)) {
-        q->mse_bits = t->family == RQ_FAMILY_MSE ? t->n_bits : t->n_bits - 1;
-        if (q->mse_bits > 0) st = rq_codebook_init(&q->cb, n_dims, q->mse_bits, c.law);
-    }
-    if (!st && t->family == RQ_FAMILY_PROD) {
+    const rq_block_layout *L = &rq__blocks[q->traits->block];
+    q->mse_bits = q->traits->code_bits;
+    if (!st && q->mse_bits > 0) st = rq_codebook_init(&q->cb, n_dims, q->mse_bits, c.law);
+    if (!st && L->signs) {
         uint64_t s = rq_seed_derive(c.seed, RQ_STREAM_QJL, 0);
         if (c.qjl == RQ_QJL_STRUCTURED) {
             /* rows of √d·Π are uniform-ish on the sphere of radius √d; α makes
@@ -165,41 +170,37 @@ size_t rq_quantizer_n_params(const rq_quantizer *q) {
 }
 
 /* ---- reference kernels (the executable spec of simd/kernels.h) -------- */
-static bool all_finite_ref(const float *x, int n) { return all_finite(x, n); }
+bool rq__all_finite_ref(const float *x, int n) {
+    for (int i = 0; i < n; i++)
+        if (!rq__finite(x[i])) return false;
+    return true;
+}
 
-static float sumsq_finite_ref(const float *x, int n, bool *finite) {
-    *finite = all_finite(x, n);
+float rq__sumsq_finite_ref(const float *x, int n, bool *finite) {
+    *finite = rq__all_finite_ref(x, n);
     return rq__sumsq_ref(x, n);
 }
 
-/* y = Π(x·s): u_i = x_i·s rounded first, then the rotation. */
-static void rotate_ref(const rq_rotation *r, const float *x, float s, float *y) {
-    float u[RQ_MAX_DIMS];
-    int d = r->n_dims;
-    for (int i = 0; i < d; i++) u[i] = x[i] * s;
-    rq_rotation_forward(r, u, y, 1);
+void rq__scale_ref(const float *x, float s, float *y, int n) {
+    for (int i = 0; i < n; i++) y[i] = x[i] * s;
 }
 
-static void rotate_inv_ref(const rq_rotation *r, const float *x, float *y) {
-    rq_rotation_inverse(r, x, y, 1);
-}
-
-static void matvec_cols_ref(const float *mt, int n, const float *v, float *y) {
+void rq__matvec_cols_ref(const float *mt, int n, const float *v, float *y) {
     for (int i = 0; i < n; i++) y[i] = 0;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < n; i++) y[i] += mt[(size_t)j * n + i] * v[j];
 }
 
-static void matvec_rows_ref(const float *m, int n_rows, int n, const float *v, float *out) {
+void rq__matvec_rows_ref(const float *m, int n_rows, int n, const float *v, float *out) {
     for (int i = 0; i < n_rows; i++) out[i] = rq__dot_ref(m + (size_t)i * n, v, n);
 }
 
-static void matvec_rows_k_ref(const float *m, int n_rows, int n, const float *v, int k, float *out) {
-    for (int t = 0; t < k; t++) matvec_rows_ref(m, n_rows, n, v + (size_t)t * n, out + (size_t)t * n_rows);
+void rq__matvec_rows_k_ref(const float *m, int n_rows, int n, const float *v, int k, float *out) {
+    for (int t = 0; t < k; t++) rq__matvec_rows_ref(m, n_rows, n, v + (size_t)t * n, out + (size_t)t * n_rows);
 }
 
 /* cell of y: the number of bounds strictly below y (rq_codebook_index) */
-static void quantize_pack_ref(const float *y, int n, int bits, const float *bounds, uint8_t *out) {
+void rq__quantize_pack_ref(const float *y, int n, int bits, const float *bounds, uint8_t *out) {
     uint8_t codes[RQ_MAX_DIMS];
     int n_bounds = (1 << bits) - 1;
     for (int i = 0; i < n; i++) {
@@ -210,114 +211,17 @@ static void quantize_pack_ref(const float *y, int n, int bits, const float *boun
     rq__pack_ref(codes, n, bits, out);
 }
 
-static void unpack_scale_ref(const uint8_t *in, int n, int bits, const float *cent, float s, float *y) {
+void rq__unpack_scale_ref(const uint8_t *in, int n, int bits, const float *cent, float s, float *y) {
     uint8_t codes[RQ_MAX_DIMS];
     rq__unpack_ref(in, n, bits, codes);
     for (int i = 0; i < n; i++) y[i] = s * cent[codes[i]];
 }
 
-static void pack_signs_ref(const float *v, int n, uint8_t *out) {
+void rq__pack_signs_ref(const float *v, int n, uint8_t *out) {
     memset(out, 0, rq__packed_bytes(n, 1));
     for (int i = 0; i < n; i++)
         if (v[i] >= 0.0f) out[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
-
-static rq_status f16_encode_ref(const float *x, int n, uint8_t *out) {
-    uint16_t h;
-    for (int i = 0; i < n; i++) {
-        if (f16_field(fabsf(x[i]), &h)) return RQ_ERR_RANGE;
-        put_f16(out + 2 * i, rq_f32_to_f16(x[i]));
-    }
-    return RQ_OK;
-}
-
-static void f16_decode_ref(const uint8_t *in, int n, float *x) {
-    for (int i = 0; i < n; i++) x[i] = get_f16(in + 2 * i);
-}
-
-/* float → int8 as ggml's (int8_t) cast for every value that occurs: in
- * range, truncation toward zero. A non-finite value (x·id with id = ∞,
- * when δ underflows: blocks with max|x| < ~2^-125, whose fp16 scale is 0
- * anyway) gives 0 — what x86 gcc code does; defined here because the C cast
- * is undefined there and compilers differ. */
-static int to_int8(float v) { return rq__finite(v) ? (int)(int8_t)v : 0; }
-
-/* ggml's quantize_row_q8_0_ref: per 32 values δ = max|x|/127, q = round(x/δ)
- * (roundf: half away from zero), computed as x·(1/δ). */
-static rq_status q8_0_encode_ref(const float *x, int n, uint8_t *out) {
-    for (int b = 0; b < n / 32; b++, x += 32, out += 34) {
-        float amax = 0;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        uint16_t h;
-        if (f16_field(dd, &h)) return RQ_ERR_RANGE;
-        put_f16(out, h);
-        for (int j = 0; j < 32; j++) out[2 + j] = (uint8_t)to_int8(roundf(x[j] * id));
-    }
-    return RQ_OK;
-}
-
-static void q8_0_decode_ref(const uint8_t *in, int n, float *x) {
-    for (int b = 0; b < n / 32; b++, in += 34, x += 32) {
-        float dd = get_f16(in);
-        for (int j = 0; j < 32; j++) x[j] = (float)(int8_t)in[2 + j] * dd;
-    }
-}
-
-/* ggml's quantize_row_q4_0_ref: δ = x_max/−8 with x_max the value of largest
- * magnitude (the first on ties), q = min(15, trunc(x·(1/δ) + 8.5)). */
-static rq_status q4_0_encode_ref(const float *x, int n, uint8_t *out) {
-    for (int b = 0; b < n / 32; b++, x += 32, out += 18) {
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        float dd = max / -8.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
-        uint16_t h = rq_f32_to_f16(dd);
-        if ((h & 0x7c00u) == 0x7c00u) return RQ_ERR_RANGE;
-        put_f16(out, h);
-        for (int j = 0; j < 16; j++) {
-            int lo = to_int8(x[j] * id + 8.5f), hi = to_int8(x[16 + j] * id + 8.5f);
-            if (lo > 15) lo = 15;
-            if (hi > 15) hi = 15;
-            out[2 + j] = (uint8_t)(lo | (hi << 4));
-        }
-    }
-    return RQ_OK;
-}
-
-static void q4_0_decode_ref(const uint8_t *in, int n, float *x) {
-    for (int b = 0; b < n / 32; b++, in += 18, x += 32) {
-        float dd = get_f16(in);
-        for (int j = 0; j < 16; j++) {
-            x[j] = (float)((in[2 + j] & 0x0f) - 8) * dd;
-            x[16 + j] = (float)((in[2 + j] >> 4) - 8) * dd;
-        }
-    }
-}
-
-const rq_kernels rq__kernels_ref = {
-    .name = "scalar",
-    .sumsq_finite = sumsq_finite_ref,
-    .sumsq = rq__sumsq_ref,
-    .all_finite = all_finite_ref,
-    .rotate = rotate_ref,
-    .rotate_inv = rotate_inv_ref,
-    .matvec_cols = matvec_cols_ref,
-    .matvec_rows = matvec_rows_ref,
-    .matvec_rows_k = matvec_rows_k_ref,
-    .quantize_pack = quantize_pack_ref,
-    .unpack_scale = unpack_scale_ref,
-    .pack_signs = pack_signs_ref,
-    .f16_encode = f16_encode_ref,
-    .f16_decode = f16_decode_ref,
-    .q8_0_encode = q8_0_encode_ref,
-    .q8_0_decode = q8_0_decode_ref,
-    .q4_0_encode = q4_0_encode_ref,
-    .q4_0_decode = q4_0_decode_ref,
-};
 
 /* ---- one vector: the pipelines, composed from one kernel table ----------
  * For PROD types with r_out set, the QJL sketch is left to the caller
@@ -329,30 +233,17 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
     float y[RQ_MAX_DIMS];
     uint16_t h;
     bool finite;
-    switch (q->type->family) {
-    case RQ_FAMILY_F32:
+    const rq_block_layout *L = &rq__blocks[q->traits->block];
+    if (!L->codes) { /* value blocks, of x or of Πx */
         if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
-        memcpy(blk, x, sizeof(float) * (size_t)d); /* little-endian host */
-        return RQ_OK;
-    case RQ_FAMILY_F16:
-        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
-        return k->f16_encode(x, d, blk);
-    case RQ_FAMILY_Q8_0:
-        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
-        return k->q8_0_encode(x, d, blk);
-    case RQ_FAMILY_Q4_0:
-        if (!k->all_finite(x, d)) return RQ_ERR_NONFINITE;
-        if (!q->rot) return k->q4_0_encode(x, d, blk);
-        k->rotate(q->rot, x, 1.0f, y); /* x·1 = x exactly */
-        return k->q4_0_encode(y, d, blk);
-    case RQ_FAMILY_MSE:
-    case RQ_FAMILY_PROD: break;
+        if (q->rot) rq__rotate(k, q->rot, x, 1.0f, y); /* x·1 = x exactly */
+        return rq__values_encoder(k, q->traits->block)(q->rot ? y : x, d, blk);
     }
 
-    /* rotation-based types */
-    bool prod = q->type->family == RQ_FAMILY_PROD;
+    /* code blocks: rotation + Lloyd-Max codes (+ the QJL stage) */
+    bool prod = L->signs;
     size_t code_bytes = rq__packed_bytes(d, q->mse_bits);
-    uint8_t *code_dst = blk + (prod ? 4 : 2);
+    uint8_t *code_dst = blk + L->codes_off;
     float norm = sqrtf(k->sumsq_finite(x, d, &finite));
     if (!finite) return RQ_ERR_NONFINITE;
     if (f16_field(norm, &h)) return RQ_ERR_RANGE;
@@ -361,7 +252,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
         if (r_out) memset(r_out, 0, sizeof(float) * (size_t)d), *sketch = false;
         return RQ_OK;
     }
-    k->rotate(q->rot, x, 1.0f / norm, y); /* y = Π(x/n) */
+    rq__rotate(k, q->rot, x, 1.0f / norm, y); /* y = Π(x/n) */
 
     float stored = norm, c[RQ_MAX_DIMS];
     if (q->mse_bits > 0) {
@@ -385,7 +276,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
     }
     float rnorm = sqrtf(k->sumsq(r, d));
     if (f16_field(rnorm, &h)) return RQ_ERR_RANGE;
-    put_f16(blk + 2, h);
+    put_f16(blk + RQ_PROD_RNORM_OFF, h);
     if (r_out) {
         *sketch = true;
         return RQ_OK;
@@ -404,7 +295,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
 #define QJL_GROUP_FLOATS 8192 /* stack budget per array (32 KB) */
 
 static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const float *x, uint8_t *out, size_t n_vec) {
-    const size_t d = (size_t)q->n_dims, sign_off = 4 + rq__packed_bytes(q->n_dims, q->mse_bits);
+    const size_t d = (size_t)q->n_dims, sign_off = RQ_PROD_CODES_OFF + rq__packed_bytes(q->n_dims, q->mse_bits);
     const size_t g_max = QJL_GROUP_FLOATS / d < QJL_GROUP ? QJL_GROUP_FLOATS / d : QJL_GROUP; /* ≥ 2: d ≤ 4096 */
     float r[QJL_GROUP_FLOATS > RQ_MAX_DIMS ? QJL_GROUP_FLOATS : RQ_MAX_DIMS];
     float sr[QJL_GROUP_FLOATS > RQ_MAX_DIMS ? QJL_GROUP_FLOATS : RQ_MAX_DIMS];
@@ -418,7 +309,7 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
         }
         if (j) {
             if (q->qjl_rot)
-                for (size_t t = 0; t < j; t++) k->rotate(q->qjl_rot, r + t * d, 1.0f, sr + t * d);
+                for (size_t t = 0; t < j; t++) rq__rotate(k, q->qjl_rot, r + t * d, 1.0f, sr + t * d);
             else
                 k->matvec_rows_k(q->qjl_s, q->n_dims, q->n_dims, r, (int)j, sr);
             for (size_t t = 0; t < j; t++)
@@ -429,17 +320,17 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
     return RQ_OK;
 }
 
-/* Decoded vector in the rotated domain (rotation types only). */
+/* Decoded vector in the rotated domain (code blocks only). */
 static void decode_rotated(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
-    bool prod = q->type->family == RQ_FAMILY_PROD;
+    const rq_block_layout *L = &rq__blocks[q->traits->block];
     float n = get_f16(blk);
-    if (q->mse_bits > 0) k->unpack_scale(blk + (prod ? 4 : 2), d, q->mse_bits, q->cb.centroids, n, xr);
+    if (q->mse_bits > 0) k->unpack_scale(blk + L->codes_off, d, q->mse_bits, q->cb.centroids, n, xr);
     else memset(xr, 0, sizeof(float) * (size_t)d);
-    if (prod) {
+    if (L->signs) {
         float st[RQ_MAX_DIMS];
-        float g = get_f16(blk + 2) * q->qjl_alpha;
-        rq__qjl_transpose(q, blk + 4 + rq__packed_bytes(d, q->mse_bits), st);
+        float g = get_f16(blk + RQ_PROD_RNORM_OFF) * q->qjl_alpha;
+        rq__qjl_transpose(q, blk + L->codes_off + rq__packed_bytes(d, q->mse_bits), st);
         for (int i = 0; i < d; i++) xr[i] += g * st[i];
     }
 }
@@ -448,73 +339,103 @@ void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr) {
     decode_rotated(q, rq__kernels(), blk, xr);
 }
 
-static void decode_one(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *x) {
-    int d = q->n_dims;
-    switch (q->type->family) {
-    case RQ_FAMILY_F32: memcpy(x, blk, sizeof(float) * (size_t)d); return;
-    case RQ_FAMILY_F16: k->f16_decode(blk, d, x); return;
-    case RQ_FAMILY_Q8_0: k->q8_0_decode(blk, d, x); return;
-    case RQ_FAMILY_Q4_0:
-        k->q4_0_decode(blk, d, x);
-        if (q->rot) k->rotate_inv(q->rot, x, x);
-        return;
-    case RQ_FAMILY_MSE:
-    case RQ_FAMILY_PROD:
-        decode_rotated(q, k, blk, x);
-        k->rotate_inv(q->rot, x, x);
-        return;
+/* The block's values in the domain it stores them: rotated for rotation
+ * types (codes, or q4_0h's values of Πx), the values themselves otherwise. */
+static void decode_stored(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *x) {
+    if (rq__blocks[q->traits->block].codes) decode_rotated(q, k, blk, x);
+    else rq__values_decoder(k, q->traits->block)(blk, q->n_dims, x);
+}
+
+rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
+    rq_quantizer_view v;
+    memset(&v, 0, sizeof v);
+    v.block = q->traits->block;
+    v.layout = &rq__blocks[v.block];
+    v.rotated = q->rot != NULL;
+    if (v.layout->codes) {
+        v.bits = q->mse_bits;
+        v.off_codes = v.layout->codes_off;
+        v.off_signs = v.off_codes + rq__packed_bytes(q->n_dims, q->mse_bits);
+        v.cent = q->mse_bits ? q->cb.centroids : NULL;
+        v.alpha = q->qjl_alpha;
     }
+    return v;
 }
 
 /* ---- public batch API -------------------------------------------------- */
 
+/* The message of an encode that failed past its argument checks. */
+static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
+    if (!st) return st;
+    return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
+                    st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"
+                    : st == RQ_ERR_RANGE   ? "a value or norm exceeds the type's fp16 fields (65504)"
+                                           : rq_status_str(st));
+}
+
 rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec) {
-    if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    if (!q || (n_vec && (!x || !blocks)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_encode: %s is NULL", !q ? "q" : !x ? "x" : "blocks");
     const rq_kernels *k = rq__kernels();
     uint8_t *out = blocks;
     const size_t d = (size_t)q->n_dims;
     size_t done;
     rq_status st;
-    if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return st; /* fused, same bytes */
-    if (q->type->family == RQ_FAMILY_PROD) return encode_prod(q, k, x, out, n_vec);
+    if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return encode_failed(q, st); /* fused, same bytes */
+    if (rq__blocks[q->traits->block].signs) return encode_failed(q, encode_prod(q, k, x, out, n_vec));
     for (size_t v = 0; v < n_vec; v++) {
         if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
             for (size_t b = 0; b < d * sizeof(float); b += 64)
                 __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
         st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL);
-        if (st) return st;
+        if (st) return encode_failed(q, st);
     }
     return RQ_OK;
 }
 
 rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec) {
-    if (!q || (n_vec && (!x || !blocks))) return RQ_ERR_INVALID_ARG;
+    if (!q || (n_vec && (!x || !blocks)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_decode: %s is NULL", !q ? "q" : !x ? "x" : "blocks");
     const rq_kernels *k = rq__kernels();
+    const rq_block_layout *L = &rq__blocks[q->traits->block];
     const uint8_t *in = blocks;
-    for (size_t v = 0; v < n_vec; v++) decode_one(q, k, in + v * q->bytes, x + v * (size_t)q->n_dims);
+    const int d = q->n_dims;
+    /* every block checked before any is decoded: on error x is untouched */
+    for (size_t v = 0; v < n_vec; v++)
+        if (!L->fields_ok(in + v * q->bytes, d))
+            return rq__fail(RQ_ERR_FORMAT, "rq_quantizer_decode: block %zu has a NaN or Inf in a norm/scale/value field "
+                            "(encode never writes one)", v);
+    for (size_t v = 0; v < n_vec; v++) {
+        const uint8_t *blk = in + v * q->bytes;
+        float *xv = x + v * (size_t)d;
+        decode_stored(q, k, blk, xv);
+        if (q->rot) rq__rotate_inv(k, q->rot, xv, xv);
+    }
     return RQ_OK;
 }
 
 rq_status rq_quantizer_dot(const rq_quantizer *q, const float *y, const void *blocks,
                            size_t n_vec, float *out) {
-    if (!q || (n_vec && (!y || !blocks || !out))) return RQ_ERR_INVALID_ARG;
+    if (!q || (n_vec && (!y || !blocks || !out)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_dot: %s is NULL", !q ? "q" : !y ? "y" : !blocks ? "blocks" : "out");
     int d = q->n_dims;
-    if (!all_finite(y, d)) return RQ_ERR_NONFINITE;
+    if (!rq__all_finite_ref(y, d)) return rq__fail(RQ_ERR_NONFINITE, "rq_quantizer_dot: y holds a NaN or Inf");
     const rq_kernels *k = rq__kernels();
+    const rq_block_layout *L = &rq__blocks[q->traits->block];
     const uint8_t *in = blocks;
     float yr[RQ_MAX_DIMS], xr[RQ_MAX_DIMS];
     bool rotated = q->rot != NULL;
-    if (rotated) rq_rotation_forward(q->rot, y, yr, 1); /* rotate the query once */
+    if (rotated) rq__rotate(k, q->rot, y, 1.0f, yr); /* rotate the query once: <y, x̂> = <Πy, Πx̂> */
+    for (size_t v = 0; v < n_vec; v++) /* checked first: on error out is untouched */
+        if (!L->fields_ok(in + v * q->bytes, d))
+            return rq__fail(RQ_ERR_FORMAT, "rq_quantizer_dot: block %zu has a NaN or Inf in a norm/scale/value field "
+                            "(encode never writes one)", v);
     for (size_t v = 0; v < n_vec; v++) {
         const uint8_t *blk = in + v * q->bytes;
-        if (q->type->family == RQ_FAMILY_MSE || q->type->family == RQ_FAMILY_PROD) {
-            decode_rotated(q, k, blk, xr); /* <y, x̂> = <Πy, Πx̂> */
-        } else if (q->type->family == RQ_FAMILY_Q4_0) {
-            k->q4_0_decode(blk, d, xr);
-        } else {
-            decode_one(q, k, blk, xr);
-        }
+        decode_stored(q, k, blk, xr);
         out[v] = rq__dot_ref(rotated ? yr : y, xr, d);
+        if (!rq__finite(out[v])) /* finite blocks, finite y, a product beyond float */
+            return rq__fail(RQ_ERR_RANGE, "rq_quantizer_dot: <y, x^_%zu> overflows float", v);
     }
     return RQ_OK;
 }

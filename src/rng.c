@@ -79,7 +79,14 @@ const char *rq_status_str(rq_status s) {
     return "unknown status";
 }
 
-const char *rq_version_str(void) { return "0.1.0"; }
+#define RQ_STR2(x) #x
+#define RQ_STR(x) RQ_STR2(x)
+const char *rq_version_str(void)
+{
+    return RQ_STR(RQ_VERSION_MAJOR) "." RQ_STR(RQ_VERSION_MINOR) "." RQ_STR(RQ_VERSION_PATCH);
+}
+
+unsigned rq_version_number(void) { return RQ_VERSION_NUMBER; }
 
 /* ---- IEEE half precision ---------------------------------------------- */
 uint16_t rq_f32_to_f16(float f) {

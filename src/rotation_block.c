@@ -1,20 +1,19 @@
 /*
- * rotation_block.c — the block-diagonal rotation families (internal.h:
- * rq__block_rotation_init, rq__block_forward_ref, rq__block_inverse_ref).
+ * rotation_block.c — the block-diagonal rotation families, three rows of
+ * the rotation ops table (rq__rot_rotor, rq__rot_planar, rq__rot_iso).
  *
  *   rotor   B = 3: Cl(3,0) rotor sandwich v ↦ R v R~ (RotorQuant), with R a
  *           uniformly random unit rotor (s, b12, b13, b23) = g/|g|, g ~ N(0, I₄).
  *           Rotors are unit quaternions, and a uniform point on S³ gives a
  *           Haar-uniform rotation in SO(3) (Shoemake, "Uniform random
  *           rotations", Graphics Gems III). The seed reference drew the angle
- *           uniformly instead, which is not Haar (research/reference_impl.md
- *           §2.4, §6.5). 4 parameters per block. The block is applied as
+ *           uniformly instead, which is not Haar. 4 parameters per block. The block is applied as
  *           its 3×3 matrix M (block_mats: the sandwich of e_1, e_2, e_3 in
  *           double from the float rotor, rounded to float):
  *           y_i = (M_i0 v_0 + M_i1 v_1) + M_i2 v_2 in float, inverse with Mᵀ —
  *           9 multiplies instead of the fused sandwich's 28 (rq_rotor_apply3),
- *           so that the SIMD kernels can beat the Walsh–Hadamard transform
- *           (issue 4); the same rotation to float rounding (~1e-7).
+ *           so that the SIMD kernels can beat the Walsh–Hadamard transform;
+ *           the same rotation to float rounding (~1e-7).
  *   planar  B = 2: Givens rotation [c −s; s c] with (c, s) = g/|g|,
  *           g ~ N(0, I₂), i.e. a uniform angle: Haar on SO(2) (PlanarQuant).
  *           2 parameters per block.
@@ -206,7 +205,7 @@ static rq_status block_simd_coef(rq_rotation *rot) {
 
 /* ---- public (internal) entry points -------------------------------------- */
 
-rq_status rq__block_rotation_init(rq_rotation *rot, uint64_t seed) {
+static rq_status block_rotation_init(rq_rotation *rot, uint64_t seed) {
     int bsz, n_bp; /* block size, floats per block */
     switch (rot->kind) {
     case RQ_ROT_ROTOR: bsz = 3; n_bp = 4; break;
@@ -268,12 +267,37 @@ void rq__block_apply(const rq_rotation *rot, int b, float *v, bool inverse) {
     }
 }
 
-void rq__block_forward_ref(const rq_rotation *rot, const float *x, float *y) {
+static void block_forward_ref(const rq_rotation *rot, const float *x, float *y) {
     if (y != x) memcpy(y, x, sizeof(float) * (size_t)rot->n_dims);
     for (int b = 0; b < rot->n_blocks; b++) rq__block_apply(rot, b, y + block_offset(rot, b), false);
 }
 
-void rq__block_inverse_ref(const rq_rotation *rot, const float *x, float *y) {
+static void block_inverse_ref(const rq_rotation *rot, const float *x, float *y) {
     if (y != x) memcpy(y, x, sizeof(float) * (size_t)rot->n_dims);
     for (int b = rot->n_blocks - 1; b >= 0; b--) rq__block_apply(rot, b, y + block_offset(rot, b), true);
 }
+
+/* The overlapping tail block alone (if B ∤ d), in place: the kernels apply
+ * the disjoint regular blocks at once and this one after them (forward) or
+ * before them (inverse). */
+static void block_tail(const rq_rotation *rot, float *y, bool inverse) {
+    if (rot->n_dims % rot->block) rq__block_apply(rot, rot->n_blocks - 1, y + rot->n_dims - rot->block, inverse);
+}
+
+static void block_free(rq_rotation *rot) {
+    free(rot->block_params);
+    free(rot->block_mats);
+    free(rot->simd_coef);
+}
+
+static bool rotor_dims_ok(int d) { return d >= 3; }
+static bool planar_dims_ok(int d) { return d >= 2; }
+static bool iso_dims_ok(int d) { return d >= 4; }
+
+#define BLOCK_OPS(NAME, B)                                                                                       \
+    {.name = #NAME, .block = B, .dims_ok = NAME##_dims_ok, .init = block_rotation_init,                           \
+     .forward = block_forward_ref, .inverse = block_inverse_ref, .tail = block_tail, .free = block_free}
+const rq_rot_ops rq__rot_rotor = BLOCK_OPS(rotor, 3);
+const rq_rot_ops rq__rot_planar = BLOCK_OPS(planar, 2);
+const rq_rot_ops rq__rot_iso = BLOCK_OPS(iso, 4);
+#undef BLOCK_OPS

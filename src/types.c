@@ -1,5 +1,14 @@
 /*
- * types.c — the type registry: one row per KV type (docs/FORMAT.md §4).
+ * types.c — the type traits table: one row per KV type (docs/FORMAT.md §4),
+ * one layout row per block kind (src/blocks.h), and the reference codecs
+ * of the value blocks (f32, f16, q8_0, q4_0), the executable spec the SIMD
+ * kernels reproduce bit for bit.
+ *
+ * A type row is the public rq_type_info (name, family, rotation, bits) plus
+ * its block kind and code width; everything else — bytes for any d, field
+ * offsets, which dimensions it serves, how to encode and decode it — is read
+ * from its layout row and its rotation's ops row (rotation.c), never from a
+ * switch over families.
  *
  * Names follow the community's: turbo{b} (randomized Hadamard + Lloyd-Max,
  * the llama.cpp forks' "turbo"), dense{b} (Haar matrix, the TurboQuant
@@ -14,67 +23,220 @@
  */
 #include "internal.h"
 
-/* MSE rows b = 1..5, QJL rows b = 1..4 (no "5p", see above) */
-#define ROWS(prefix, rot)                                                   \
-    {prefix "1", RQ_FAMILY_MSE, rot, 1, 0}, {prefix "2", RQ_FAMILY_MSE, rot, 2, 0},   \
-    {prefix "3", RQ_FAMILY_MSE, rot, 3, 0}, {prefix "4", RQ_FAMILY_MSE, rot, 4, 0},   \
-    {prefix "5", RQ_FAMILY_MSE, rot, 5, 0},                                           \
-    {prefix "1p", RQ_FAMILY_PROD, rot, 1, 0}, {prefix "2p", RQ_FAMILY_PROD, rot, 2, 0}, \
-    {prefix "3p", RQ_FAMILY_PROD, rot, 3, 0}, {prefix "4p", RQ_FAMILY_PROD, rot, 4, 0}
+#include <math.h>
 
-static const rq_type_info TYPES[] = {
-    {"f32", RQ_FAMILY_F32, RQ_ROT_NONE, 32, 0},
-    {"f16", RQ_FAMILY_F16, RQ_ROT_NONE, 16, 0},
-    {"q8_0", RQ_FAMILY_Q8_0, RQ_ROT_NONE, 8, 32},
-    {"q4_0", RQ_FAMILY_Q4_0, RQ_ROT_NONE, 4, 32},
-    {"q4_0h", RQ_FAMILY_Q4_0, RQ_ROT_HADAMARD, 4, 32},
+/* ---- little-endian fp16 fields ----------------------------------------- */
+static inline void put_u16(uint8_t *p, uint16_t h) {
+    p[0] = (uint8_t)(h & 0xff);
+    p[1] = (uint8_t)(h >> 8);
+}
+static inline uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline float get_f16(const uint8_t *p) { return rq_f16_to_f32(get_u16(p)); }
+static inline bool f16_finite(const uint8_t *p) { return (get_u16(p) & 0x7c00u) != 0x7c00u; }
+
+/* fp16 of v, or RQ_ERR_RANGE if it would be Inf (or v is NaN). */
+static rq_status f16_field(float v, uint16_t *h) {
+    *h = rq_f32_to_f16(v);
+    return ((*h & 0x7c00u) == 0x7c00u) ? RQ_ERR_RANGE : RQ_OK;
+}
+
+/* ---- f32 ----------------------------------------------------------------- */
+static size_t f32_bytes(int d, int bits) { return (void)bits, 4 * (size_t)d; }
+
+static rq_status f32_encode_ref(const float *x, int n, uint8_t *out) {
+    memcpy(out, x, sizeof(float) * (size_t)n); /* little-endian host */
+    return RQ_OK;
+}
+
+static void f32_decode_ref(const uint8_t *in, int n, float *x) { memcpy(x, in, sizeof(float) * (size_t)n); }
+
+static bool f32_fields_ok(const uint8_t *blk, int d) {
+    for (int i = 0; i < d; i++) {
+        float f;
+        memcpy(&f, blk + 4 * (size_t)i, 4);
+        if (!rq__finite(f)) return false;
+    }
+    return true;
+}
+
+/* ---- f16 ----------------------------------------------------------------- */
+static size_t f16_bytes(int d, int bits) { return (void)bits, 2 * (size_t)d; }
+
+static rq_status f16_encode_ref(const float *x, int n, uint8_t *out) {
+    uint16_t h;
+    for (int i = 0; i < n; i++) {
+        if (f16_field(fabsf(x[i]), &h)) return RQ_ERR_RANGE;
+        put_u16(out + 2 * i, rq_f32_to_f16(x[i]));
+    }
+    return RQ_OK;
+}
+
+static void f16_decode_ref(const uint8_t *in, int n, float *x) {
+    for (int i = 0; i < n; i++) x[i] = get_f16(in + 2 * i);
+}
+
+static bool f16_fields_ok(const uint8_t *blk, int d) {
+    for (int i = 0; i < d; i++)
+        if (!f16_finite(blk + 2 * (size_t)i)) return false;
+    return true;
+}
+
+/* ---- q8_0 / q4_0 (ggml's reference quantizers, bit-exact) ------------------ */
+static size_t q8_0_bytes(int d, int bits) { return (void)bits, (size_t)d / RQ_QK * sizeof(rq_block_q8_0); }
+static size_t q4_0_bytes(int d, int bits) { return (void)bits, (size_t)d / RQ_QK * sizeof(rq_block_q4_0); }
+
+/* float → int8 as ggml's (int8_t) cast for every value that occurs: in
+ * range, truncation toward zero. A non-finite value (x·id with id = ∞,
+ * when δ underflows: blocks with max|x| < ~2^-125, whose fp16 scale is 0
+ * anyway) gives 0 — what x86 gcc code does; defined here because the C cast
+ * is undefined there and compilers differ. */
+static int to_int8(float v) { return rq__finite(v) ? (int)(int8_t)v : 0; }
+
+/* ggml's quantize_row_q8_0_ref: per 32 values δ = max|x|/127, q = round(x/δ)
+ * (roundf: half away from zero), computed as x·(1/δ). */
+static rq_status q8_0_encode_ref(const float *x, int n, uint8_t *out) {
+    for (int b = 0; b < n / RQ_QK; b++, x += RQ_QK, out += sizeof(rq_block_q8_0)) {
+        float amax = 0;
+        for (int j = 0; j < RQ_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float dd = amax / 127.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        uint16_t h;
+        if (f16_field(dd, &h)) return RQ_ERR_RANGE;
+        put_u16(out + offsetof(rq_block_q8_0, d), h);
+        for (int j = 0; j < RQ_QK; j++) out[offsetof(rq_block_q8_0, qs) + j] = (uint8_t)to_int8(roundf(x[j] * id));
+    }
+    return RQ_OK;
+}
+
+static void q8_0_decode_ref(const uint8_t *in, int n, float *x) {
+    for (int b = 0; b < n / RQ_QK; b++, in += sizeof(rq_block_q8_0), x += RQ_QK) {
+        float dd = get_f16(in + offsetof(rq_block_q8_0, d));
+        for (int j = 0; j < RQ_QK; j++) x[j] = (float)(int8_t)in[offsetof(rq_block_q8_0, qs) + j] * dd;
+    }
+}
+
+/* ggml's quantize_row_q4_0_ref: δ = x_max/−8 with x_max the value of largest
+ * magnitude (the first on ties), q = min(15, trunc(x·(1/δ) + 8.5)). */
+static rq_status q4_0_encode_ref(const float *x, int n, uint8_t *out) {
+    const size_t qs = offsetof(rq_block_q4_0, qs);
+    for (int b = 0; b < n / RQ_QK; b++, x += RQ_QK, out += sizeof(rq_block_q4_0)) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < RQ_QK; j++)
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        float dd = max / -8.0f, id = dd != 0.0f ? 1.0f / dd : 0.0f;
+        uint16_t h = rq_f32_to_f16(dd);
+        if ((h & 0x7c00u) == 0x7c00u) return RQ_ERR_RANGE;
+        put_u16(out + offsetof(rq_block_q4_0, d), h);
+        for (int j = 0; j < RQ_QK / 2; j++) {
+            int lo = to_int8(x[j] * id + 8.5f), hi = to_int8(x[RQ_QK / 2 + j] * id + 8.5f);
+            if (lo > 15) lo = 15;
+            if (hi > 15) hi = 15;
+            out[qs + j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+    return RQ_OK;
+}
+
+static void q4_0_decode_ref(const uint8_t *in, int n, float *x) {
+    const size_t qs = offsetof(rq_block_q4_0, qs);
+    for (int b = 0; b < n / RQ_QK; b++, in += sizeof(rq_block_q4_0), x += RQ_QK) {
+        float dd = get_f16(in + offsetof(rq_block_q4_0, d));
+        for (int j = 0; j < RQ_QK / 2; j++) {
+            x[j] = (float)((in[qs + j] & 0x0f) - 8) * dd;
+            x[RQ_QK / 2 + j] = (float)((in[qs + j] >> 4) - 8) * dd;
+        }
+    }
+}
+
+/* scale fields every `stride` bytes from offset 0 */
+static bool scales_ok(const uint8_t *blk, int d, size_t stride) {
+    for (int b = 0; b < d / RQ_QK; b++)
+        if (!f16_finite(blk + (size_t)b * stride)) return false;
+    return true;
+}
+static bool q8_0_fields_ok(const uint8_t *blk, int d) { return scales_ok(blk, d, sizeof(rq_block_q8_0)); }
+static bool q4_0_fields_ok(const uint8_t *blk, int d) { return scales_ok(blk, d, sizeof(rq_block_q4_0)); }
+
+/* ---- MSE / PROD (encode and decode pipelines: quant.c) --------------------- */
+static size_t mse_bytes(int d, int bits) { return RQ_MSE_CODES_OFF + rq__packed_bytes(d, bits); }
+static size_t prod_bytes(int d, int bits) {
+    return RQ_PROD_CODES_OFF + rq__packed_bytes(d, bits) + rq__packed_bytes(d, 1);
+}
+static bool mse_fields_ok(const uint8_t *blk, int d) { return (void)d, f16_finite(blk); }
+static bool prod_fields_ok(const uint8_t *blk, int d) {
+    return (void)d, f16_finite(blk) && f16_finite(blk + RQ_PROD_RNORM_OFF);
+}
+
+const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
+    [RQ_BLOCK_F32] = {.name = "f32", .in_place = true, .bytes = f32_bytes, .fields_ok = f32_fields_ok,
+                      .encode_ref = f32_encode_ref, .decode_ref = f32_decode_ref},
+    [RQ_BLOCK_F16] = {.name = "f16", .bytes = f16_bytes, .fields_ok = f16_fields_ok, .encode_ref = f16_encode_ref,
+                      .decode_ref = f16_decode_ref},
+    [RQ_BLOCK_Q8_0] = {.name = "q8_0", .bytes = q8_0_bytes, .fields_ok = q8_0_fields_ok,
+                       .encode_ref = q8_0_encode_ref, .decode_ref = q8_0_decode_ref},
+    [RQ_BLOCK_Q4_0] = {.name = "q4_0", .bytes = q4_0_bytes, .fields_ok = q4_0_fields_ok,
+                       .encode_ref = q4_0_encode_ref, .decode_ref = q4_0_decode_ref},
+    [RQ_BLOCK_MSE] = {.name = "mse", .codes = true, .codes_off = RQ_MSE_CODES_OFF, .bytes = mse_bytes,
+                      .fields_ok = mse_fields_ok},
+    [RQ_BLOCK_PROD] = {.name = "prod", .codes = true, .signs = true, .codes_off = RQ_PROD_CODES_OFF, .bytes = prod_bytes,
+                       .fields_ok = prod_fields_ok},
+};
+
+/* ---- the type rows ---------------------------------------------------------- */
+#define ROW(name, fam, block, rot, bits, code_bits) {{name, fam, rot, bits, 0}, block, code_bits}
+#define ROW32(name, fam, block, rot, bits) {{name, fam, rot, bits, RQ_QK}, block, 0}
+/* MSE rows b = 1..5 (b-bit codes), QJL rows b = 1..4 ((b−1)-bit codes + signs; no "5p", see above) */
+#define ROWS(prefix, rot)                                                                                 \
+    ROW(prefix "1", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 1, 1), ROW(prefix "2", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 2, 2), \
+    ROW(prefix "3", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 3, 3), ROW(prefix "4", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 4, 4), \
+    ROW(prefix "5", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 5, 5),                                                          \
+    ROW(prefix "1p", RQ_FAMILY_PROD, RQ_BLOCK_PROD, rot, 1, 0), ROW(prefix "2p", RQ_FAMILY_PROD, RQ_BLOCK_PROD, rot, 2, 1), \
+    ROW(prefix "3p", RQ_FAMILY_PROD, RQ_BLOCK_PROD, rot, 3, 2), ROW(prefix "4p", RQ_FAMILY_PROD, RQ_BLOCK_PROD, rot, 4, 3)
+
+static const rq_type_traits TYPES[] = {
+    ROW("f32", RQ_FAMILY_F32, RQ_BLOCK_F32, RQ_ROT_NONE, 32, 0),
+    ROW("f16", RQ_FAMILY_F16, RQ_BLOCK_F16, RQ_ROT_NONE, 16, 0),
+    ROW32("q8_0", RQ_FAMILY_Q8_0, RQ_BLOCK_Q8_0, RQ_ROT_NONE, 8),
+    ROW32("q4_0", RQ_FAMILY_Q4_0, RQ_BLOCK_Q4_0, RQ_ROT_NONE, 4),
+    ROW32("q4_0h", RQ_FAMILY_Q4_0, RQ_BLOCK_Q4_0, RQ_ROT_HADAMARD, 4),
     ROWS("turbo", RQ_ROT_HADAMARD),
     ROWS("dense", RQ_ROT_DENSE),
     ROWS("rotor", RQ_ROT_ROTOR),
     ROWS("planar", RQ_ROT_PLANAR),
     ROWS("iso", RQ_ROT_ISO),
 };
+#undef ROWS
+#undef ROW32
+#undef ROW
 
 int rq_type_count(void) { return (int)(sizeof TYPES / sizeof TYPES[0]); }
 
 const rq_type_info *rq_type_at(int i) {
-    return (i >= 0 && i < rq_type_count()) ? &TYPES[i] : NULL;
+    return (i >= 0 && i < rq_type_count()) ? &TYPES[i].info : NULL;
 }
 
 const rq_type_info *rq_type_find(const char *name) {
     if (!name) return NULL;
     for (int i = 0; i < rq_type_count(); i++)
-        if (strcmp(TYPES[i].name, name) == 0) return &TYPES[i];
+        if (strcmp(TYPES[i].info.name, name) == 0) return &TYPES[i].info;
     return NULL;
 }
 
-/* Smallest d a rotation family accepts (one whole block). */
-static int min_dims(rq_rot_kind k) {
-    switch (k) {
-    case RQ_ROT_ROTOR: return 3;
-    case RQ_ROT_ISO: return 4;
-    default: return RQ_MIN_DIMS;
-    }
-}
-
-/* Largest odd factor the Hadamard–Kronecker construction serves. */
-static bool hadamard_ok(int d) {
-    while (d % 2 == 0) d /= 2;
-    return d <= 63;
+const rq_type_traits *rq__type_traits(const rq_type_info *t) {
+    if (!t) return NULL;
+    for (int i = 0; i < rq_type_count(); i++) /* a row of ours, or a copy of one */
+        if (t == &TYPES[i].info) return &TYPES[i];
+    const rq_type_info *row = rq_type_find(t->name);
+    return row ? (const rq_type_traits *)(const void *)row : NULL; /* info is the first member */
 }
 
 size_t rq_type_bytes_per_vector(const rq_type_info *t, int d) {
-    if (!t || d < min_dims(t->rotation) || d > RQ_MAX_DIMS) return 0;
-    if (t->rotation == RQ_ROT_HADAMARD && !hadamard_ok(d)) return 0;
-    if (t->block_values && d % t->block_values) return 0;
-    switch (t->family) {
-    case RQ_FAMILY_F32: return 4 * (size_t)d;
-    case RQ_FAMILY_F16: return 2 * (size_t)d;
-    case RQ_FAMILY_Q8_0: return (size_t)d / 32 * 34; /* fp16 scale + 32 × int8   */
-    case RQ_FAMILY_Q4_0: return (size_t)d / 32 * 18; /* fp16 scale + 16 B nibbles */
-    case RQ_FAMILY_MSE: return 2 + rq__packed_bytes(d, t->n_bits); /* fp16 norm + codes */
-    case RQ_FAMILY_PROD: /* fp16 norm + fp16 ‖r‖ + (b−1)-bit codes + d sign bits */
-        return 4 + rq__packed_bytes(d, t->n_bits - 1) + rq__packed_bytes(d, 1);
-    }
-    return 0;
+    const rq_type_traits *tr = rq__type_traits(t);
+    if (!tr || d < RQ_MIN_DIMS || d > RQ_MAX_DIMS) return 0;
+    if (!rq__rot_ops(tr->info.rotation)->dims_ok(d)) return 0;
+    const rq_block_layout *L = &rq__blocks[tr->block];
+    if (tr->info.block_values && d % tr->info.block_values) return 0;
+    return L->bytes(d, tr->code_bits);
 }

@@ -147,7 +147,13 @@ void rqm_gguf_builder_drop_tensor(rqm_gguf_builder *b, const char *name) {
 }
 
 const void *rqm_gguf_builder_bytes(rqm_gguf_builder *b, size_t *len) {
-    const size_t align = 32;
+    size_t align = 32; /* or general.alignment, when set as a u32 */
+    for (size_t i = 0; i < b->n_kv; i++)
+        if (!strcmp(b->kv[i].key, "general.alignment") && b->kv[i].value.n == 8 && b->kv[i].value.p[0] == 4) {
+            uint32_t a;
+            memcpy(&a, b->kv[i].value.p + 4, 4); /* little-endian hosts, as the rest of the builder */
+            if (a) align = a;
+        }
     bytes *o = &b->out;
     o->n = 0;
     put(o, "GGUF", 4);
@@ -169,7 +175,7 @@ const void *rqm_gguf_builder_bytes(rqm_gguf_builder *b, size_t *len) {
         put_u64(o, off);
         off += (e->data.n + align - 1) / align * align;
     }
-    static const unsigned char zero[32];
+    static const unsigned char zero[1024];
     put(o, zero, (align - o->n % align) % align);
     for (size_t i = 0; i < b->n_t; i++) {
         put(o, b->t[i].data.p, b->t[i].data.n);

@@ -23,7 +23,8 @@ void rqm_gguf_builder_tensor_f32(rqm_gguf_builder *b, const char *name, const fl
 void rqm_gguf_builder_tensor_raw(rqm_gguf_builder *b, const char *name, uint32_t ggml_type, size_t ne0, size_t ne1,
                                  const void *data, size_t n_bytes);
 void rqm_gguf_builder_drop_tensor(rqm_gguf_builder *b, const char *name);
-/* The file (version 3, alignment 32); valid until the next call on b. */
+/* The file (version 3, alignment 32 or a u32 general.alignment ≤ 1024 set
+ * with rqm_gguf_builder_kv_u32); valid until the next call on b. */
 const void *rqm_gguf_builder_bytes(rqm_gguf_builder *b, size_t *len);
 
 #endif

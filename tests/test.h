@@ -6,6 +6,8 @@
 #define RQ_TEST_H
 
 #include "rotorquant.h"
+#include "rotorquant_cuda.h"
+#include "rotorquant_eval.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -62,6 +64,7 @@ extern const rq_test tests_rotation[];
 extern const rq_test tests_quant[];
 extern const rq_test tests_attention[];
 extern const rq_test tests_keybasis[];
+extern const rq_test tests_threads[];
 extern const rq_test tests_simd[];
 extern const rq_test tests_cuda[];
 extern const rq_test tests_metrics[];

@@ -340,7 +340,7 @@ static rq_rotation *make_block(rq_rot_kind kind, int d, uint64_t seed, rq_status
     }
     rot->kind = kind;
     rot->n_dims = d;
-    *st = rq__block_rotation_init(rot, seed);
+    *st = rq__rot_ops(RQ_ROT_ROTOR)->init(rot, seed); /* the init the three block rows share */
     if (*st != RQ_OK) {
         free(rot->block_params);
         free(rot->block_mats);
@@ -496,8 +496,8 @@ static void test_block_families(void) {
             for (int t = 0; t < 8; t++) {
                 test_random_gauss(&r, x, d);
                 memcpy(xs, x, sizeof(float) * (size_t)d);
-                rq__block_forward_ref(rot, x, y);
-                rq__block_inverse_ref(rot, y, z);
+                rq__rot_ops(rot->kind)->forward(rot, x, y);
+                rq__rot_ops(rot->kind)->inverse(rot, y, z);
                 bits_bad += memcmp(x, xs, sizeof(float) * (size_t)d) != 0; /* input untouched */
                 double nx = 0, ny = 0;
                 for (int i = 0; i < d; i++) {
@@ -507,9 +507,9 @@ static void test_block_families(void) {
                 }
                 w_norm = fmax(w_norm, fabs(sqrt(ny) - sqrt(nx)) / sqrt(nx));
                 memcpy(w, x, sizeof(float) * (size_t)d);
-                rq__block_forward_ref(rot, w, w);
+                rq__rot_ops(rot->kind)->forward(rot, w, w);
                 bits_bad += memcmp(w, y, sizeof(float) * (size_t)d) != 0;
-                rq__block_inverse_ref(rot, w, w);
+                rq__rot_ops(rot->kind)->inverse(rot, w, w);
                 bits_bad += memcmp(w, z, sizeof(float) * (size_t)d) != 0;
             }
             CHECK(w_norm < 1e-5 && w_inv < 1e-5, "%s d=%d: norm err %.3g inverse err %.3g", nm, d, w_norm, w_inv);
@@ -521,7 +521,7 @@ static void test_block_families(void) {
             for (int j = 0; j < d; j++) {
                 memset(x, 0, sizeof(float) * (size_t)d);
                 x[j] = 1;
-                rq__block_forward_ref(rot, x, y);
+                rq__rot_ops(rot->kind)->forward(rot, x, y);
                 for (int i = 0; i < d; i++) col[i] = i == j;
                 for (int b = 0; b < rot->n_blocks; b++) {
                     const float *m = rot->block_mats + (size_t)b * (size_t)(B * B);

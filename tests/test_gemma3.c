@@ -595,6 +595,7 @@ static void test_gemma3_spm_tiny(void) {
     if (t) {
         CHECK(rqm_tokenizer_add_bos(t) == 1 && rqm_tokenizer_bos(t) == 2 && rqm_tokenizer_eos(t) == 1,
               "BOS added by default for SentencePiece; ids from the GGUF");
+        CHECK(rqm_tokenizer_seq_bos(t) == 2, "each sequence starts with <bos> (rqm_tokenizer_seq_bos)");
         struct {
             const char *text;
             int special;

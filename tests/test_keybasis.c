@@ -9,6 +9,8 @@
 #include "test.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const size_t ZERO[1] = {0}; /* one range: every position */
 
@@ -325,11 +327,193 @@ static void test_basis_bad_input(void) {
     CHECK(rq_key_basis_fit(T, T, d, NULL) == RQ_ERR_INVALID_ARG, "NULL output");
 }
 
+/* ---- the basis file (src/keybasis_io.c) --------------------------------- */
+/* The small deterministic bases of the golden file: 2 layers × 3 KV heads ×
+ * 2 ranges of 4×4. */
+static void golden_bases(rq_key_basis_info *info, float *b) {
+    memset(info, 0, sizeof *info);
+    info->n_layers = 2, info->n_kv_heads = 3, info->head_dim = 4, info->n_ranges = 2;
+    info->start[0] = 0, info->start[1] = 256, info->n_ctx = 600, info->n_tokens = 1200, info->self_generated = 1;
+    for (int i = 0; i < 2 * 3 * 2 * 16; i++) b[i] = (float)(i % 13) * 0.25f - 1.0f + (float)((i % 16) / 4 == i % 4);
+}
+
+static uint8_t *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = malloc(1 << 16);
+    *n = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    return buf;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The writer emits the bytes `rotorquant calibrate` has always written (the
+ * golden hash is of the file the model's writer made for these bases), and
+ * the reader gives back every field and float. */
+static void test_basis_file_golden_round_trip(void) {
+    rq_key_basis_info info, got;
+    float b[2 * 3 * 2 * 16], *back = NULL;
+    golden_bases(&info, b);
+    char path[] = "/tmp/rq_test_kb_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "temp file");
+    if (fd < 0) return;
+    close(fd);
+    CHECK_OK(rq_key_basis_save(path, &info, b));
+    size_t n = 0;
+    uint8_t *bytes = read_all(path, &n);
+    CHECK(n == 1120 && fnv1a(bytes, n) == 0x7077eaea2659f8a6ull, "golden file: %zu bytes, hash %016llx", n,
+          (unsigned long long)fnv1a(bytes, n));
+    CHECK_OK(rq_key_basis_load(path, &got, &back));
+    CHECK(back && !memcmp(back, b, sizeof b), "the floats round-trip bit for bit");
+    CHECK(got.n_layers == 2 && got.n_kv_heads == 3 && got.head_dim == 4 && got.n_ranges == 2 && got.start[0] == 0 &&
+              got.start[1] == 256 && got.n_ctx == 600 && got.n_tokens == 1200 && got.self_generated == 1,
+          "the info round-trips");
+    free(back), back = NULL;
+    CHECK_OK(rq_key_basis_load_mem(bytes, n, &got, NULL)); /* info only */
+    CHECK_OK(rq_key_basis_load_mem(bytes, n, &got, &back));
+    CHECK(back && !memcmp(back, b, sizeof b), "from memory too");
+    free(back), back = NULL;
+    /* a failed save (NaN) leaves the old file as it was */
+    b[7] = NAN;
+    CHECK(rq_key_basis_save(path, &info, b) == RQ_ERR_NONFINITE, "NaN basis saved");
+    CHECK(strstr(rq_last_error(), "basis[7] = nan"), "%s", rq_last_error());
+    size_t n2 = 0;
+    uint8_t *again = read_all(path, &n2);
+    CHECK(n2 == n && !memcmp(again, bytes, n), "the old file is intact");
+    free(again);
+    remove(path);
+    /* a target that cannot be replaced: an error, and no temporary left behind */
+    char dir[] = "/tmp/rq_test_kbdir_XXXXXX";
+    if (mkdtemp(dir)) {
+        char target[64];
+        snprintf(target, sizeof target, "%s/kb.gguf", dir);
+        CHECK(mkdir(target, 0700) == 0, "mkdir");
+        b[7] = 0;
+        CHECK(rq_key_basis_save(target, &info, b) == RQ_ERR_IO, "rename over a directory");
+        CHECK(strstr(rq_last_error(), target) != NULL, "%s", rq_last_error());
+        rmdir(target);
+        CHECK(rmdir(dir) == 0, "no temporary file left in %s", dir);
+    }
+    CHECK(rq_key_basis_load("/nonexistent/kb.gguf", &got, &back) == RQ_ERR_IO && !back, "missing file");
+    CHECK(strstr(rq_last_error(), "/nonexistent/kb.gguf"), "%s", rq_last_error());
+    free(bytes);
+}
+
+/* Truncated at every byte: an error with a message, nothing allocated.
+ * Every byte flipped three ways: never a crash (the sanitizer build checks
+ * the reads); a header change is refused, a change the format allows
+ * (a float, a count field's value) loads. */
+static void test_basis_file_corrupt(void) {
+    rq_key_basis_info info, got;
+    float b[2 * 3 * 2 * 16], *back = NULL;
+    golden_bases(&info, b);
+    char path[] = "/tmp/rq_test_kb_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    close(fd);
+    CHECK_OK(rq_key_basis_save(path, &info, b));
+    size_t n = 0;
+    uint8_t *bytes = read_all(path, &n);
+    remove(path);
+    int bad = 0;
+    for (size_t cut = 0; cut < n; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1); /* exactly cut bytes: ASan sees any over-read */
+        memcpy(copy, bytes, cut);
+        rq_status st = rq_key_basis_load_mem(copy, cut, &got, &back);
+        bad += !(st == RQ_ERR_TRUNCATED || st == RQ_ERR_FORMAT) || back || !rq_last_error()[0];
+        free(copy);
+    }
+    CHECK(bad == 0, "%d truncations not refused", bad);
+    const uint8_t flips[3] = {0x01, 0x80, 0xff};
+    int refused_magic = 0, ok_data = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < 3; f++) {
+            uint8_t *copy = malloc(n);
+            memcpy(copy, bytes, n);
+            copy[i] ^= flips[f];
+            rq_status st = rq_key_basis_load_mem(copy, n, &got, &back);
+            if (st) CHECK(!back && rq_last_error()[0], "byte %zu ^ %02x: an error without a message", i, flips[f]);
+            else CHECK(back && got.n_ranges >= 1 && got.n_ranges <= RQ_KEY_BASIS_MAX_RANGES, "byte %zu", i);
+            refused_magic += i < 4 && st == RQ_ERR_FORMAT;
+            ok_data += i >= n - sizeof b && st == RQ_OK;
+            free(back), back = NULL;
+            free(copy);
+        }
+    CHECK(refused_magic == 12, "magic changes refused (%d of 12)", refused_magic);
+    CHECK(ok_data > 0, "float changes that stay finite load");
+    /* a NaN among the floats: named by layer, head and range */
+    uint8_t *copy = malloc(n);
+    memcpy(copy, bytes, n);
+    const float nan = NAN;
+    memcpy(copy + n - 4, &nan, 4);
+    CHECK(rq_key_basis_load_mem(copy, n, &got, &back) == RQ_ERR_NONFINITE && !back, "NaN");
+    CHECK(strstr(rq_last_error(), "layer 1, KV head 2, range 1"), "%s", rq_last_error());
+    free(copy), free(bytes);
+    CHECK(rq_key_basis_load_mem("tests", 5, &got, &back) == RQ_ERR_FORMAT, "not a GGUF");
+    CHECK(rq_key_basis_load_mem(NULL, 0, &got, &back) == RQ_ERR_TRUNCATED, "empty");
+}
+
+/* rq_cache_load_key_basis: the same cache as setting every head's bases by
+ * hand (bit-identical attention); the calibrated positions bound the
+ * context; a basis for another shape is refused by name. */
+static void test_cache_load_key_basis(void) {
+    enum { L = 2, H = 2, D = 16, R = 2, N = 300 };
+    rq_key_basis_info info;
+    memset(&info, 0, sizeof info);
+    info.n_layers = L, info.n_kv_heads = H, info.head_dim = D, info.n_ranges = R, info.start[1] = 128, info.n_ctx = N;
+    static float A[L * H * R * D * D];
+    rq_rng r;
+    rq_rng_seed(&r, 5);
+    for (int i = 0; i < L * H * R * D * D; i++) A[i] = (float)((i % (D * D)) / D == i % D) + 0.1f * (float)rq_rng_gauss(&r);
+    char path[] = "/tmp/rq_test_kb_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) return;
+    close(fd);
+    CHECK_OK(rq_key_basis_save(path, &info, A));
+    rq_cache *c1 = cache_of("turbo3", "turbo3", L, H, D), *c2 = cache_of("turbo3", "turbo3", L, H, D);
+    rq_key_basis_info got;
+    CHECK_OK(rq_cache_load_key_basis(c1, path, &got));
+    CHECK(got.n_ctx == N && got.n_ranges == R, "info");
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) CHECK_OK(rq_cache_set_key_basis(c2, l, h, R, info.start, A + (l * H + h) * R * D * D));
+    static float k[N * H * D], v[N * H * D], q[2 * H * D], o1[2 * H * D], o2[2 * H * D];
+    for (int i = 0; i < N * H * D; i++) k[i] = (float)rq_rng_gauss(&r), v[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < 2 * H * D; i++) q[i] = (float)rq_rng_gauss(&r);
+    rq_attn_params p = {.n_q_heads = 2 * H};
+    for (int l = 0; l < L; l++) {
+        CHECK_OK(rq_cache_append(c1, l, k, v, N));
+        CHECK_OK(rq_cache_append(c2, l, k, v, N));
+        CHECK_OK(rq_cache_attention(c1, l, q, 1, NULL, &p, o1));
+        CHECK_OK(rq_cache_attention(c2, l, q, 1, NULL, &p, o2));
+        CHECK(!memcmp(o1, o2, sizeof o1), "layer %d: loaded = set by hand", l);
+    }
+    /* position N is past what the basis was calibrated on */
+    CHECK(rq_cache_append(c1, 0, k, v, 1) == RQ_ERR_RANGE && rq_cache_n_tokens(c1, 0) == N, "beyond n_ctx");
+    CHECK(strstr(rq_last_error(), "calibrated on 300 positions"), "%s", rq_last_error());
+    CHECK_OK(rq_cache_append(c2, 0, k, v, 1)); /* bases set by hand have no such limit */
+    CHECK(rq_cache_load_key_basis(c2, path, NULL) == RQ_ERR_INVALID_ARG, "tokens already stored");
+    rq_cache_free(c1), rq_cache_free(c2);
+    rq_cache *c3 = cache_of("turbo3", "turbo3", L + 1, H, D);
+    CHECK(rq_cache_load_key_basis(c3, path, NULL) == RQ_ERR_SHAPE, "another shape");
+    CHECK(strstr(rq_last_error(), "bases for 2 layers × 2 KV heads × head_dim 16, the cache has 3 × 2 × 16"), "%s",
+          rq_last_error());
+    rq_cache_free(c3);
+    remove(path);
+}
+
 const rq_test tests_keybasis[] = {
     {"key_basis_fit_is_the_minimizer", test_fit_is_the_minimizer},
     {"key_basis_keeps_scores", test_basis_keeps_scores},
     {"key_basis_ranges_keep_scores", test_basis_ranges_keep_scores},
     {"key_basis_fitted_cuts_attention_error", test_fitted_basis_cuts_error},
     {"key_basis_bad_input", test_basis_bad_input},
+    {"key_basis_file_golden_round_trip", test_basis_file_golden_round_trip},
+    {"key_basis_file_corrupt", test_basis_file_corrupt},
+    {"key_basis_cache_load", test_cache_load_key_basis},
     {NULL, NULL},
 };

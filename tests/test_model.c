@@ -5,7 +5,9 @@
  * through rqm_session_eval with an f32 cache and must match a plain double
  * precision forward pass written here from the equations (embedding,
  * RMSNorm, adjacent-pair RoPE, GQA causal attention, SwiGLU, tied head);
- * batching must not change the result; bad arguments are rejected.
+ * batching must not change the result; bad arguments are rejected. The
+ * perplexity/KLD/top-1 loop (model/ppl.c) on it matches a computation
+ * written here.
  * With the real model (make model): greedy "The capital of France is" →
  * "Paris", and a short perplexity equal to the stored value.
  * Always, on the committed real-KV fixture (tests/data, written by
@@ -21,6 +23,9 @@
 #include "gguf_build.h"
 #include "../model/calib.h"
 #include "../model/llama.h"
+#include "../model/ppl.h"
+#include "../model/roundtrip.h"
+#include "../model/sample.h"
 #include "../model/tokenizer.h"
 
 /* measured with this code when the test was written (see below) */
@@ -274,6 +279,264 @@ static void test_model_tiny_forward(void) {
 
     rqm_session_free(s), rqm_session_free(s2), rqm_session_free(s3);
     free(ref), free(all), free(step);
+    tiny_close(&tm);
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void progress_count(void *user, size_t done, size_t total) {
+    size_t *calls = user;
+    calls[0]++;
+    calls[1] = done, calls[2] = total;
+}
+
+/* rqm_perplexity_run on the tiny model against an independent computation
+ * (and rqm_decode_speed runs):
+ * the f32 row's perplexity from the double-precision forward pass written
+ * here, and KLD / top-1 / p99 of a turbo1 cache from separately evaluated
+ * sessions, with softmax and KL written out as p·log(p/q). */
+static void test_model_tiny_perplexity(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        TEST_NOTE("load: %s", tm.err);
+        tiny_close(&tm);
+        return;
+    }
+    enum { CTX = 16, CHUNKS = 3, N_IDS = 50, V = T_VOCAB, FIRST = CTX / 2, N_SCORED = CHUNKS * (CTX - FIRST) };
+    int32_t ids[N_IDS];
+    rq_rng rng;
+    rq_rng_seed(&rng, 9);
+    for (int i = 0; i < N_IDS; i++) ids[i] = (int32_t)(rq_rng_next(&rng) % V);
+    rqm_session *s[2] = {tiny_session(tm.m, "f32", 0, 1), tiny_session(tm.m, "turbo1", 0, 1)};
+    size_t calls[3] = {0};
+    rqm_ppl_config pc = {CTX, CHUNKS, V, progress_count, calls, 0, -1};
+    rqm_ppl_result res[2];
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, N_IDS, &pc, res));
+    CHECK(calls[0] == CHUNKS * 2 && calls[1] == calls[2] && calls[2] == CHUNKS * 2, "progress: %zu calls, %zu/%zu",
+          calls[0], calls[1], calls[2]);
+
+    /* independent: reference perplexity from the double forward pass; the
+     * turbo1 session's KLD and top-1 from its own logits */
+    double nll_ref = 0, nll_q = 0, kld[N_SCORED], *dl = malloc(CTX * V * sizeof *dl);
+    float *lf = malloc(CTX * V * sizeof *lf), *lq = malloc(CTX * V * sizeof *lq);
+    size_t n_targets = 0, top1 = 0;
+    for (int c = 0; c < CHUNKS; c++) {
+        const int32_t *chunk = ids + c * CTX;
+        ref_forward(&tm.w, chunk, CTX, dl);
+        rqm_session_reset(s[0]), rqm_session_reset(s[1]);
+        CHECK_OK(rqm_session_eval(s[0], chunk, CTX, 1, lf));
+        CHECK_OK(rqm_session_eval(s[1], chunk, CTX, 1, lq));
+        for (int t = FIRST; t < CTX; t++) {
+            const int32_t target = ids[c * CTX + t + 1]; /* N_IDS > CHUNKS·CTX: always a next token */
+            double zr = 0, zf = 0, zq = 0, mr = -INFINITY, mf = -INFINITY, mq = -INFINITY;
+            int ab = 0, aq = 0;
+            for (int i = 0; i < V; i++) {
+                mr = fmax(mr, dl[t * V + i]), mf = fmax(mf, lf[t * V + i]), mq = fmax(mq, lq[t * V + i]);
+                if (lf[t * V + i] > lf[t * V + ab]) ab = i;
+                if (lq[t * V + i] > lq[t * V + aq]) aq = i;
+            }
+            for (int i = 0; i < V; i++)
+                zr += exp(dl[t * V + i] - mr), zf += exp(lf[t * V + i] - mf), zq += exp(lq[t * V + i] - mq);
+            nll_ref -= log(exp(dl[t * V + target] - mr) / zr);
+            nll_q -= log(exp(lq[t * V + target] - mq) / zq);
+            double kl = 0;
+            for (int i = 0; i < V; i++) {
+                const double p = exp(lf[t * V + i] - mf) / zf, q = exp(lq[t * V + i] - mq) / zq;
+                kl += p * log(p / q);
+            }
+            kld[c * (CTX - FIRST) + (t - FIRST)] = kl;
+            top1 += ab == aq;
+            n_targets++;
+        }
+    }
+    double mean = 0;
+    for (int j = 0; j < N_SCORED; j++) mean += kld[j] / N_SCORED;
+    qsort(kld, N_SCORED, sizeof kld[0], cmp_dbl);
+    const double ppl_ref = exp(nll_ref / (double)n_targets), ppl_q = exp(nll_q / (double)n_targets);
+    TEST_NOTE("ppl f32 %.5f (double forward %.5f), turbo1 %.5f; KLD mean %.3g p99 %.3g, top-1 %.3f", res[0].ppl,
+              ppl_ref, res[1].ppl, res[1].kld_mean, res[1].kld_p99, res[1].top1);
+    CHECK(res[0].n_targets == n_targets && res[1].n_scored == N_SCORED, "counts %zu %zu", res[0].n_targets,
+          res[1].n_scored);
+    CHECK(fabs(res[0].ppl - ppl_ref) < 1e-4 * ppl_ref, "reference perplexity %.6f vs %.6f", res[0].ppl, ppl_ref);
+    CHECK(fabs(res[1].ppl - ppl_q) < 1e-9 * ppl_q, "turbo1 perplexity %.9f vs %.9f", res[1].ppl, ppl_q);
+    CHECK(res[0].kld_mean == 0 && res[0].kld_p99 == 0 && res[0].top1 == 1, "the reference against itself");
+    CHECK(fabs(res[1].kld_mean - mean) < 1e-9 + 1e-6 * mean && mean > 0, "mean KLD %.9g vs %.9g", res[1].kld_mean,
+          mean);
+    CHECK(fabs(res[1].kld_p99 - kld[(int)(0.99 * (N_SCORED - 1))]) < 1e-9 + 1e-6 * kld[N_SCORED - 1],
+          "p99 KLD %.9g vs %.9g", res[1].kld_p99, kld[(int)(0.99 * (N_SCORED - 1))]);
+    CHECK(fabs(res[1].top1 - (double)top1 / N_SCORED) < 1e-12, "top-1 %.4f vs %.4f", res[1].top1,
+          (double)top1 / N_SCORED);
+
+    /* decode speed: a finite positive rate; a session too short for the prefill + 16 tokens fails */
+    double tps = 0;
+    CHECK_OK(rqm_decode_speed(s[1], V, -1, ids, 8, &tps));
+    CHECK(isfinite(tps) && tps > 0, "decode speed %.3g tokens/s", tps);
+    CHECK(rqm_session_pos(s[1]) == 8 + RQM_DECODE_TOKENS, "prefill + %d decoded tokens", RQM_DECODE_TOKENS);
+    CHECK(rqm_decode_speed(s[1], V, -1, ids, 0, &tps) == RQ_ERR_INVALID_ARG, "no prefill");
+    rqm_session_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.n_ctx = 20;
+    rqm_session *short_s = NULL;
+    CHECK_OK(rqm_session_init(&short_s, tm.m, &sc));
+    CHECK(rqm_decode_speed(short_s, V, -1, ids, 8, &tps) == RQ_ERR_RANGE, "n_ctx 20 < 8 + 16");
+    rqm_session_free(short_s);
+
+    /* bad arguments */
+    rqm_ppl_config bad = pc;
+    bad.ctx = 1;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "ctx 1");
+    bad = pc, bad.n_chunks = 4;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "chunks past the text");
+    bad = pc, bad.n_chunks = 0;
+    CHECK(rqm_perplexity_run(s, 2, ids, N_IDS, &bad, res) == RQ_ERR_INVALID_ARG, "no chunks");
+    CHECK(rqm_perplexity_run(s, 0, ids, N_IDS, &pc, res) == RQ_ERR_INVALID_ARG, "no sessions");
+    /* one chunk filling the whole text: its last position has no target */
+    bad = pc, bad.n_chunks = 1;
+    CHECK_OK(rqm_perplexity_run(s, 1, ids, CTX, &bad, res));
+    CHECK(res[0].n_targets == CTX - FIRST - 1 && res[0].n_scored == CTX - FIRST, "last token unscored: %zu",
+          res[0].n_targets);
+    /* BOS in place of each chunk's first token (add_bos: Gemma's convention,
+     * rqm_session_eval_seq): the same numbers as the text with that token
+     * replaced, ids untouched; and not the numbers without it */
+    int32_t ids_b[CTX];
+    memcpy(ids_b, ids, sizeof ids_b);
+    const int32_t bos = (ids[0] + 1) % V;
+    ids_b[0] = bos;
+    rqm_ppl_result rb[2], rr[2], r0[2];
+    rqm_ppl_config pb = pc, pr = pc;
+    pb.n_chunks = 1, pb.add_bos = 1, pb.bos = bos, pr.n_chunks = 1;
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, CTX, &pb, rb));
+    CHECK_OK(rqm_perplexity_run(s, 2, ids_b, CTX, &pr, rr));
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, CTX, &pr, r0));
+    CHECK(ids[0] != bos, "ids untouched");
+    CHECK(rb[0].nll == rr[0].nll && rb[1].nll == rr[1].nll && rb[1].kld_mean == rr[1].kld_mean,
+          "add_bos: nll %.9g vs %.9g with the token replaced", rb[0].nll, rr[0].nll);
+    CHECK(rb[0].nll != r0[0].nll, "add_bos changes the numbers (%.9g)", r0[0].nll);
+    float *la = malloc(CTX * V * sizeof *la), *lb = malloc(CTX * V * sizeof *lb);
+    if (la && lb) {
+        rqm_session_reset(s[0]);
+        CHECK_OK(rqm_session_eval_seq(s[0], bos, ids, CTX, 1, la));
+        rqm_session_reset(s[0]);
+        CHECK_OK(rqm_session_eval(s[0], ids_b, CTX, 1, lb));
+        CHECK(memcmp(la, lb, CTX * V * sizeof *la) == 0, "rqm_session_eval_seq = eval with ids[0] = bos");
+        rqm_session_reset(s[0]);
+        CHECK_OK(rqm_session_eval_seq(s[0], -1, ids, CTX, 1, la));
+        rqm_session_reset(s[0]);
+        CHECK_OK(rqm_session_eval(s[0], ids, CTX, 1, lb));
+        CHECK(memcmp(la, lb, CTX * V * sizeof *la) == 0, "bos < 0: rqm_session_eval");
+    }
+    free(la), free(lb);
+    rqm_session_free(s[0]), rqm_session_free(s[1]);
+    free(dl), free(lf), free(lq);
+    tiny_close(&tm);
+}
+
+/* Sampling (model/sample.c): greedy = first argmax; temperature 1 draws
+ * tokens with their softmax probabilities; one seed, one sequence. The key
+ * round trip (model/roundtrip.c) through A = 2I equals decode(encode(2x))/2. */
+static void test_model_sample_roundtrip(void) {
+    const float tie[4] = {1, 3, 3, 2};
+    CHECK(rqm_argmax(tie, 4) == 1 && rqm_sample(tie, 4, 0, NULL) == 1, "argmax: first of equal maxima");
+    const float lg[3] = {0, (float)log(2.0), (float)log(3.0)}; /* p = 1/6, 2/6, 3/6 */
+    enum { DRAWS = 30000 };
+    rq_rng a, b;
+    rq_rng_seed(&a, 3), rq_rng_seed(&b, 3);
+    size_t count[3] = {0};
+    int same = 1;
+    for (int i = 0; i < DRAWS; i++) {
+        const int32_t t = rqm_sample(lg, 3, 1.0, &a);
+        same &= t == rqm_sample(lg, 3, 1.0, &b);
+        if (t >= 0 && t < 3) count[t]++;
+    }
+    CHECK(same, "the same seed draws the same tokens");
+    for (int k = 0; k < 3; k++)
+        CHECK(fabs((double)count[k] / DRAWS - (k + 1) / 6.0) < 0.015, "token %d drawn %.4f of the time, expected %.4f",
+              k, (double)count[k] / DRAWS, (k + 1) / 6.0);
+
+    enum { D = 64 };
+    rq_quantizer *q = NULL;
+    rq_quant_config qc = rq_quant_config_default();
+    CHECK_OK(rq_quantizer_init(&q, "turbo3", D, &qc));
+    if (!q) return;
+    float x[D], x2[D], A[D * D] = {0}, At[D * D] = {0}, out[D], want[D];
+    uint8_t blk[8 * D + 64];
+    rq_rng_seed(&a, 4);
+    test_random_gauss(&a, x, D);
+    for (int i = 0; i < D; i++) A[i * D + i] = 2, At[i * D + i] = 0.5f, x2[i] = 2 * x[i];
+    CHECK_OK(rq_quantizer_encode(q, x, blk, 1));
+    CHECK_OK(rq_quantizer_decode(q, blk, want, 1));
+    CHECK_OK(rqm_key_roundtrip(q, NULL, NULL, x, D, blk, out));
+    CHECK(!memcmp(out, want, sizeof out), "no basis: decode(encode(x))");
+    CHECK_OK(rq_quantizer_encode(q, x2, blk, 1));
+    CHECK_OK(rq_quantizer_decode(q, blk, want, 1));
+    for (int i = 0; i < D; i++) want[i] *= 0.5f;
+    CHECK_OK(rqm_key_roundtrip(q, A, At, x, D, blk, out));
+    CHECK(!memcmp(out, want, sizeof out), "A = 2I: decode(encode(2x)) / 2");
+    CHECK(rqm_key_roundtrip(q, A, NULL, x, D, blk, out) == RQ_ERR_INVALID_ARG, "A without its inverse");
+    rq_quantizer_free(q);
+}
+
+/* A GGUF with general.alignment 1 or 2, at every offset of the buffer,
+ * leaves f32 tensors off a 4-byte boundary in the file: the reader gives
+ * aligned data (copies), and the model computes the same logits bit for bit
+ * (under SAN=1, UBSan checks every float read). */
+static void test_model_tiny_unaligned(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        tiny_close(&tm);
+        return;
+    }
+    enum { N = 12 };
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((7 * i + 3) % T_VOCAB);
+    float *want = malloc(N * T_VOCAB * sizeof *want), *got = malloc(N * T_VOCAB * sizeof *got);
+    rqm_session *s = tiny_session(tm.m, "f32", 0, 1);
+    CHECK_OK(rqm_session_eval(s, tok, N, 1, want));
+    rqm_session_free(s);
+    int misaligned_in_file = 0;
+    for (uint32_t align = 1; align <= 2; align++)
+        for (size_t shift = 0; shift < 4; shift++) {
+            tiny_weights w;
+            rqm_gguf_builder *b = tiny_build(&w, 11);
+            rqm_gguf_builder_kv_u32(b, "general.alignment", align);
+            size_t len = 0;
+            const uint8_t *bytes = rqm_gguf_builder_bytes(b, &len);
+            uint8_t *buf = malloc(len + shift);
+            memcpy(buf + shift, bytes, len);
+            rqm_gguf *g = NULL;
+            rqm_llama *m = NULL;
+            char err[256] = "";
+            CHECK_OK(rqm_gguf_open_memory(&g, buf + shift, len, err, sizeof err));
+            for (size_t i = 0; g && i < rqm_gguf_n_tensors(g); i++) {
+                const rqm_tensor *t = rqm_gguf_tensor_at(g, i);
+                CHECK((uintptr_t)t->data % 8 == 0, "alignment %u, shift %zu: tensor %zu data aligned", align, shift, i);
+            }
+            /* a copy lies outside buf; at some shift the file's data are off 8 bytes */
+            if (g && rqm_gguf_n_tensors(g)) {
+                const uintptr_t p0 = (uintptr_t)rqm_gguf_tensor_at(g, 0)->data;
+                misaligned_in_file |= p0 < (uintptr_t)buf || p0 >= (uintptr_t)(buf + shift + len);
+            }
+            if (g) CHECK_OK(rqm_llama_load(&m, g, err, sizeof err));
+            if (m) {
+                s = tiny_session(m, "f32", 0, 1);
+                CHECK_OK(rqm_session_eval(s, tok, N, 1, got));
+                CHECK(!memcmp(got, want, N * T_VOCAB * sizeof *got), "alignment %u, shift %zu: the same logits", align,
+                      shift);
+                rqm_session_free(s);
+            }
+            rqm_llama_free(m);
+            rqm_gguf_close(g);
+            free(buf);
+            rqm_gguf_builder_free(b);
+            tiny_free(&w);
+        }
+    CHECK(misaligned_in_file, "some layout put tensor data off 8 bytes (so copies were made)");
+    free(want), free(got);
     tiny_close(&tm);
 }
 
@@ -664,6 +927,9 @@ static void test_model_real_kv_fixture(void) {
 const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
+    {"model_tiny_perplexity", test_model_tiny_perplexity},
+    {"model_sample_roundtrip", test_model_sample_roundtrip},
+    {"model_tiny_unaligned", test_model_tiny_unaligned},
     {"model_bad_files", test_model_bad_files},
     {"model_tiny_key_basis", test_model_tiny_key_basis},
     {"model_calib_ranges", test_model_calib_ranges},

@@ -4,12 +4,17 @@
  * malformed magic/versions/headers, wrong dtypes and byte orders, fortran
  * order, truncated and over-long data, absurd shapes — each must give its
  * error code and a message, never a crash. Files live in a mkdtemp directory
- * under /tmp that is removed at the end.
+ * under /tmp that is removed at the end. The writer replaces files
+ * atomically: a failed write leaves the old file and no temporary.
  */
 #include "test.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char g_dir[64];
@@ -241,9 +246,67 @@ static void test_npy_unsupported_and_sizes(void) {
     teardown();
 }
 
+/* Entries of g_dir other than "." and "..". */
+static int dir_entries(void) {
+    DIR *d = opendir(g_dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (d) closedir(d);
+    return n;
+}
+
+/* Writes are atomic: a write that fails half-way (the file size limit
+ * simulates a full disk) or cannot start leaves the old file byte for byte
+ * and no temporary file; a successful one replaces it. A directory given as
+ * a .npy is named as such. */
+static void test_npy_write_atomic(void) {
+    if (!setup()) TEST_SKIP("cannot create a temporary directory");
+    char path[160];
+    snprintf(path, sizeof path, "%s/w0.npy", g_dir);
+    g_files = 1;
+    const size_t old_shape[1] = {4}, big_shape[2] = {64, 64};
+    const float old[4] = {1, 2, 3, 4};
+    static float big[64 * 64];
+    for (int i = 0; i < 64 * 64; i++) big[i] = (float)i;
+    CHECK_OK(rq_npy_write(path, old, 1, old_shape));
+    struct rlimit lim, small;
+    CHECK(getrlimit(RLIMIT_FSIZE, &lim) == 0, "getrlimit");
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of the signal */
+    small = lim, small.rlim_cur = 1024;           /* the new file stops after 1 KiB */
+    CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0, "setrlimit");
+    rq_status st = rq_npy_write(path, big, 2, big_shape);
+    rq_status st16 = rq_npy_write_f16(path, big, 2, big_shape);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    signal(SIGXFSZ, prev);
+    CHECK(st == RQ_ERR_IO && st16 == RQ_ERR_IO, "a write cut short fails: %s, %s", rq_status_str(st),
+          rq_status_str(st16));
+    rq_npy_array a;
+    CHECK_OK(rq_npy_read(path, &a));
+    CHECK(a.n_dims == 1 && a.n_elems == 4 && a.data && !memcmp(a.data, old, sizeof old), "the old file is intact");
+    rq_npy_free(&a);
+    CHECK(dir_entries() == 1, "no temporary file left: %d entries", dir_entries());
+    /* the target is a directory: rename fails, nothing left behind */
+    char sub[192];
+    snprintf(sub, sizeof sub, "%s/d.npy", g_dir);
+    CHECK(mkdir(sub, 0755) == 0, "mkdir");
+    CHECK(rq_npy_write(sub, old, 1, old_shape) == RQ_ERR_IO, "a directory is not overwritten");
+    CHECK(dir_entries() == 2, "no temporary file left: %d entries", dir_entries());
+    CHECK(rq_npy_read(sub, &a) == RQ_ERR_IO && strstr(a.error, "is a directory"), "read: '%s'", a.error);
+    rq_npy_free(&a);
+    rmdir(sub);
+    /* success replaces the file */
+    CHECK_OK(rq_npy_write(path, big, 2, big_shape));
+    CHECK_OK(rq_npy_read(path, &a));
+    CHECK(a.n_elems == 64 * 64 && a.data && !memcmp(a.data, big, sizeof big), "replaced");
+    rq_npy_free(&a);
+    CHECK(dir_entries() == 1, "only the target: %d entries", dir_entries());
+    teardown();
+}
+
 const rq_test tests_npy[] = {
     {"npy_valid", test_npy_valid},
     {"npy_malformed", test_npy_malformed},
     {"npy_unsupported_and_sizes", test_npy_unsupported_and_sizes},
+    {"npy_write_atomic", test_npy_write_atomic},
     {NULL, NULL},
 };

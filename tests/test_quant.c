@@ -9,7 +9,7 @@
 #include "internal.h"
 
 static const char *FAMS[] = {"turbo", "dense", "rotor", "planar", "iso"};
-/* d × distortion, exact law d=128, b=1..5 (issue 2; independent solve; b = 5:
+/* d × distortion, exact law d=128, b=1..5 (an independent solve; b = 5:
  * Lloyd-Max with closed-form cell moments from the regularized incomplete
  * beta function, mpmath, 0.00245146) */
 static const double MSE128[5] = {0.36089, 0.11600, 0.033966, 0.009315, 0.0024515};
@@ -240,31 +240,103 @@ static void test_prod_unbiased(void) {
  * d=128 and d=96. Pinned; any change alters the format (RQ_FORMAT_VERSION).
  * The 5-bit MSE rows came later: they have their own hash, so the first one
  * still covers exactly the types (in the order) it always did. */
+/* Golden hashes per type: FNV-1a of the blocks of 8 seeded Gaussian
+ * vectors at d = 128 then d = 96 (where the type serves the dimension).
+ * A mismatch names the type; bump RQ_FORMAT_VERSION if a change is intended. */
+static const struct {
+    const char *name;
+    uint64_t hash;
+} GOLDEN[] = {
+    {"f32", 0x3d6b08e02fb32aafull},
+    {"f16", 0x5264a9cf26eda4feull},
+    {"q8_0", 0x9dedffd63da1a498ull},
+    {"q4_0", 0xf493fd4cce3392b7ull},
+    {"q4_0h", 0x1c36c7356d7ec89aull},
+    {"turbo1", 0xdc95f1617be0a426ull},
+    {"turbo2", 0x775c7bea93853bcbull},
+    {"turbo3", 0x0779a484027f299dull},
+    {"turbo4", 0xb23dd381b90075e3ull},
+    {"turbo5", 0x93264060c5cba650ull},
+    {"turbo1p", 0x40baa86720566068ull},
+    {"turbo2p", 0x5db1703f912f0a25ull},
+    {"turbo3p", 0x6dcadad36a2bd930ull},
+    {"turbo4p", 0x780a64a188adf6fdull},
+    {"dense1", 0xe68308f82f6ea1fcull},
+    {"dense2", 0xd847dd8c18dacb68ull},
+    {"dense3", 0xdeee5dff383d180bull},
+    {"dense4", 0x8afa20420e941ce0ull},
+    {"dense5", 0x9e04eba16fae5443ull},
+    {"dense1p", 0x2672f611e66e4395ull},
+    {"dense2p", 0x91e834958762602dull},
+    {"dense3p", 0xaf9b9228d771424full},
+    {"dense4p", 0x11da8f895aa2e6b3ull},
+    {"rotor1", 0x96e3d3939bf553b9ull},
+    {"rotor2", 0x3683eac41d7c4aaeull},
+    {"rotor3", 0x09d810293b3cf252ull},
+    {"rotor4", 0x7669744e3fd49398ull},
+    {"rotor5", 0xd61f8e7e9d13cb5eull},
+    {"rotor1p", 0xa09f4f9dfcacef24ull},
+    {"rotor2p", 0x4295d46a2e74cc54ull},
+    {"rotor3p", 0x01b882bcce9eb18full},
+    {"rotor4p", 0xf21cca7887141ad1ull},
+    {"planar1", 0x661ed7682db2c6d0ull},
+    {"planar2", 0xd57171fe6bb182f2ull},
+    {"planar3", 0x4b314531919b88f8ull},
+    {"planar4", 0x63c231c2f0d750dfull},
+    {"planar5", 0x4b1e4dde292487c7ull},
+    {"planar1p", 0x40f1282905a7055dull},
+    {"planar2p", 0xa0635a841e5c4689ull},
+    {"planar3p", 0xfbb35f301a01d7d8ull},
+    {"planar4p", 0xaa7e8fb46374d680ull},
+    {"iso1", 0xc6f1a8ace5602b7full},
+    {"iso2", 0xafd41fc8d2878a15ull},
+    {"iso3", 0x0ff48049c5f136c0ull},
+    {"iso4", 0x05745e053fbee508ull},
+    {"iso5", 0x0690cd1401c0d581ull},
+    {"iso1p", 0xba5804ff922ae129ull},
+    {"iso2p", 0x280950160fbb67bcull},
+    {"iso3p", 0x32b0e942dd082103ull},
+    {"iso4p", 0xad6e0b3220c3d59aull},
+};
+
+static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) {
+    uint64_t h = 1469598103934665603ull;
+    const int dims[] = {128, 96};
+    *n_dims_served = 0;
+    for (int k = 0; k < 2; k++) {
+        rq_quantizer *q = NULL;
+        if (rq_quantizer_init(&q, name, dims[k], NULL)) continue;
+        uint8_t a[8 * 512], b[8 * 512];
+        size_t nb = 8 * rq_quantizer_bytes_per_vector(q);
+        CHECK_OK(rq_quantizer_encode(q, x, a, 8));
+        CHECK_OK(rq_quantizer_encode(q, x, b, 8));
+        CHECK(memcmp(a, b, nb) == 0, "%s not deterministic", name);
+        h = fnv1a(a, nb, h);
+        (*n_dims_served)++;
+        rq_quantizer_free(q);
+    }
+    return h;
+}
+
 static void test_golden(void) {
     rq_rng r;
     rq_rng_seed(&r, 2024);
     float x[8 * 128];
     test_random_gauss(&r, x, 8 * 128);
-    uint64_t h = 1469598103934665603ull, h5 = h;
+    const int n_golden = (int)(sizeof GOLDEN / sizeof GOLDEN[0]);
+    CHECK(n_golden == rq_type_count(), "%d golden hashes for %d types: add the new type's row", n_golden, rq_type_count());
     for (int i = 0; i < rq_type_count(); i++) {
-        const bool five = rq_type_at(i)->family == RQ_FAMILY_MSE && rq_type_at(i)->n_bits == 5;
-        const int dims[] = {128, 96};
-        for (int k = 0; k < 2; k++) {
-            rq_quantizer *q = NULL;
-            if (rq_quantizer_init(&q, rq_type_at(i)->name, dims[k], NULL)) continue;
-            uint8_t a[8 * 512], b[8 * 512];
-            size_t nb = 8 * rq_quantizer_bytes_per_vector(q);
-            CHECK_OK(rq_quantizer_encode(q, x, a, 8));
-            CHECK_OK(rq_quantizer_encode(q, x, b, 8));
-            CHECK(memcmp(a, b, nb) == 0, "%s not deterministic", rq_type_at(i)->name);
-            if (five) h5 = fnv1a(a, nb, h5);
-            else h = fnv1a(a, nb, h);
-            rq_quantizer_free(q);
-        }
+        const char *name = rq_type_at(i)->name;
+        int served;
+        uint64_t h = golden_of(name, x, &served);
+        int g = 0;
+        while (g < n_golden && strcmp(GOLDEN[g].name, name)) g++;
+        CHECK(served > 0, "%s serves neither d = 128 nor d = 96", name);
+        CHECK(g < n_golden, "%s has no golden hash (hash %016llx)", name, (unsigned long long)h);
+        if (g < n_golden)
+            CHECK(GOLDEN[g].hash == h, "%s block bytes changed (hash %016llx, golden %016llx): bump RQ_FORMAT_VERSION if intended",
+                  name, (unsigned long long)h, (unsigned long long)GOLDEN[g].hash);
     }
-    TEST_NOTE("golden hash %016llx, 5-bit types %016llx", (unsigned long long)h, (unsigned long long)h5);
-    CHECK(h == 0xa3bc559bf471d604ull, "block bytes changed: bump RQ_FORMAT_VERSION if intended");
-    CHECK(h5 == 0xf7a739388ccf5023ull, "5-bit block bytes changed: bump RQ_FORMAT_VERSION if intended");
 }
 
 static void test_reencode(void) {
@@ -426,6 +498,68 @@ static void test_params(void) {
     }
 }
 
+/* A block whose fp16 (f32) norm or scale field is NaN or Inf — which the
+ * encoder never writes — is malformed: decode and dot return RQ_ERR_FORMAT
+ * at every SIMD level, for every type, and a valid block still decodes. */
+static void test_decode_nonfinite_fields(void) {
+    static const uint16_t BAD16[] = {0x7c00, 0xfc00, 0x7e00, 0x7c01}; /* +Inf, −Inf, qNaN, sNaN */
+    static const uint32_t BAD32[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u};
+    rq_rng r;
+    rq_rng_seed(&r, 99);
+    float x[2 * 128], y[2 * 128], dots[2];
+    test_random_gauss(&r, x, 2 * 128);
+    rq_simd_level saved = rq__simd_level();
+    int n_checked = 0;
+    for (int l = RQ_SIMD_SCALAR; l <= (int)rq__simd_cpu_level(); l++) {
+        rq__simd_force((rq_simd_level)l);
+        for (int i = 0; i < rq_type_count(); i++) {
+            const rq_type_info *t = rq_type_at(i);
+            rq_quantizer *q = NULL;
+            if (rq_quantizer_init(&q, t->name, 128, NULL)) continue;
+            size_t nb = rq_quantizer_bytes_per_vector(q);
+            uint8_t blk[2 * 700], bad[2 * 700];
+            CHECK_OK(rq_quantizer_encode(q, x, blk, 2));
+            CHECK(rq_quantizer_decode(q, blk, y, 2) == RQ_OK, "%s: valid blocks", t->name);
+            /* the fields: first and last fp16 field of the second vector's block */
+            size_t fields[3];
+            int n_fields = 0;
+            switch (t->family) {
+            case RQ_FAMILY_F32: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 4; break;
+            case RQ_FAMILY_F16: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 2; break;
+            case RQ_FAMILY_Q8_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 34; break;
+            case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
+            case RQ_FAMILY_MSE: fields[n_fields++] = nb; break;
+            case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
+            }
+            for (int f = 0; f < n_fields; f++)
+                for (int b = 0; b < 4; b++) {
+                    memcpy(bad, blk, 2 * nb);
+                    if (t->family == RQ_FAMILY_F32) {
+                        memcpy(bad + fields[f], &BAD32[b], 4);
+                    } else {
+                        bad[fields[f]] = (uint8_t)BAD16[b], bad[fields[f] + 1] = (uint8_t)(BAD16[b] >> 8);
+                    }
+                    for (int j = 0; j < 2 * 128; j++) y[j] = 7.0f;
+                    dots[0] = dots[1] = 7.0f;
+                    rq_status st = rq_quantizer_decode(q, bad, y, 2);
+                    CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: decode %s", t->name, fields[f],
+                          BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
+                    int untouched = 1; /* the valid first vector is not decoded either */
+                    for (int j = 0; j < 2 * 128; j++) untouched &= y[j] == 7.0f;
+                    CHECK(untouched, "%s: decode wrote output before refusing block 1", t->name);
+                    st = rq_quantizer_dot(q, x, bad, 2, dots);
+                    CHECK(dots[0] == 7.0f && dots[1] == 7.0f, "%s: dot wrote output before refusing", t->name);
+                    CHECK(st == RQ_ERR_FORMAT, "%s field at byte %zu = %04x, level %s: dot %s", t->name, fields[f],
+                          BAD16[b], rq__simd_level_name((rq_simd_level)l), rq_status_str(st));
+                    n_checked++;
+                }
+            rq_quantizer_free(q);
+        }
+    }
+    rq__simd_force(saved);
+    TEST_NOTE("%d malformed blocks rejected", n_checked);
+}
+
 const rq_test tests_quant[] = {
     {"quant_sizes_documented", test_sizes},
     {"quant_unit_mse_d128", test_unit_mse},
@@ -436,6 +570,7 @@ const rq_test tests_quant[] = {
     {"quant_norm_correction", test_norm_correct},
     {"quant_dot_matches_decode", test_dot_matches_decode},
     {"quant_bad_inputs", test_bad_inputs},
+    {"quant_decode_nonfinite_field_is_format_error", test_decode_nonfinite_fields},
     {"quant_params", test_params},
     {NULL, NULL},
 };

@@ -10,6 +10,7 @@
 
 static const int DIMS[] = {2, 3, 4, 5, 7, 8, 12, 32, 48, 64, 80, 96, 100, 112, 127, 128, 129, 192, 256, 384, 512};
 static const rq_rot_kind KINDS[] = {RQ_ROT_NONE, RQ_ROT_DENSE, RQ_ROT_HADAMARD, RQ_ROT_ROTOR, RQ_ROT_PLANAR, RQ_ROT_ISO};
+_Static_assert(sizeof KINDS / sizeof KINDS[0] == RQ_ROT_COUNT, "a new rotation family needs its row here and in supported()");
 
 static bool supported(rq_rot_kind k, int d) {
     if (k == RQ_ROT_ROTOR && d < 3) return false;
@@ -178,6 +179,9 @@ static void test_params_and_errors(void) {
     CHECK(rq_rotation_init(&rot, RQ_ROT_DENSE, 1, 1) == RQ_ERR_DIM && rot == NULL, "d=1");
     CHECK(rq_rotation_init(&rot, RQ_ROT_DENSE, RQ_MAX_DIMS + 1, 1) == RQ_ERR_DIM, "d too large");
     CHECK(rq_rotation_init(&rot, (rq_rot_kind)42, 64, 1) == RQ_ERR_INVALID_ARG, "bad kind");
+    CHECK(rq_rotation_init(&rot, RQ_ROT_COUNT, 64, 1) == RQ_ERR_INVALID_ARG, "RQ_ROT_COUNT is not a kind");
+    CHECK(rq_rotation_init(&rot, (rq_rot_kind)-1, 64, 1) == RQ_ERR_INVALID_ARG, "negative kind");
+    CHECK(!strcmp(rq_rot_kind_name(RQ_ROT_COUNT), "?") && !strcmp(rq_rot_kind_name(RQ_ROT_ISO), "iso"), "kind names");
     CHECK(rq_rotation_forward(NULL, NULL, NULL, 1) == RQ_ERR_INVALID_ARG, "NULL rot");
     rq_rotation_free(NULL);
 }

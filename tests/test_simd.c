@@ -321,17 +321,17 @@ static void kernels_at(const rq_kernels *k, rq_rng *r) {
                                      : (float)rq_rng_gauss(r);
             x[i] = (u & (1u << 30)) ? -v : v;
         }
-        rq_status ea = ref->f16_encode(x, n, pa);
+        rq_status ea = rq__values_encoder(ref, RQ_BLOCK_F16)(x, n, pa);
         memset(pb, 0, 2 * (size_t)n + 1), pb[2 * n] = CANARY;
-        rq_status eb = k->f16_encode(x, n, pb);
+        rq_status eb = rq__values_encoder(k, RQ_BLOCK_F16)(x, n, pb);
         CHECK(ea == eb && (ea || !memcmp(pa, pb, 2 * (size_t)n)) && pb[2 * n] == CANARY, "%s f16_encode n=%d (%d/%d)",
               k->name, n, ea, eb);
         for (int i = 0; i < n; i++) x[i] = fminf(fmaxf(x[i], -65504.0f), 65504.0f);
-        ea = ref->f16_encode(x, n, pa), eb = k->f16_encode(x, n, pb);
+        ea = rq__values_encoder(ref, RQ_BLOCK_F16)(x, n, pa), eb = rq__values_encoder(k, RQ_BLOCK_F16)(x, n, pb);
         CHECK(ea == RQ_OK && eb == RQ_OK && !memcmp(pa, pb, 2 * (size_t)n), "%s f16_encode clamped n=%d", k->name, n);
         for (int i = 0; i < 2 * n; i++) pa[i] = (uint8_t)rq_rng_next(r); /* includes NaN/Inf/subnormal halves */
         yb[n] = 777.0f;
-        ref->f16_decode(pa, n, ya), k->f16_decode(pa, n, yb);
+        rq__values_decoder(ref, RQ_BLOCK_F16)(pa, n, ya), rq__values_decoder(k, RQ_BLOCK_F16)(pa, n, yb);
         CHECK(same_floats(ya, yb, n) && yb[n] == 777.0f, "%s f16_decode n=%d", k->name, n);
 
         /* q8_0 / q4_0 on multiples of 32 */
@@ -348,22 +348,22 @@ static void kernels_at(const rq_kernels *k, rq_rng *r) {
                     }
                 }
                 size_t b8 = (size_t)m / 32 * 34, b4 = (size_t)m / 32 * 18;
-                ea = ref->q8_0_encode(x, m, pa);
+                ea = rq__values_encoder(ref, RQ_BLOCK_Q8_0)(x, m, pa);
                 memset(pb, 0, b8 + 1), pb[b8] = CANARY;
-                eb = k->q8_0_encode(x, m, pb);
+                eb = rq__values_encoder(k, RQ_BLOCK_Q8_0)(x, m, pb);
                 CHECK(ea == eb && (ea || !memcmp(pa, pb, b8)) && pb[b8] == CANARY, "%s q8_0_encode n=%d kind %d", k->name, m,
                       kind);
-                ea = ref->q4_0_encode(x, m, pa);
+                ea = rq__values_encoder(ref, RQ_BLOCK_Q4_0)(x, m, pa);
                 memset(pb, 0, b4 + 1), pb[b4] = CANARY;
-                eb = k->q4_0_encode(x, m, pb);
+                eb = rq__values_encoder(k, RQ_BLOCK_Q4_0)(x, m, pb);
                 CHECK(ea == eb && (ea || !memcmp(pa, pb, b4)) && pb[b4] == CANARY, "%s q4_0_encode n=%d kind %d", k->name, m,
                       kind);
             }
             for (size_t i = 0; i < (size_t)m / 32 * 34; i++) pa[i] = (uint8_t)rq_rng_next(r);
             yb[m] = 777.0f;
-            ref->q8_0_decode(pa, m, ya), k->q8_0_decode(pa, m, yb);
+            rq__values_decoder(ref, RQ_BLOCK_Q8_0)(pa, m, ya), rq__values_decoder(k, RQ_BLOCK_Q8_0)(pa, m, yb);
             CHECK(same_floats(ya, yb, m) && yb[m] == 777.0f, "%s q8_0_decode n=%d", k->name, m);
-            ref->q4_0_decode(pa, m, ya), k->q4_0_decode(pa, m, yb);
+            rq__values_decoder(ref, RQ_BLOCK_Q4_0)(pa, m, ya), rq__values_decoder(k, RQ_BLOCK_Q4_0)(pa, m, yb);
             CHECK(same_floats(ya, yb, m) && yb[m] == 777.0f, "%s q4_0_decode n=%d", k->name, m);
         }
     }
@@ -390,26 +390,28 @@ static void test_rotations(void) {
     rq_rng_seed(&r, 5);
     float x[1024], ya[1024], yb[1024];
     int n_checked = 0;
-    for (int kind = RQ_ROT_DENSE; kind <= RQ_ROT_ISO; kind++) {
+    for (int kind = RQ_ROT_DENSE; kind < RQ_ROT_COUNT; kind++) {
+        const rq_rot_ops *ops = rq__rot_ops((rq_rot_kind)kind);
         for (int d = 2; d <= 520; d += (d < 70 ? 1 : d < 300 ? 16 : 64)) {
             rq_rotation *rot = NULL;
             if (rq_rotation_init(&rot, (rq_rot_kind)kind, d, 1000 + (uint64_t)d) != RQ_OK) continue;
-            for (int l = 0; l < n_lv; l++) {
-                const rq_kernels *k = rq__kernels_for(levels[l]);
+            for (int l = -1; l < n_lv; l++) { /* −1: the reference table's composition */
+                const rq_kernels *k = l < 0 ? &rq__kernels_ref : rq__kernels_for(levels[l]);
                 for (int s = 0; s < 2; s++) {
                     tricky_floats(&r, x, d, NULL, 0, 1.0f);
-                    float sc = s ? 0.1234567f : 1.0f;
-                    rq__kernels_ref.rotate(rot, x, sc, ya);
-                    k->rotate(rot, x, sc, yb);
+                    float sc = s ? 0.1234567f : 1.0f, u[1024];
+                    for (int i = 0; i < d; i++) u[i] = x[i] * sc; /* the family's reference on x·s */
+                    ops->forward(rot, u, ya);
+                    rq__rotate(k, rot, x, sc, yb);
                     CHECK(same_floats(ya, yb, d), "%s rotate %s d=%d", k->name, rq_rot_kind_name((rq_rot_kind)kind), d);
                     memcpy(yb, x, sizeof(float) * (size_t)d);
-                    k->rotate(rot, yb, sc, yb); /* in place */
+                    rq__rotate(k, rot, yb, sc, yb); /* in place */
                     CHECK(same_floats(ya, yb, d), "%s rotate in place %s d=%d", k->name, rq_rot_kind_name((rq_rot_kind)kind), d);
-                    rq__kernels_ref.rotate_inv(rot, x, ya);
-                    k->rotate_inv(rot, x, yb);
+                    ops->inverse(rot, x, ya);
+                    rq__rotate_inv(k, rot, x, yb);
                     CHECK(same_floats(ya, yb, d), "%s rotate_inv %s d=%d", k->name, rq_rot_kind_name((rq_rot_kind)kind), d);
                     memcpy(yb, x, sizeof(float) * (size_t)d);
-                    k->rotate_inv(rot, yb, yb);
+                    rq__rotate_inv(k, rot, yb, yb);
                     CHECK(same_floats(ya, yb, d), "%s rotate_inv in place %s d=%d", k->name,
                           rq_rot_kind_name((rq_rot_kind)kind), d);
                     n_checked++;
@@ -461,11 +463,33 @@ static void test_dispatch(void) {
     CHECK(rq__simd_force(RQ_SIMD_SCALAR) == RQ_SIMD_SCALAR && !strcmp(rq_simd_name(), "scalar"), "force scalar");
     CHECK(rq__kernels_for(RQ_SIMD_SCALAR) == &rq__kernels_ref, "scalar table");
     rq__simd_force(saved);
+    CHECK(rq_simd_get() == saved && !strcmp(rq_simd_name(), rq__simd_level_name(rq_simd_get())), "rq_simd_get");
     TEST_NOTE("level in use: %s (CPU best: %s)", rq_simd_name(), rq__simd_level_name(cpu));
+}
+
+/* RQ_SIMD: a known name or empty is fine, anything else is reported. */
+static void test_simd_env(void) {
+    const char *old = getenv("RQ_SIMD");
+    char *keep = old ? strdup(old) : NULL;
+    static const struct {
+        const char *value;
+        rq_status want;
+    } CASES[] = {{"scalar", RQ_OK}, {"avx2", RQ_OK}, {"avx512", RQ_OK}, {"", RQ_OK},
+                 {"bogus", RQ_ERR_INVALID_ARG}, {"AVX2", RQ_ERR_INVALID_ARG}, {"avx", RQ_ERR_INVALID_ARG}};
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        setenv("RQ_SIMD", CASES[i].value, 1);
+        rq_status st = rq_simd_status();
+        CHECK(st == CASES[i].want, "RQ_SIMD=\"%s\": %s", CASES[i].value, rq_status_str(st));
+    }
+    unsetenv("RQ_SIMD");
+    CHECK(rq_simd_status() == RQ_OK, "RQ_SIMD unset");
+    if (keep) setenv("RQ_SIMD", keep, 1);
+    free(keep);
 }
 
 const rq_test tests_simd[] = {
     {"simd_dispatch", test_dispatch},
+    {"simd_env_unknown_level_reported", test_simd_env},
     {"simd_rotation_golden", test_rotation_golden},
     {"simd_kernel_parity", test_kernels},
     {"simd_rotation_parity", test_rotations},

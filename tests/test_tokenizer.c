@@ -639,7 +639,8 @@ static void test_tokenizer_bad_calls(void) {
     CHECK(s.ptr == NULL && s.len == 0, "token_bytes out of range");
     s = rqm_token_bytes(NULL, 0);
     CHECK(s.ptr == NULL && s.len == 0, "token_bytes of NULL");
-    CHECK(rqm_tokenizer_n_vocab(NULL) == 0 && rqm_tokenizer_bos(NULL) == -1 && rqm_tokenizer_eos(NULL) == -1,
+    CHECK(rqm_tokenizer_n_vocab(NULL) == 0 && rqm_tokenizer_bos(NULL) == -1 && rqm_tokenizer_eos(NULL) == -1 &&
+              rqm_tokenizer_seq_bos(NULL) == -1,
           "NULL accessors");
     rqm_tokenizer_free(NULL);
     rqm_tokenizer_free(t);
@@ -775,7 +776,8 @@ static void test_tokenizer_gguf(void) {
     rqm_tokenizer *t = NULL;
     CHECK_OK(gguf_tokenizer(v, base, &t, err, sizeof err));
     if (t) {
-        CHECK(rqm_tokenizer_n_vocab(t) == v->n && rqm_tokenizer_bos(t) == 256 && rqm_tokenizer_eos(t) == 257,
+        CHECK(rqm_tokenizer_n_vocab(t) == v->n && rqm_tokenizer_bos(t) == 256 && rqm_tokenizer_eos(t) == 257 &&
+                  rqm_tokenizer_seq_bos(t) == -1,
               "n_vocab %zu bos %d eos %d", rqm_tokenizer_n_vocab(t), (int)rqm_tokenizer_bos(t),
               (int)rqm_tokenizer_eos(t));
         CHECK_IDS(t, "a 12", 0, 'a', ' ', '1', '2'); /* smollm: digits apart */

@@ -145,8 +145,8 @@ __global__ void __launch_bounds__(ENC_THREADS) k_encode(const rq_dev_q Q, enc_sm
             if (!status && __hisinf(hr)) status = RQ_DEV_ERR_RANGE;
             if (r == 0) {
                 const unsigned short u = __half_as_ushort(hr);
-                blk[2] = (uint8_t)(u & 0xff);
-                blk[3] = (uint8_t)(u >> 8);
+                blk[RQ_PROD_RNORM_OFF] = (uint8_t)(u & 0xff);
+                blk[RQ_PROD_RNORM_OFF + 1] = (uint8_t)(u >> 8);
             }
             __syncwarp(); /* codes[] is reused for the sign bits */
             if (Q.qjl_s) {
@@ -220,7 +220,7 @@ __global__ void __launch_bounds__(ENC_THREADS) k_decode(const rq_dev_q Q, enc_sm
             else y[e] = 0.0f;
         }
         if (Q.prod) {
-            const float g = (valid ? rq_dev_f16_at(blk + 2) : 0.0f) * Q.qjl_alpha;
+            const float g = (valid ? rq_dev_f16_at(blk + RQ_PROD_RNORM_OFF) : 0.0f) * Q.qjl_alpha;
             const uint8_t *sb = blk + Q.sign_off;
             float st[E];
             if (Q.qjl_s) {
@@ -317,6 +317,7 @@ rq_status rq__cuda_dev_rot(rq_cuda_quantizer *g, const rq_rotation *rot, rq_dev_
         st = upload_floats(g, rot->block_params, (size_t)rot->n_blocks * rot->n_block_params, &R->bp);
         if (!st && rot->kind == RQ_ROT_ROTOR) st = upload_floats(g, rot->block_mats, (size_t)rot->n_blocks * 9, &R->bm);
         break;
+    default: st = RQ_ERR_UNSUPPORTED; break; /* a family without GPU kernels */
     }
     return st;
 }
@@ -333,7 +334,8 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     *out = NULL;
     if (!q) return RQ_ERR_INVALID_ARG;
     if (!rq_cuda_available()) return RQ_ERR_UNSUPPORTED;
-    if (q->type->family != RQ_FAMILY_MSE && q->type->family != RQ_FAMILY_PROD) return RQ_ERR_UNSUPPORTED;
+    const rq_quantizer_view v = rq__quantizer_view(q);
+    if (!v.layout->codes) return RQ_ERR_UNSUPPORTED; /* value blocks: CPU only */
     if (q->mse_bits > RQ_CUDA_MAX_BITS) return RQ_ERR_UNSUPPORTED; /* 5-bit codes: CPU only */
     if (q->n_dims > RQ_CUDA_MAX_DIMS) return RQ_ERR_DIM;
     rq_cuda_quantizer *g = (rq_cuda_quantizer *)calloc(1, sizeof *g);
@@ -343,10 +345,10 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     Q.d = d;
     Q.family = (int)q->type->family;
     Q.mse_bits = q->mse_bits;
-    Q.prod = q->type->family == RQ_FAMILY_PROD;
+    Q.prod = v.layout->signs;
     Q.bytes = (int)q->bytes;
-    Q.code_off = Q.prod ? 4 : 2;
-    Q.sign_off = Q.code_off + (int)rq__packed_bytes(d, q->mse_bits);
+    Q.code_off = (int)v.off_codes;
+    Q.sign_off = (int)v.off_signs;
     Q.norm_correct = q->cfg.norm_correct;
     for (int k = 0; k < (1 << RQ_CUDA_MAX_BITS); k++) {
         Q.centroids[k] = 0.0f;

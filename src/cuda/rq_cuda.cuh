@@ -33,6 +33,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "blocks.h" /* the block layouts, shared with the C library */
+
 #define RQ_CUDA_MAX_DIMS 256 /* d served by the GPU kernels (E = d/16 ≤ 16)  */
 /* Code bits served by the GPU kernels: 16-entry codebooks, 8 codes per
  * 32-bit word in rq_team_pack, 16-entry attention LUTs. The 5-bit MSE types
@@ -65,7 +67,7 @@ struct rq_dev_q {
     int mse_bits;        /* 0..RQ_CUDA_MAX_BITS                                */
     int prod;            /* QJL stage present                                  */
     int bytes;           /* per block                                          */
-    int code_off;        /* 2 (MSE) or 4 (PROD)                                */
+    int code_off;        /* RQ_MSE_CODES_OFF or RQ_PROD_CODES_OFF (blocks.h)   */
     int sign_off;        /* PROD: offset of the sign bits                       */
     int norm_correct;
     float bounds[1 << RQ_CUDA_MAX_BITS];    /* 2^b − 1 used                     */

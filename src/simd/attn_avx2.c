@@ -43,7 +43,7 @@ static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float
         __m256 c23 = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t2, idx), _mm256_permutevar8x32_ps(t3, idx), b3);
         _mm256_storeu_ps(out + 8 * k, _mm256_blendv_ps(c01, c23, b4));
     }
-    if (d8 < d) rq__attn_ref.decode_codes(out + d8, codes + (size_t)d8 * 5 / 8, d - d8, 5, cent, scale);
+    if (d8 < d) rq__decode_codes_ref(out + d8, codes + (size_t)d8 * 5 / 8, d - d8, 5, cent, scale);
 }
 
 static inline __attribute__((always_inline)) void decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
@@ -64,10 +64,10 @@ static inline __attribute__((always_inline)) void decode_codes_avx2(float *out, 
             c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
         _mm256_storeu_ps(out + 8 * k, c);
     }
-    if (d8 < d) rq__attn_ref.decode_codes(out + d8, codes + (size_t)d8 * bits / 8, d - d8, bits, cent, scale);
+    if (d8 < d) rq__decode_codes_ref(out + d8, codes + (size_t)d8 * bits / 8, d - d8, bits, cent, scale);
 }
 
-static void decode_signs_avx2(float *out, const uint8_t *signs, int d, float scale) {
+void rq__decode_signs_avx2(float *out, const uint8_t *signs, int d, float scale) {
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     __m256 v = _mm256_set1_ps(scale);
     int d8 = d & ~7;
@@ -75,49 +75,14 @@ static void decode_signs_avx2(float *out, const uint8_t *signs, int d, float sca
         __m256i m = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(signs[j >> 3]), bit), _mm256_setzero_si256());
         _mm256_storeu_ps(out + j, _mm256_xor_ps(v, _mm256_castsi256_ps(_mm256_slli_epi32(m, 31)))); /* bit 0 → −scale */
     }
-    if (d8 < d) rq__attn_ref.decode_signs(out + d8, signs + d8 / 8, d - d8, scale);
-}
-
-static void decode_f16_avx2(float *out, const uint8_t *x, int d) {
-    int j = 0;
-    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + 2 * j))));
-    if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
+    if (d8 < d) rq__decode_signs_ref(out + d8, signs + d8 / 8, d - d8, scale);
 }
 
 /* Batched over the tokens of a page run: the norm converted by F16C, the
  * loop-invariant constants of the decoder hoisted by inlining. */
-static void decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                const float *cent) {
     for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx2(out, blk + off_codes, d, bits, cent, f16s(blk));
-}
-
-static void decode_plain_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family) {
-    if (family == RQ_FAMILY_F16)
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx2(out, blk, d);
-    else if (family == RQ_FAMILY_Q8_0)
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q8_0_x86(out, blk, d);
-    else
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q4_0_x86(out, blk, d);
-}
-
-static float dot_avx2(const float *a, const float *b, int d) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int j = 0;
-    for (; j + 16 <= d; j += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), a1);
-    }
-    for (; j + 8 <= d; j += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), a0);
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; j < d; j++) s += a[j] * b[j];
-    return s;
-}
-
-static void axpy_avx2(float *acc, float w, const float *x, int d) {
-    __m256 vw = _mm256_set1_ps(w);
-    int j = 0;
-    for (; j + 8 <= d; j += 8) _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(vw, _mm256_loadu_ps(x + j), _mm256_loadu_ps(acc + j)));
-    for (; j < d; j++) acc[j] += w * x[j];
 }
 
 /* Instantiated per constant head count GN so accumulators stay in registers
@@ -145,7 +110,7 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     }
 }
 
-static void scores_avx2(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
+void rq__scores_avx2(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
     for (int g0 = 0; g0 < G; g0 += 4) {
         const float *q = Q + (size_t)g0 * ldq;
         float *s = S + (size_t)g0 * lds;
@@ -178,7 +143,7 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
             for (int j = d8; j < d; j++) A[(size_t)g * lda + j] += P[(size_t)g * ldp + t] * V[(size_t)t * d + j];
 }
 
-static void accum_avx2(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
+void rq__accum_avx2(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
     for (int g0 = 0; g0 < G; g0 += 8) {
         float *a = A + (size_t)g0 * lda;
         const float *p = P + (size_t)g0 * ldp;
@@ -215,7 +180,7 @@ static inline __m256 exp256(__m256 x) {
     return _mm256_and_ps(live, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
-static float exp_sum_avx2(float *x, int n, float m) {
+float rq__exp_sum_avx2(float *x, int n, float m) {
     __m256 vm = _mm256_set1_ps(m), s = _mm256_setzero_ps();
     int t = 0;
     for (; t + 8 <= n; t += 8) {
@@ -228,8 +193,6 @@ static float exp_sum_avx2(float *x, int n, float m) {
     return sum;
 }
 
-const rq_attn_kernels rq__attn_avx2 = {
-    "avx2", decode_codes_avx2, decode_signs_avx2, decode_f16_avx2, decode_q8_0_x86, decode_q4_0_x86,
-    decode_mse_n_avx2, decode_plain_n_avx2, dot_avx2, axpy_avx2,
-    scores_avx2, accum_avx2, exp_sum_avx2,
-};
+void rq__decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    decode_codes_avx2(out, codes, d, bits, cent, scale);
+}

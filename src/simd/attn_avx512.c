@@ -4,8 +4,8 @@
  * vpermps over the 16-entry table for b ≤ 4; 5 bits: 16 codes from 10 bytes
  * by a byte shuffle (each lane gets the two bytes its code spans), looked up
  * with vpermt2ps over the 32-entry table in two registers. Signs become a
- * 16-bit mask directly. The 32-value ggml blocks use the shared 256-bit
- * decoders (attn_x86.h). Tails use the scalar reference.
+ * 16-bit mask directly. Value blocks (f16, q8_0, q4_0) use the level's
+ * values_decode slots (encode_avx512.c). Tails use the scalar reference.
  */
 #include "attn_x86.h"
 
@@ -27,7 +27,7 @@ static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float
         __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(w, pick), shifts), mask);
         _mm512_storeu_ps(out + 16 * k, _mm512_permutex2var_ps(lo, idx, hi));
     }
-    if (d16 < d) rq__attn_ref.decode_codes(out + d16, codes + (size_t)d16 * 5 / 8, d - d16, 5, cent, scale);
+    if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * 5 / 8, d - d16, 5, cent, scale);
 }
 
 static inline __attribute__((always_inline)) void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
@@ -46,62 +46,22 @@ static inline __attribute__((always_inline)) void decode_codes_avx512(float *out
                                        _mm256_set1_epi32((int)load_u32(p + bits)), 1);
         _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(w, shifts), mask), tab));
     }
-    if (d16 < d) rq__attn_ref.decode_codes(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
+    if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
 }
 
-static void decode_signs_avx512(float *out, const uint8_t *signs, int d, float scale) {
+void rq__decode_signs_avx512(float *out, const uint8_t *signs, int d, float scale) {
     __m512 p = _mm512_set1_ps(scale), n = _mm512_set1_ps(-scale);
     int d16 = d & ~15;
     for (int j = 0; j < d16; j += 16)
         _mm512_storeu_ps(out + j, _mm512_mask_blend_ps((__mmask16)(signs[j / 8] | (signs[j / 8 + 1] << 8)), n, p));
-    if (d16 < d) rq__attn_ref.decode_signs(out + d16, signs + d16 / 8, d - d16, scale);
-}
-
-static void decode_f16_avx512(float *out, const uint8_t *x, int d) {
-    int j = 0;
-    for (; j + 16 <= d; j += 16) _mm512_storeu_ps(out + j, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + 2 * j))));
-    if (j < d) rq__attn_ref.decode_f16(out + j, x + 2 * (size_t)j, d - j);
+    if (d16 < d) rq__decode_signs_ref(out + d16, signs + d16 / 8, d - d16, scale);
 }
 
 /* Batched over the tokens of a page run: the norm converted by F16C, the
  * loop-invariant constants of the decoder hoisted by inlining. */
-static void decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                const float *cent) {
     for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx512(out, blk + off_codes, d, bits, cent, f16s(blk));
-}
-
-static void decode_plain_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, rq_family family) {
-    if (family == RQ_FAMILY_F16)
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_f16_avx512(out, blk, d);
-    else if (family == RQ_FAMILY_Q8_0)
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q8_0_x86(out, blk, d);
-    else
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_q4_0_x86(out, blk, d);
-}
-
-static float dot_avx512(const float *a, const float *b, int d) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int j = 0;
-    for (; j + 32 <= d; j += 32) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), a1);
-    }
-    for (; j + 16 <= d; j += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), a0);
-    if (j < d) { /* masked tail */
-        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-}
-
-static void axpy_avx512(float *acc, float w, const float *x, int d) {
-    __m512 vw = _mm512_set1_ps(w);
-    int j = 0;
-    for (; j + 16 <= d; j += 16) _mm512_storeu_ps(acc + j, _mm512_fmadd_ps(vw, _mm512_loadu_ps(x + j), _mm512_loadu_ps(acc + j)));
-    if (j < d) {
-        __mmask16 m = (__mmask16)((1u << (d - j)) - 1);
-        _mm512_mask_storeu_ps(acc + j, m, _mm512_fmadd_ps(vw, _mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, acc + j)));
-    }
 }
 
 /* The bodies below are instantiated for each constant head count GN so the
@@ -165,7 +125,7 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     }
 }
 
-static void scores_avx512(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
+void rq__scores_avx512(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
     for (int g0 = 0; g0 < G; g0 += 4) {
         const float *q = Q + (size_t)g0 * ldq;
         float *s = S + (size_t)g0 * lds;
@@ -196,7 +156,7 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
     }
 }
 
-static void accum_avx512(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
+void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
     for (int g0 = 0; g0 < G; g0 += 8) {
         float *a = A + (size_t)g0 * lda;
         const float *p = P + (size_t)g0 * ldp;
@@ -234,7 +194,7 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_maskz_scalef_ps(live, p, k);
 }
 
-static float exp_sum_avx512(float *x, int n, float m) {
+float rq__exp_sum_avx512(float *x, int n, float m) {
     __m512 vm = _mm512_set1_ps(m), s = _mm512_setzero_ps();
     for (int t = 0; t < n; t += 16) {
         __mmask16 k = n - t >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - t)) - 1);
@@ -246,8 +206,6 @@ static float exp_sum_avx512(float *x, int n, float m) {
     return _mm512_reduce_add_ps(s);
 }
 
-const rq_attn_kernels rq__attn_avx512 = {
-    "avx512", decode_codes_avx512, decode_signs_avx512, decode_f16_avx512, decode_q8_0_x86, decode_q4_0_x86,
-    decode_mse_n_avx512, decode_plain_n_avx512, dot_avx512, axpy_avx512,
-    scores_avx512, accum_avx512, exp_sum_avx512,
-};
+void rq__decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    decode_codes_avx512(out, codes, d, bits, cent, scale);
+}

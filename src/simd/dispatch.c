@@ -1,12 +1,14 @@
 /*
- * dispatch.c — the process's SIMD level and the encode/decode kernel table
- * for it (xxHash-style: one table of function pointers, chosen once).
+ * dispatch.c — the kernel layer's ISA-independent part: the process's SIMD
+ * level, the table for it (xxHash-style: one table of function pointers,
+ * chosen once), the reference table, and the composition every level
+ * shares (which slot runs a rotation family, the block families' tail).
  *
  * Level: the best of scalar < avx2 < avx512 that both the CPU and the
  * operating system support (cpuid feature bits + the XCR0 state the OS
  * saves), optionally lowered by the environment variable
  * RQ_SIMD=scalar|avx2|avx512 (a level the CPU lacks falls back to the best
- * one it has; any other value is ignored). It is computed on first use and
+ * one it has; any other value is ignored, and rq_simd_status() reports it). It is computed on first use and
  * cached in an atomic: concurrent first calls compute the same value, so the
  * race is benign. rq__simd_force() (tests, benchmarks) overrides it.
  *
@@ -56,6 +58,18 @@ static rq_simd_level detect(void) { return RQ_SIMD_SCALAR; }
 static atomic_int g_cpu = -1;   /* best level of this CPU and build */
 static atomic_int g_level = -1; /* level in use                     */
 
+/* The level RQ_SIMD names, or −1 (unset or empty: 0 in *unknown; any other
+ * value: 1). */
+static int env_level(int *unknown) {
+    const char *env = getenv("RQ_SIMD");
+    *unknown = 0;
+    if (!env || !*env) return -1;
+    for (int i = 0; i <= RQ_SIMD_AVX512; i++)
+        if (!strcmp(env, LEVEL_NAMES[i])) return i;
+    *unknown = 1;
+    return -1;
+}
+
 rq_simd_level rq__simd_cpu_level(void) {
     int v = atomic_load_explicit(&g_cpu, memory_order_relaxed);
     if (v < 0) {
@@ -68,13 +82,9 @@ rq_simd_level rq__simd_cpu_level(void) {
 rq_simd_level rq__simd_level(void) {
     int v = atomic_load_explicit(&g_level, memory_order_relaxed);
     if (v < 0) {
-        rq_simd_level cpu = rq__simd_cpu_level(), want = cpu;
-        const char *env = getenv("RQ_SIMD");
-        if (env) {
-            for (int i = 0; i <= RQ_SIMD_AVX512; i++)
-                if (!strcmp(env, LEVEL_NAMES[i])) want = (rq_simd_level)i;
-        }
-        v = (int)(want < cpu ? want : cpu);
+        rq_simd_level cpu = rq__simd_cpu_level();
+        int unknown, want = env_level(&unknown);
+        v = (int)(want >= 0 && want < (int)cpu ? want : (int)cpu);
         /* first writer wins, so every caller sees one value even if a
          * concurrent rq__simd_force() ran in between */
         int expected = -1;
@@ -97,7 +107,17 @@ const char *rq__simd_level_name(rq_simd_level level) {
 
 const char *rq_simd_name(void) { return rq__simd_level_name(rq__simd_level()); }
 
+rq_simd_level rq_simd_get(void) { return rq__simd_level(); }
+
+rq_status rq_simd_status(void) {
+    int unknown;
+    env_level(&unknown);
+    return unknown ? RQ_ERR_INVALID_ARG : RQ_OK;
+}
+
 /* ---- kernel tables ------------------------------------------------------ */
+const rq_kernels rq__kernels_ref = {RQ_KERNELS_REF};
+
 const rq_kernels *rq__kernels_for(rq_simd_level level) {
 #ifndef RQ_NO_SIMD
     if (level >= RQ_SIMD_AVX512) return &rq__kernels_avx512;
@@ -108,3 +128,57 @@ const rq_kernels *rq__kernels_for(rq_simd_level level) {
 }
 
 const rq_kernels *rq__kernels(void) { return rq__kernels_for(rq__simd_level()); }
+
+/* ---- rotations: one composition for every level ---------------------------
+ * By the family's form (rq_rot_ops): a dense matrix runs through the matvec
+ * slot (Π x = Σ_j x_j · column j of Π = row j of Πᵀ); a block-diagonal
+ * family through its regular-block slot and its tail; any other family
+ * through its own slot. Missing slots fall back to the ops row's reference,
+ * which computes the same floats. */
+void rq__rotate_blocks(const rq_kernels *k, const rq_rotation *r, float *y, bool inverse) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    void (*regular)(const rq_rotation *, float *, bool) = k->rot_blocks[r->kind];
+    if (!regular) {
+        (inverse ? ops->inverse : ops->forward)(r, y, y);
+        return;
+    }
+    if (inverse) ops->tail(r, y, true);
+    regular(r, y, inverse);
+    if (!inverse) ops->tail(r, y, false);
+}
+
+void rq__rotate(const rq_kernels *k, const rq_rotation *r, const float *x, float s, float *y) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    const int d = r->n_dims;
+    if (ops->block) {
+        k->scale(x, s, y, d);
+        rq__rotate_blocks(k, r, y, false);
+    } else if (ops->matrix) {
+        float u[RQ_MAX_DIMS];
+        k->scale(x, s, u, d);
+        k->matvec_cols(r->mat_t, d, u, y);
+    } else if (k->rot[r->kind]) {
+        k->rot[r->kind](r, x, s, y, false);
+    } else {
+        float u[RQ_MAX_DIMS];
+        k->scale(x, s, u, d);
+        ops->forward(r, u, y);
+    }
+}
+
+void rq__rotate_inv(const rq_kernels *k, const rq_rotation *r, const float *x, float *y) {
+    const rq_rot_ops *ops = rq__rot_ops(r->kind);
+    const int d = r->n_dims;
+    if (ops->block) {
+        if (y != x) memcpy(y, x, sizeof(float) * (size_t)d);
+        rq__rotate_blocks(k, r, y, true);
+    } else if (ops->matrix) {
+        float u[RQ_MAX_DIMS];
+        memcpy(u, x, sizeof(float) * (size_t)d);
+        k->matvec_cols(r->mat, d, u, y);
+    } else if (k->rot[r->kind]) {
+        k->rot[r->kind](r, x, 1.0f, y, true);
+    } else {
+        ops->inverse(r, x, y);
+    }
+}

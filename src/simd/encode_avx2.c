@@ -35,8 +35,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define REF rq__kernels_ref
-
 /* lanes < n set (n clamped to 0..8), for vmaskmovps */
 static inline __m256i lanes8(int n) {
     n = n < 0 ? 0 : n > 8 ? 8 : n;
@@ -226,21 +224,6 @@ static void fwht_wide_avx2(float *x, int n, int w, int h0) {
     }
 }
 
-/* y = Q_m (or Q_mᵀ) on each run of m floats: the reference loop */
-static void apply_odd(const rq_rotation *r, float *y, bool transpose) {
-    int m = r->n_odd;
-    float tmp[64];
-    for (int p = 0; p < r->n_pow2; p++) {
-        float *blk = y + (size_t)p * m;
-        for (int a = 0; a < m; a++) {
-            float s = 0;
-            for (int b = 0; b < m; b++) s += (transpose ? r->q_odd[b * m + a] : r->q_odd[a * m + b]) * blk[b];
-            tmp[a] = s;
-        }
-        memcpy(blk, tmp, sizeof(float) * (size_t)m);
-    }
-}
-
 /* y = (x·s)·σ, or x·s without signs, over n floats, any alias */
 static void scale_signs(const float *x, float s, const float *signs, float *y, int n) {
     const __m256 vs = _mm256_set1_ps(s);
@@ -262,7 +245,7 @@ static void hadamard(const rq_rotation *r, const float *x, float s, float *y, bo
     int d = r->n_dims, m = r->n_odd, p = r->n_pow2, h0 = 1;
     if (!inverse) {
         scale_signs(x, s, r->signs, y, d);
-        if (m > 1) apply_odd(r, y, false);
+        if (m > 1) rq__hadamard_odd(r, y, false);
     } else if (y != x) {
         memcpy(y, x, sizeof(float) * (size_t)d);
     }
@@ -273,7 +256,7 @@ static void hadamard(const rq_rotation *r, const float *x, float s, float *y, bo
     fwht_wide_avx2(y, p, m, h0);
     scale_signs(y, r->h_scale, NULL, y, d);
     if (inverse) {
-        if (m > 1) apply_odd(r, y, true);
+        if (m > 1) rq__hadamard_odd(r, y, true);
         scale_signs(y, 1.0f, r->signs, y, d); /* ·1 is exact: only the signs */
     }
 }
@@ -354,53 +337,6 @@ static void rotor_blocks(const rq_rotation *r, float *y, bool inverse) {
         rotor_group(_mm256_maskload_ps(y + i, m0), _mm256_maskload_ps(y + i + 8, m1), _mm256_maskload_ps(y + i + 16, m2), c + i,
                     L, &a, &b, &e);
         _mm256_maskstore_ps(y + i, m0, a), _mm256_maskstore_ps(y + i + 8, m1, b), _mm256_maskstore_ps(y + i + 16, m2, e);
-    }
-}
-
-static void blocks(const rq_rotation *r, float *y, bool inverse) {
-    const bool tail = r->n_dims % r->block != 0;
-    if (tail && inverse) rq__block_apply(r, r->n_blocks - 1, y + r->n_dims - r->block, true);
-    switch (r->kind) {
-    case RQ_ROT_ROTOR: rotor_blocks(r, y, inverse); break;
-    case RQ_ROT_PLANAR: planar_blocks(r, y, inverse); break;
-    default: iso_blocks(r, y, inverse); break;
-    }
-    if (tail && !inverse) rq__block_apply(r, r->n_blocks - 1, y + r->n_dims - r->block, false);
-}
-
-static void rotate_avx2(const rq_rotation *r, const float *x, float s, float *y) {
-    float u[RQ_MAX_DIMS];
-    switch (r->kind) {
-    case RQ_ROT_HADAMARD: hadamard(r, x, s, y, false); return;
-    case RQ_ROT_DENSE:
-        scale_signs(x, s, NULL, u, r->n_dims);
-        matvec_cols_avx2(r->mat_t, r->n_dims, u, y);
-        return;
-    case RQ_ROT_ROTOR:
-    case RQ_ROT_PLANAR:
-    case RQ_ROT_ISO:
-        scale_signs(x, s, NULL, y, r->n_dims);
-        blocks(r, y, false);
-        return;
-    default: REF.rotate(r, x, s, y); return;
-    }
-}
-
-static void rotate_inv_avx2(const rq_rotation *r, const float *x, float *y) {
-    float u[RQ_MAX_DIMS];
-    switch (r->kind) {
-    case RQ_ROT_HADAMARD: hadamard(r, x, 1.0f, y, true); return;
-    case RQ_ROT_DENSE:
-        memcpy(u, x, sizeof(float) * (size_t)r->n_dims);
-        matvec_cols_avx2(r->mat, r->n_dims, u, y);
-        return;
-    case RQ_ROT_ROTOR:
-    case RQ_ROT_PLANAR:
-    case RQ_ROT_ISO:
-        if (y != x) memcpy(y, x, sizeof(float) * (size_t)r->n_dims);
-        blocks(r, y, true);
-        return;
-    default: REF.rotate_inv(r, x, y); return;
     }
 }
 
@@ -505,7 +441,7 @@ static inline __attribute__((always_inline)) void qpack(const float *y, int n, c
     search_init(&st, bounds, B);
     int i = 0;
     for (; i + 32 <= n; i += 32) qpack32(&st, y + i, out + (size_t)i / 8 * B, B);
-    if (i < n) REF.quantize_pack(y + i, n - i, B, bounds, out + (size_t)i / 8 * B);
+    if (i < n) rq__quantize_pack_ref(y + i, n - i, B, bounds, out + (size_t)i / 8 * B);
 }
 
 static void quantize_pack_avx2(const float *y, int n, int bits, const float *bounds, uint8_t *out) {
@@ -519,7 +455,7 @@ static void quantize_pack_avx2(const float *y, int n, int bits, const float *bou
     const __m256 b0 = _mm256_set1_ps(bounds[0]);
     int i = 0;
     for (; i + 8 <= n; i += 8) out[i / 8] = (uint8_t)_mm256_movemask_ps(_mm256_cmp_ps(b0, _mm256_loadu_ps(y + i), _CMP_LT_OQ));
-    if (i < n) REF.quantize_pack(y + i, n - i, 1, bounds, out + i / 8);
+    if (i < n) rq__quantize_pack_ref(y + i, n - i, 1, bounds, out + i / 8);
 }
 
 /* centroids of the 8 codes of B bits in the B bytes at p */
@@ -565,7 +501,7 @@ static inline __attribute__((always_inline)) void unpack_scale_b(const uint8_t *
         const __m256 lo = _mm256_maskload_ps(cent, lanes8(1 << B)), hi = _mm256_maskload_ps(cent + 8, lanes8((1 << B) - 8));
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(vs, lookup8(in + (size_t)i / 8 * B, lo, hi, B)));
     }
-    if (i < n) REF.unpack_scale(in + (size_t)i / 8 * B, n - i, B, cent, s, y + i);
+    if (i < n) rq__unpack_scale_ref(in + (size_t)i / 8 * B, n - i, B, cent, s, y + i);
 }
 
 static void unpack_scale_avx2(const uint8_t *in, int n, int bits, const float *cent, float s, float *y) {
@@ -582,7 +518,7 @@ static void pack_signs_avx2(const float *v, int n, uint8_t *out) {
     const __m256 z = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) out[i / 8] = (uint8_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + i), z, _CMP_GE_OQ));
-    if (i < n) REF.pack_signs(v + i, n - i, out + i / 8);
+    if (i < n) rq__pack_signs_ref(v + i, n - i, out + i / 8);
 }
 
 /* ---- fused MSE encode ----------------------------------------------------------
@@ -613,7 +549,7 @@ static inline __attribute__((always_inline)) rq_status mse_one(const rq_quantize
         fwht_wide_avx2(y, d, 1, 8);
     } else {
         for (int i = 0; i < d; i += 8) _mm256_store_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-        blocks(r, y, false);
+        rq__rotate_blocks(&rq__kernels_avx2, r, y, false);
     }
     uint8_t *out = blk + 2;
     const __m256 hs = _mm256_set1_ps(r->h_scale);
@@ -642,7 +578,7 @@ ONE_K(2)
 ONE_K(3)
 ONE_K(4)
 ONE_K(5)
-/* [bits − 1][hadamard, block families] */
+/* [bits − 1][hadamard, any block-diagonal family] */
 static const one_fn ONES[RQ_MAX_BITS][2] = {{one_1_had, one_1_blk}, {one_2_had, one_2_blk}, {one_3_had, one_3_blk},
                                             {one_4_had, one_4_blk}, {one_5_had, one_5_blk}};
 #undef ONE_K
@@ -652,10 +588,10 @@ static bool encode_mse_avx2(const rq_quantizer *q, const float *x, uint8_t *blk,
                             rq_status *st) {
     const rq_rotation *r = q->rot;
     const size_t d = (size_t)q->n_dims;
-    if (q->type->family != RQ_FAMILY_MSE || q->cfg.norm_correct || r->kind == RQ_ROT_DENSE || d % 32 ||
-        (r->kind == RQ_ROT_HADAMARD && r->n_odd != 1))
-        return false;
-    const one_fn f = ONES[q->mse_bits - 1][r->kind == RQ_ROT_HADAMARD ? 0 : 1];
+    if (q->traits->block != RQ_BLOCK_MSE || q->cfg.norm_correct || d % 32) return false;
+    const bool had = r->kind == RQ_ROT_HADAMARD && r->n_odd == 1, blocks = rq__rot_ops(r->kind)->block != 0;
+    if (!had && !blocks) return false;
+    const one_fn f = ONES[q->mse_bits - 1][had ? 0 : 1];
     *st = RQ_OK;
     size_t v = 0;
     for (; v < n_vec; v++) {
@@ -678,20 +614,22 @@ static rq_status f16_encode_avx2(const float *x, int n, uint8_t *out) {
         _mm_storeu_si128((__m128i *)(void *)(out + 2 * i), h);
     }
     if (!_mm_testz_si128(inf, inf)) return RQ_ERR_RANGE;
-    return i < n ? REF.f16_encode(x + i, n - i, out + 2 * i) : RQ_OK;
+    return i < n ? rq__blocks[RQ_BLOCK_F16].encode_ref(x + i, n - i, out + 2 * i) : RQ_OK;
 }
 
 static void f16_decode_avx2(const uint8_t *in, int n, float *x) {
     const __m128i e = _mm_set1_epi16(0x7c00);
+    __m128i special = _mm_setzero_si128();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(in + 2 * i));
         _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
-        /* Inf/NaN halves: the hardware quiets signaling NaNs, the format keeps them */
-        int special = _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, e), e));
-        if (special) REF.f16_decode(in + 2 * i, 8, x + i);
+        special = _mm_or_si128(special, _mm_cmpeq_epi16(_mm_and_si128(h, e), e));
     }
-    if (i < n) REF.f16_decode(in + 2 * i, n - i, x + i);
+    /* Inf/NaN halves: the hardware quiets signaling NaNs, the format keeps
+     * them; valid blocks have none, so they are redone only when seen */
+    if (!_mm_testz_si128(special, special)) rq__blocks[RQ_BLOCK_F16].decode_ref(in, i, x);
+    if (i < n) rq__blocks[RQ_BLOCK_F16].decode_ref(in + 2 * i, n - i, x + i);
 }
 
 /* ---- q8_0 / q4_0 (32 values = 4 registers) --------------------------------- */
@@ -799,24 +737,10 @@ static void q4_0_decode_avx2(const uint8_t *in, int n, float *x) {
     }
 }
 
-const rq_kernels rq__kernels_avx2 = {
-    .name = "avx2",
-    .sumsq_finite = sumsq_finite_avx2,
-    .sumsq = sumsq_avx2,
-    .all_finite = all_finite_avx2,
-    .rotate = rotate_avx2,
-    .rotate_inv = rotate_inv_avx2,
-    .matvec_cols = matvec_cols_avx2,
-    .matvec_rows = matvec_rows_avx2,
-    .matvec_rows_k = matvec_rows_k_avx2,
-    .quantize_pack = quantize_pack_avx2,
-    .unpack_scale = unpack_scale_avx2,
-    .pack_signs = pack_signs_avx2,
-    .f16_encode = f16_encode_avx2,
-    .f16_decode = f16_decode_avx2,
-    .q8_0_encode = q8_0_encode_avx2,
-    .q8_0_decode = q8_0_decode_avx2,
-    .q4_0_encode = q4_0_encode_avx2,
-    .q4_0_decode = q4_0_decode_avx2,
-    .encode_mse = encode_mse_avx2,
-};
+/* y = x·s, any alias */
+static void scale_avx2(const float *x, float s, float *y, int n) { scale_signs(x, s, NULL, y, n); }
+
+/* the reference, overridden by every slot this level implements */
+RQ_KERNELS_OVERRIDE_BEGIN
+const rq_kernels rq__kernels_avx2 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx2)};
+RQ_KERNELS_OVERRIDE_END

@@ -44,8 +44,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define REF rq__kernels_ref
-
 static inline __mmask16 mask16(int n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
 static inline __mmask32 mask32(int n) { return (__mmask32)(n >= 32 ? 0xffffffffu : (1u << n) - 1); }
 
@@ -294,22 +292,6 @@ static void fwht_wide_avx512(float *x, int n, int w, int h0) {
     }
 }
 
-/* y = Q_m (or Q_mᵀ) on each run of m floats: the reference loop (sums from
- * +0 in increasing b). */
-static void apply_odd(const rq_rotation *r, float *y, bool transpose) {
-    int m = r->n_odd;
-    float tmp[64];
-    for (int p = 0; p < r->n_pow2; p++) {
-        float *blk = y + (size_t)p * m;
-        for (int a = 0; a < m; a++) {
-            float s = 0;
-            for (int b = 0; b < m; b++) s += (transpose ? r->q_odd[b * m + a] : r->q_odd[a * m + b]) * blk[b];
-            tmp[a] = s;
-        }
-        memcpy(blk, tmp, sizeof(float) * (size_t)m);
-    }
-}
-
 /* y = (x·s)·σ, or x·s without signs, over n floats, any alias. */
 static void scale_signs(const float *x, float s, const float *signs, float *y, int n) {
     const __m512 vs = _mm512_set1_ps(s);
@@ -325,7 +307,7 @@ static void had_generic(const rq_rotation *r, const float *x, float s, float *y,
     int d = r->n_dims, m = r->n_odd, p = r->n_pow2, h0 = 1;
     if (!inverse) {
         scale_signs(x, s, r->signs, y, d);
-        if (m > 1) apply_odd(r, y, false);
+        if (m > 1) rq__hadamard_odd(r, y, false);
     } else if (y != x) {
         memcpy(y, x, sizeof(float) * (size_t)d);
     }
@@ -336,7 +318,7 @@ static void had_generic(const rq_rotation *r, const float *x, float s, float *y,
     fwht_wide_avx512(y, p, m, h0);
     scale_signs(y, r->h_scale, NULL, y, d);
     if (inverse) {
-        if (m > 1) apply_odd(r, y, true);
+        if (m > 1) rq__hadamard_odd(r, y, true);
         scale_signs(y, 1.0f, r->signs, y, d); /* ·1 is exact: only the signs */
     }
 }
@@ -437,57 +419,6 @@ static void rotor_blocks(const rq_rotation *r, float *y, bool inverse) {
         __m512 next = _mm512_maskz_loadu_ps(mask16(n - i - 16 > 0 ? n - i - 16 : 0), y + i + 16);
         _mm512_mask_storeu_ps(y + i, m, rotor_reg(prev, cur, next, cls, c + i, c + L + i, c + 2 * L + i));
         prev = cur, cur = next;
-    }
-}
-
-/* All blocks of a block rotation, in place: forward = regular blocks (in
- * any order: disjoint) then the overlapping tail block; inverse = the tail
- * first, then the regular blocks. */
-static void blocks(const rq_rotation *r, float *y, bool inverse) {
-    const bool tail = r->n_dims % r->block != 0;
-    if (tail && inverse) rq__block_apply(r, r->n_blocks - 1, y + r->n_dims - r->block, true);
-    switch (r->kind) {
-    case RQ_ROT_ROTOR: rotor_blocks(r, y, inverse); break;
-    case RQ_ROT_PLANAR: planar_blocks(r, y, inverse); break;
-    default: iso_blocks(r, y, inverse); break;
-    }
-    if (tail && !inverse) rq__block_apply(r, r->n_blocks - 1, y + r->n_dims - r->block, false);
-}
-
-/* ---- rotations ------------------------------------------------------------- */
-static void rotate_avx512(const rq_rotation *r, const float *x, float s, float *y) {
-    float u[RQ_MAX_DIMS];
-    switch (r->kind) {
-    case RQ_ROT_HADAMARD: hadamard(r, x, s, y, false); return;
-    case RQ_ROT_DENSE:
-        scale_signs(x, s, NULL, u, r->n_dims);
-        matvec_cols_avx512(r->mat_t, r->n_dims, u, y);
-        return;
-    case RQ_ROT_ROTOR:
-    case RQ_ROT_PLANAR:
-    case RQ_ROT_ISO:
-        scale_signs(x, s, NULL, y, r->n_dims);
-        blocks(r, y, false);
-        return;
-    default: REF.rotate(r, x, s, y); return;
-    }
-}
-
-static void rotate_inv_avx512(const rq_rotation *r, const float *x, float *y) {
-    float u[RQ_MAX_DIMS];
-    switch (r->kind) {
-    case RQ_ROT_HADAMARD: hadamard(r, x, 1.0f, y, true); return;
-    case RQ_ROT_DENSE:
-        memcpy(u, x, sizeof(float) * (size_t)r->n_dims);
-        matvec_cols_avx512(r->mat, r->n_dims, u, y);
-        return;
-    case RQ_ROT_ROTOR:
-    case RQ_ROT_PLANAR:
-    case RQ_ROT_ISO:
-        if (y != x) memcpy(y, x, sizeof(float) * (size_t)r->n_dims);
-        blocks(r, y, true);
-        return;
-    default: REF.rotate_inv(r, x, y); return;
     }
 }
 
@@ -903,10 +834,12 @@ typedef size_t (*batch_fn)(const rq_quantizer *q, const float *x, uint8_t *blk, 
 BATCH_B(4)
 BATCH_B(8)
 BATCH_B(16)
-#define ROW_K(R, B) {batch_##R##_##B##_had, batch_##R##_##B##_rotor, batch_##R##_##B##_planar, batch_##R##_##B##_iso}
+#define ROW_K(R, B)                                                                                     \
+    {[RQ_ROT_HADAMARD] = batch_##R##_##B##_had, [RQ_ROT_ROTOR] = batch_##R##_##B##_rotor,              \
+     [RQ_ROT_PLANAR] = batch_##R##_##B##_planar, [RQ_ROT_ISO] = batch_##R##_##B##_iso}
 #define ROW_B(R) {ROW_K(R, 1), ROW_K(R, 2), ROW_K(R, 3), ROW_K(R, 4), ROW_K(R, 5)}
-/* [d = 64, 128, 256][bits − 1][hadamard, rotor, planar, iso] */
-static const batch_fn BATCHES[3][RQ_MAX_BITS][4] = {ROW_B(4), ROW_B(8), ROW_B(16)};
+/* [d = 64, 128, 256][bits − 1][rotation kind]; NULL: no fused encoder */
+static const batch_fn BATCHES[3][RQ_MAX_BITS][RQ_ROT_COUNT] = {ROW_B(4), ROW_B(8), ROW_B(16)};
 #undef ROW_B
 #undef ROW_K
 #undef BATCH_B
@@ -916,13 +849,11 @@ static const batch_fn BATCHES[3][RQ_MAX_BITS][4] = {ROW_B(4), ROW_B(8), ROW_B(16
 static bool encode_mse_avx512(const rq_quantizer *q, const float *x, uint8_t *blk, size_t n_vec, size_t *n_done,
                               rq_status *st) {
     const rq_rotation *r = q->rot;
-    if (q->type->family != RQ_FAMILY_MSE || q->cfg.norm_correct || r->kind == RQ_ROT_DENSE ||
-        (r->kind == RQ_ROT_HADAMARD && r->n_odd != 1))
+    if (q->traits->block != RQ_BLOCK_MSE || q->cfg.norm_correct || (r->kind == RQ_ROT_HADAMARD && r->n_odd != 1))
         return false;
     int di = q->n_dims == 64 ? 0 : q->n_dims == 128 ? 1 : q->n_dims == 256 ? 2 : -1;
-    if (di < 0) return false;
-    int ki = r->kind == RQ_ROT_HADAMARD ? 0 : r->kind == RQ_ROT_ROTOR ? 1 : r->kind == RQ_ROT_PLANAR ? 2 : 3;
-    *n_done = BATCHES[di][q->mse_bits - 1][ki](q, x, blk, n_vec, st);
+    if (di < 0 || !BATCHES[di][q->mse_bits - 1][r->kind]) return false;
+    *n_done = BATCHES[di][q->mse_bits - 1][r->kind](q, x, blk, n_vec, st);
     return true;
 }
 
@@ -939,21 +870,30 @@ static rq_status f16_encode_avx512(const float *x, int n, uint8_t *out) {
     return inf ? RQ_ERR_RANGE : RQ_OK;
 }
 
+/* Inf/NaN halves: the hardware quiets signaling NaNs; the format's
+ * conversion keeps the payload as is (rq_f16_to_f32). Valid blocks have
+ * none, so the loop only notes them and they are redone afterwards. */
+static void f16_fix_special(const uint8_t *in, int n, float *x) {
+    for (int i = 0; i < n; i++)
+        if ((in[2 * i + 1] & 0x7c) == 0x7c) x[i] = rq_f16_to_f32((uint16_t)(in[2 * i] | (in[2 * i + 1] << 8)));
+}
+
 static void f16_decode_avx512(const uint8_t *in, int n, float *x) {
     const __m256i e = _mm256_set1_epi16(0x7c00);
-    for (int i = 0; i < n; i += 16) {
+    __mmask16 special = 0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(in + 2 * i));
+        _mm512_storeu_ps(x + i, _mm512_cvtph_ps(h));
+        special |= _mm256_cmpeq_epi16_mask(_mm256_and_si256(h, e), e);
+    }
+    if (i < n) {
         __mmask16 m = mask16(n - i);
         __m256i h = _mm256_maskz_loadu_epi16(m, in + 2 * i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_cvtph_ps(h));
-        /* Inf/NaN halves: the hardware quiets signaling NaNs; the format's
-         * conversion keeps the payload as is (rq_f16_to_f32) */
-        __mmask16 special = _mm256_mask_cmpeq_epi16_mask(m, _mm256_and_si256(h, e), e);
-        while (special) {
-            int k = __builtin_ctz(special);
-            special &= (__mmask16)(special - 1);
-            x[i + k] = rq_f16_to_f32((uint16_t)(in[2 * (i + k)] | (in[2 * (i + k) + 1] << 8)));
-        }
+        special |= _mm256_mask_cmpeq_epi16_mask(m, _mm256_and_si256(h, e), e);
     }
+    if (special) f16_fix_special(in, n, x);
 }
 
 /* ---- q8_0 / q4_0 (32-value blocks: two registers) -------------------------- */
@@ -1033,24 +973,10 @@ static void q4_0_decode_avx512(const uint8_t *in, int n, float *x) {
     }
 }
 
-const rq_kernels rq__kernels_avx512 = {
-    .name = "avx512",
-    .sumsq_finite = sumsq_finite_avx512,
-    .sumsq = sumsq_avx512,
-    .all_finite = all_finite_avx512,
-    .rotate = rotate_avx512,
-    .rotate_inv = rotate_inv_avx512,
-    .matvec_cols = matvec_cols_avx512,
-    .matvec_rows = matvec_rows_avx512,
-    .matvec_rows_k = matvec_rows_k_avx512,
-    .quantize_pack = quantize_pack_avx512,
-    .unpack_scale = unpack_scale_avx512,
-    .pack_signs = pack_signs_avx512,
-    .f16_encode = f16_encode_avx512,
-    .f16_decode = f16_decode_avx512,
-    .q8_0_encode = q8_0_encode_avx512,
-    .q8_0_decode = q8_0_decode_avx512,
-    .q4_0_encode = q4_0_encode_avx512,
-    .q4_0_decode = q4_0_decode_avx512,
-    .encode_mse = encode_mse_avx512,
-};
+/* y = x·s, any alias */
+static void scale_avx512(const float *x, float s, float *y, int n) { scale_signs(x, s, NULL, y, n); }
+
+/* the reference, overridden by every slot this level implements */
+RQ_KERNELS_OVERRIDE_BEGIN
+const rq_kernels rq__kernels_avx512 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx512)};
+RQ_KERNELS_OVERRIDE_END

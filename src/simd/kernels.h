@@ -1,37 +1,59 @@
 /*
- * kernels.h — the encode/decode kernel table: one table per SIMD level
- * (xxHash-style dispatch, chosen once; src/simd/dispatch.c).
+ * kernels.h — the kernel layer: one table of kernels per SIMD level
+ * (xxHash-style dispatch, chosen once; src/simd/dispatch.c), holding the
+ * encode/decode slots and the attention slots.
  *
- *   rq__kernels_ref     the scalar reference, the executable spec (src/quant.c)
- *   rq__kernels_avx2    AVX2 + FMA + F16C              (src/simd/encode_avx2.c)
- *   rq__kernels_avx512  AVX-512 F/BW/VL/DQ             (src/simd/encode_avx512.c)
+ *   rq__kernels_ref     the scalar reference, the executable spec
+ *                       (src/quant.c, src/attn_kernels.c, src/types.c,
+ *                       the rotation families' ops rows)
+ *   rq__kernels_avx2    AVX2 + FMA + F16C   (src/simd/encode_avx2.c, attn_avx2.c)
+ *   rq__kernels_avx512  AVX-512 F/BW/VL/DQ  (src/simd/encode_avx512.c, attn_avx512.c)
+ *
+ * Every table starts as a copy of the reference (RQ_KERNELS_REF below;
+ * later designated initializers win) and overrides the slots its level
+ * implements. The per-kind slots (rotations by rq_rot_kind, value blocks by
+ * rq_block_kind) are NULL in the reference: NULL means the family's ops row
+ * (rotation*.c) or the block's layout row (types.c), so a new rotation
+ * family or block type needs no kernel at all to work at every level.
+ *
+ * The ISA-independent composition — which slot a rotation family's form
+ * uses, the block families' tail block, the reference fallbacks — lives
+ * once in dispatch.c (rq__rotate, rq__rotate_inv, rq__values_*); quant.c
+ * composes the encode and decode pipelines, kvcache.c the attention loop.
  *
  * Contract: every kernel of every level returns exactly the bytes and float
  * bits of the reference (docs/FORMAT.md: float arithmetic, no FMA, the fixed
  * summation orders of rotation.c), for every n it accepts; a SIMD kernel
  * calls the reference for shapes it does not cover. tests/test_simd.c checks
- * this at every level the CPU has. quant.c composes the kernels into the
- * encode and decode pipelines once, so the pipeline logic (errors, zero
- * vectors, norm correction, the QJL residual) exists in one place.
+ * this at every level the CPU has (the attention score/accumulate/exp
+ * slots, which may use FMA, within the tolerances of tests/test_attention.c).
  *
  * Packed codes: rq__pack_ref's bitstream (code i at bits [i·b, (i+1)·b));
- * kernels read and write exactly ⌈n·b/8⌉ bytes, never past them.
+ * encode kernels write exactly ⌈n·b/8⌉ bytes; attention readers may read up
+ * to RQ_PAGE_SLACK bytes past a field (attn_kernels.h).
  */
 #ifndef RQ_KERNELS_H
 #define RQ_KERNELS_H
 
 #include "internal.h"
 
-typedef struct {
+typedef struct rq_kernels rq_kernels;
+struct rq_kernels {
     const char *name;
+    /* ---- reductions and elementwise ---- */
     /* Σ x_i² in rq__sumsq_ref's order; *finite = no NaN/Inf among the x_i. */
     float (*sumsq_finite)(const float *x, int n, bool *finite);
     float (*sumsq)(const float *x, int n);  /* = rq__sumsq_ref */
     bool (*all_finite)(const float *x, int n);
-    /* y = Π (x·s): the reference rounds u_i = x_i·s, then rq_rotation_forward.
-     * y = Πᵀ x: rq_rotation_inverse. x == y allowed; any kind, any n. */
-    void (*rotate)(const rq_rotation *r, const float *x, float s, float *y);
-    void (*rotate_inv)(const rq_rotation *r, const float *x, float *y);
+    /* y_i = x_i · s, any alias */
+    void (*scale)(const float *x, float s, float *y, int n);
+    /* ---- rotations (composed by rq__rotate) ---- */
+    /* whole-map families: y = Π(x·s) (forward; the reference rounds x·s
+     * first) or y = Πᵀx (inverse, s = 1); x == y allowed. NULL: reference. */
+    void (*rot[RQ_ROT_COUNT])(const rq_rotation *r, const float *x, float s, float *y, bool inverse);
+    /* block-diagonal families: the ⌊d/B⌋ disjoint regular blocks in place
+     * (the tail block is the ops row's). NULL: reference. */
+    void (*rot_blocks[RQ_ROT_COUNT])(const rq_rotation *r, float *y, bool inverse);
     /* y_i = Σ_j mt[j·n + i] · v_j, summed from +0 in increasing j (the dense
      * rotation with mt = Πᵀ, and Sᵀs for the Gaussian QJL sketch). y ≠ v. */
     void (*matvec_cols)(const float *mt, int n, const float *v, float *y);
@@ -40,21 +62,18 @@ typedef struct {
     /* the same for k vectors v[t·n ..] → out[t·n_rows ..], t < k ≤ 8: each
      * row of m read once for all of them */
     void (*matvec_rows_k)(const float *m, int n_rows, int n, const float *v, int k, float *out);
+    /* ---- codes ---- */
     /* code_i = #{k : bounds[k] < y_i} (2^bits − 1 ascending bounds), packed. */
     void (*quantize_pack)(const float *y, int n, int bits, const float *bounds, uint8_t *out);
     /* y_i = s · cent[code_i] for packed bits-bit codes. */
     void (*unpack_scale)(const uint8_t *in, int n, int bits, const float *cent, float s, float *y);
     /* bit i = [v_i ≥ 0] (the QJL signs), packed 1 bit per value. */
     void (*pack_signs)(const float *v, int n, uint8_t *out);
-    /* Baselines on n finite values (n % 32 == 0 for q8_0/q4_0). Encoders
-     * return RQ_ERR_RANGE when an fp16 field would overflow; the bytes
-     * written before that are unspecified. */
-    rq_status (*f16_encode)(const float *x, int n, uint8_t *out);
-    void (*f16_decode)(const uint8_t *in, int n, float *x);
-    rq_status (*q8_0_encode)(const float *x, int n, uint8_t *out);
-    void (*q8_0_decode)(const uint8_t *in, int n, float *x);
-    rq_status (*q4_0_encode)(const float *x, int n, uint8_t *out);
-    void (*q4_0_decode)(const uint8_t *in, int n, float *x);
+    /* ---- value blocks, one codec per block kind (NULL: the layout's
+     * reference). n values (n % 32 == 0 for q8_0/q4_0); encoders take
+     * finite values, decoders blocks whose fields are finite (fields_ok). */
+    rq_status (*values_encode[RQ_BLOCK_COUNT])(const float *x, int n, uint8_t *out);
+    void (*values_decode[RQ_BLOCK_COUNT])(const uint8_t *in, int n, float *out);
     /* Optional (NULL: none): rq_quantizer_encode of n_vec vectors of an MSE
      * type, fused, for the shapes a level covers; returns false, writing
      * nothing, for the others. Otherwise encodes in order and stops at the
@@ -62,7 +81,62 @@ typedef struct {
      * vector *n_done. Same bytes and statuses as the composed pipeline. */
     bool (*encode_mse)(const rq_quantizer *q, const float *x, uint8_t *blk, size_t n_vec, size_t *n_done,
                        rq_status *st);
-} rq_kernels;
+    /* ---- fused attention (attn_kernels.h) ---- */
+    /* one token's field → floats (the caller reuses them for every query
+     * head of the GQA group): codes → scale·cent[code_j]; signs → ±scale */
+    void (*decode_codes)(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
+    void (*decode_signs)(float *out, const uint8_t *signs, int d, float scale);
+    /* n consecutive MSE blocks `stride` bytes apart → n·d floats (one call
+     * per run of a page): decode_codes with scale = the block's fp16 norm
+     * (offset 0), codes at off_codes */
+    void (*decode_mse_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                         const float *cent);
+    /* S[g·lds + t] += Σ_j Q[g·ldq + j] · K[t·d + j]   (g < G, t < n) */
+    void (*scores)(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
+    /* A[g·lda + j] += Σ_t P[g·ldp + t] · V[t·d + j]   (g < G, j < d) */
+    void (*accum)(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
+    /* x_t ← exp(x_t − m) for t < n; returns Σ_t of the results. SIMD
+     * versions use a polynomial exp within 2e-7 relative of expf. */
+    float (*exp_sum)(float *x, int n, float m);
+};
+
+/* ---- the reference slots (defined in quant.c, attn_kernels.c, rotation.c) */
+float rq__sumsq_finite_ref(const float *x, int n, bool *finite);
+bool rq__all_finite_ref(const float *x, int n);
+void rq__scale_ref(const float *x, float s, float *y, int n);
+void rq__matvec_cols_ref(const float *mt, int n, const float *v, float *y);
+void rq__matvec_rows_ref(const float *m, int n_rows, int n, const float *v, float *out);
+void rq__matvec_rows_k_ref(const float *m, int n_rows, int n, const float *v, int k, float *out);
+void rq__quantize_pack_ref(const float *y, int n, int bits, const float *bounds, uint8_t *out);
+void rq__unpack_scale_ref(const uint8_t *in, int n, int bits, const float *cent, float s, float *y);
+void rq__pack_signs_ref(const float *v, int n, uint8_t *out);
+void rq__decode_codes_ref(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
+void rq__decode_signs_ref(float *out, const uint8_t *signs, int d, float scale);
+void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                          const float *cent);
+void rq__scores_ref(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
+void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
+float rq__exp_sum_ref(float *x, int n, float m);
+
+#define RQ_KERNELS_REF                                                                                           \
+    .name = "scalar", .sumsq_finite = rq__sumsq_finite_ref, .sumsq = rq__sumsq_ref,                             \
+    .all_finite = rq__all_finite_ref, .scale = rq__scale_ref, .matvec_cols = rq__matvec_cols_ref,                \
+    .matvec_rows = rq__matvec_rows_ref, .matvec_rows_k = rq__matvec_rows_k_ref,                                  \
+    .quantize_pack = rq__quantize_pack_ref, .unpack_scale = rq__unpack_scale_ref,                                \
+    .pack_signs = rq__pack_signs_ref, .decode_codes = rq__decode_codes_ref,                                      \
+    .decode_signs = rq__decode_signs_ref, .decode_mse_n = rq__decode_mse_n_ref, .scores = rq__scores_ref,        \
+    .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref
+
+/* A level's table overrides slots of RQ_KERNELS_REF by design. */
+#if defined(__clang__)
+#define RQ_KERNELS_OVERRIDE_BEGIN \
+    _Pragma("clang diagnostic push") _Pragma("clang diagnostic ignored \"-Winitializer-overrides\"")
+#define RQ_KERNELS_OVERRIDE_END _Pragma("clang diagnostic pop")
+#else
+#define RQ_KERNELS_OVERRIDE_BEGIN \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")
+#define RQ_KERNELS_OVERRIDE_END _Pragma("GCC diagnostic pop")
+#endif
 
 /* lanes of simd_coef's arrays (rq__block_simd_lanes, inline for kernels) */
 static inline int rq__simd_lanes(const rq_rotation *r) { return (r->block * (r->n_dims / r->block) + 47) / 48 * 48; }
@@ -75,11 +149,54 @@ extern const rq_kernels rq__kernels_ref;
 #ifndef RQ_NO_SIMD
 extern const rq_kernels rq__kernels_avx2;
 extern const rq_kernels rq__kernels_avx512;
+/* the attention slots of each level (attn_avx2.c, attn_avx512.c) */
+#define RQ_ATTN_SLOTS_DECL(ISA)                                                                                   \
+    void rq__decode_codes_##ISA(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale); \
+    void rq__decode_signs_##ISA(float *out, const uint8_t *signs, int d, float scale);                            \
+    void rq__decode_mse_n_##ISA(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,           \
+                                size_t off_codes, const float *cent);                                             \
+    void rq__scores_##ISA(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);       \
+    void rq__accum_##ISA(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);        \
+    float rq__exp_sum_##ISA(float *x, int n, float m);
+RQ_ATTN_SLOTS_DECL(avx2)
+RQ_ATTN_SLOTS_DECL(avx512)
+#undef RQ_ATTN_SLOTS_DECL
+/* The slots both x86 levels implement, by their names in encode_<ISA>.c
+ * (static) and attn_<ISA>.c (the rq__*_<ISA> above): every slot but the
+ * dense and none rotations (composed from matvec_cols / the reference) and
+ * the f32 block (memcpy). */
+#define RQ_KERNELS_X86(ISA)                                                                                       \
+    .name = #ISA, .sumsq_finite = sumsq_finite_##ISA, .sumsq = sumsq_##ISA, .all_finite = all_finite_##ISA,       \
+    .scale = scale_##ISA, .rot[RQ_ROT_HADAMARD] = hadamard, .rot_blocks[RQ_ROT_ROTOR] = rotor_blocks,             \
+    .rot_blocks[RQ_ROT_PLANAR] = planar_blocks, .rot_blocks[RQ_ROT_ISO] = iso_blocks,                             \
+    .matvec_cols = matvec_cols_##ISA, .matvec_rows = matvec_rows_##ISA, .matvec_rows_k = matvec_rows_k_##ISA,     \
+    .quantize_pack = quantize_pack_##ISA, .unpack_scale = unpack_scale_##ISA, .pack_signs = pack_signs_##ISA,     \
+    .values_encode[RQ_BLOCK_F16] = f16_encode_##ISA, .values_decode[RQ_BLOCK_F16] = f16_decode_##ISA,             \
+    .values_encode[RQ_BLOCK_Q8_0] = q8_0_encode_##ISA, .values_decode[RQ_BLOCK_Q8_0] = q8_0_decode_##ISA,         \
+    .values_encode[RQ_BLOCK_Q4_0] = q4_0_encode_##ISA, .values_decode[RQ_BLOCK_Q4_0] = q4_0_decode_##ISA,         \
+    .encode_mse = encode_mse_##ISA, .decode_codes = rq__decode_codes_##ISA,                                       \
+    .decode_signs = rq__decode_signs_##ISA, .decode_mse_n = rq__decode_mse_n_##ISA, .scores = rq__scores_##ISA,   \
+    .accum = rq__accum_##ISA, .exp_sum = rq__exp_sum_##ISA
 #endif
 
 /* The table of the process's level (rq__simd_level()), or of a given level
  * (clamped to what this build has). */
 const rq_kernels *rq__kernels(void);
 const rq_kernels *rq__kernels_for(rq_simd_level level);
+
+/* ---- composition (dispatch.c): the same at every level ------------------ */
+/* y = Π(x·s) and y = Πᵀx with table k's slots (or the reference); x == y allowed. */
+void rq__rotate(const rq_kernels *k, const rq_rotation *r, const float *x, float s, float *y);
+void rq__rotate_inv(const rq_kernels *k, const rq_rotation *r, const float *x, float *y);
+/* block-diagonal families: all blocks in place (regular ones, then the tail;
+ * inverse: the tail first) */
+void rq__rotate_blocks(const rq_kernels *k, const rq_rotation *r, float *y, bool inverse);
+/* the codec of a value block kind at table k (its slot or the reference) */
+static inline rq_status (*rq__values_encoder(const rq_kernels *k, rq_block_kind b))(const float *, int, uint8_t *) {
+    return k->values_encode[b] ? k->values_encode[b] : rq__blocks[b].encode_ref;
+}
+static inline void (*rq__values_decoder(const rq_kernels *k, rq_block_kind b))(const uint8_t *, int, float *) {
+    return k->values_decode[b] ? k->values_decode[b] : rq__blocks[b].decode_ref;
+}
 
 #endif /* RQ_KERNELS_H */

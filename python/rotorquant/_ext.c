@@ -1,0 +1,918 @@
+/*
+ * _ext.c — the CPython extension behind the `rotorquant` package: a thin
+ * layer over the public C API (include/rotorquant.h, rotorquant_eval.h),
+ * nothing else. The Python side (__init__.py) turns user arrays into
+ * C-contiguous float32 / uint8 buffers of the right shape and allocates the
+ * outputs; this file checks every buffer again (format, size), releases the
+ * GIL around each library call and turns an rq_status into an exception.
+ *
+ * No numpy headers: arrays arrive through the buffer protocol, so building
+ * needs only a C compiler and Python's headers.
+ *
+ * Threads (include/rotorquant.h): a quantizer is immutable after init, so
+ * its methods run concurrently without a lock. A cache is mutated by append,
+ * clear and set_key_basis (exclusive) and read by attention; each cache
+ * object holds a pthread read-write lock taken with the GIL released.
+ * Attention is safe from any number of threads at once (the library keeps a
+ * workspace per concurrent call), so attention calls share the lock.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "rotorquant.h"
+#include "rotorquant_eval.h"
+
+#define RQPY_ATTENTION_SHARED 1
+
+/* ---- errors ---------------------------------------------------------------
+ * One helper gives the library's message for a failed call: the status's
+ * name, then rq_last_error()'s text naming the argument and value at fault
+ * (thread-local; read on the thread that made the call — the GIL is re-taken
+ * on the same OS thread), which is then cleared so it is never reused. */
+static const char *rqpy_message(rq_status st) {
+    static _Thread_local char buf[640];
+    const char *detail = rq_last_error();
+    if (detail[0]) snprintf(buf, sizeof buf, "%s (%s)", rq_status_str(st), detail);
+    else snprintf(buf, sizeof buf, "%s", rq_status_str(st));
+    rq_last_error_clear();
+    return buf;
+}
+
+static PyObject *Error;      /* rotorquant.Error(Exception)                  */
+static PyObject *InputError; /* rotorquant.InputError(Error, ValueError)     */
+
+/* Raises the exception for st: MemoryError for RQ_ERR_NOMEM, InputError (a
+ * ValueError) for bad input, rotorquant.Error otherwise; .status = st. */
+static PyObject *raise_status(rq_status st, const char *what) {
+    const char *msg = rqpy_message(st);
+    if (st == RQ_ERR_NOMEM) return PyErr_Format(PyExc_MemoryError, "%s: %s", what, msg);
+    PyObject *cls = Error;
+    switch (st) {
+    case RQ_ERR_INVALID_ARG: case RQ_ERR_DIM: case RQ_ERR_BITS: case RQ_ERR_NONFINITE:
+    case RQ_ERR_UNKNOWN_TYPE: case RQ_ERR_RANGE: case RQ_ERR_SHAPE: case RQ_ERR_FORMAT:
+        cls = InputError;
+        break;
+    default:
+        break;
+    }
+    PyObject *text = PyUnicode_FromFormat("%s: %s", what, msg);
+    if (!text) return NULL;
+    PyObject *exc = PyObject_CallOneArg(cls, text);
+    Py_DECREF(text);
+    if (!exc) return NULL;
+    PyObject *code = PyLong_FromLong((long)st);
+    if (code) {
+        PyObject_SetAttrString(exc, "status", code);
+        Py_DECREF(code);
+    }
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ---- buffers --------------------------------------------------------------
+ * kind 'f': float32; 'B': uint8. A buffer of any shape is taken as a flat
+ * C-contiguous run of items; the caller checks the count. */
+static int get_buf(PyObject *obj, Py_buffer *view, char kind, int writable, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(InputError, "%s: expected a C-contiguous%s buffer", name, writable ? " writable" : "");
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    size_t want = kind == 'f' ? 4 : 1;
+    int ok = (size_t)view->itemsize == want && f[0] == kind && f[1] == 0;
+    if (!ok && kind == 'B' && view->itemsize == 1 && (f[0] == 'b' || f[0] == 'c') && f[1] == 0) ok = 1;
+    if (!ok) {
+        PyErr_Format(InputError, "%s: expected %s items, got format '%s'", name, kind == 'f' ? "float32" : "uint8",
+                     view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t buf_items(const Py_buffer *v) { return (size_t)v->len / (size_t)v->itemsize; }
+
+/* ======================================================================== */
+/* Quantizer                                                                  */
+/* ======================================================================== */
+typedef struct {
+    PyObject_HEAD
+    rq_quantizer *q;
+    int dims;
+    size_t bytes;
+} QuantizerObject;
+
+static void quantizer_dealloc(QuantizerObject *self) {
+    rq_quantizer_free(self->q);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int quantizer_init(QuantizerObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"type", "dim", "seed", "law", "norm_correct", "qjl", NULL};
+    const char *name;
+    int dim, law = RQ_LAW_BETA, norm_correct = 0, qjl = RQ_QJL_GAUSSIAN;
+    unsigned long long seed = 42;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "si|Kipi", kwlist, &name, &dim, &seed, &law, &norm_correct, &qjl))
+        return -1;
+    if (self->q) {
+        PyErr_SetString(PyExc_RuntimeError, "Quantizer is already initialized");
+        return -1;
+    }
+    rq_quant_config cfg = rq_quant_config_default();
+    cfg.seed = seed, cfg.law = (rq_law)law, cfg.norm_correct = norm_correct, cfg.qjl = (rq_qjl_kind)qjl;
+    rq_quantizer *q = NULL;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_quantizer_init(&q, name, dim, &cfg);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        char what[160];
+        snprintf(what, sizeof what, "Quantizer('%.40s', dim=%d)", name, dim);
+        raise_status(st, what);
+        return -1;
+    }
+    self->q = q, self->dims = dim, self->bytes = rq_quantizer_bytes_per_vector(q);
+    return 0;
+}
+
+static int need_q(QuantizerObject *self) {
+    if (self->q) return 0;
+    PyErr_SetString(PyExc_RuntimeError, "Quantizer is not initialized");
+    return -1;
+}
+
+/* encode(x, out): x float32 n·d, out uint8 n·bytes. */
+static PyObject *quantizer_encode(QuantizerObject *self, PyObject *args) {
+    PyObject *xo, *oo;
+    if (need_q(self) || !PyArg_ParseTuple(args, "OO", &xo, &oo)) return NULL;
+    Py_buffer x, out;
+    if (get_buf(xo, &x, 'f', 0, "x")) return NULL;
+    if (get_buf(oo, &out, 'B', 1, "out")) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    size_t d = (size_t)self->dims, nx = buf_items(&x), n = nx / d;
+    PyObject *ret = NULL;
+    if (nx % d || buf_items(&out) != n * self->bytes) {
+        PyErr_Format(InputError, "encode: %zu floats and %zu bytes do not make whole vectors of dim %zu / %zu bytes",
+                     nx, buf_items(&out), d, self->bytes);
+    } else {
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = rq_quantizer_encode(self->q, x.buf, out.buf, n);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "encode");
+        else ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+/* decode(codes, out): codes uint8 n·bytes, out float32 n·d. */
+static PyObject *quantizer_decode(QuantizerObject *self, PyObject *args) {
+    PyObject *co, *oo;
+    if (need_q(self) || !PyArg_ParseTuple(args, "OO", &co, &oo)) return NULL;
+    Py_buffer c, out;
+    if (get_buf(co, &c, 'B', 0, "codes")) return NULL;
+    if (get_buf(oo, &out, 'f', 1, "out")) {
+        PyBuffer_Release(&c);
+        return NULL;
+    }
+    size_t d = (size_t)self->dims, nc = buf_items(&c), n = nc / self->bytes;
+    PyObject *ret = NULL;
+    if (nc % self->bytes || buf_items(&out) != n * d) {
+        PyErr_Format(InputError, "decode: %zu bytes and %zu floats do not make whole vectors of %zu bytes / dim %zu",
+                     nc, buf_items(&out), self->bytes, d);
+    } else {
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = rq_quantizer_decode(self->q, c.buf, out.buf, n);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "decode");
+        else ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&c);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+/* dot(y, codes, out): y float32 m·d, codes uint8 n·bytes, out float32 m·n:
+ * out[i][j] = <y_i, x̂_j> (rq_quantizer_dot, one call per query). */
+static PyObject *quantizer_dot(QuantizerObject *self, PyObject *args) {
+    PyObject *yo, *co, *oo;
+    if (need_q(self) || !PyArg_ParseTuple(args, "OOO", &yo, &co, &oo)) return NULL;
+    Py_buffer y, c, out;
+    if (get_buf(yo, &y, 'f', 0, "y")) return NULL;
+    if (get_buf(co, &c, 'B', 0, "codes")) {
+        PyBuffer_Release(&y);
+        return NULL;
+    }
+    if (get_buf(oo, &out, 'f', 1, "out")) {
+        PyBuffer_Release(&y);
+        PyBuffer_Release(&c);
+        return NULL;
+    }
+    size_t d = (size_t)self->dims, m = buf_items(&y) / d, n = buf_items(&c) / self->bytes;
+    PyObject *ret = NULL;
+    if (buf_items(&y) % d || buf_items(&c) % self->bytes || buf_items(&out) != m * n) {
+        PyErr_SetString(InputError, "inner_product: buffer sizes do not match (m, dim) x (n, bytes) -> (m, n)");
+    } else {
+        rq_status st = RQ_OK;
+        Py_BEGIN_ALLOW_THREADS
+        for (size_t i = 0; i < m && !st; i++)
+            st = rq_quantizer_dot(self->q, (const float *)y.buf + i * d, c.buf, n, (float *)out.buf + i * n);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "inner_product");
+        else ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&y);
+    PyBuffer_Release(&c);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+/* rotation(x, out, inverse): the quantizer's rotation Π (or Πᵀ) applied to
+ * rows of x; for the reference implementations in the tests. */
+static PyObject *quantizer_rotate(QuantizerObject *self, PyObject *args) {
+    PyObject *xo, *oo;
+    int inverse = 0;
+    if (need_q(self) || !PyArg_ParseTuple(args, "OO|p", &xo, &oo, &inverse)) return NULL;
+    const rq_rotation *rot = rq_quantizer_rotation(self->q);
+    if (!rot) {
+        PyErr_SetString(InputError, "this type has no rotation");
+        return NULL;
+    }
+    Py_buffer x, out;
+    if (get_buf(xo, &x, 'f', 0, "x")) return NULL;
+    if (get_buf(oo, &out, 'f', 1, "out")) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    size_t d = (size_t)self->dims, n = buf_items(&x) / d;
+    PyObject *ret = NULL;
+    if (buf_items(&x) % d || buf_items(&out) != n * d) {
+        PyErr_SetString(InputError, "rotate: buffer sizes do not match");
+    } else {
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = inverse ? rq_rotation_inverse(rot, x.buf, out.buf, n) : rq_rotation_forward(rot, x.buf, out.buf, n);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "rotate");
+        else ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+static const char *family_name(rq_family f) {
+    switch (f) {
+    case RQ_FAMILY_F32: return "f32";
+    case RQ_FAMILY_F16: return "f16";
+    case RQ_FAMILY_Q8_0: return "q8_0";
+    case RQ_FAMILY_Q4_0: return "q4_0";
+    case RQ_FAMILY_MSE: return "mse";
+    case RQ_FAMILY_PROD: return "prod";
+    }
+    return "?";
+}
+
+static PyObject *type_tuple(const rq_type_info *t, int dim) {
+    return Py_BuildValue("(sssiin)", t->name, family_name(t->family), rq_rot_kind_name(t->rotation), t->n_bits,
+                         t->block_values, (Py_ssize_t)rq_type_bytes_per_vector(t, dim));
+}
+
+/* info(): (name, family, rotation, n_bits, block_values, bytes_per_vector,
+ * bits_per_value, n_params, has_codebook) */
+static PyObject *quantizer_info(QuantizerObject *self, PyObject *unused) {
+    if (need_q(self)) return NULL;
+    const rq_type_info *t = rq_quantizer_type(self->q);
+    return Py_BuildValue("(sssiindnO)", t->name, family_name(t->family), rq_rot_kind_name(t->rotation), t->n_bits,
+                         t->block_values, (Py_ssize_t)self->bytes, rq_quantizer_bits_per_value(self->q),
+                         (Py_ssize_t)rq_quantizer_n_params(self->q),
+                         rq_quantizer_codebook(self->q) ? Py_True : Py_False);
+}
+
+static PyObject *codebook_dict(const rq_codebook *cb);
+
+static PyObject *quantizer_codebook(QuantizerObject *self, PyObject *unused) {
+    if (need_q(self)) return NULL;
+    const rq_codebook *cb = rq_quantizer_codebook(self->q);
+    if (!cb) Py_RETURN_NONE;
+    return codebook_dict(cb);
+}
+
+static PyMethodDef quantizer_methods[] = {
+    {"encode", (PyCFunction)quantizer_encode, METH_VARARGS, "encode(x, out): float32 n*dim -> uint8 n*bytes"},
+    {"decode", (PyCFunction)quantizer_decode, METH_VARARGS, "decode(codes, out): uint8 n*bytes -> float32 n*dim"},
+    {"dot", (PyCFunction)quantizer_dot, METH_VARARGS, "dot(y, codes, out): (m, dim) x (n, bytes) -> (m, n)"},
+    {"rotate", (PyCFunction)quantizer_rotate, METH_VARARGS, "rotate(x, out, inverse=False): rows through the rotation"},
+    {"info", (PyCFunction)quantizer_info, METH_NOARGS, "info() -> tuple of the quantizer's properties"},
+    {"codebook", (PyCFunction)quantizer_codebook, METH_NOARGS, "codebook() -> dict or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject QuantizerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rotorquant._ext.Quantizer",
+    .tp_basicsize = sizeof(QuantizerObject),
+    .tp_dealloc = (destructor)quantizer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Quantizer(type, dim, seed=42, law=0, norm_correct=0, qjl=0): an rq_quantizer (private; "
+              "use rotorquant.Quantizer)",
+    .tp_methods = quantizer_methods,
+    .tp_init = (initproc)quantizer_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static rq_quantizer *quantizer_of(PyObject *o, const char *name) {
+    if (!PyObject_TypeCheck(o, &QuantizerType) || !((QuantizerObject *)o)->q) {
+        PyErr_Format(PyExc_TypeError, "%s: expected an initialized rotorquant._ext.Quantizer", name);
+        return NULL;
+    }
+    return ((QuantizerObject *)o)->q;
+}
+
+/* ======================================================================== */
+/* KV cache                                                                   */
+/* ======================================================================== */
+typedef struct {
+    PyObject_HEAD
+    rq_cache *c;
+    pthread_rwlock_t lock;
+    int lock_ok;
+    int n_layers, n_kv_heads, head_dim;
+} CacheObject;
+
+static void cache_dealloc(CacheObject *self) {
+    rq_cache_free(self->c);
+    if (self->lock_ok) pthread_rwlock_destroy(&self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"n_layers", "n_kv_heads", "head_dim", "type_k", "type_v", "n_threads", "seed",
+                             "page_tokens", "law", "norm_correct", "qjl", NULL};
+    rq_cache_config cfg = rq_cache_config_default();
+    unsigned long long seed = cfg.quant.seed;
+    int law = cfg.quant.law, norm_correct = cfg.quant.norm_correct, qjl = cfg.quant.qjl;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipi", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
+                                     &cfg.head_dim, &cfg.type_k, &cfg.type_v, &cfg.n_threads, &seed,
+                                     &cfg.page_tokens, &law, &norm_correct, &qjl))
+        return -1;
+    if (self->c) {
+        PyErr_SetString(PyExc_RuntimeError, "KVCache is already initialized");
+        return -1;
+    }
+    cfg.quant.seed = seed, cfg.quant.law = (rq_law)law, cfg.quant.norm_correct = norm_correct;
+    cfg.quant.qjl = (rq_qjl_kind)qjl;
+    rq_cache *c = NULL;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_cache_init(&c, &cfg);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        raise_status(st, "KVCache");
+        return -1;
+    }
+    if (pthread_rwlock_init(&self->lock, NULL)) {
+        rq_cache_free(c);
+        PyErr_SetString(PyExc_MemoryError, "KVCache: cannot create its lock");
+        return -1;
+    }
+    self->lock_ok = 1;
+    self->c = c, self->n_layers = cfg.n_layers, self->n_kv_heads = cfg.n_kv_heads, self->head_dim = cfg.head_dim;
+    return 0;
+}
+
+static int need_c(CacheObject *self) {
+    if (self->c) return 0;
+    PyErr_SetString(PyExc_RuntimeError, "KVCache is not initialized");
+    return -1;
+}
+
+/* append(layer, k, v): k, v float32 n_tokens·n_kv_heads·head_dim each. */
+static PyObject *cache_append(CacheObject *self, PyObject *args) {
+    int layer;
+    PyObject *ko, *vo;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOO", &layer, &ko, &vo)) return NULL;
+    Py_buffer k, v;
+    if (get_buf(ko, &k, 'f', 0, "k")) return NULL;
+    if (get_buf(vo, &v, 'f', 0, "v")) {
+        PyBuffer_Release(&k);
+        return NULL;
+    }
+    size_t row = (size_t)self->n_kv_heads * (size_t)self->head_dim, n = buf_items(&k) / row;
+    PyObject *ret = NULL;
+    if (buf_items(&k) % row || buf_items(&v) != buf_items(&k)) {
+        PyErr_SetString(InputError, "append: k and v must both hold n_tokens x n_kv_heads x head_dim floats");
+    } else {
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_rwlock_wrlock(&self->lock);
+        st = rq_cache_append(self->c, layer, k.buf, v.buf, n);
+        pthread_rwlock_unlock(&self->lock);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "append");
+        else ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&k);
+    PyBuffer_Release(&v);
+    return ret;
+}
+
+/* attention(layer, q, n_q_heads, n_ctx, scale, out, reference, causal): q,
+ * out float32 n_q·n_q_heads·head_dim; n_ctx None or a sequence of n_q ints.
+ * causal (with n_ctx None): query i sees n_tokens − n_q + i + 1 tokens,
+ * n_tokens read under the same lock as the attention itself, so a
+ * concurrent append cannot slip in between. */
+static PyObject *cache_attention(CacheObject *self, PyObject *args) {
+    int layer, n_q_heads, reference = 0, causal = 0;
+    float scale = 0;
+    PyObject *qo, *ctxo, *oo;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOiOfO|pp", &layer, &qo, &n_q_heads, &ctxo, &scale, &oo, &reference,
+                                          &causal))
+        return NULL;
+    if (layer < 0 || layer >= self->n_layers) {
+        PyErr_Format(InputError, "attention: layer %d outside [0, %d)", layer, self->n_layers);
+        return NULL;
+    }
+    if (n_q_heads <= 0) {
+        PyErr_SetString(InputError, "attention: n_q_heads must be positive");
+        return NULL;
+    }
+    Py_buffer q, out;
+    if (get_buf(qo, &q, 'f', 0, "q")) return NULL;
+    if (get_buf(oo, &out, 'f', 1, "out")) {
+        PyBuffer_Release(&q);
+        return NULL;
+    }
+    size_t row = (size_t)n_q_heads * (size_t)self->head_dim, n = buf_items(&q) / row;
+    size_t *ctx = NULL;
+    PyObject *ret = NULL;
+    if (buf_items(&q) % row || buf_items(&out) != buf_items(&q)) {
+        PyErr_SetString(InputError, "attention: q and out must hold n_queries x n_q_heads x head_dim floats");
+        goto done;
+    }
+    if (ctxo != Py_None) {
+        PyObject *seq = PySequence_Fast(ctxo, "attention: n_ctx must be a sequence of ints");
+        if (!seq) goto done;
+        if ((size_t)PySequence_Fast_GET_SIZE(seq) != n) {
+            PyErr_SetString(InputError, "attention: n_ctx needs one entry per query");
+            Py_DECREF(seq);
+            goto done;
+        }
+        ctx = PyMem_Malloc((n ? n : 1) * sizeof *ctx);
+        if (!ctx) {
+            PyErr_NoMemory();
+            Py_DECREF(seq);
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            ctx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i));
+            if (ctx[i] == (size_t)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                PyErr_SetString(InputError, "attention: n_ctx entries must be non-negative ints");
+                Py_DECREF(seq);
+                goto done;
+            }
+        }
+        Py_DECREF(seq);
+    } else if (causal) {
+        ctx = PyMem_Malloc((n ? n : 1) * sizeof *ctx);
+        if (!ctx) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    rq_attn_params p;
+    memset(&p, 0, sizeof p);
+    p.n_q_heads = n_q_heads, p.scale = scale;
+    rq_status st = RQ_OK;
+    size_t n_tok = 0;
+    int short_ctx = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (RQPY_ATTENTION_SHARED || reference) pthread_rwlock_rdlock(&self->lock);
+    else pthread_rwlock_wrlock(&self->lock);
+    if (ctxo == Py_None && causal) {
+        n_tok = rq_cache_n_tokens(self->c, layer);
+        short_ctx = n > n_tok;
+        for (size_t i = 0; i < n && !short_ctx; i++) ctx[i] = n_tok - n + i + 1;
+    }
+    if (!short_ctx)
+        st = (reference ? rq_cache_attention_ref : rq_cache_attention)(self->c, layer, q.buf, n, ctx, &p, out.buf);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (short_ctx)
+        PyErr_Format(InputError, "attention: causal with %zu queries needs at least as many cached tokens, layer %d "
+                                 "has %zu", n, layer, n_tok);
+    else if (st) raise_status(st, "attention");
+    else ret = Py_NewRef(Py_None);
+done:
+    PyMem_Free(ctx);
+    PyBuffer_Release(&q);
+    PyBuffer_Release(&out);
+    return ret;
+}
+
+static PyObject *cache_clear(CacheObject *self, PyObject *unused) {
+    if (need_c(self)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    rq_cache_clear(self->c);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* One read of the cache's counters under the lock. */
+static PyObject *cache_stats(CacheObject *self, PyObject *unused) {
+    if (need_c(self)) return NULL;
+    PyObject *tokens = PyList_New(self->n_layers);
+    if (!tokens) return NULL;
+    size_t used, alloc, per_token;
+    size_t *n = PyMem_Malloc(sizeof(size_t) * (size_t)self->n_layers);
+    if (!n) {
+        Py_DECREF(tokens);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    for (int l = 0; l < self->n_layers; l++) n[l] = rq_cache_n_tokens(self->c, l);
+    used = rq_cache_bytes_used(self->c), alloc = rq_cache_bytes_allocated(self->c);
+    per_token = rq_cache_bytes_per_token(self->c);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    for (int l = 0; l < self->n_layers; l++) PyList_SET_ITEM(tokens, l, PyLong_FromSize_t(n[l]));
+    PyMem_Free(n);
+    return Py_BuildValue("(Nnnn)", tokens, (Py_ssize_t)used, (Py_ssize_t)alloc, (Py_ssize_t)per_token);
+}
+
+/* set_key_basis(layer, kv_head, starts, A): starts a sequence of ints (empty:
+ * remove), A float32 n_ranges·d·d (ignored when starts is empty). */
+static PyObject *cache_set_key_basis(CacheObject *self, PyObject *args) {
+    int layer, head;
+    PyObject *so, *ao;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iiOO", &layer, &head, &so, &ao)) return NULL;
+    PyObject *seq = PySequence_Fast(so, "set_key_basis: starts must be a sequence of ints");
+    if (!seq) return NULL;
+    size_t nr = (size_t)PySequence_Fast_GET_SIZE(seq), d = (size_t)self->head_dim;
+    size_t *start = PyMem_Malloc((nr ? nr : 1) * sizeof *start);
+    PyObject *ret = NULL;
+    Py_buffer a = {0};
+    int have_a = 0;
+    if (!start) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        start[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i));
+        if (start[i] == (size_t)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            PyErr_SetString(InputError, "set_key_basis: starts must be non-negative ints");
+            goto done;
+        }
+    }
+    if (nr) {
+        if (get_buf(ao, &a, 'f', 0, "A")) goto done;
+        have_a = 1;
+        if (buf_items(&a) != nr * d * d) {
+            PyErr_SetString(InputError, "set_key_basis: A must hold n_ranges x head_dim x head_dim floats");
+            goto done;
+        }
+    }
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_set_key_basis(self->c, layer, head, nr, nr ? start : NULL, nr ? a.buf : NULL);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (st) raise_status(st, "set_key_basis");
+    else ret = Py_NewRef(Py_None);
+done:
+    if (have_a) PyBuffer_Release(&a);
+    PyMem_Free(start);
+    Py_DECREF(seq);
+    return ret;
+}
+
+/* Key-basis files (what `rotorquant calibrate` writes). */
+static rq_status rqpy_cache_load_key_basis(rq_cache *c, const char *path) {
+    rq_key_basis_info info;
+    return rq_cache_load_key_basis(c, path, &info);
+}
+
+static PyObject *cache_load_key_basis(CacheObject *self, PyObject *args) {
+    PyObject *po;
+    if (need_c(self) || !PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &po)) return NULL;
+    const char *path = PyBytes_AS_STRING(po);
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rqpy_cache_load_key_basis(self->c, path);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *ret = NULL;
+    if (st) {
+        char what[200];
+        snprintf(what, sizeof what, "load_key_basis(%.150s)", path);
+        raise_status(st, what);
+    } else ret = Py_NewRef(Py_None);
+    Py_DECREF(po);
+    return ret;
+}
+
+static PyObject *cache_quantizer_info(CacheObject *self, PyObject *args) {
+    int is_value;
+    if (need_c(self) || !PyArg_ParseTuple(args, "p", &is_value)) return NULL;
+    const rq_quantizer *q = rq_cache_quantizer(self->c, is_value);
+    if (!q) Py_RETURN_NONE;
+    return type_tuple(rq_quantizer_type(q), self->head_dim);
+}
+
+static PyMethodDef cache_methods[] = {
+    {"append", (PyCFunction)cache_append, METH_VARARGS, "append(layer, k, v)"},
+    {"attention", (PyCFunction)cache_attention, METH_VARARGS,
+     "attention(layer, q, n_q_heads, n_ctx, scale, out, reference=False)"},
+    {"clear", (PyCFunction)cache_clear, METH_NOARGS, "clear()"},
+    {"stats", (PyCFunction)cache_stats, METH_NOARGS, "stats() -> (tokens per layer, bytes used, allocated, per token)"},
+    {"set_key_basis", (PyCFunction)cache_set_key_basis, METH_VARARGS, "set_key_basis(layer, kv_head, starts, A)"},
+    {"load_key_basis", (PyCFunction)cache_load_key_basis, METH_VARARGS, "load_key_basis(path)"},
+    {"quantizer_info", (PyCFunction)cache_quantizer_info, METH_VARARGS, "quantizer_info(is_value) -> type tuple"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CacheType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rotorquant._ext.KVCache",
+    .tp_basicsize = sizeof(CacheObject),
+    .tp_dealloc = (destructor)cache_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "KVCache(n_layers, n_kv_heads, head_dim, type_k, type_v, n_threads=0, seed=42, page_tokens=0, "
+              "law=0, norm_correct=False, qjl=0): an rq_cache (private; use rotorquant.KVCache)",
+    .tp_methods = cache_methods,
+    .tp_init = (initproc)cache_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ======================================================================== */
+/* Module functions                                                           */
+/* ======================================================================== */
+static PyObject *floats_list(const float *v, int n) {
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) PyList_SET_ITEM(l, i, PyFloat_FromDouble((double)v[i]));
+    return l;
+}
+
+static PyObject *codebook_dict(const rq_codebook *cb) {
+    return Py_BuildValue("{s:i,s:i,s:s,s:N,s:N,s:d,s:i}", "dim", cb->n_dims, "bits", cb->n_bits, "law",
+                         cb->law == RQ_LAW_BETA ? "beta" : "gauss", "centroids",
+                         floats_list(cb->centroids, cb->n_levels), "bounds", floats_list(cb->bounds, cb->n_levels - 1),
+                         "distortion", cb->distortion, "n_iters", cb->n_iters);
+}
+
+static PyObject *mod_codebook(PyObject *m, PyObject *args) {
+    int dim, bits, law = RQ_LAW_BETA;
+    if (!PyArg_ParseTuple(args, "ii|i", &dim, &bits, &law)) return NULL;
+    rq_codebook cb;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_codebook_init(&cb, dim, bits, (rq_law)law);
+    Py_END_ALLOW_THREADS
+    if (st) return raise_status(st, "codebook");
+    return codebook_dict(&cb);
+}
+
+static PyObject *mod_types(PyObject *m, PyObject *args) {
+    int dim;
+    if (!PyArg_ParseTuple(args, "i", &dim)) return NULL;
+    int n = rq_type_count();
+    PyObject *l = PyList_New(n);
+    if (!l) return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *t = type_tuple(rq_type_at(i), dim);
+        if (!t) {
+            Py_DECREF(l);
+            return NULL;
+        }
+        PyList_SET_ITEM(l, i, t);
+    }
+    return l;
+}
+
+/* data(kind, seed, out, dim): rq_data_generate into out (float32 n·dim). */
+static PyObject *mod_data(PyObject *m, PyObject *args) {
+    int kind, dim;
+    unsigned long long seed;
+    PyObject *oo;
+    if (!PyArg_ParseTuple(args, "iKOi", &kind, &seed, &oo, &dim)) return NULL;
+    if (dim <= 0) {
+        PyErr_SetString(InputError, "data: dim must be positive");
+        return NULL;
+    }
+    Py_buffer out;
+    if (get_buf(oo, &out, 'f', 1, "out")) return NULL;
+    size_t n = buf_items(&out) / (size_t)dim;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_data_generate((rq_dataset)kind, seed, out.buf, n, dim);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    if (st) return raise_status(st, "data");
+    Py_RETURN_NONE;
+}
+
+static int opt_buf(PyObject *o, Py_buffer *v, const char *name) {
+    if (o == Py_None) return 0;
+    return get_buf(o, v, 'f', 0, name) ? -1 : 1;
+}
+
+/* eval_attention(qk, qv|None, keys, values|None, queries, n_ctx|None, scale)
+ * -> dict of rq_eval_attn_result (keys/values n·d, queries m·d floats). */
+static PyObject *mod_eval_attention(PyObject *m, PyObject *args) {
+    PyObject *qko, *qvo, *ko, *vo, *qo, *ctxo;
+    float scale;
+    if (!PyArg_ParseTuple(args, "OOOOOOf", &qko, &qvo, &ko, &vo, &qo, &ctxo, &scale)) return NULL;
+    rq_quantizer *qk = quantizer_of(qko, "eval_attention"), *qv = NULL;
+    if (!qk) return NULL;
+    if (qvo != Py_None && !(qv = quantizer_of(qvo, "eval_attention"))) return NULL;
+    size_t d = (size_t)rq_quantizer_dims(qk);
+    Py_buffer k, v, q;
+    int hv = 0, hk = 0, hq = 0;
+    size_t *ctx = NULL;
+    PyObject *ret = NULL;
+    if ((hk = opt_buf(ko, &k, "keys")) <= 0 || (hq = opt_buf(qo, &q, "queries")) <= 0 ||
+        (hv = opt_buf(vo, &v, "values")) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(InputError, "eval_attention: keys and queries are required");
+        goto done;
+    }
+    size_t n = buf_items(&k) / d, nq = buf_items(&q) / d;
+    if (buf_items(&k) % d || buf_items(&q) % d || (hv && buf_items(&v) != n * d) ||
+        (qv && rq_quantizer_dims(qv) != (int)d)) {
+        PyErr_SetString(InputError, "eval_attention: shapes do not match");
+        goto done;
+    }
+    if (ctxo != Py_None) {
+        PyObject *seq = PySequence_Fast(ctxo, "n_ctx must be a sequence");
+        if (!seq) goto done;
+        if ((size_t)PySequence_Fast_GET_SIZE(seq) != nq) {
+            Py_DECREF(seq);
+            PyErr_SetString(InputError, "eval_attention: n_ctx needs one entry per query");
+            goto done;
+        }
+        ctx = PyMem_Malloc((nq ? nq : 1) * sizeof *ctx);
+        for (size_t i = 0; ctx && i < nq; i++) ctx[i] = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i));
+        Py_DECREF(seq);
+        if (!ctx) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (PyErr_Occurred()) goto done;
+    }
+    rq_eval_attn_result r;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_eval_attention(qk, qv, k.buf, hv ? v.buf : NULL, n, q.buf, nq, ctx, scale, &r);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        raise_status(st, "eval");
+        goto done;
+    }
+    ret = Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:d}", "mse", r.mse, "mse_values", r.mse_values,
+                        "ip_corr", r.ip_corr, "ip_bias", r.ip_bias, "ip_rmse", r.ip_rmse, "score_cosine",
+                        r.score_cosine, "softmax_kl", r.softmax_kl, "top1", r.top1, "top5", r.top5, "output_cosine",
+                        r.output_cosine);
+done:
+    PyMem_Free(ctx);
+    if (hk > 0) PyBuffer_Release(&k);
+    if (hq > 0) PyBuffer_Release(&q);
+    if (hv > 0) PyBuffer_Release(&v);
+    return ret;
+}
+
+/* eval_ip(q, x, y, n_sets) -> dict of rq_eval_ip_result (set 0). */
+static PyObject *mod_eval_ip(PyObject *m, PyObject *args) {
+    PyObject *qo, *xo, *yo;
+    if (!PyArg_ParseTuple(args, "OOO", &qo, &xo, &yo)) return NULL;
+    rq_quantizer *q = quantizer_of(qo, "eval_ip");
+    if (!q) return NULL;
+    size_t d = (size_t)rq_quantizer_dims(q);
+    Py_buffer x, y;
+    if (get_buf(xo, &x, 'f', 0, "x")) return NULL;
+    if (get_buf(yo, &y, 'f', 0, "y")) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    PyObject *ret = NULL;
+    size_t n = buf_items(&x) / d;
+    if (buf_items(&x) % d || buf_items(&y) != n * d) {
+        PyErr_SetString(InputError, "eval_ip: x and y must both hold n x dim floats");
+    } else {
+        rq_eval_ip_result r;
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = rq_eval_ip(q, x.buf, y.buf, n, 1, &r);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "eval");
+        else
+            ret = Py_BuildValue("{s:n,s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:d}", "n", (Py_ssize_t)r.n, "mse", r.mse,
+                                "mean_exact", r.mean_exact, "mean_est", r.mean_est, "bias", r.bias, "ratio", r.ratio,
+                                "err_std", r.err_std, "rmse", r.rmse, "corr", r.corr);
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&y);
+    return ret;
+}
+
+/* eval_speed(q, x, reps) -> (encode_vps, decode_vps), one thread. */
+static PyObject *mod_eval_speed(PyObject *m, PyObject *args) {
+    PyObject *qo, *xo;
+    int reps;
+    if (!PyArg_ParseTuple(args, "OOi", &qo, &xo, &reps)) return NULL;
+    rq_quantizer *q = quantizer_of(qo, "eval_speed");
+    if (!q) return NULL;
+    size_t d = (size_t)rq_quantizer_dims(q);
+    Py_buffer x;
+    if (get_buf(xo, &x, 'f', 0, "x")) return NULL;
+    PyObject *ret = NULL;
+    if (buf_items(&x) % d) {
+        PyErr_SetString(InputError, "eval_speed: x must hold n x dim floats");
+    } else {
+        rq_eval_speed_result r;
+        rq_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = rq_eval_speed(q, x.buf, buf_items(&x) / d, reps, &r);
+        Py_END_ALLOW_THREADS
+        if (st) raise_status(st, "eval speed");
+        else ret = Py_BuildValue("(dd)", r.encode_vps, r.decode_vps);
+    }
+    PyBuffer_Release(&x);
+    return ret;
+}
+
+static PyObject *mod_status_str(PyObject *m, PyObject *args) {
+    int st;
+    if (!PyArg_ParseTuple(args, "i", &st)) return NULL;
+    return PyUnicode_FromString(rq_status_str((rq_status)st));
+}
+
+static PyMethodDef module_methods[] = {
+    {"codebook", mod_codebook, METH_VARARGS, "codebook(dim, bits, law=0) -> dict"},
+    {"types", mod_types, METH_VARARGS, "types(dim) -> list of (name, family, rotation, bits, block_values, bytes)"},
+    {"data", mod_data, METH_VARARGS, "data(kind, seed, out, dim): rq_data_generate"},
+    {"eval_attention", mod_eval_attention, METH_VARARGS, "rq_eval_attention"},
+    {"eval_ip", mod_eval_ip, METH_VARARGS, "rq_eval_ip with one set of partners"},
+    {"eval_speed", mod_eval_speed, METH_VARARGS, "rq_eval_speed"},
+    {"status_str", mod_status_str, METH_VARARGS, "rq_status_str"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "rotorquant._ext", "CPython binding of librotorquant (private; use rotorquant).", -1,
+    module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__ext(void) {
+    if (PyType_Ready(&QuantizerType) < 0 || PyType_Ready(&CacheType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m) return NULL;
+    Error = PyErr_NewExceptionWithDoc("rotorquant.Error",
+                                      "An error reported by librotorquant; .status is its rq_status (negative int).",
+                                      PyExc_Exception, NULL);
+    PyObject *bases = Error ? PyTuple_Pack(2, Error, PyExc_ValueError) : NULL;
+    InputError = bases ? PyErr_NewExceptionWithDoc("rotorquant.InputError",
+                                                   "Input the library rejects (shape, dtype, NaN/Inf, unknown type, "
+                                                   "unsupported dimension): both a rotorquant.Error and a ValueError.",
+                                                   bases, NULL)
+                       : NULL;
+    Py_XDECREF(bases);
+    if (!InputError || PyModule_AddObjectRef(m, "Error", Error) < 0 ||
+        PyModule_AddObjectRef(m, "InputError", InputError) < 0 ||
+        PyModule_AddObjectRef(m, "Quantizer", (PyObject *)&QuantizerType) < 0 ||
+        PyModule_AddObjectRef(m, "KVCache", (PyObject *)&CacheType) < 0 ||
+        PyModule_AddStringConstant(m, "version", rq_version_str()) < 0 ||
+        PyModule_AddStringConstant(m, "simd", rq_simd_name()) < 0 ||
+        PyModule_AddIntConstant(m, "format_version", RQ_FORMAT_VERSION) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_LAW_BETA", RQ_LAW_BETA) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_LAW_GAUSS", RQ_LAW_GAUSS) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_QJL_GAUSSIAN", RQ_QJL_GAUSSIAN) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_QJL_STRUCTURED", RQ_QJL_STRUCTURED) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_DATA_ISOTROPIC", RQ_DATA_ISOTROPIC) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_DATA_OUTLIER", RQ_DATA_OUTLIER) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_MIN_DIMS", RQ_MIN_DIMS) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_MAX_DIMS", RQ_MAX_DIMS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
