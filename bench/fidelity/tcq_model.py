@@ -13,7 +13,7 @@ try:
     COEF = json.load(open(os.environ.get('PROXY_JSON', '/tmp/fid_proxy.json')))['coef']
 except OSError:
     COEF = [0.0254, 0.0482]
-L = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+L = int(sys.argv[2]) if __name__ == '__main__' and len(sys.argv) > 2 else int(os.environ.get('TCQ_L', '8'))
 D = 64
 _luts = {}
 
