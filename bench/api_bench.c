@@ -18,27 +18,20 @@
 #include <rotorquant.h>
 #include <rotorquant_eval.h>
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Sorts v; returns its median and, in *lo, its minimum. */
 static double median(double *v, int n, double *lo) {
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    double m = bench_median(v, n);
     *lo = v[0];
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return m;
 }
 
 static int fail(const char *what, rq_status st) {
@@ -84,11 +77,11 @@ int main(int argc, char **argv) {
     if (!x || !xh || !codes || !t_enc || !t_dec || !t_both) return fail("alloc", RQ_ERR_NOMEM);
     if ((st = rq_data_generate(RQ_DATA_ISOTROPIC, (uint64_t)seed, x, N, (int)d))) return fail("data", st);
     for (long r = -1; r < reps; r++) { /* r = -1: warm-up */
-        double t0 = now();
+        double t0 = bench_now();
         st = rq_quantizer_encode(q, x, codes, N);
-        double t1 = now();
+        double t1 = bench_now();
         if (!st) st = rq_quantizer_decode(q, codes, xh, N);
-        double t2 = now();
+        double t2 = bench_now();
         if (st) return fail("encode/decode", st);
         if (r >= 0) t_enc[r] = t1 - t0, t_dec[r] = t2 - t1, t_both[r] = t2 - t0;
     }
@@ -98,11 +91,11 @@ int main(int argc, char **argv) {
     double *t_fresh = malloc((size_t)reps * sizeof(double));
     if (!t_fresh) return fail("alloc", RQ_ERR_NOMEM);
     for (long r = -1; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         float *fresh = malloc(N * d * sizeof(float));
         if (!fresh) return fail("alloc", RQ_ERR_NOMEM);
         st = rq_quantizer_decode(q, codes, fresh, N);
-        double t1 = now();
+        double t1 = bench_now();
         free(fresh);
         if (st) return fail("decode", st);
         if (r >= 0) t_fresh[r] = t1 - t0;
@@ -133,10 +126,10 @@ int main(int argc, char **argv) {
     memset(&p, 0, sizeof p);
     p.n_q_heads = (int)qh;
     for (long r = -1; r < attn_reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         st = rq_cache_attention(c, 0, qv, 1, NULL, &p, out);
         if (st) return fail("attention", st);
-        if (r >= 0) t_enc[r] = now() - t0;
+        if (r >= 0) t_enc[r] = bench_now() - t0;
     }
     double attn = median(t_enc, (int)attn_reps, &attn_lo);
     rq_cache_free(c);

@@ -13,38 +13,30 @@
  */
 #include "rotorquant.h"
 
+#include "bench.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* median seconds per call over repeats filling ~target seconds */
 static double time_attention(rq_cache *c, const float *q, size_t ctx, const rq_attn_params *p, float *out, double target) {
-    double t0 = now();
+    double t0 = bench_now();
     rq_cache_attention(c, 0, q, 1, &ctx, p, out); /* warm-up */
-    double one = now() - t0;
+    double one = bench_now() - t0;
     int reps = (int)(target / (one > 1e-7 ? one : 1e-7));
     reps = reps < 5 ? 5 : reps > 201 ? 201 : reps;
     double *ts = malloc(sizeof(double) * (size_t)reps);
     for (int r = 0; r < reps; r++) {
-        t0 = now();
+        t0 = bench_now();
         rq_cache_attention(c, 0, q, 1, &ctx, p, out);
-        ts[r] = now() - t0;
+        ts[r] = bench_now() - t0;
     }
-    qsort(ts, (size_t)reps, sizeof(double), cmp_d);
-    double m = ts[reps / 2];
+    double m = bench_median(ts, reps);
     free(ts);
     return m;
 }

@@ -23,26 +23,15 @@
  */
 #include "internal.h"
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Splits "a,b,c" into at most max entries (in place). */
 static int split(char *s, char **out, int max) {
@@ -94,12 +83,12 @@ static float read_sum(const float *x, size_t n, const char **how) {
 static double read_bound(const float *data, size_t n_floats, int repeats, double *ts, const char **how) {
     volatile float sink = 0;
     for (int r = -1; r < repeats; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         sink = sink + read_sum(data, n_floats, how);
-        if (r >= 0) ts[r] = now() - t0;
+        if (r >= 0) ts[r] = bench_now() - t0;
     }
     (void)sink;
-    return (double)n_floats * 4.0 / median(ts, repeats) / 1e9;
+    return (double)n_floats * 4.0 / bench_median(ts, repeats) / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -174,9 +163,9 @@ int main(int argc, char **argv) {
                 /* calibrate: vectors per repeat for ≥ min_time */
                 size_t probe = 2000, per = probe, pos = 0;
                 uint8_t *out = malloc(bpv * probe);
-                double t0 = now();
+                double t0 = bench_now();
                 rq_quantizer_encode(q, data, out, probe);
-                double one = (now() - t0) / (double)probe;
+                double one = (bench_now() - t0) / (double)probe;
                 per = (size_t)(min_time / (one > 1e-10 ? one : 1e-10));
                 if (per < probe) per = probe;
                 if (per > n_vec) per = n_vec;
@@ -184,9 +173,9 @@ int main(int argc, char **argv) {
                 out = malloc(bpv * per);
                 for (int r = -1; r < repeats; r++) {
                     if (pos + per > n_vec) pos = 0;
-                    t0 = now();
+                    t0 = bench_now();
                     st = rq_quantizer_encode(q, data + pos * (size_t)d, out, per);
-                    double dt = now() - t0;
+                    double dt = bench_now() - t0;
                     if (st) {
                         fprintf(stderr, "encode_bench: %s: %s\n", types_v[ti], rq_status_str(st));
                         return 1;
@@ -194,7 +183,7 @@ int main(int argc, char **argv) {
                     if (r >= 0) ts[r] = dt;
                     pos += per;
                 }
-                double vps = (double)per / median(ts, repeats), gbs = vps * 4.0 * d / 1e9;
+                double vps = (double)per / bench_median(ts, repeats), gbs = vps * 4.0 * d / 1e9;
                 printf("%-8s %-8s %5d %14.0f %9.2f %8.2f\n", rq__simd_level_name((rq_simd_level)lv), types_v[ti], d, vps, gbs,
                        gbs / read_gbs);
                 fflush(stdout);

@@ -11,6 +11,8 @@
  */
 #include "rotorquant.h"
 
+#include "bench.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +20,7 @@
 
 enum { L = 30, H = 3, G = 3, D = 64, ROUNDS = 31 };
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     int threads = 2;
@@ -67,11 +60,11 @@ int main(int argc, char **argv) {
     double ta[3][ROUNDS], tp[3][ROUNDS];
     for (int round = 0; round < ROUNDS; round++)
         for (int v3 = 0; v3 < 3; v3++) {
-            double t0 = now_s();
+            double t0 = bench_now();
             for (int l = 0; l < L; l++) rq_cache_attention(c[v3], l, q, 1, NULL, &p, o);
-            double t1 = now_s();
+            double t1 = bench_now();
             for (int l = 0; l < L; l++) rq_cache_append(c[v3], l, k, v, 1);
-            ta[v3][round] = t1 - t0, tp[v3][round] = now_s() - t1;
+            ta[v3][round] = t1 - t0, tp[v3][round] = bench_now() - t1;
         }
     printf("decode step of SmolLM2's shape (30 layers, 9/3 heads, d = 64, turbo3/turbo3), %zu-token context, "
            "%d threads; medians of %d interleaved rounds\n\n",
@@ -80,9 +73,7 @@ int main(int argc, char **argv) {
     double base = 0;
     static const char *names[3] = {"none", "one per head", "4 position ranges"};
     for (int v3 = 0; v3 < 3; v3++) {
-        qsort(ta[v3], ROUNDS, sizeof(double), cmp);
-        qsort(tp[v3], ROUNDS, sizeof(double), cmp);
-        double a = ta[v3][ROUNDS / 2] * 1e6, b = tp[v3][ROUNDS / 2] * 1e6;
+        double a = bench_median(ta[v3], ROUNDS) * 1e6, b = bench_median(tp[v3], ROUNDS) * 1e6;
         if (v3 == 0) base = a + b;
         printf("| %s | %.0f | %.0f | %.0f | %.3f |\n", names[v3], a, b, a + b, (a + b) / base);
     }

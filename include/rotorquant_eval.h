@@ -18,9 +18,11 @@ extern "C" {
 /* ---------------------------------------------------------------------------
  * Metrics (src/metrics.c) — used by the CLI, benchmarks and tests.
  * ------------------------------------------------------------------------- */
-/* Mean over n vectors of ‖x − x̂‖² / ‖x‖² (vectors with ‖x‖ = 0 skipped). */
+/* Mean over n vectors of ‖x − x̂‖² / ‖x‖² (vectors with ‖x‖ = 0 skipped;
+ * NaN — undefined — when every x is zero). */
 RQ_API double rq_metric_rel_mse(const float *x, const float *xhat, size_t n, int d);
-/* Pearson correlation of two length-n series. */
+/* Pearson correlation of two length-n series (NaN — undefined — when n < 2
+ * or a series is constant). */
 RQ_API double rq_metric_pearson(const double *a, const double *b, size_t n);
 /* Cosine similarity of two length-n vectors (0 if either is zero). */
 RQ_API double rq_metric_cosine(const double *a, const double *b, size_t n);
@@ -91,10 +93,10 @@ typedef struct {
     double mse;    /* relative MSE of the x (same in every set)       */
     double mean_exact, mean_est;
     double bias;   /* mean(est − exact)                               */
-    double ratio;  /* mean_est / mean_exact (shrinkage; 0 if exact 0) */
+    double ratio;  /* mean_est / mean_exact (shrinkage; NaN if exact 0)*/
     double err_std;/* standard deviation of est − exact              */
     double rmse;   /* sqrt(mean((est − exact)²))                      */
-    double corr;   /* Pearson(exact, est); 0 if exact is constant     */
+    double corr;   /* Pearson(exact, est); NaN if either is constant   */
 } rq_eval_ip_result;
 RQ_API rq_status rq_eval_ip(const rq_quantizer *q, const float *x, const float *y, size_t n_pairs, size_t n_sets,
                      rq_eval_ip_result *out);
@@ -109,7 +111,7 @@ typedef struct {
     size_t n_keys, n_queries;
     double mse;           /* keys: mean ‖k − k̂‖²/‖k‖²                          */
     double mse_values;    /* values, 0 if none or exact                         */
-    double ip_corr;       /* Pearson of exact vs estimated <q,k> over all pairs */
+    double ip_corr;       /* Pearson of exact vs estimated <q,k> (NaN: undefined) */
     double ip_bias;       /* mean(est − exact) <q,k> over all pairs             */
     double ip_rmse;       /* sqrt(mean((est − exact)²)) over all pairs          */
     double score_cosine;  /* mean over queries of cos(s, ŝ) (uncentered)        */

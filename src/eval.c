@@ -51,7 +51,7 @@ static void co_add(co_moments *c, double a, double b) {
 }
 
 static double co_corr(const co_moments *c) {
-    return (c->caa > 0 && c->cbb > 0) ? c->cab / sqrt(c->caa * c->cbb) : 0.0;
+    return (c->caa > 0 && c->cbb > 0) ? c->cab / sqrt(c->caa * c->cbb) : NAN; /* undefined: constant series */
 }
 
 /* Encodes and decodes n vectors of q's dimension: xh = decode(encode(x)). */
@@ -108,7 +108,7 @@ rq_status rq_eval_ip(const rq_quantizer *q, const float *x, const float *y, size
         o->mean_exact = c.ma;
         o->mean_est = c.mb;
         o->bias = sd / n;
-        o->ratio = c.ma != 0 ? c.mb / c.ma : 0.0;
+        o->ratio = c.ma != 0 ? c.mb / c.ma : NAN; /* undefined: exact mean 0 */
         o->rmse = sqrt(se / n);
         double var = se / n - o->bias * o->bias;
         o->err_std = var > 0 ? sqrt(var) : 0.0;
@@ -330,7 +330,7 @@ rq_status rq_eval_codebook_mse(const rq_rotation *rot, const rq_codebook *cb, co
         }
         s += e, used++;
     }
-    *mse = used ? s / (double)used : 0.0;
+    *mse = used ? s / (double)used : NAN; /* undefined: no nonzero vector */
     return RQ_OK;
 }
 

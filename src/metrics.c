@@ -20,11 +20,11 @@ double rq_metric_rel_mse(const float *x, const float *xhat, size_t n, int d) {
         }
         if (nn > 0) s += e / nn, used++;
     }
-    return used ? s / (double)used : 0.0;
+    return used ? s / (double)used : NAN; /* undefined: every x is zero */
 }
 
 double rq_metric_pearson(const double *a, const double *b, size_t n) {
-    if (n < 2) return 0;
+    if (n < 2) return NAN; /* undefined */
     double ma = 0, mb = 0;
     for (size_t i = 0; i < n; i++) ma += a[i], mb += b[i];
     ma /= (double)n, mb /= (double)n;
@@ -33,7 +33,7 @@ double rq_metric_pearson(const double *a, const double *b, size_t n) {
         double da = a[i] - ma, db = b[i] - mb;
         sab += da * db, saa += da * da, sbb += db * db;
     }
-    return (saa > 0 && sbb > 0) ? sab / sqrt(saa * sbb) : 0.0;
+    return (saa > 0 && sbb > 0) ? sab / sqrt(saa * sbb) : NAN; /* undefined: a constant series */
 }
 
 double rq_metric_cosine(const double *a, const double *b, size_t n) {
