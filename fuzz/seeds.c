@@ -101,7 +101,7 @@ static void gguf_seed(void) {
  * the tokenizer step of fuzz_gguf; no weights, so the model load fails */
 static void spm_seed(void) {
     static const char *const named[] = {"<pad>", "<eos>", "<bos>", "\xE2\x96\x81", "a", "b", "ab",
-                                        "\xE2\x96\x81" "b", "ba", "\n", "<start_of_turn>"};
+                                        "\xE2\x96\x81\x62", "ba", "\n", "<start_of_turn>"}; /* ▁b */
     static const float named_score[] = {0, 0, 0, -3, -4, -4, -1, -2, -1, 0, 0};
     static const int32_t named_type[] = {3, 3, 3, 1, 1, 1, 1, 1, 1, 4, 3};
     enum { NN = 11, NV = NN + 256 };
