@@ -412,6 +412,39 @@ RQ_API size_t rq_cache_pages_in_use(const rq_cache *c);
 RQ_API size_t rq_cache_pages_available(const rq_cache *c);
 RQ_API size_t rq_cache_page_bytes(const rq_cache *c);
 
+/* Save and restore (docs/FORMAT.md §7). The bytes of one sequence
+ * (seq ≥ 0) or of every sequence (seq = RQ_SEQ_ALL): a header with the
+ * file format version, the block format and library versions, the K/V
+ * types, head_dim, layers, KV heads, page size, the quantizer seed and
+ * options, a hash of the key bases and the layers' windows (CRC32C), then
+ * per sequence its token counts (CRC32C) and its pages, each with its own
+ * CRC32C. Loading into a cache checks every field against the cache and
+ * refuses any mismatch (RQ_ERR_FORMAT, rq_last_error naming the field and
+ * both values), every CRC and every block before it changes anything.
+ * Loaded pages are not shared (a fork saved with its parent loads as two
+ * copies). */
+#define RQ_SEQ_ALL (-1)
+/* Serializes into buf (cap bytes); *n_bytes = the size (buf = NULL: the
+ * size only). Const: any number of threads, with attention. Errors:
+ * RQ_ERR_INVALID_ARG (NULL c or n_bytes, no such sequence, cap too small:
+ * nothing written). */
+RQ_API rq_status rq_cache_seq_save_mem(const rq_cache *c, int seq, void *buf, size_t cap, size_t *n_bytes);
+/* The same bytes to a file: written to a temporary file in path's
+ * directory, fsync'd, then renamed over path (a failed save leaves any
+ * old file intact). Const (any thread; different paths). Errors: those
+ * of rq_cache_seq_save_mem, RQ_ERR_IO, RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path);
+/* Adds the saved sequences to the cache: with seq ≥ 0 the data must hold
+ * one sequence, loaded as id seq; with RQ_SEQ_ALL each keeps its saved id.
+ * The ids must not exist yet. All or nothing. Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, an id present), RQ_ERR_TRUNCATED (data ends
+ * early), RQ_ERR_FORMAT (not such data, version, a mismatch with the
+ * cache, a CRC, a malformed block, bytes after the end), RQ_ERR_NOMEM (out
+ * of memory, or of pages under cfg.max_bytes). */
+RQ_API rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n_bytes);
+/* The same from a file. Errors: those of rq_cache_seq_load_mem, RQ_ERR_IO. */
+RQ_API rq_status rq_cache_seq_load(rq_cache *c, int seq, const char *path);
+
 /* Key bases (optional, per layer and KV head): invertible head_dim ×
  * head_dim matrices A_r (row-major), one per range of key positions: range r
  * serves positions start[r] .. start[r+1] − 1 and the last range every later

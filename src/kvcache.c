@@ -38,10 +38,13 @@
  */
 #include "attn_kernels.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SUB_TOKENS 64    /* tokens scored per pass before the softmax update */
 #define TILE_FLOATS 8192 /* decoded floats per sub-block (≥ 2 tokens at d = 4096) */
@@ -1430,4 +1433,438 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
     }
     free(kd), free(vd), free(sc), free(o), free(y);
     return RQ_OK;
+}
+
+/* ---- save and restore (docs/FORMAT.md §7) ----------------------------------
+ * A file holds one sequence or every sequence of a cache: a header naming
+ * everything that gives the stored bytes their meaning (types, head_dim,
+ * layers, KV heads, page size, quantizer seed and options, the key bases'
+ * hash, the windows), protected by a CRC32C; then per sequence a record of
+ * its token counts (CRC32C) and its pages, each page's used slots with their
+ * own CRC32C. A load checks every field, CRC and block (decoded once, so a
+ * block with an fp16 NaN never reaches attention) before it changes
+ * anything, then takes every page it needs at once. */
+#define SEQ_MAGIC "RQKVSEQ"   /* 8 bytes with its NUL */
+#define SEQ_FILE_VERSION 1u
+#define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
+#define SEQ_HEADER_FIXED 104  /* header bytes before the windows */
+
+/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final
+ * xor 0xFFFFFFFF), one table lookup per byte. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int b = 0; b < 8; b++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32c(const void *data, size_t n) {
+    pthread_once(&crc_once, crc_init);
+    const uint8_t *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* FNV-1a 64 over a value's little-endian bytes */
+static uint64_t fnv_u64(uint64_t h, uint64_t v) {
+    for (int i = 0; i < 8; i++) h = (h ^ (uint8_t)(v >> (8 * i))) * 0x100000001b3ull;
+    return h;
+}
+
+/* The key bases' identity: FNV-1a 64 over, per layer and KV head in order,
+ * 0 (none) or 1, n ranges, n_ctx, the starts and the floats of every Aᵀ
+ * (their IEEE bits); 0 when no head has a basis. */
+static uint64_t key_basis_hash(const rq_cache *c) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    bool any = false;
+    const size_t dd = (size_t)c->cfg.head_dim * (size_t)c->cfg.head_dim;
+    for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) {
+        const key_basis *b = c->kbasis[i];
+        h = fnv_u64(h, b != NULL);
+        if (!b) continue;
+        any = true;
+        h = fnv_u64(h, b->n), h = fnv_u64(h, b->n_ctx);
+        for (size_t r = 0; r < b->n; r++) h = fnv_u64(h, b->start[r]);
+        for (size_t x = 0; x < b->n * dd; x++) {
+            uint32_t u;
+            memcpy(&u, &b->mk[x], 4);
+            h = fnv_u64(h, u);
+        }
+    }
+    return any ? h : 0;
+}
+
+static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 4; }
+static size_t record_bytes(const rq_cache *c) { return 8 + 16 * (size_t)c->cfg.n_layers + 4; }
+
+static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
+    memset(p, 0, header_bytes(c));
+    memcpy(p, SEQ_MAGIC, 8);
+    put_u32(p + 8, SEQ_FILE_VERSION), put_u32(p + 12, RQ_FORMAT_VERSION), put_u32(p + 16, RQ_VERSION_NUMBER);
+    put_u32(p + 20, (uint32_t)header_bytes(c));
+    strncpy((char *)p + 24, rq_quantizer_type(c->qk)->name, SEQ_TYPE_NAME - 1);
+    strncpy((char *)p + 40, rq_quantizer_type(c->qv)->name, SEQ_TYPE_NAME - 1);
+    put_u32(p + 56, (uint32_t)c->cfg.head_dim), put_u32(p + 60, (uint32_t)c->cfg.n_layers);
+    put_u32(p + 64, (uint32_t)c->cfg.n_kv_heads), put_u32(p + 68, (uint32_t)c->cfg.page_tokens);
+    put_u64(p + 72, c->cfg.quant.seed);
+    put_u32(p + 80, (uint32_t)c->cfg.quant.law), put_u32(p + 84, (uint32_t)c->cfg.quant.norm_correct);
+    put_u32(p + 88, (uint32_t)c->cfg.quant.qjl), put_u32(p + 92, n_seqs);
+    put_u64(p + 96, key_basis_hash(c));
+    for (int l = 0; l < c->cfg.n_layers; l++) put_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l, c->window[l]);
+    const size_t n = header_bytes(c) - 4;
+    put_u32(p + n, crc32c(p, n));
+}
+
+/* Tokens used in page p of a layer holding n tokens. */
+static size_t page_used(const rq_cache *c, size_t n_tokens, size_t p) {
+    const size_t pt = (size_t)c->cfg.page_tokens, rest = n_tokens - p * pt;
+    return rest < pt ? rest : pt;
+}
+
+/* Bytes of one sequence's record and pages. */
+static size_t seq_saved_bytes(const rq_cache *c, const sequence *s) {
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    size_t n = record_bytes(c);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        const layer_store *ls = &s->layers[l];
+        const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (c->bk + c->bv);
+    }
+    return n;
+}
+
+static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    uint8_t *rec = p;
+    put_u32(p, (uint32_t)s->id), put_u32(p + 4, 0);
+    p += 8;
+    for (int l = 0; l < c->cfg.n_layers; l++, p += 16)
+        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped);
+    put_u32(p, crc32c(rec, (size_t)(p - rec)));
+    p += 4;
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        const layer_store *ls = &s->layers[l];
+        const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        for (size_t pg = ls->n_dropped; pg < pages; pg++) {
+            const size_t used = page_used(c, ls->n_tokens, pg);
+            uint8_t *body = p + 4, *q = body;
+            for (size_t h = 0; h < H; h++) { /* the used slots of each head: keys, then values */
+                const uint8_t *region = ls->pages[pg] + h * c->head_stride;
+                memcpy(q, region, used * c->bk), q += used * c->bk;
+                memcpy(q, region + pt * c->bk, used * c->bv), q += used * c->bv;
+            }
+            put_u32(p, crc32c(body, (size_t)(q - body)));
+            p = q;
+        }
+    }
+    return p;
+}
+
+rq_status rq_cache_seq_save_mem(const rq_cache *c, int seq, void *buf, size_t cap, size_t *n_bytes) {
+    static const char fn[] = "rq_cache_seq_save_mem";
+    if (!c || !n_bytes) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "n_bytes");
+    const sequence *one = NULL;
+    if (seq != RQ_SEQ_ALL && !(one = seq_find(c, seq)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: no sequence %d", fn, seq);
+    size_t need = header_bytes(c);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (!one || c->seqs[i] == one) need += seq_saved_bytes(c, c->seqs[i]);
+    *n_bytes = need;
+    if (!buf) return RQ_OK;
+    if (cap < need)
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: a buffer of %zu bytes, the sequence%s need%s %zu", fn, cap,
+                        one ? "" : "s", one ? "s" : "", need);
+    uint8_t *p = buf;
+    write_header(c, one ? 1u : (uint32_t)c->n_seqs, p);
+    p += header_bytes(c);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (!one || c->seqs[i] == one) p = save_seq(c, c->seqs[i], p);
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path) {
+    static const char fn[] = "rq_cache_seq_save";
+    if (!path) return rq__fail(RQ_ERR_INVALID_ARG, "%s: path is NULL", fn);
+    size_t n;
+    rq_status st = rq_cache_seq_save_mem(c, seq, NULL, 0, &n);
+    if (st) return rq__fail(st, "%s: %s", fn, rq_last_error());
+    uint8_t *buf = malloc(n);
+    if (!buf) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (%zu bytes)", fn, n);
+    if ((st = rq_cache_seq_save_mem(c, seq, buf, n, &n))) rq__fail(st, "%s: %s", fn, rq_last_error());
+    else st = rq__write_atomic(fn, path, buf, n);
+    free(buf);
+    return st;
+}
+
+/* One sequence record as parsed: where its pages start in the input. */
+typedef struct {
+    int id;
+    const uint8_t *pages;
+    size_t *n_tokens, *n_dropped; /* [n_layers] each, in one allocation */
+} seq_rec;
+
+/* Checks the header against the cache; *n_seqs from it. */
+static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *p, size_t n, uint32_t *n_seqs) {
+    if (n < 24) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than a header", fn, n);
+    if (memcmp(p, SEQ_MAGIC, 8)) return rq__fail(RQ_ERR_FORMAT, "%s: not a rotorquant sequence file (magic)", fn);
+    if (get_u32(p + 8) != SEQ_FILE_VERSION)
+        return rq__fail(RQ_ERR_FORMAT, "%s: file format version %u, this library reads version %u", fn,
+                        get_u32(p + 8), SEQ_FILE_VERSION);
+    if (get_u32(p + 12) != RQ_FORMAT_VERSION)
+        return rq__fail(RQ_ERR_FORMAT, "%s: block format version %u, this library writes version %d", fn,
+                        get_u32(p + 12), RQ_FORMAT_VERSION);
+    const uint32_t hb = get_u32(p + 20);
+    if (hb != header_bytes(c)) /* the header holds one window per layer */
+        return rq__fail(RQ_ERR_FORMAT, "%s: a header of %u bytes, a cache of %d layers needs %zu", fn, hb,
+                        c->cfg.n_layers, header_bytes(c));
+    if (n < hb) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than the header (%u)", fn, n, hb);
+    if (crc32c(p, hb - 4) != get_u32(p + hb - 4)) return rq__fail(RQ_ERR_FORMAT, "%s: header CRC32C mismatch", fn);
+    /* the header is intact: now every difference is a mismatch of caches */
+    char tk[SEQ_TYPE_NAME + 1] = {0}, tv[SEQ_TYPE_NAME + 1] = {0};
+    memcpy(tk, p + 24, SEQ_TYPE_NAME), memcpy(tv, p + 40, SEQ_TYPE_NAME);
+    const char *ck = rq_quantizer_type(c->qk)->name, *cv = rq_quantizer_type(c->qv)->name;
+    if (strcmp(tk, ck) || strcmp(tv, cv))
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with types %.16s/%.16s (K/V), the cache has %s/%s", fn, tk, tv, ck,
+                        cv);
+    const uint32_t d = get_u32(p + 56), L = get_u32(p + 60), H = get_u32(p + 64), pt = get_u32(p + 68);
+    if (d != (uint32_t)c->cfg.head_dim || L != (uint32_t)c->cfg.n_layers || H != (uint32_t)c->cfg.n_kv_heads ||
+        pt != (uint32_t)c->cfg.page_tokens)
+        return rq__fail(RQ_ERR_FORMAT,
+                        "%s: saved with head_dim %u, %u layers, %u KV heads, pages of %u tokens; the cache has %d, %d, "
+                        "%d, %d",
+                        fn, d, L, H, pt, c->cfg.head_dim, c->cfg.n_layers, c->cfg.n_kv_heads, c->cfg.page_tokens);
+    if (get_u64(p + 72) != c->cfg.quant.seed || get_u32(p + 80) != (uint32_t)c->cfg.quant.law ||
+        get_u32(p + 84) != (uint32_t)c->cfg.quant.norm_correct || get_u32(p + 88) != (uint32_t)c->cfg.quant.qjl)
+        return rq__fail(RQ_ERR_FORMAT,
+                        "%s: saved with quantizer seed %llu (law %u, norm_correct %u, qjl %u); the cache has seed %llu "
+                        "(%d, %d, %d)",
+                        fn, (unsigned long long)get_u64(p + 72), get_u32(p + 80), get_u32(p + 84), get_u32(p + 88),
+                        (unsigned long long)c->cfg.quant.seed, (int)c->cfg.quant.law, c->cfg.quant.norm_correct,
+                        (int)c->cfg.quant.qjl);
+    if (get_u64(p + 96) != key_basis_hash(c))
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with key bases of hash %016llx, the cache's are %016llx%s", fn,
+                        (unsigned long long)get_u64(p + 96), (unsigned long long)key_basis_hash(c),
+                        key_basis_hash(c) ? "" : " (none)");
+    for (int l = 0; l < c->cfg.n_layers; l++)
+        if (get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l) != c->window[l])
+            return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with a window of %llu, the cache's is %zu", fn, l,
+                            (unsigned long long)get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l), c->window[l]);
+    *n_seqs = get_u32(p + 92);
+    return RQ_OK;
+}
+
+/* Checks one page's blocks: every one decodes (finite fp16 fields); the
+ * largest |f32 key value| goes to *kmax. scratch: head_dim floats. */
+static rq_status check_page(const rq_cache *c, const char *fn, const uint8_t *body, size_t used, int id, int layer,
+                            size_t page, float *scratch, float *kmax) {
+    const size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim;
+    const bool f32k = rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32;
+    for (size_t h = 0; h < H; h++)
+        for (size_t t = 0; t < 2 * used; t++) {
+            const bool val = t >= used;
+            const uint8_t *blk = body + h * used * (c->bk + c->bv) + (val ? used * c->bk + (t - used) * c->bv : t * c->bk);
+            if (rq_quantizer_decode(val ? c->qv : c->qk, blk, scratch, 1))
+                return rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (%s)",
+                                fn, id, layer, page, h, val ? "value" : "key", rq_last_error());
+            for (size_t x = 0; f32k && !val && x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
+        }
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n_bytes) {
+    static const char fn[] = "rq_cache_seq_load_mem";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    if (!data && n_bytes) return rq__fail(RQ_ERR_INVALID_ARG, "%s: data is NULL", fn);
+    if (seq < RQ_SEQ_ALL) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence id %d is negative", fn, seq);
+    if (seq >= 0 && seq_find(c, seq)) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists", fn, seq);
+    const uint8_t *p = data, *end = p + n_bytes;
+    uint32_t n_seqs = 0;
+    rq_status st = check_header(c, fn, p, n_bytes, &n_seqs);
+    if (st) return st;
+    if (seq >= 0 && n_seqs != 1)
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: the data holds %u sequences; load them with RQ_SEQ_ALL", fn, n_seqs);
+    if (n_seqs > (size_t)(end - p) / record_bytes(c))
+        return rq__fail(RQ_ERR_TRUNCATED, "%s: %u sequences cannot fit in %zu bytes", fn, n_seqs, n_bytes);
+    p += header_bytes(c);
+    const int L = c->cfg.n_layers;
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads, tok_bytes = H * (c->bk + c->bv);
+    /* pass 1: parse and check everything; nothing changes yet */
+    seq_rec *recs = calloc(n_seqs ? n_seqs : 1, sizeof *recs);
+    size_t *counts = malloc(sizeof(size_t) * 2 * (size_t)L * (n_seqs ? n_seqs : 1));
+    float *scratch = malloc(sizeof(float) * (size_t)c->cfg.head_dim);
+    float *kmax = calloc((size_t)L * (n_seqs ? n_seqs : 1), sizeof(float));
+    if (!recs || !counts || !scratch || !kmax) {
+        free(recs), free(counts), free(scratch), free(kmax);
+        return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    size_t pages_needed = 0;
+    for (uint32_t i = 0; i < n_seqs && !st; i++) {
+        seq_rec *r = &recs[i];
+        r->n_tokens = counts + 2 * (size_t)L * i, r->n_dropped = r->n_tokens + L;
+        if ((size_t)(end - p) < record_bytes(c)) {
+            st = rq__fail(RQ_ERR_TRUNCATED, "%s: the data ends inside the record of sequence %u", fn, i);
+            break;
+        }
+        if (crc32c(p, record_bytes(c) - 4) != get_u32(p + record_bytes(c) - 4)) {
+            st = rq__fail(RQ_ERR_FORMAT, "%s: record of sequence %u: CRC32C mismatch", fn, i);
+            break;
+        }
+        const uint32_t id = get_u32(p);
+        r->id = seq >= 0 ? seq : (int)id;
+        if (id > INT32_MAX) {
+            st = rq__fail(RQ_ERR_FORMAT, "%s: sequence id %u out of range", fn, id);
+            break;
+        }
+        for (uint32_t j = 0; j < i && seq < 0; j++)
+            if (recs[j].id == r->id) st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d saved twice", fn, r->id);
+        if (!st && seq < 0 && seq_find(c, r->id))
+            st = rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists in the cache", fn, r->id);
+        for (int l = 0; l < L && !st; l++) {
+            const size_t n = get_u64(p + 8 + 16 * (size_t)l), dr = get_u64(p + 16 + 16 * (size_t)l);
+            const size_t W = c->window[l];
+            r->n_tokens[l] = n, r->n_dropped[l] = dr;
+            const key_basis *const *kb = (const key_basis *const *)c->kbasis + (size_t)l * H;
+            const size_t max_dr = W && n > W ? (n - W) / pt : 0; /* so dr·pt ≤ n */
+            if (dr > max_dr)
+                st = rq__fail(RQ_ERR_FORMAT,
+                              "%s: sequence %d, layer %d: %zu pages released, at most %zu with %zu tokens and a window "
+                              "of %zu",
+                              fn, r->id, l, dr, max_dr, n, W);
+            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / tok_bytes)
+                st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: %zu tokens cannot fit in the data", fn,
+                              r->id, l, n);
+            for (size_t h = 0; h < H && !st; h++)
+                if (kb[h] && kb[h]->n_ctx && n > kb[h]->n_ctx)
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: %zu tokens, the key basis serves %zu", fn,
+                                  r->id, l, n, kb[h]->n_ctx);
+        }
+        if (st) break;
+        p += record_bytes(c);
+        r->pages = p;
+        for (int l = 0; l < L && !st; l++) {
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {
+                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * tok_bytes;
+                if ((size_t)(end - p) < 4 || (size_t)(end - p) - 4 < body) {
+                    st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside page %zu", fn,
+                                  r->id, l, pg);
+                    break;
+                }
+                if (crc32c(p + 4, body) != get_u32(p))
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu: CRC32C mismatch", fn, r->id, l,
+                                  pg);
+                else
+                    st = check_page(c, fn, p + 4, used, r->id, l, pg, scratch, &kmax[(size_t)L * i + (size_t)l]);
+                p += 4 + body;
+            }
+            pages_needed += pages - r->n_dropped[l];
+        }
+    }
+    if (!st && p != end)
+        st = rq__fail(RQ_ERR_FORMAT, "%s: %zu bytes after the last sequence", fn, (size_t)(end - p));
+    if (!st && pages_available(c) != SIZE_MAX && pages_available(c) < pages_needed)
+        st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed, %zu free in the pool)", fn, pages_needed,
+                      pages_available(c));
+    /* pass 2: the sequences, their tables and pages; on failure, undone */
+    const bool pass2 = !st;
+    size_t made = 0;
+    for (uint32_t i = 0; i < n_seqs && !st; i++, made++) {
+        const seq_rec *r = &recs[i];
+        int found;
+        size_t at = seq_index(c, r->id, &found);
+        sequence *s;
+        if ((st = seq_insert(c, fn, r->id, at, &s))) break;
+        const uint8_t *q = r->pages;
+        for (int l = 0; l < L && !st; l++) {
+            layer_store *ls = &s->layers[l];
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            if (pages && !(ls->pages = calloc(pages, sizeof(uint8_t *)))) {
+                st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page table)", fn);
+                break;
+            }
+            ls->cap_pages = pages, ls->n_dropped = r->n_dropped[l];
+            ls->kmax = kmax[(size_t)L * i + (size_t)l];
+            for (ls->n_pages = r->n_dropped[l]; ls->n_pages < pages; ls->n_pages++) {
+                uint8_t *pg = page_take(c);
+                if (!pg) {
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, c->page_bytes);
+                    break;
+                }
+                ls->pages[ls->n_pages] = pg;
+                const size_t used = page_used(c, r->n_tokens[l], ls->n_pages);
+                q += 4;
+                for (size_t h = 0; h < H; h++) {
+                    uint8_t *region = pg + h * c->head_stride;
+                    memcpy(region, q, used * c->bk), q += used * c->bk;
+                    memcpy(region + pt * c->bk, q, used * c->bv), q += used * c->bv;
+                }
+            }
+            /* on failure, as many tokens as pages taken: seq_free then releases them all */
+            ls->n_tokens = st ? ls->n_pages * pt : r->n_tokens[l];
+        }
+    }
+    if (st && pass2) /* undo: remove the sequences made so far (the failed one included) */
+        for (uint32_t i = 0; i < n_seqs && i <= made; i++) {
+            int found;
+            size_t at = seq_index(c, recs[i].id, &found);
+            if (!found) continue;
+            seq_free(c, c->seqs[at]);
+            memmove(c->seqs + at, c->seqs + at + 1, (c->n_seqs - at - 1) * sizeof *c->seqs);
+            c->n_seqs--;
+        }
+    free(recs), free(counts), free(scratch), free(kmax);
+    return st;
+}
+
+rq_status rq_cache_seq_load(rq_cache *c, int seq, const char *path) {
+    static const char fn[] = "rq_cache_seq_load";
+    if (!c || !path) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "path");
+    FILE *f = fopen(path, "rb");
+    if (!f) return rq__fail(RQ_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
+    size_t n = 0, cap = 0;
+    uint8_t *buf = NULL;
+    rq_status st = RQ_OK;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                st = rq__fail(RQ_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+                break;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) st = rq__fail(RQ_ERR_IO, "%s: reading %s failed", fn, path);
+            break;
+        }
+    }
+    fclose(f);
+    if (!st && (st = rq_cache_seq_load_mem(c, seq, buf, n))) rq__fail(st, "%s: %s: %s", fn, path, rq_last_error());
+    free(buf);
+    return st;
 }
