@@ -427,7 +427,7 @@ const rq_test tests_sequences[] = {
     {"seq_pool_budget_all_or_nothing", test_budget},
     {"seq_sliding_window", test_window},
     {"seq_random_mixes_batched_fresh_reference", test_random_mixes},
-    {"seq_batch_concurrent_bit_identical", test_batch_concurrent},
+    {"seq_batch_threads_concurrent_bit_identical", test_batch_concurrent},
     {"seq_bad_args", test_seq_bad_args},
     {NULL, NULL},
 };
