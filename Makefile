@@ -39,7 +39,7 @@ endif
 ifeq ($(FUZZ),1)
 CC := clang
 override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-                   -fno-omit-frame-pointer
+                   -fno-omit-frame-pointer -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 LDFLAGS += -fsanitize=address,undefined
 endif
 

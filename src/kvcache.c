@@ -1470,6 +1470,14 @@ static uint32_t crc32c(const void *data, size_t n) {
     return c ^ 0xFFFFFFFFu;
 }
 
+/* A stored CRC matches. Fuzzing builds (make fuzz) accept any CRC, so the
+ * fuzzer reaches the checks behind them (libFuzzer's convention). */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CRC_OK(data, n, want) ((void)(data), (void)(n), (void)(want), true)
+#else
+#define CRC_OK(data, n, want) (crc32c(data, n) == (want))
+#endif
+
 static void put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -1640,7 +1648,7 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
         return rq__fail(RQ_ERR_FORMAT, "%s: a header of %u bytes, a cache of %d layers needs %zu", fn, hb,
                         c->cfg.n_layers, header_bytes(c));
     if (n < hb) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than the header (%u)", fn, n, hb);
-    if (crc32c(p, hb - 4) != get_u32(p + hb - 4)) return rq__fail(RQ_ERR_FORMAT, "%s: header CRC32C mismatch", fn);
+    if (!CRC_OK(p, hb - 4, get_u32(p + hb - 4))) return rq__fail(RQ_ERR_FORMAT, "%s: header CRC32C mismatch", fn);
     /* the header is intact: now every difference is a mismatch of caches */
     char tk[SEQ_TYPE_NAME + 1] = {0}, tv[SEQ_TYPE_NAME + 1] = {0};
     memcpy(tk, p + 24, SEQ_TYPE_NAME), memcpy(tv, p + 40, SEQ_TYPE_NAME);
@@ -1727,7 +1735,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
             st = rq__fail(RQ_ERR_TRUNCATED, "%s: the data ends inside the record of sequence %u", fn, i);
             break;
         }
-        if (crc32c(p, record_bytes(c) - 4) != get_u32(p + record_bytes(c) - 4)) {
+        if (!CRC_OK(p, record_bytes(c) - 4, get_u32(p + record_bytes(c) - 4))) {
             st = rq__fail(RQ_ERR_FORMAT, "%s: record of sequence %u: CRC32C mismatch", fn, i);
             break;
         }
@@ -1772,7 +1780,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                                   r->id, l, pg);
                     break;
                 }
-                if (crc32c(p + 4, body) != get_u32(p))
+                if (!CRC_OK(p + 4, body, get_u32(p)))
                     st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu: CRC32C mismatch", fn, r->id, l,
                                   pg);
                 else
