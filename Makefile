@@ -40,7 +40,7 @@ endif
 ifeq ($(FUZZ),1)
 CC := clang
 override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
-                   -fno-omit-frame-pointer
+                   -fno-omit-frame-pointer -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -94,7 +94,7 @@ MAJOR   := $(call VERSION_OF,MAJOR)
 VERSION := $(MAJOR).$(call VERSION_OF,MINOR).$(call VERSION_OF,PATCH)
 SONAME  := librotorquant.so.$(MAJOR)
 
-.PHONY: all test bench bench-attn bench-encode bench-keybasis bench-ggml bench-cuda clean \
+.PHONY: all test bench bench-attn bench-seq bench-encode bench-keybasis bench-ggml bench-cuda clean \
         install uninstall examples
 all: $(BUILD)/librotorquant.a $(BUILD)/librotorquant.so $(BUILD)/rotorquant
 
@@ -178,6 +178,13 @@ bench-attn: $(BUILD)/bench/attn_bench
 	$(BUILD)/bench/attn_bench --threads 2
 
 bench: bench-attn
+
+# the multi-sequence cache: batched attention vs per-sequence calls, fork/truncate
+bench-seq: $(BUILD)/bench/seq_bench
+	$(BUILD)/bench/seq_bench --threads 1
+	$(BUILD)/bench/seq_bench --threads 2
+
+bench: bench-seq
 
 # encode throughput per type and SIMD level vs the memory-read bound (issue 4);
 # then d = 128 from a cache-resident array: the kernels' compute alone

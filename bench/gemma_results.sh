@@ -102,7 +102,7 @@ Model: Gemma 3 270M base, Q4_K_M GGUF (`make model MODEL=gemma3`; 18 layers,
 15 local layers with a 512-token sliding window and RoPE base 10⁴, 3 global
 layers (5, 11, 17) with base 10⁶), run by model/gemma3.c with keys and
 values in `rq_cache` and attention through `rq_cache_attention` (local
-layers with `rq_attn_params.window = 512`). Text: the same Austen novels
+layers with a 512-token sliding window on their cache layer, `rq_cache_set_window`). Text: the same Austen novels
 (`make evaltext`); the GGUF sets add_bos_token, so every chunk starts with
 BOS in place of its first token (llama-perplexity's convention).
 Machine: {cpu} (2 cores), 2 threads, {simd}; {datetime.date.today()}.

@@ -12,6 +12,7 @@
 #include "../tests/gguf_build.h"
 #include "rotorquant.h"
 #include "rotorquant_eval.h"
+#include "fuzz_seqload.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -196,6 +197,33 @@ static void cache_seeds(void) {
     }
 }
 
+/* fuzz_seqload: a saved cache of each configuration (two sequences, one a
+ * fork), after the configuration byte */
+static void seqload_seeds(void) {
+    for (size_t ci = 0; ci < SEQLOAD_N_CONFIGS; ci++) {
+        const seqload_config *sc = &SEQLOAD_CONFIGS[ci];
+        rq_cache *c = seqload_cache(sc);
+        if (!c) continue;
+        float k[30 * 2 * 64], v[30 * 2 * 64];
+        for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+            k[i] = (float)((i * 13) % 17) / 4 - 2, v[i] = (float)((i * 7) % 19) / 5 - 1.9f;
+        for (int l = 0; l < sc->n_layers; l++) rq_cache_append(c, l, k, v, 23);
+        rq_cache_seq_fork(c, 0, 3);
+        for (int l = 0; l < sc->n_layers; l++) rq_cache_seq_append(c, 3, l, k, v, 2);
+        size_t n = 0;
+        rq_cache_seq_save_mem(c, RQ_SEQ_ALL, NULL, 0, &n);
+        unsigned char *b = malloc(n + 1);
+        if (b && !rq_cache_seq_save_mem(c, RQ_SEQ_ALL, b + 1, n, &n)) {
+            b[0] = (unsigned char)ci;
+            char name[32];
+            snprintf(name, sizeof name, "saved_%zu", ci);
+            put("fuzz_seqload", name, b, n + 1);
+        }
+        free(b);
+        rq_cache_free(c);
+    }
+}
+
 static void tokenizer_seeds(void) {
     static const char *const texts[] = {
         "Hello, world! It's 2026 and the cat's   whitespace\t\n\n runs.",
@@ -236,5 +264,6 @@ int main(int argc, char **argv) {
     cache_seeds();
     tokenizer_seeds();
     keybasis_seed();
+    seqload_seeds();
     return 0;
 }

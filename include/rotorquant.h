@@ -301,6 +301,8 @@ typedef struct {
     rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it */
     int page_tokens;             /* tokens per page, 0 = 256                    */
     int n_threads;               /* attention threads, 0 = 1                    */
+    size_t max_bytes;            /* page pool budget: at most max_bytes /
+                                    rq_cache_page_bytes() pages; 0 = no limit  */
 } rq_cache_config;
 
 RQ_API rq_cache_config rq_cache_config_default(void);
@@ -322,19 +324,127 @@ RQ_API void rq_cache_free(rq_cache *c);
  * loaded key basis was calibrated on), RQ_ERR_NOMEM. The message names the
  * token, head and value. */
 RQ_API rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens);
-/* Forget every token of every layer (pages, bases and workspaces are kept
- * for reuse). Exclusive. */
+/* Forget every token of every layer of every sequence (the sequences stay;
+ * pages go back to the pool; bases and workspaces are kept for reuse).
+ * Exclusive. */
 RQ_API void rq_cache_clear(rq_cache *c);
-/* Tokens stored in a layer (0 for a bad layer or NULL). */
+/* Tokens stored in a layer of sequence 0 (0 for a bad layer or NULL). */
 RQ_API size_t rq_cache_n_tokens(const rq_cache *c, int layer);
 /* Exact payload bytes per token over all layers and heads, K + V. */
 RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
-/* Payload bytes stored now (= Σ_layers tokens × per-layer bytes per token). */
+/* Payload bytes stored now (= Σ_sequences Σ_layers tokens × per-layer bytes
+ * per token; tokens shared by forked sequences count once per sequence). */
 RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
-/* Bytes allocated: pages (including unused slots of the last page) and page tables. */
+/* Bytes allocated: the pool's pages (in use or free, each
+ * rq_cache_page_bytes) and the sequences' block tables. */
 RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
 /* The key (is_value = 0) or value quantizer; lives as long as the cache. */
 RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+
+/* Many sequences (paged, as vLLM's PagedAttention). The cache holds
+ * sequences with ids the caller chooses (≥ 0); sequence 0 exists from
+ * init, and the functions above without a sequence argument act on it
+ * (rq_cache_append = rq_cache_seq_append(c, 0, ...), and so on, with the
+ * same results bit for bit). Every sequence has, per layer, a block table
+ * of pages taken from the cache's one page pool; a page holds page_tokens
+ * positions of every KV head of one layer. The pool grows without limit, or
+ * up to cfg.max_bytes: then an append that needs more pages than the pool
+ * has free fails with RQ_ERR_NOMEM and appends nothing. Pages are
+ * reference-counted: rq_cache_seq_fork shares all the parent's pages with
+ * the child, and whichever then appends into a shared, partly filled last
+ * page first copies that one page (copy-on-write); full pages stay shared
+ * for good. Pages whose last sequence lets go return to the pool at once
+ * (truncate, remove, clear, the sliding window) and are reused before any
+ * new allocation. Key bases belong to the layer and serve every sequence.
+ *
+ * Threads: as for the whole cache — rq_cache_seq_n_tokens, rq_cache_seq_ids,
+ * the page counts and every attention function (const) may run on any
+ * number of threads at once; add, remove, fork, truncate, append and
+ * set_window are structure changes and need exclusive access to the cache
+ * (no other call on it, for any sequence, may run meanwhile). */
+
+/* A new empty sequence with id seq (≥ 0). Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, seq negative or already present), RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_seq_add(rq_cache *c, int seq);
+/* Removes the sequence; its pages go back to the pool unless another
+ * sequence shares them. Sequence 0 may be removed too (the calls without a
+ * sequence argument then fail until it is added again). Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, no such sequence). */
+RQ_API rq_status rq_cache_seq_remove(rq_cache *c, int seq);
+/* A new sequence `child` holding every token of `parent` in every layer,
+ * sharing its pages (no page is copied; each gains a reference): prefix
+ * sharing, beam search, parallel sampling. Later appends to either copy
+ * only a shared, partly filled last page. Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, no parent, child negative or present),
+ * RQ_ERR_NOMEM (the child's block tables; nothing changed). */
+RQ_API rq_status rq_cache_seq_fork(rq_cache *c, int parent, int child);
+/* Keeps the first n_tokens positions of the sequence in every layer
+ * (layers holding fewer are unchanged): rollback of rejected speculative
+ * tokens. Pages past the new end go back to the pool at once. Exclusive.
+ * Errors: RQ_ERR_INVALID_ARG (NULL, no such sequence), RQ_ERR_RANGE (a
+ * layer's sliding window already released positions the new end would
+ * attend: nothing changed). */
+RQ_API rq_status rq_cache_seq_truncate(rq_cache *c, int seq, size_t n_tokens);
+/* rq_cache_append on sequence seq; the same arguments, rules and errors,
+ * and also RQ_ERR_INVALID_ARG for no such sequence and RQ_ERR_NOMEM when
+ * the pool's budget (cfg.max_bytes) has too few free pages for the append
+ * (counting pages the sliding window releases): checked before anything
+ * is written, so nothing is appended. */
+RQ_API rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, const float *v,
+                                     size_t n_tokens);
+/* Tokens of sequence seq in a layer (0 for NULL, a bad layer or no such
+ * sequence). */
+RQ_API size_t rq_cache_seq_n_tokens(const rq_cache *c, int seq, int layer);
+/* The number of sequences; their ids, ascending, go to ids[0 .. max_ids−1]
+ * (ids may be NULL). 0 for NULL. */
+RQ_API size_t rq_cache_seq_ids(const rq_cache *c, int *ids, size_t max_ids);
+/* A sliding window of n_window positions for one layer (0 = none, the
+ * default): attention of a query at context length n reads positions
+ * n − n_window .. n − 1 only, and each append first releases the pages
+ * every later query is past (those wholly below n_tokens − n_window).
+ * Set while no sequence holds tokens in the layer. Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, bad layer, tokens stored). Attention with an
+ * n_ctx reaching back into released positions is RQ_ERR_RANGE. */
+RQ_API rq_status rq_cache_set_window(rq_cache *c, int layer, size_t n_window);
+/* Pages of the pool in use by some sequence; pages a caller may still take
+ * (free ones plus the budget not yet allocated; SIZE_MAX with no budget);
+ * the bytes one page costs the budget (header, blocks, padding). 0 for NULL. */
+RQ_API size_t rq_cache_pages_in_use(const rq_cache *c);
+RQ_API size_t rq_cache_pages_available(const rq_cache *c);
+RQ_API size_t rq_cache_page_bytes(const rq_cache *c);
+
+/* Save and restore (docs/FORMAT.md §7). The bytes of one sequence
+ * (seq ≥ 0) or of every sequence (seq = RQ_SEQ_ALL): a header with the
+ * file format version, the block format and library versions, the K/V
+ * types, head_dim, layers, KV heads, page size, the quantizer seed and
+ * options, a hash of the key bases and the layers' windows (CRC32C), then
+ * per sequence its token counts (CRC32C) and its pages, each with its own
+ * CRC32C. Loading into a cache checks every field against the cache and
+ * refuses any mismatch (RQ_ERR_FORMAT, rq_last_error naming the field and
+ * both values), every CRC and every block before it changes anything.
+ * Loaded pages are not shared (a fork saved with its parent loads as two
+ * copies). */
+#define RQ_SEQ_ALL (-1)
+/* Serializes into buf (cap bytes); *n_bytes = the size (buf = NULL: the
+ * size only). Const: any number of threads, with attention. Errors:
+ * RQ_ERR_INVALID_ARG (NULL c or n_bytes, no such sequence, cap too small:
+ * nothing written). */
+RQ_API rq_status rq_cache_seq_save_mem(const rq_cache *c, int seq, void *buf, size_t cap, size_t *n_bytes);
+/* The same bytes to a file: written to a temporary file in path's
+ * directory, fsync'd, then renamed over path (a failed save leaves any
+ * old file intact). Const (any thread; different paths). Errors: those
+ * of rq_cache_seq_save_mem, RQ_ERR_IO, RQ_ERR_NOMEM. */
+RQ_API rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path);
+/* Adds the saved sequences to the cache: with seq ≥ 0 the data must hold
+ * one sequence, loaded as id seq; with RQ_SEQ_ALL each keeps its saved id.
+ * The ids must not exist yet. All or nothing. Exclusive. Errors:
+ * RQ_ERR_INVALID_ARG (NULL, an id present), RQ_ERR_TRUNCATED (data ends
+ * early), RQ_ERR_FORMAT (not such data, version, a mismatch with the
+ * cache, a CRC, a malformed block, bytes after the end), RQ_ERR_NOMEM (out
+ * of memory, or of pages under cfg.max_bytes). */
+RQ_API rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n_bytes);
+/* The same from a file. Errors: those of rq_cache_seq_load_mem, RQ_ERR_IO. */
+RQ_API rq_status rq_cache_seq_load(rq_cache *c, int seq, const char *path);
 
 /* Key bases (optional, per layer and KV head): invertible head_dim ×
  * head_dim matrices A_r (row-major), one per range of key positions: range r
@@ -418,14 +528,11 @@ typedef struct {
     int n_q_heads; /* query heads; a multiple of n_kv_heads. Query head h reads
                       KV head h / (n_q_heads / n_kv_heads) (GQA)              */
     float scale;   /* score scale; 0 = 1/sqrt(head_dim)                        */
-    size_t window; /* sliding window: 0 = none; else query i reads only the last
-                      `window` keys of its context, n_ctx[i] − window ≤ t <
-                      n_ctx[i] (Gemma's local layers)                          */
 } rq_attn_params;
 
 /* out[i][h] = Σ_t softmax_t(scale · <q[i][h], k_t>) v_t over t < n_ctx[i]
  * (n_ctx = NULL: every cached token; a causal limit per query otherwise),
- * and t ≥ n_ctx[i] − p->window when p->window > 0.
+ * and t ≥ n_ctx[i] − W on a layer with a sliding window W (rq_cache_set_window).
  * q, out: [n_queries][n_q_heads][head_dim]. Keys and values are never
  * reconstructed. Any number of threads at once (see above); the split over
  * tokens runs on the shared pool with the cache's n_threads. The workspace
@@ -458,6 +565,34 @@ RQ_API rq_status rq_cache_attention_ws(const rq_cache *c, int layer, const float
  * and accuracy measurements. */
 RQ_API rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
                                  const size_t *n_ctx, const rq_attn_params *p, float *out);
+/* rq_cache_attention and rq_cache_attention_ref on sequence seq (same
+ * arguments, results, thread rules and errors; RQ_ERR_INVALID_ARG for no
+ * such sequence). */
+RQ_API rq_status rq_cache_seq_attention(const rq_cache *c, int seq, int layer, const float *q, size_t n_queries,
+                                        const size_t *n_ctx, const rq_attn_params *p, float *out);
+RQ_API rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, const float *q, size_t n_queries,
+                                            const size_t *n_ctx, const rq_attn_params *p, float *out);
+
+/* One sequence's part of a batched attention call. */
+typedef struct {
+    int seq;              /* sequence id                                      */
+    const float *q;       /* [n_queries][n_q_heads][head_dim]                 */
+    size_t n_queries;     /* 0: nothing to do for this entry                  */
+    const size_t *n_ctx;  /* per query, as in rq_cache_attention (NULL: all)  */
+    float *out;           /* [n_queries][n_q_heads][head_dim]                 */
+} rq_attn_seq;
+
+/* Decode attention of n_seqs sequences of one layer in one call: every
+ * entry's out gets, bit for bit, what rq_cache_seq_attention gives for it
+ * alone, at any thread count. The work is one parallel loop over (entry, KV
+ * head, token chunk), so one long and many short sequences keep every
+ * thread busy, with one pool hand-off per layer instead of one per
+ * sequence. A sequence may appear in several entries. Const: any number of
+ * threads at once. Errors: those of rq_cache_seq_attention, the message
+ * naming the entry; RQ_ERR_INVALID_ARG (seqs NULL with n_seqs > 0, n_seqs
+ * > 2^24). On error the outputs are unspecified. */
+RQ_API rq_status rq_cache_attention_batch(const rq_cache *c, int layer, const rq_attn_seq *seqs, size_t n_seqs,
+                                          const rq_attn_params *p);
 
 /* ---------------------------------------------------------------------------
  * Threads (src/threads.c): one process-wide pool of workers behind every

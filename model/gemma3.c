@@ -296,7 +296,7 @@ rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_c
         /* the cache: keys and values stored, attention over them (the
          * sliding window on local layers) */
         if ((st = rq_cache_append(cache, l, s->k, s->v, n))) return st;
-        rq_attn_params ap = {.n_q_heads = hp->n_heads, .scale = m->attn_scale, .window = w->window};
+        rq_attn_params ap = {.n_q_heads = hp->n_heads, .scale = m->attn_scale}; /* window: the cache layer's */
         if ((st = rq_cache_attention(cache, l, s->q, n, s->n_ctx, &ap, s->att))) return st;
         if (observer) {
             rqm_layer_event ev = {.layer = l, .pos0 = pos, .n_tokens = n, .q = s->q, .k = s->k, .v = s->v,

@@ -2,7 +2,7 @@
  * with general.architecture = gemma3. It is reached through the generic
  * model API of model/llama.h: rqm_llama_load picks it from the GGUF's
  * architecture, and rqm_session_* run it with the same rq_cache and
- * rq_cache_attention (local layers with rq_attn_params.window), so every
+ * rq_cache_attention (local layers: rq_cache_set_window on the session's cache), so every
  * command of the CLI serves it unchanged.
  *
  * Facts (each read from the GGUF where the GGUF has it; the rest as

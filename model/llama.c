@@ -199,6 +199,10 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     cc.quant.norm_correct = cfg->norm_correct != 0;
     cc.n_threads = s->cfg.n_threads;
     rq_status st = rq_cache_init(&s->cache, &cc);
+    /* sliding-window layers (Gemma 3's local layers): a property of the
+     * cache layer, which attends the window only and frees pages behind it */
+    for (int l = 0; l < hp->n_layers && !st; l++)
+        if (rqm_llama_layer_window(m, l)) st = rq_cache_set_window(s->cache, l, rqm_llama_layer_window(m, l));
     const size_t per_head = cfg->key_basis_ranges * (size_t)hp->head_dim * (size_t)hp->head_dim;
     for (int l = 0; l < hp->n_layers && !st && cfg->key_basis; l++)
         for (int g = 0; g < hp->n_kv_heads && !st; g++)

@@ -219,4 +219,9 @@ __attribute__((format(printf, 2, 3)))
 #endif
 rq_status rq__fail(rq_status st, const char *fmt, ...);
 
+/* Writes n bytes to path through a temporary file in the same directory,
+ * fsync'd, then renamed over path: a failed write leaves any old file
+ * intact. fn names the public function in messages (src/keybasis_io.c). */
+rq_status rq__write_atomic(const char *fn, const char *path, const void *bytes, size_t n);
+
 #endif /* RQ_INTERNAL_H */

@@ -364,8 +364,9 @@ static void write_file(wbuf *b, const rq_key_basis_info *info, const float *basi
 }
 
 /* Writes n bytes to path through a temporary file in the same directory,
- * flushed to disk, then renamed over path. */
-static rq_status write_atomic(const char *fn, const char *path, const void *bytes, size_t n) {
+ * flushed to disk, then renamed over path (internal.h: the cache's
+ * save uses it too). */
+rq_status rq__write_atomic(const char *fn, const char *path, const void *bytes, size_t n) {
     static atomic_uint counter;
     const size_t len = strlen(path) + 64;
     char *tmp = malloc(len);
@@ -427,7 +428,7 @@ rq_status rq_key_basis_save(const char *path, const rq_key_basis_info *info, con
     const size_t n = b.n;
     b.n = 0;
     write_file(&b, info, basis, n_floats);
-    rq_status st = write_atomic(fn, path, b.p, n);
+    rq_status st = rq__write_atomic(fn, path, b.p, n);
     free(b.p);
     return st;
 }

@@ -38,21 +38,49 @@
  */
 #include "attn_kernels.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SUB_TOKENS 64    /* tokens scored per pass before the softmax update */
 #define TILE_FLOATS 8192 /* decoded floats per sub-block (≥ 2 tokens at d = 4096) */
 
-/* ---- the cache ---------------------------------------------------------- */
+/* ---- the cache ----------------------------------------------------------
+ * Pages come from one pool per cache. A page is `page_bytes` of blocks
+ * (+ RQ_PAGE_SLACK of tail padding for SIMD over-reads) preceded by a
+ * PAGE_HDR-byte header holding its reference count: every sequence whose
+ * block table points at it holds one reference (fork shares pages; a
+ * sequence writing into a shared page copies it first). Pages whose last
+ * reference goes return to the pool's free list, reused before any new
+ * allocation; the pool never holds more than max_pages pages. */
+#define PAGE_HDR 64 /* bytes before a page's data: the header, keeps its alignment */
+
+typedef struct page_hdr {
+    struct page_hdr *next; /* free list */
+    size_t refs;           /* block tables pointing at the page; 0 when free */
+} page_hdr;
+
+static page_hdr *hdr_of(uint8_t *pg) { return (page_hdr *)(void *)(pg - PAGE_HDR); }
+static uint8_t *data_of(page_hdr *h) { return (uint8_t *)(void *)h + PAGE_HDR; }
+
+/* One sequence's store of one layer: its block table. Pages before
+ * n_dropped are NULL (released behind the layer's sliding window). */
 typedef struct {
     size_t n_tokens;
     size_t n_pages, cap_pages;
+    size_t n_dropped;
     uint8_t **pages;
     float kmax; /* f32 keys: the largest |stored value| (bounds the scores) */
 } layer_store;
+
+typedef struct {
+    int id;
+    layer_store *layers; /* [n_layers] */
+} sequence;
 
 /* One KV head's key bases: range r serves positions start[r] ..
  * start[r+1] − 1 (the last one every later position). Per range Aᵀ
@@ -86,7 +114,15 @@ struct rq_cache {
     size_t bk, bv;          /* bytes per block                     */
     size_t head_stride;     /* bytes of one head's region in a page */
     size_t page_bytes;
-    layer_store *layers;
+    /* sequences, sorted by id (binary search) */
+    sequence **seqs;
+    size_t n_seqs, cap_seqs;
+    size_t *window;       /* [n_layers]: sliding window in tokens, 0 = none */
+    /* the page pool */
+    page_hdr *free_pages; /* free list */
+    size_t n_pages_alloc; /* pages allocated: in use + free */
+    size_t n_pages_free;
+    size_t max_pages;     /* SIZE_MAX: no budget */
     /* key bases (rq_cache_set_key_basis): per layer × KV head, NULL or */
     struct key_basis **kbasis;
     size_t max_ranges; /* the most ranges of any head's basis (≥ 1): bounds workspaces */
@@ -119,6 +155,101 @@ rq_cache_config rq_cache_config_default(void) {
     return c;
 }
 
+/* ---- the page pool -------------------------------------------------------- */
+/* Cost of one page in the pool's budget: header, blocks, tail padding. */
+static size_t page_cost(const rq_cache *c) { return PAGE_HDR + c->page_bytes + RQ_PAGE_SLACK; }
+
+/* Pages a caller may still take: free ones and the budget not yet allocated. */
+static size_t pages_available(const rq_cache *c) {
+    if (c->max_pages == SIZE_MAX) return SIZE_MAX;
+    return c->n_pages_free + (c->max_pages - c->n_pages_alloc);
+}
+
+/* A page with one reference: from the free list, or newly allocated within
+ * the budget; NULL when the budget is spent or malloc fails. */
+static uint8_t *page_take(rq_cache *c) {
+    page_hdr *h = c->free_pages;
+    if (h) {
+        c->free_pages = h->next, c->n_pages_free--;
+    } else {
+        if (c->n_pages_alloc >= c->max_pages) return NULL;
+        if (!(h = malloc(page_cost(c)))) return NULL; /* SIMD readers over-read the tail */
+        c->n_pages_alloc++;
+    }
+    h->next = NULL, h->refs = 1;
+    return data_of(h);
+}
+
+static void page_unref(rq_cache *c, uint8_t *pg) {
+    if (!pg) return;
+    page_hdr *h = hdr_of(pg);
+    if (--h->refs) return;
+    h->next = c->free_pages, c->free_pages = h, c->n_pages_free++;
+}
+
+/* ---- sequences ------------------------------------------------------------ */
+/* Index of sequence id in c->seqs, or of where it would go (*found = 0). */
+static size_t seq_index(const rq_cache *c, int id, int *found) {
+    size_t lo = 0, hi = c->n_seqs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->seqs[mid]->id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    *found = lo < c->n_seqs && c->seqs[lo]->id == id;
+    return lo;
+}
+
+static sequence *seq_find(const rq_cache *c, int id) {
+    int found;
+    size_t i = seq_index(c, id, &found);
+    return found ? c->seqs[i] : NULL;
+}
+
+/* Drops the sequence's pages past its first n tokens in every layer. */
+static void seq_truncate(rq_cache *c, sequence *s, size_t n) {
+    const size_t pt = (size_t)c->cfg.page_tokens;
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        layer_store *ls = &s->layers[l];
+        if (n >= ls->n_tokens) continue;
+        size_t keep = (n + pt - 1) / pt;
+        for (size_t p = keep; p < ls->n_pages; p++) page_unref(c, ls->pages[p]), ls->pages[p] = NULL;
+        ls->n_pages = keep, ls->n_tokens = n;
+        if (ls->n_dropped > keep) ls->n_dropped = keep;
+        if (!n) ls->kmax = 0;
+    }
+}
+
+static void seq_free(rq_cache *c, sequence *s) {
+    if (!s) return;
+    if (s->layers) {
+        seq_truncate(c, s, 0);
+        for (int l = 0; l < c->cfg.n_layers; l++) free(s->layers[l].pages);
+    }
+    free(s->layers), free(s);
+}
+
+/* A new empty sequence inserted at index i of c->seqs. */
+static rq_status seq_insert(rq_cache *c, const char *fn, int id, size_t i, sequence **out) {
+    if (c->n_seqs == c->cap_seqs) {
+        size_t cap = c->cap_seqs ? 2 * c->cap_seqs : 8;
+        sequence **ns = realloc(c->seqs, cap * sizeof *ns);
+        if (!ns) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a table of %zu sequences)", fn, cap);
+        c->seqs = ns, c->cap_seqs = cap;
+    }
+    sequence *s = calloc(1, sizeof *s);
+    if (s) s->layers = calloc((size_t)c->cfg.n_layers, sizeof(layer_store));
+    if (!s || !s->layers) {
+        free(s);
+        return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (sequence %d)", fn, id);
+    }
+    s->id = id;
+    memmove(c->seqs + i + 1, c->seqs + i, (c->n_seqs - i) * sizeof *c->seqs);
+    c->seqs[i] = s, c->n_seqs++;
+    *out = s;
+    return RQ_OK;
+}
+
 void rq_cache_free(rq_cache *c) {
     if (!c) return;
     for (workspace *w = c->ws_free, *next; w; w = next) {
@@ -127,13 +258,10 @@ void rq_cache_free(rq_cache *c) {
     }
     pthread_mutex_destroy(&c->ws_mu);
     free(c->stage), free(c->kstage);
-    if (c->layers) {
-        for (int l = 0; l < c->cfg.n_layers; l++) {
-            for (size_t p = 0; p < c->layers[l].n_pages; p++) free(c->layers[l].pages[p]);
-            free(c->layers[l].pages);
-        }
-        free(c->layers);
-    }
+    for (size_t i = 0; i < c->n_seqs; i++) seq_free(c, c->seqs[i]);
+    free(c->seqs);
+    for (page_hdr *h = c->free_pages, *next; h; h = next) next = h->next, free(h);
+    free(c->window);
     if (c->kbasis)
         for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) key_basis_free(c->kbasis[i]);
     free(c->kbasis);
@@ -176,10 +304,18 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
         c->bv = rq_quantizer_bytes_per_vector(c->qv);
         c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
         c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
-        c->layers = calloc((size_t)cfg->n_layers, sizeof(layer_store));
-        c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
-        if (!c->layers || !c->kbasis) st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
+        c->max_pages = cfg->max_bytes ? cfg->max_bytes / page_cost(c) : SIZE_MAX;
+        if (cfg->max_bytes && !c->max_pages)
+            st = rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: max_bytes = %zu is less than one page (%zu bytes)",
+                          cfg->max_bytes, page_cost(c));
     }
+    if (!st) {
+        c->window = calloc((size_t)cfg->n_layers, sizeof(size_t));
+        c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
+        if (!c->window || !c->kbasis) st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
+    }
+    sequence *s0;
+    if (!st) st = seq_insert(c, "rq_cache_init", 0, 0, &s0); /* sequence 0 exists by default */
     if (st) {
         rq_cache_free(c);
         return st;
@@ -190,11 +326,15 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
 
 void rq_cache_clear(rq_cache *c) {
     if (!c) return;
-    for (int l = 0; l < c->cfg.n_layers; l++) c->layers[l].n_tokens = 0, c->layers[l].kmax = 0;
+    for (size_t i = 0; i < c->n_seqs; i++) seq_truncate(c, c->seqs[i], 0);
 }
 
-size_t rq_cache_n_tokens(const rq_cache *c, int layer) {
-    return (c && layer >= 0 && layer < c->cfg.n_layers) ? c->layers[layer].n_tokens : 0;
+size_t rq_cache_n_tokens(const rq_cache *c, int layer) { return rq_cache_seq_n_tokens(c, 0, layer); }
+
+size_t rq_cache_seq_n_tokens(const rq_cache *c, int seq, int layer) {
+    if (!c || layer < 0 || layer >= c->cfg.n_layers) return 0;
+    const sequence *s = seq_find(c, seq);
+    return s ? s->layers[layer].n_tokens : 0;
 }
 
 size_t rq_cache_bytes_per_token(const rq_cache *c) {
@@ -204,16 +344,127 @@ size_t rq_cache_bytes_per_token(const rq_cache *c) {
 size_t rq_cache_bytes_used(const rq_cache *c) {
     if (!c) return 0;
     size_t n = 0;
-    for (int l = 0; l < c->cfg.n_layers; l++) n += c->layers[l].n_tokens;
+    for (size_t i = 0; i < c->n_seqs; i++)
+        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].n_tokens;
     return n * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv);
 }
 
 size_t rq_cache_bytes_allocated(const rq_cache *c) {
     if (!c) return 0;
-    size_t n = 0;
-    for (int l = 0; l < c->cfg.n_layers; l++)
-        n += c->layers[l].n_pages * (c->page_bytes + RQ_PAGE_SLACK) + c->layers[l].cap_pages * sizeof(uint8_t *);
+    size_t n = c->n_pages_alloc * page_cost(c);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].cap_pages * sizeof(uint8_t *);
     return n;
+}
+
+size_t rq_cache_pages_in_use(const rq_cache *c) { return c ? c->n_pages_alloc - c->n_pages_free : 0; }
+
+size_t rq_cache_pages_available(const rq_cache *c) { return c ? pages_available(c) : 0; }
+
+size_t rq_cache_page_bytes(const rq_cache *c) { return c ? page_cost(c) : 0; }
+
+size_t rq_cache_seq_ids(const rq_cache *c, int *ids, size_t max_ids) {
+    if (!c) return 0;
+    for (size_t i = 0; ids && i < max_ids && i < c->n_seqs; i++) ids[i] = c->seqs[i]->id;
+    return c->n_seqs;
+}
+
+rq_status rq_cache_seq_add(rq_cache *c, int seq) {
+    static const char fn[] = "rq_cache_seq_add";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    if (seq < 0) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence id %d is negative", fn, seq);
+    int found;
+    size_t i = seq_index(c, seq, &found);
+    if (found) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists", fn, seq);
+    sequence *s;
+    return seq_insert(c, fn, seq, i, &s);
+}
+
+rq_status rq_cache_seq_remove(rq_cache *c, int seq) {
+    static const char fn[] = "rq_cache_seq_remove";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    int found;
+    size_t i = seq_index(c, seq, &found);
+    if (!found) return rq__fail(RQ_ERR_INVALID_ARG, "%s: no sequence %d", fn, seq);
+    seq_free(c, c->seqs[i]);
+    memmove(c->seqs + i, c->seqs + i + 1, (c->n_seqs - i - 1) * sizeof *c->seqs);
+    c->n_seqs--;
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_fork(rq_cache *c, int parent, int child) {
+    static const char fn[] = "rq_cache_seq_fork";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    const sequence *ps = seq_find(c, parent);
+    if (!ps) return rq__fail(RQ_ERR_INVALID_ARG, "%s: no parent sequence %d", fn, parent);
+    if (child < 0) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence id %d is negative", fn, child);
+    int found;
+    size_t i = seq_index(c, child, &found);
+    if (found) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists", fn, child);
+    /* the child's block tables first (the only allocations): on failure
+     * nothing changed */
+    layer_store *tab = calloc((size_t)c->cfg.n_layers, sizeof *tab);
+    bool ok = tab != NULL;
+    for (int l = 0; ok && l < c->cfg.n_layers; l++) {
+        const layer_store *pl = &ps->layers[l];
+        tab[l] = *pl;
+        tab[l].cap_pages = pl->n_pages;
+        tab[l].pages = pl->n_pages ? malloc(pl->n_pages * sizeof(uint8_t *)) : NULL;
+        if (pl->n_pages && !tab[l].pages) ok = false;
+        else if (pl->n_pages) memcpy(tab[l].pages, pl->pages, pl->n_pages * sizeof(uint8_t *));
+    }
+    sequence *s = NULL;
+    if (ok && seq_insert(c, fn, child, i, &s)) ok = false;
+    if (!ok) {
+        for (int l = 0; tab && l < c->cfg.n_layers; l++) free(tab[l].pages);
+        free(tab);
+        return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (the block tables of sequence %d)", fn, child);
+    }
+    free(s->layers);
+    s->layers = tab;
+    for (int l = 0; l < c->cfg.n_layers; l++) /* share every page: copy-on-write */
+        for (size_t p = 0; p < tab[l].n_pages; p++)
+            if (tab[l].pages[p]) hdr_of(tab[l].pages[p])->refs++;
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_truncate(rq_cache *c, int seq, size_t n_tokens) {
+    static const char fn[] = "rq_cache_seq_truncate";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    sequence *s = seq_find(c, seq);
+    if (!s) return rq__fail(RQ_ERR_INVALID_ARG, "%s: no sequence %d", fn, seq);
+    const size_t pt = (size_t)c->cfg.page_tokens;
+    for (int l = 0; l < c->cfg.n_layers; l++) { /* check first: all layers or none */
+        const layer_store *ls = &s->layers[l];
+        const size_t W = c->window[l];
+        if (n_tokens && n_tokens < ls->n_tokens && ls->n_dropped && (n_tokens > W ? n_tokens - W : 0) < ls->n_dropped * pt)
+            return rq__fail(RQ_ERR_RANGE,
+                            "%s: sequence %d, layer %d: positions from %zu are needed for %zu tokens, but those "
+                            "before %zu were released behind the window of %zu",
+                            fn, seq, l, n_tokens > W ? n_tokens - W : 0, n_tokens, ls->n_dropped * pt, W);
+    }
+    seq_truncate(c, s, n_tokens);
+    return RQ_OK;
+}
+
+rq_status rq_cache_set_window(rq_cache *c, int layer, size_t n_window) {
+    static const char fn[] = "rq_cache_set_window";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    if (layer < 0 || layer >= c->cfg.n_layers)
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d out of range (n_layers = %d)", fn, layer, c->cfg.n_layers);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (c->seqs[i]->layers[layer].n_tokens)
+            return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d of sequence %d holds tokens (set windows before appending)",
+                            fn, layer, c->seqs[i]->id);
+    c->window[layer] = n_window;
+    return RQ_OK;
+}
+
+/* Some sequence holds tokens in the layer (-1: none), for messages. */
+static int layer_holder(const rq_cache *c, int layer) {
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (c->seqs[i]->layers[layer].n_tokens) return c->seqs[i]->id;
+    return -1;
 }
 
 const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
@@ -289,9 +540,9 @@ rq_status rq_cache_set_key_basis(rq_cache *c, int layer, int kv_head, size_t n_r
     if (kv_head < 0 || kv_head >= c->cfg.n_kv_heads)
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: kv_head %d out of range (n_kv_heads = %d)", fn, kv_head,
                         c->cfg.n_kv_heads);
-    if (c->layers[layer].n_tokens) /* stored keys are in the old basis */
-        return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d already holds %zu tokens (set bases before appending)", fn,
-                        layer, c->layers[layer].n_tokens);
+    if (layer_holder(c, layer) >= 0) /* stored keys are in the old basis */
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d of sequence %d holds tokens (set bases before appending)",
+                        fn, layer, layer_holder(c, layer));
     key_basis *b;
     rq_status st = key_basis_build(c, fn, layer, kv_head, n_ranges, start, A, &b);
     if (st) return st;
@@ -316,9 +567,10 @@ rq_status rq_cache_set_key_bases(rq_cache *c, const rq_key_basis_info *info, con
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: start[%zu] = %zu not below n_ctx = %zu", fn, info->n_ranges - 1,
                         info->start[info->n_ranges - 1], info->n_ctx);
     for (int l = 0; l < c->cfg.n_layers; l++)
-        if (c->layers[l].n_tokens)
-            return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d already holds %zu tokens (set bases before appending)",
-                            fn, l, c->layers[l].n_tokens);
+        if (layer_holder(c, l) >= 0)
+            return rq__fail(RQ_ERR_INVALID_ARG,
+                            "%s: layer %d of sequence %d holds tokens (set bases before appending)", fn, l,
+                            layer_holder(c, l));
     /* every head's bases first: on any error the cache keeps its old ones */
     const size_t n = (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads;
     const size_t per_head = info->n_ranges * (size_t)c->cfg.head_dim * (size_t)c->cfg.head_dim;
@@ -392,15 +644,21 @@ static rq_status append_error(const rq_cache *c, rq_status st, int layer, const 
 }
 
 rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v, size_t n_tokens) {
+    return rq_cache_seq_append(c, 0, layer, k, v, n_tokens);
+}
+
+rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, const float *v, size_t n_tokens) {
     if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: cache is NULL");
     if (layer < 0 || layer >= c->cfg.n_layers)
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: layer %d out of range (n_layers = %d)", layer,
                         c->cfg.n_layers);
+    sequence *sq = seq_find(c, seq);
+    if (!sq) return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: no sequence %d", seq);
     if (n_tokens && (!k || !v))
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: %s is NULL with n_tokens = %zu", !k ? "k" : "v",
                         n_tokens);
     if (!n_tokens) return RQ_OK;
-    layer_store *ls = &c->layers[layer];
+    layer_store *ls = &sq->layers[layer];
     size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim, pt = (size_t)c->cfg.page_tokens;
     if (n_tokens > ((size_t)1 << 40) / (H * d))
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: n_tokens = %zu too large (at most %zu per call)",
@@ -443,7 +701,10 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
     if (st) return append_error(c, st, layer, kt ? "key in its basis, A·k" : "k", c->qk, ks, n_vec, stage);
     if ((st = rq_quantizer_encode(c->qv, v, stage + n_vec * c->bk, n_vec)))
         return append_error(c, st, layer, "v", c->qv, v, n_vec, stage);
-    /* 2. make room: page table first, then pages */
+    /* 2. make room, all or nothing: the page table first; then count the
+     *    pages needed (new ones, and a copy of a shared, partly filled last
+     *    page: copy-on-write after a fork) against the pool, counting
+     *    those the sliding window releases; then take them */
     size_t need = (ls->n_tokens + n_tokens + pt - 1) / pt;
     if (need > ls->cap_pages) {
         size_t cap = ls->cap_pages ? ls->cap_pages : 4;
@@ -452,9 +713,35 @@ rq_status rq_cache_append(rq_cache *c, int layer, const float *k, const float *v
         if (!np) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (page table of %zu pages)", cap);
         ls->pages = np, ls->cap_pages = cap;
     }
-    while (ls->n_pages < need) { /* pages added stay allocated for reuse, even if a later one fails */
-        uint8_t *pg = malloc(c->page_bytes + RQ_PAGE_SLACK); /* SIMD readers over-read */
+    const bool cow = ls->n_tokens % pt && hdr_of(ls->pages[ls->n_pages - 1])->refs > 1;
+    const size_t W = c->window[layer];
+    /* pages wholly behind the window of every later query (positions below
+     * n_tokens − W: queries from now on end at n_tokens or later) */
+    size_t drop_to = W && ls->n_tokens > W ? (ls->n_tokens - W) / pt : 0, freed = 0;
+    if (drop_to > ls->n_pages) drop_to = ls->n_pages;
+    for (size_t p = ls->n_dropped; p < drop_to; p++) freed += hdr_of(ls->pages[p])->refs == 1;
+    const size_t wanted = need - ls->n_pages + cow, avail = pages_available(c);
+    if (avail != SIZE_MAX && avail + freed < wanted)
+        return rq__fail(RQ_ERR_NOMEM,
+                        "rq_cache_append: sequence %d, layer %d: out of pages (%zu needed, %zu free in the pool of "
+                        "%zu pages of %zu bytes, max_bytes = %zu)",
+                        seq, layer, wanted, avail + freed, c->max_pages, page_cost(c), c->cfg.max_bytes);
+    for (; ls->n_dropped < drop_to; ls->n_dropped++)
+        page_unref(c, ls->pages[ls->n_dropped]), ls->pages[ls->n_dropped] = NULL;
+    if (cow) { /* the last page is shared: write into a copy */
+        uint8_t *pg = page_take(c);
         if (!pg) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
+        memcpy(pg, ls->pages[ls->n_pages - 1], c->page_bytes);
+        page_unref(c, ls->pages[ls->n_pages - 1]);
+        ls->pages[ls->n_pages - 1] = pg;
+    }
+    while (ls->n_pages < need) {
+        uint8_t *pg = page_take(c);
+        if (!pg) { /* malloc failed: give back the pages taken so far */
+            for (size_t keep = (ls->n_tokens + pt - 1) / pt; ls->n_pages > keep;)
+                page_unref(c, ls->pages[--ls->n_pages]), ls->pages[ls->n_pages] = NULL;
+            return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
+        }
         ls->pages[ls->n_pages++] = pg;
     }
     /* 3. copy blocks into place; f32 keys: the largest |value| bounds the
@@ -514,20 +801,31 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
     return buf;
 }
 
+/* One sequence's part of an attention call: its queries, its plan (how
+ * its context splits into chunks) and its regions of the workspace. */
+typedef struct {
+    const layer_store *ls;
+    const float *q;
+    size_t n_queries;
+    const size_t *n_ctx;
+    float *out;
+    size_t n_chunks, chunk_tokens;
+    size_t n_ranges;  /* query preparations per head: the most ranges in use */
+    size_t task0;     /* the item's first task: tasks task0 .. task0 + H·n_chunks − 1 */
+    float *qprep;     /* [n_queries][n_q_heads][n_ranges][2][d]: scale·q′, scale·S q′ */
+    float *partial;   /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
+} attn_item;
+
 typedef struct {
     const rq_cache *c;
-    const layer_store *ls;
     const rq_attn_kernels *K;
     block_view kv, vv;
-    size_t n_queries, n_chunks, chunk_tokens;
-    const size_t *n_ctx;
-    size_t window; /* 0, or keys t ≥ n_ctx[i] − window only (rq_attn_params) */
     int group, n_q_heads, d;
     float scale;
+    size_t window;        /* the layer's sliding window (0: none)             */
     key_basis *const *kb; /* the layer's key bases per KV head (NULL: none)   */
-    size_t n_ranges;      /* query preparations per head: the most ranges in use */
-    const float *qprep; /* [n_queries][n_q_heads][n_ranges][2][d]: scale·q′, scale·S q′ */
-    float *partial;     /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
+    const attn_item *items;
+    size_t n_items;
 } attn_job;
 
 static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
@@ -537,8 +835,8 @@ static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
  * run per kernel call; QJL and in-place (f32) blocks token by token (f32 is
  * used in place). Returns false for code-less 1-bit QJL blocks (only
  * tile_sig is filled). */
-static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0, size_t n, int values, float *tile,
-                       float *tile_sig) {
+static bool decode_run(const attn_job *j, const layer_store *ls, const block_view *bv, int h, size_t t0, size_t n,
+                       int values, float *tile, float *tile_sig) {
     const rq_cache *c = j->c;
     const int d = j->d;
     const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
@@ -547,7 +845,7 @@ static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0
         for (size_t t = 0; t < n;) {
             size_t m = pt - (t0 + t) % pt;
             m = m < n - t ? m : n - t;
-            const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
+            const uint8_t *blk = values ? value_block(c, ls, h, t0 + t) : key_block(c, ls, h, t0 + t);
             float *out = tile + t * (size_t)d;
             /* value blocks: a page run is m whole vectors back to back
              * (stride = bytes per vector), decoded as m·d values at once */
@@ -559,7 +857,7 @@ static bool decode_run(const attn_job *j, const block_view *bv, int h, size_t t0
     }
     bool codes = true;
     for (size_t t = 0; t < n; t++) {
-        const uint8_t *blk = values ? value_block(c, j->ls, h, t0 + t) : key_block(c, j->ls, h, t0 + t);
+        const uint8_t *blk = values ? value_block(c, ls, h, t0 + t) : key_block(c, ls, h, t0 + t);
         const float *x = decode_block(j->K, bv, blk, tile + t * (size_t)d, tile_sig + t * (size_t)d, d);
         if (!x) codes = false;
         else if (x != tile + t * (size_t)d) memcpy(tile + t * (size_t)d, x, sizeof(float) * (size_t)d);
@@ -579,39 +877,47 @@ static inline float row_max(const float *x, size_t n, float m0) {
     return m[0];
 }
 
-/* One task = one KV head × one chunk of tokens, for every query. */
-static void attn_task(void *arg, int task) {
-    attn_job *j = arg;
+/* One task = one sequence × KV head × chunk of tokens, for every query of
+ * the sequence. */
+static void attn_task(void *arg, int task_) {
+    const attn_job *j = arg;
     int d = j->d, G = j->group;
-    int h = task / (int)j->n_chunks;
-    size_t chunk = (size_t)task % j->n_chunks;
-    size_t t_begin = chunk * j->chunk_tokens;
+    size_t lo = 0, hi = j->n_items; /* the item holding the task: the last with task0 ≤ task */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (j->items[mid].task0 <= (size_t)task_) lo = mid;
+        else hi = mid;
+    }
+    const attn_item *it = &j->items[lo];
+    const size_t task = (size_t)task_ - it->task0;
+    int h = (int)(task / it->n_chunks);
+    size_t chunk = task % it->n_chunks;
+    size_t t_first = chunk * it->chunk_tokens;
     float s[64][SUB_TOKENS]; /* scores of up to 64 group heads */
     /* one sub-block of decoded keys (then values) and their QJL sign parts:
      * 2 × TILE_FLOATS floats on this thread's stack (64 KiB) */
     float tile[TILE_FLOATS], tile_sig[TILE_FLOATS];
     size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
-    for (size_t i = 0; i < j->n_queries; i++) {
-        size_t limit = j->n_ctx ? j->n_ctx[i] : j->ls->n_tokens;
-        size_t t_end = t_begin + j->chunk_tokens;
+    for (size_t i = 0; i < it->n_queries; i++) {
+        size_t limit = it->n_ctx ? it->n_ctx[i] : it->ls->n_tokens;
+        size_t t_end = t_first + it->chunk_tokens;
         if (t_end > limit) t_end = limit;
-        /* sliding window: the chunk's part at or after limit − window */
-        size_t t_lo = j->window && limit > j->window ? limit - j->window : 0;
-        size_t t_first = t_begin > t_lo ? t_begin : t_lo;
+        /* a sliding window attends the last `window` positions only */
+        size_t t_begin = j->window && limit > j->window && limit - j->window > t_first ? limit - j->window : t_first;
         for (int g0 = 0; g0 < G; g0 += 64) {
             int gn = G - g0 < 64 ? G - g0 : 64;
             float *P[64];
             const float *Q[64];
             for (int g = 0; g < gn; g++) {
                 int qh = h * G + g0 + g;
-                P[g] = j->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * j->n_chunks + chunk) * partial_stride(d);
+                P[g] = it->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * it->n_chunks + chunk) * partial_stride(d);
                 P[g][0] = -INFINITY, P[g][1] = 0;
                 memset(P[g] + 2, 0, sizeof(float) * 2 * (size_t)d);
-                Q[g] = j->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * j->n_ranges * 2 * (size_t)d;
+                Q[g] = it->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * it->n_ranges * 2 * (size_t)d;
             }
             const key_basis *kb = j->kb[h];
-            const int qstride = (int)(j->n_ranges * 2 * (size_t)d);
-            for (size_t t0 = t_first, n; t0 < t_end; t0 += n) {
+            const int qstride = (int)(it->n_ranges * 2 * (size_t)d);
+            for (size_t t0 = t_begin, n; t0 < t_end; t0 += n) {
                 n = t_end - t0 < sub ? t_end - t0 : sub;
                 /* the query prepared for the key basis of these positions; a
                  * sub-block never spans two ranges */
@@ -620,7 +926,7 @@ static void attn_task(void *arg, int task) {
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
                 bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
                 /* decode the sub-block's keys once for the group */
-                bool kcodes = decode_run(j, &j->kv, h, t0, n, 0, tile, tile_sig);
+                bool kcodes = decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig);
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
                 if (kcodes) j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
                 if (kprod) j->K->scores(Q0 + d, gn, qstride, tile_sig, (int)n, d, s[0], SUB_TOKENS);
@@ -634,8 +940,8 @@ static void attn_task(void *arg, int task) {
                     P[g][0] = m;
                     P[g][1] += j->K->exp_sum(s[g], (int)n, m);
                 }
-                bool vcodes = decode_run(j, &j->vv, h, t0, n, 1, tile, tile_sig); /* the values, likewise */
-                int lda = (int)(j->n_chunks * partial_stride(d));
+                bool vcodes = decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig); /* the values, likewise */
+                int lda = (int)(it->n_chunks * partial_stride(d));
                 if (vcodes) j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
                 if (vprod) j->K->accum(P[0] + 2 + d, gn, lda, s[0], SUB_TOKENS, tile_sig, (int)n, d);
             }
@@ -646,12 +952,16 @@ static void attn_task(void *arg, int task) {
 /* Sᵀ v for a float vector v (the QJL part of accumulated values). */
 static void qjl_transpose_f(const rq_quantizer *q, const float *v, float *out) { rq__qjl_transpose_f(q, v, out); }
 
-static rq_status check_attention_args(const char *fn, const rq_cache *c, int layer, const float *q,
+/* Checks one sequence's attention arguments; *ls_out = its layer's store. */
+static rq_status check_attention_args(const char *fn, const rq_cache *c, int seq, int layer, const float *q,
                                       size_t n_queries, const size_t *n_ctx, const rq_attn_params *p,
-                                      const float *out) {
+                                      const float *out, const layer_store **ls_out) {
     if (!c || !p) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "p");
     if (layer < 0 || layer >= c->cfg.n_layers)
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: layer %d out of range (n_layers = %d)", fn, layer, c->cfg.n_layers);
+    const sequence *sq = seq_find(c, seq);
+    if (!sq) return rq__fail(RQ_ERR_INVALID_ARG, "%s: no sequence %d", fn, seq);
+    const layer_store *ls = *ls_out = &sq->layers[layer];
     if (n_queries && (!q || !out))
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL with n_queries = %zu", fn, !q ? "q" : "out", n_queries);
     if (p->n_q_heads < c->cfg.n_kv_heads || p->n_q_heads % c->cfg.n_kv_heads)
@@ -660,11 +970,20 @@ static rq_status check_attention_args(const char *fn, const rq_cache *c, int lay
     if (!(p->scale >= 0) || isinf(p->scale))
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: scale = %g (must be finite and ≥ 0; 0 = 1/sqrt(head_dim))", fn,
                         (double)p->scale);
-    size_t n_tok = c->layers[layer].n_tokens;
+    size_t n_tok = ls->n_tokens;
     for (size_t i = 0; n_ctx && i < n_queries; i++)
         if (n_ctx[i] > n_tok)
             return rq__fail(RQ_ERR_SHAPE, "%s: n_ctx[%zu] = %zu exceeds the %zu tokens of layer %d", fn, i, n_ctx[i],
                             n_tok, layer);
+    const size_t W = c->window[layer], kept = ls->n_dropped * (size_t)c->cfg.page_tokens;
+    for (size_t i = 0; kept && i < n_queries; i++) {
+        const size_t lim = n_ctx ? n_ctx[i] : n_tok;
+        if ((lim > W ? lim - W : 0) < kept)
+            return rq__fail(RQ_ERR_RANGE,
+                            "%s: sequence %d, layer %d: query %zu attends positions from %zu, but those before %zu "
+                            "were released behind the window of %zu",
+                            fn, seq, layer, i, lim > W ? lim - W : 0, kept, W);
+    }
     const size_t per_query = (size_t)p->n_q_heads * (size_t)c->cfg.head_dim;
     for (size_t i = 0; i < n_queries * per_query; i++)
         if (!rq__finite(q[i]))
@@ -698,9 +1017,8 @@ static void plan_floats(const rq_cache *c, size_t n_queries, int n_q_heads, attn
     pl->n_qb = Hq / (size_t)c->cfg.n_kv_heads * pl->n_ranges * d;
 }
 
-static void plan_attention(const rq_cache *c, int layer, size_t n_queries, const size_t *n_ctx,
+static void plan_attention(const rq_cache *c, const layer_store *ls, int layer, size_t n_queries, const size_t *n_ctx,
                            const rq_attn_params *p, attn_plan *pl) {
-    const layer_store *ls = &c->layers[layer];
     size_t max_ctx = 0;
     for (size_t i = 0; i < n_queries; i++) {
         size_t l = n_ctx ? n_ctx[i] : ls->n_tokens;
@@ -802,51 +1120,47 @@ static float bits_float(uint32_t b) {
 
 #define NONFINITE_BITS 0x7f800000u /* max_abs_bits at or above: Inf or NaN */
 
-/* The attention itself, on a workspace of at least plan_bytes(pl). */
-static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_queries, const size_t *n_ctx,
-                        const rq_attn_params *p, float *out, const attn_plan *pl, float *ws, const char *fn) {
-    const layer_store *ls = &c->layers[layer];
-    int d = c->cfg.head_dim, Hq = p->n_q_heads;
-    attn_job j;
-    memset(&j, 0, sizeof j);
-    j.c = c, j.ls = ls, j.K = rq__attn_kernels(), j.d = d, j.n_q_heads = Hq;
-    j.kv = view_of(c->qk), j.vv = view_of(c->qv);
-    j.group = Hq / c->cfg.n_kv_heads;
-    j.n_queries = n_queries, j.n_ctx = n_ctx, j.window = p->window;
-    j.scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)d);
-    j.chunk_tokens = pl->chunk_tokens, j.n_chunks = pl->n_chunks, j.n_ranges = pl->n_ranges;
-    j.kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
-    const size_t n_prep = pl->n_prep, n_part = pl->n_part;
-    float *qprep = ws;
-    j.qprep = qprep, j.partial = ws + n_prep;
+/* The layer's part of a job: kernels, views, scale, bases, window. */
+static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_params *p) {
+    memset(j, 0, sizeof *j);
+    j->c = c, j->K = rq__attn_kernels(), j->d = c->cfg.head_dim, j->n_q_heads = p->n_q_heads;
+    j->kv = view_of(c->qk), j->vv = view_of(c->qv);
+    j->group = p->n_q_heads / c->cfg.n_kv_heads;
+    j->scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)j->d);
+    j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
+    j->window = c->window[layer];
+}
 
-    /* prepare each query head once per key-basis range in use: into the
-     * range's basis and rotated (Π A⁻ᵀq, for the group's heads in one
-     * `scores` call) or just rotated; sketch for QJL keys; scale */
-    const int G = j.group;
-    const bool kprod = j.kv.family == RQ_FAMILY_PROD;
+/* Prepares one item's queries into it->qprep: each query head once per
+ * key-basis range in use, into the range's basis and rotated (Π A⁻ᵀq, for
+ * the group's heads in one `scores` call) or just rotated; sketched for
+ * QJL keys; scaled. Then checks that no score can overflow. qb: n_qb
+ * floats of scratch. */
+static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *it, float *qb, const char *fn) {
+    const rq_cache *c = j->c;
+    const int d = j->d, Hq = j->n_q_heads, G = j->group;
+    const bool kprod = j->kv.family == RQ_FAMILY_PROD;
     uint32_t qmax = 0, smax = 0; /* the largest |prepared query value|, code and sign parts (max_abs_bits) */
-    float *qb = ws + n_prep + n_part; /* [G][n_ranges·d]: every range's Π A⁻ᵀ q of the group's heads */
-    for (size_t i = 0; i < n_queries; i++)
+    for (size_t i = 0; i < it->n_queries; i++)
         for (int h = 0; h < c->cfg.n_kv_heads; h++) {
-            const key_basis *B = j.kb[h];
-            const float *qg = q + (i * (size_t)Hq + (size_t)h * (size_t)G) * (size_t)d;
-            const size_t nr = B ? (B->n < j.n_ranges ? B->n : j.n_ranges) : 1, ld = nr * (size_t)d;
+            const key_basis *B = j->kb[h];
+            const float *qg = it->q + (i * (size_t)Hq + (size_t)h * (size_t)G) * (size_t)d;
+            const size_t nr = B ? (B->n < it->n_ranges ? B->n : it->n_ranges) : 1, ld = nr * (size_t)d;
             if (B) {
                 memset(qb, 0, sizeof(float) * (size_t)G * ld);
-                j.K->scores(qg, G, d, B->mq, (int)ld, d, qb, (int)ld);
+                j->K->scores(qg, G, d, B->mq, (int)ld, d, qb, (int)ld);
             }
             for (size_t r = 0; r < nr; r++)
                 for (int g = 0; g < G; g++) {
-                    float *qr = qprep + ((i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * j.n_ranges + r) * 2 *
-                                            (size_t)d;
+                    float *qr = it->qprep + ((i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * it->n_ranges + r) *
+                                                2 * (size_t)d;
                     if (B) memcpy(qr, qb + (size_t)g * ld + r * (size_t)d, sizeof(float) * (size_t)d);
                     else if (c->qk->rot) rq_rotation_forward(c->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
                     else memcpy(qr, qg + (size_t)g * (size_t)d, sizeof(float) * (size_t)d);
                     if (kprod) rq__qjl_apply(c->qk, qr, qr + d);
                     /* the score scale goes into the prepared query: one multiply
                      * per coordinate here instead of one per score in the loop */
-                    for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j.scale;
+                    for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j->scale;
                     const uint32_t a = max_abs_bits(qr, d), b = kprod ? max_abs_bits(qr + d, d) : 0;
                     qmax = a > qmax ? a : qmax;
                     smax = b > smax ? b : smax;
@@ -859,40 +1173,44 @@ static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_q
      * it (or with a prepared query that overflowed) the call is refused, the
      * same way at every level. Real models are ~30 orders of magnitude below. */
     double kc, ks;
-    key_value_bound(ls, &j.kv, &kc, &ks);
+    key_value_bound(it->ls, &j->kv, &kc, &ks);
     const double bound = (double)d * ((double)bits_float(qmax) * kc + (double)bits_float(smax) * ks);
     if (qmax >= NONFINITE_BITS || smax >= NONFINITE_BITS || !(bound <= FLT_MAX / 4))
         return rq__fail(RQ_ERR_RANGE,
                         "%s: scores may overflow: max |scale·q| = %g (scale = %g) times the largest key value of "
                         "layer %d (%g), times head_dim %d, exceeds FLT_MAX/4",
-                        fn, (double)bits_float(qmax > smax ? qmax : smax), (double)j.scale, layer, kc > ks ? kc : ks,
+                        fn, (double)bits_float(qmax > smax ? qmax : smax), (double)j->scale, layer, kc > ks ? kc : ks,
                         d);
+    return RQ_OK;
+}
 
-    rq_parallel_for(c->cfg.n_threads, c->cfg.n_kv_heads * (int)j.n_chunks, attn_task, &j);
-
-    /* merge chunk partials and leave the rotated domain */
+/* Merges one item's chunk partials (in chunk order) and leaves the rotated
+ * domain, into it->out. */
+static rq_status attend_merge(const attn_job *j, const attn_item *it, const char *fn) {
+    const rq_cache *c = j->c;
+    const int d = j->d, Hq = j->n_q_heads;
     float acc[RQ_MAX_DIMS], sig[RQ_MAX_DIMS], tmp[RQ_MAX_DIMS];
-    for (size_t i = 0; i < n_queries * (size_t)Hq; i++) {
-        const float *P = j.partial + i * j.n_chunks * partial_stride(d);
+    for (size_t i = 0; i < it->n_queries * (size_t)Hq; i++) {
+        const float *P = it->partial + i * it->n_chunks * partial_stride(d);
         float M = -INFINITY, L = 0;
-        for (size_t k = 0; k < j.n_chunks; k++) M = P[k * partial_stride(d)] > M ? P[k * partial_stride(d)] : M;
+        for (size_t k = 0; k < it->n_chunks; k++) M = P[k * partial_stride(d)] > M ? P[k * partial_stride(d)] : M;
         memset(acc, 0, sizeof(float) * (size_t)d);
         memset(sig, 0, sizeof(float) * (size_t)d);
-        for (size_t k = 0; k < j.n_chunks; k++) {
+        for (size_t k = 0; k < it->n_chunks; k++) {
             const float *pk = P + k * partial_stride(d);
             if (pk[1] == 0) continue;
             float w = expf(pk[0] - M);
             L += w * pk[1];
             for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x], sig[x] += w * pk[2 + d + x];
         }
-        float *o = out + i * (size_t)d;
+        float *o = it->out + i * (size_t)d;
         if (L == 0) { /* empty context: zero output */
             memset(o, 0, sizeof(float) * (size_t)d);
             continue;
         }
         float inv = 1.0f / L;
         for (int x = 0; x < d; x++) acc[x] *= inv;
-        if (j.vv.family == RQ_FAMILY_PROD) {
+        if (j->vv.family == RQ_FAMILY_PROD) {
             for (int x = 0; x < d; x++) sig[x] *= inv;
             qjl_transpose_f(c->qv, sig, tmp);
             for (int x = 0; x < d; x++) acc[x] += tmp[x];
@@ -907,18 +1225,58 @@ static rq_status attend(const rq_cache *c, int layer, const float *q, size_t n_q
     return RQ_OK;
 }
 
+/* The attention itself: items with their plans and workspace regions set
+ * (qprep, partial), qb scratch for the largest n_qb. Every item's queries
+ * are prepared, then one parallel loop runs every (item, KV head, chunk)
+ * task, then each item is merged: an item's result depends on nothing
+ * but itself, so it is the same bits as a call on that item alone. */
+static rq_status attend(const rq_cache *c, int layer, const rq_attn_params *p, attn_item *items, size_t n_items,
+                        float *qb, const char *fn) {
+    attn_job j;
+    job_init(&j, c, layer, p);
+    size_t n_tasks = 0;
+    for (size_t b = 0; b < n_items; b++) {
+        rq_status st = attend_prepare(&j, layer, &items[b], qb, fn);
+        if (st) return st;
+        items[b].task0 = n_tasks;
+        n_tasks += (size_t)c->cfg.n_kv_heads * items[b].n_chunks;
+    }
+    if (n_tasks > INT32_MAX) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %zu tasks: too many sequences", fn, n_tasks);
+    j.items = items, j.n_items = n_items;
+    rq_parallel_for(c->cfg.n_threads, (int)n_tasks, attn_task, &j);
+    for (size_t b = 0; b < n_items; b++) {
+        rq_status st = attend_merge(&j, &items[b], fn);
+        if (st) return st;
+    }
+    return RQ_OK;
+}
+
+/* One item from a plan, its regions at ws (n_prep + n_part floats). */
+static attn_item item_of(const layer_store *ls, const float *q, size_t n_queries, const size_t *n_ctx, float *out,
+                         const attn_plan *pl, float *ws) {
+    attn_item it;
+    memset(&it, 0, sizeof it);
+    it.ls = ls, it.q = q, it.n_queries = n_queries, it.n_ctx = n_ctx, it.out = out;
+    it.n_chunks = pl->n_chunks, it.chunk_tokens = pl->chunk_tokens, it.n_ranges = pl->n_ranges;
+    it.qprep = ws, it.partial = ws + pl->n_prep;
+    return it;
+}
+
 rq_status rq_cache_attention_ws(const rq_cache *c, int layer, const float *q, size_t n_queries, const size_t *n_ctx,
                                 const rq_attn_params *p, float *out, void *ws, size_t ws_bytes) {
     static const char fn[] = "rq_cache_attention_ws";
-    rq_status st = check_attention_args(fn, c, layer, q, n_queries, n_ctx, p, out);
+    const layer_store *ls;
+    rq_status st = check_attention_args(fn, c, 0, layer, q, n_queries, n_ctx, p, out, &ls);
     if (st || !n_queries) return st;
     attn_plan pl;
-    plan_attention(c, layer, n_queries, n_ctx, p, &pl);
+    plan_attention(c, ls, layer, n_queries, n_ctx, p, &pl);
     if (!ws || ws_bytes < plan_bytes(&pl))
         return rq__fail(RQ_ERR_INVALID_ARG, "%s: workspace of %zu bytes%s, this call needs %zu", fn, ws_bytes,
                         ws ? "" : " at NULL", plan_bytes(&pl));
     uintptr_t a = ((uintptr_t)ws + WS_ALIGN - 1) & ~(uintptr_t)(WS_ALIGN - 1);
-    return attend(c, layer, q, n_queries, n_ctx, p, out, &pl, (float *)(void *)a, fn);
+    float *w = (float *)(void *)a;
+    attn_item it = item_of(ls, q, n_queries, n_ctx, out, &pl, w);
+    return attend(c, layer, p, &it, 1, w + pl.n_prep + pl.n_part, fn);
 }
 
 /* A workspace of at least `floats` floats from the cache's free list, or a
@@ -948,27 +1306,80 @@ static void ws_give(const rq_cache *cc, workspace *w) {
     pthread_mutex_unlock(&c->ws_mu);
 }
 
-rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries, const size_t *n_ctx,
-                             const rq_attn_params *p, float *out) {
-    static const char fn[] = "rq_cache_attention";
-    rq_status st = check_attention_args(fn, c, layer, q, n_queries, n_ctx, p, out);
-    if (st || !n_queries) return st;
-    attn_plan pl;
-    plan_attention(c, layer, n_queries, n_ctx, p, &pl);
-    const size_t floats = (plan_bytes(&pl) + sizeof(float) - 1) / sizeof(float);
-    workspace *w = ws_take(c, floats);
-    if (!w) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a workspace of %zu bytes)", fn, plan_bytes(&pl));
+/* Attention of n_items sequences with a workspace from the cache's free
+ * list; items[b].seq/q/n_queries/n_ctx/out given. */
+static rq_status attention_pooled(const rq_cache *c, int layer, const rq_attn_seq *seqs, size_t n_seqs,
+                                  const rq_attn_params *p, const char *fn) {
+    /* the plans first: the workspace holds the items, then each item's
+     * prepared queries and partials, then the shared scratch (qb) */
+    size_t floats = 0, qb = 0, live = 0;
+    for (size_t b = 0; b < n_seqs; b++) {
+        const layer_store *ls;
+        rq_status st = check_attention_args(fn, c, seqs[b].seq, layer, seqs[b].q, seqs[b].n_queries, seqs[b].n_ctx, p,
+                                            seqs[b].out, &ls);
+        if (st) return n_seqs > 1 ? rq__fail(st, "%s: sequence entry %zu: %s", fn, b, rq_last_error()) : st;
+        if (!seqs[b].n_queries) continue;
+        attn_plan pl;
+        plan_attention(c, ls, layer, seqs[b].n_queries, seqs[b].n_ctx, p, &pl);
+        floats += pl.n_prep + pl.n_part, qb = pl.n_qb > qb ? pl.n_qb : qb, live++;
+    }
+    if (!live) return RQ_OK;
+    const size_t item_floats = (live * sizeof(attn_item) + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN / sizeof(float);
+    const size_t total = item_floats + floats + qb + WS_ALIGN / sizeof(float);
+    workspace *w = ws_take(c, total);
+    if (!w) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a workspace of %zu bytes)", fn, total * sizeof(float));
     uintptr_t a = ((uintptr_t)w->data + WS_ALIGN - 1) & ~(uintptr_t)(WS_ALIGN - 1);
-    st = attend(c, layer, q, n_queries, n_ctx, p, out, &pl, (float *)(void *)a, fn);
+    float *base = (float *)(void *)a, *at = base + item_floats;
+    attn_item *items = (attn_item *)(void *)base;
+    size_t n = 0;
+    for (size_t b = 0; b < n_seqs; b++) {
+        if (!seqs[b].n_queries) continue;
+        const layer_store *ls = &seq_find(c, seqs[b].seq)->layers[layer];
+        attn_plan pl;
+        plan_attention(c, ls, layer, seqs[b].n_queries, seqs[b].n_ctx, p, &pl);
+        items[n++] = item_of(ls, seqs[b].q, seqs[b].n_queries, seqs[b].n_ctx, seqs[b].out, &pl, at);
+        at += pl.n_prep + pl.n_part;
+    }
+    rq_status st = attend(c, layer, p, items, n, at, fn);
     ws_give(c, w);
     return st;
 }
 
+rq_status rq_cache_attention(const rq_cache *c, int layer, const float *q, size_t n_queries, const size_t *n_ctx,
+                             const rq_attn_params *p, float *out) {
+    return rq_cache_seq_attention(c, 0, layer, q, n_queries, n_ctx, p, out);
+}
+
+rq_status rq_cache_seq_attention(const rq_cache *c, int seq, int layer, const float *q, size_t n_queries,
+                                 const size_t *n_ctx, const rq_attn_params *p, float *out) {
+    const rq_attn_seq one = {.seq = seq, .q = q, .n_queries = n_queries, .n_ctx = n_ctx, .out = out};
+    return attention_pooled(c, layer, &one, 1, p, seq ? "rq_cache_seq_attention" : "rq_cache_attention");
+}
+
+rq_status rq_cache_attention_batch(const rq_cache *c, int layer, const rq_attn_seq *seqs, size_t n_seqs,
+                                   const rq_attn_params *p) {
+    static const char fn[] = "rq_cache_attention_batch";
+    if (n_seqs && !seqs) return rq__fail(RQ_ERR_INVALID_ARG, "%s: seqs is NULL with n_seqs = %zu", fn, n_seqs);
+    if (n_seqs > ((size_t)1 << 24)) return rq__fail(RQ_ERR_INVALID_ARG, "%s: n_seqs = %zu too large", fn, n_seqs);
+    if (!n_seqs) {
+        if (!c || !p) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "p");
+        return RQ_OK;
+    }
+    return attention_pooled(c, layer, seqs, n_seqs, p, fn);
+}
+
 rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, size_t n_queries,
                                  const size_t *n_ctx, const rq_attn_params *p, float *out) {
-    rq_status st = check_attention_args("rq_cache_attention_ref", c, layer, q, n_queries, n_ctx, p, out);
+    return rq_cache_seq_attention_ref(c, 0, layer, q, n_queries, n_ctx, p, out);
+}
+
+rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, const float *q, size_t n_queries,
+                                     const size_t *n_ctx, const rq_attn_params *p, float *out) {
+    const layer_store *ls;
+    rq_status st = check_attention_args(seq ? "rq_cache_seq_attention_ref" : "rq_cache_attention_ref", c, seq, layer,
+                                        q, n_queries, n_ctx, p, out, &ls);
     if (st || !n_queries) return st;
-    const layer_store *ls = &c->layers[layer];
+    const size_t W = c->window[layer], t_kept = ls->n_dropped * (size_t)c->cfg.page_tokens;
     int d = c->cfg.head_dim, Hq = p->n_q_heads, G = Hq / c->cfg.n_kv_heads;
     size_t n_tok = ls->n_tokens;
     double scale = p->scale > 0 ? p->scale : 1.0 / sqrt((double)d);
@@ -983,7 +1394,7 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
     }
     for (int h = 0; h < c->cfg.n_kv_heads; h++) {
         const key_basis *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
-        for (size_t t = 0; t < n_tok; t++) {
+        for (size_t t = t_kept; t < n_tok; t++) { /* positions released behind the window are never read */
             float *kt = kd + t * (size_t)d;
             rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kt, 1);
             if (B) { /* back from the range's basis: k = A⁻¹ (A k) = (Πᵀ Π A⁻ᵀ)ᵀ (A k) */
@@ -1003,17 +1414,16 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
                 size_t qh = (size_t)h * (size_t)G + (size_t)g;
                 const float *qi = q + (i * (size_t)Hq + qh) * (size_t)d;
                 float *oi = out + (i * (size_t)Hq + qh) * (size_t)d;
-                size_t lim = n_ctx ? n_ctx[i] : n_tok;
-                size_t lo = p->window && lim > p->window ? lim - p->window : 0; /* sliding window */
+                size_t lim = n_ctx ? n_ctx[i] : n_tok, t0 = W && lim > W ? lim - W : 0;
                 double m = -INFINITY, l = 0;
-                for (size_t t = lo; t < lim; t++) {
+                for (size_t t = t0; t < lim; t++) {
                     double s = 0;
                     for (int x = 0; x < d; x++) s += (double)qi[x] * kd[t * (size_t)d + (size_t)x];
                     sc[t] = s * scale;
                     m = sc[t] > m ? sc[t] : m;
                 }
                 for (int x = 0; x < d; x++) o[x] = 0;
-                for (size_t t = lo; t < lim; t++) {
+                for (size_t t = t0; t < lim; t++) {
                     double w = exp(sc[t] - m);
                     l += w;
                     for (int x = 0; x < d; x++) o[x] += w * vd[t * (size_t)d + (size_t)x];
@@ -1023,4 +1433,446 @@ rq_status rq_cache_attention_ref(const rq_cache *c, int layer, const float *q, s
     }
     free(kd), free(vd), free(sc), free(o), free(y);
     return RQ_OK;
+}
+
+/* ---- save and restore (docs/FORMAT.md §7) ----------------------------------
+ * A file holds one sequence or every sequence of a cache: a header naming
+ * everything that gives the stored bytes their meaning (types, head_dim,
+ * layers, KV heads, page size, quantizer seed and options, the key bases'
+ * hash, the windows), protected by a CRC32C; then per sequence a record of
+ * its token counts (CRC32C) and its pages, each page's used slots with their
+ * own CRC32C. A load checks every field, CRC and block (decoded once, so a
+ * block with an fp16 NaN never reaches attention) before it changes
+ * anything, then takes every page it needs at once. */
+#define SEQ_MAGIC "RQKVSEQ"   /* 8 bytes with its NUL */
+#define SEQ_FILE_VERSION 1u
+#define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
+#define SEQ_HEADER_FIXED 104  /* header bytes before the windows */
+
+/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final
+ * xor 0xFFFFFFFF), one table lookup per byte. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int b = 0; b < 8; b++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32c(const void *data, size_t n) {
+    pthread_once(&crc_once, crc_init);
+    const uint8_t *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A stored CRC matches. Fuzzing builds (make fuzz) accept any CRC, so the
+ * fuzzer reaches the checks behind them (libFuzzer's convention). */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define CRC_OK(data, n, want) ((void)(data), (void)(n), (void)(want), true)
+#else
+#define CRC_OK(data, n, want) (crc32c(data, n) == (want))
+#endif
+
+static void put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* FNV-1a 64 over a value's little-endian bytes */
+static uint64_t fnv_u64(uint64_t h, uint64_t v) {
+    for (int i = 0; i < 8; i++) h = (h ^ (uint8_t)(v >> (8 * i))) * 0x100000001b3ull;
+    return h;
+}
+
+/* The key bases' identity: FNV-1a 64 over, per layer and KV head in order,
+ * 0 (none) or 1, n ranges, n_ctx, the starts and the floats of every Aᵀ
+ * (their IEEE bits); 0 when no head has a basis. */
+static uint64_t key_basis_hash(const rq_cache *c) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    bool any = false;
+    const size_t dd = (size_t)c->cfg.head_dim * (size_t)c->cfg.head_dim;
+    for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) {
+        const key_basis *b = c->kbasis[i];
+        h = fnv_u64(h, b != NULL);
+        if (!b) continue;
+        any = true;
+        h = fnv_u64(h, b->n), h = fnv_u64(h, b->n_ctx);
+        for (size_t r = 0; r < b->n; r++) h = fnv_u64(h, b->start[r]);
+        for (size_t x = 0; x < b->n * dd; x++) {
+            uint32_t u;
+            memcpy(&u, &b->mk[x], 4);
+            h = fnv_u64(h, u);
+        }
+    }
+    return any ? h : 0;
+}
+
+static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 4; }
+static size_t record_bytes(const rq_cache *c) { return 8 + 16 * (size_t)c->cfg.n_layers + 4; }
+
+static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
+    memset(p, 0, header_bytes(c));
+    memcpy(p, SEQ_MAGIC, 8);
+    put_u32(p + 8, SEQ_FILE_VERSION), put_u32(p + 12, RQ_FORMAT_VERSION), put_u32(p + 16, RQ_VERSION_NUMBER);
+    put_u32(p + 20, (uint32_t)header_bytes(c));
+    strncpy((char *)p + 24, rq_quantizer_type(c->qk)->name, SEQ_TYPE_NAME - 1);
+    strncpy((char *)p + 40, rq_quantizer_type(c->qv)->name, SEQ_TYPE_NAME - 1);
+    put_u32(p + 56, (uint32_t)c->cfg.head_dim), put_u32(p + 60, (uint32_t)c->cfg.n_layers);
+    put_u32(p + 64, (uint32_t)c->cfg.n_kv_heads), put_u32(p + 68, (uint32_t)c->cfg.page_tokens);
+    put_u64(p + 72, c->cfg.quant.seed);
+    put_u32(p + 80, (uint32_t)c->cfg.quant.law), put_u32(p + 84, (uint32_t)c->cfg.quant.norm_correct);
+    put_u32(p + 88, (uint32_t)c->cfg.quant.qjl), put_u32(p + 92, n_seqs);
+    put_u64(p + 96, key_basis_hash(c));
+    for (int l = 0; l < c->cfg.n_layers; l++) put_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l, c->window[l]);
+    const size_t n = header_bytes(c) - 4;
+    put_u32(p + n, crc32c(p, n));
+}
+
+/* Tokens used in page p of a layer holding n tokens. */
+static size_t page_used(const rq_cache *c, size_t n_tokens, size_t p) {
+    const size_t pt = (size_t)c->cfg.page_tokens, rest = n_tokens - p * pt;
+    return rest < pt ? rest : pt;
+}
+
+/* Bytes of one sequence's record and pages. */
+static size_t seq_saved_bytes(const rq_cache *c, const sequence *s) {
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    size_t n = record_bytes(c);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        const layer_store *ls = &s->layers[l];
+        const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (c->bk + c->bv);
+    }
+    return n;
+}
+
+static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    uint8_t *rec = p;
+    put_u32(p, (uint32_t)s->id), put_u32(p + 4, 0);
+    p += 8;
+    for (int l = 0; l < c->cfg.n_layers; l++, p += 16)
+        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped);
+    put_u32(p, crc32c(rec, (size_t)(p - rec)));
+    p += 4;
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        const layer_store *ls = &s->layers[l];
+        const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        for (size_t pg = ls->n_dropped; pg < pages; pg++) {
+            const size_t used = page_used(c, ls->n_tokens, pg);
+            uint8_t *body = p + 4, *q = body;
+            for (size_t h = 0; h < H; h++) { /* the used slots of each head: keys, then values */
+                const uint8_t *region = ls->pages[pg] + h * c->head_stride;
+                memcpy(q, region, used * c->bk), q += used * c->bk;
+                memcpy(q, region + pt * c->bk, used * c->bv), q += used * c->bv;
+            }
+            put_u32(p, crc32c(body, (size_t)(q - body)));
+            p = q;
+        }
+    }
+    return p;
+}
+
+rq_status rq_cache_seq_save_mem(const rq_cache *c, int seq, void *buf, size_t cap, size_t *n_bytes) {
+    static const char fn[] = "rq_cache_seq_save_mem";
+    if (!c || !n_bytes) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "n_bytes");
+    const sequence *one = NULL;
+    if (seq != RQ_SEQ_ALL && !(one = seq_find(c, seq)))
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: no sequence %d", fn, seq);
+    size_t need = header_bytes(c);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (!one || c->seqs[i] == one) need += seq_saved_bytes(c, c->seqs[i]);
+    *n_bytes = need;
+    if (!buf) return RQ_OK;
+    if (cap < need)
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: a buffer of %zu bytes, the sequence%s need%s %zu", fn, cap,
+                        one ? "" : "s", one ? "s" : "", need);
+    uint8_t *p = buf;
+    write_header(c, one ? 1u : (uint32_t)c->n_seqs, p);
+    p += header_bytes(c);
+    for (size_t i = 0; i < c->n_seqs; i++)
+        if (!one || c->seqs[i] == one) p = save_seq(c, c->seqs[i], p);
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path) {
+    static const char fn[] = "rq_cache_seq_save";
+    if (!path) return rq__fail(RQ_ERR_INVALID_ARG, "%s: path is NULL", fn);
+    size_t n;
+    rq_status st = rq_cache_seq_save_mem(c, seq, NULL, 0, &n);
+    if (st) return rq__fail(st, "%s: %s", fn, rq_last_error());
+    uint8_t *buf = malloc(n);
+    if (!buf) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (%zu bytes)", fn, n);
+    if ((st = rq_cache_seq_save_mem(c, seq, buf, n, &n))) rq__fail(st, "%s: %s", fn, rq_last_error());
+    else st = rq__write_atomic(fn, path, buf, n);
+    free(buf);
+    return st;
+}
+
+/* One sequence record as parsed: where its pages start in the input. */
+typedef struct {
+    int id;
+    const uint8_t *pages;
+    size_t *n_tokens, *n_dropped; /* [n_layers] each, in one allocation */
+} seq_rec;
+
+/* Checks the header against the cache; *n_seqs from it. */
+static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *p, size_t n, uint32_t *n_seqs) {
+    if (n < 24) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than a header", fn, n);
+    if (memcmp(p, SEQ_MAGIC, 8)) return rq__fail(RQ_ERR_FORMAT, "%s: not a rotorquant sequence file (magic)", fn);
+    if (get_u32(p + 8) != SEQ_FILE_VERSION)
+        return rq__fail(RQ_ERR_FORMAT, "%s: file format version %u, this library reads version %u", fn,
+                        get_u32(p + 8), SEQ_FILE_VERSION);
+    if (get_u32(p + 12) != RQ_FORMAT_VERSION)
+        return rq__fail(RQ_ERR_FORMAT, "%s: block format version %u, this library writes version %d", fn,
+                        get_u32(p + 12), RQ_FORMAT_VERSION);
+    const uint32_t hb = get_u32(p + 20);
+    if (hb != header_bytes(c)) /* the header holds one window per layer */
+        return rq__fail(RQ_ERR_FORMAT, "%s: a header of %u bytes, a cache of %d layers needs %zu", fn, hb,
+                        c->cfg.n_layers, header_bytes(c));
+    if (n < hb) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than the header (%u)", fn, n, hb);
+    if (!CRC_OK(p, hb - 4, get_u32(p + hb - 4))) return rq__fail(RQ_ERR_FORMAT, "%s: header CRC32C mismatch", fn);
+    /* the header is intact: now every difference is a mismatch of caches */
+    char tk[SEQ_TYPE_NAME + 1] = {0}, tv[SEQ_TYPE_NAME + 1] = {0};
+    memcpy(tk, p + 24, SEQ_TYPE_NAME), memcpy(tv, p + 40, SEQ_TYPE_NAME);
+    const char *ck = rq_quantizer_type(c->qk)->name, *cv = rq_quantizer_type(c->qv)->name;
+    if (strcmp(tk, ck) || strcmp(tv, cv))
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with types %.16s/%.16s (K/V), the cache has %s/%s", fn, tk, tv, ck,
+                        cv);
+    const uint32_t d = get_u32(p + 56), L = get_u32(p + 60), H = get_u32(p + 64), pt = get_u32(p + 68);
+    if (d != (uint32_t)c->cfg.head_dim || L != (uint32_t)c->cfg.n_layers || H != (uint32_t)c->cfg.n_kv_heads ||
+        pt != (uint32_t)c->cfg.page_tokens)
+        return rq__fail(RQ_ERR_FORMAT,
+                        "%s: saved with head_dim %u, %u layers, %u KV heads, pages of %u tokens; the cache has %d, %d, "
+                        "%d, %d",
+                        fn, d, L, H, pt, c->cfg.head_dim, c->cfg.n_layers, c->cfg.n_kv_heads, c->cfg.page_tokens);
+    if (get_u64(p + 72) != c->cfg.quant.seed || get_u32(p + 80) != (uint32_t)c->cfg.quant.law ||
+        get_u32(p + 84) != (uint32_t)c->cfg.quant.norm_correct || get_u32(p + 88) != (uint32_t)c->cfg.quant.qjl)
+        return rq__fail(RQ_ERR_FORMAT,
+                        "%s: saved with quantizer seed %llu (law %u, norm_correct %u, qjl %u); the cache has seed %llu "
+                        "(%d, %d, %d)",
+                        fn, (unsigned long long)get_u64(p + 72), get_u32(p + 80), get_u32(p + 84), get_u32(p + 88),
+                        (unsigned long long)c->cfg.quant.seed, (int)c->cfg.quant.law, c->cfg.quant.norm_correct,
+                        (int)c->cfg.quant.qjl);
+    if (get_u64(p + 96) != key_basis_hash(c))
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with key bases of hash %016llx, the cache's are %016llx%s", fn,
+                        (unsigned long long)get_u64(p + 96), (unsigned long long)key_basis_hash(c),
+                        key_basis_hash(c) ? "" : " (none)");
+    for (int l = 0; l < c->cfg.n_layers; l++)
+        if (get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l) != c->window[l])
+            return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with a window of %llu, the cache's is %zu", fn, l,
+                            (unsigned long long)get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l), c->window[l]);
+    *n_seqs = get_u32(p + 92);
+    return RQ_OK;
+}
+
+/* Checks one page's blocks: every one decodes (finite fp16 fields); the
+ * largest |f32 key value| goes to *kmax. scratch: head_dim floats. */
+static rq_status check_page(const rq_cache *c, const char *fn, const uint8_t *body, size_t used, int id, int layer,
+                            size_t page, float *scratch, float *kmax) {
+    const size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim;
+    const bool f32k = rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32;
+    for (size_t h = 0; h < H; h++)
+        for (size_t t = 0; t < 2 * used; t++) {
+            const bool val = t >= used;
+            const uint8_t *blk = body + h * used * (c->bk + c->bv) + (val ? used * c->bk + (t - used) * c->bv : t * c->bk);
+            if (rq_quantizer_decode(val ? c->qv : c->qk, blk, scratch, 1))
+                return rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (%s)",
+                                fn, id, layer, page, h, val ? "value" : "key", rq_last_error());
+            for (size_t x = 0; f32k && !val && x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
+        }
+    return RQ_OK;
+}
+
+rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n_bytes) {
+    static const char fn[] = "rq_cache_seq_load_mem";
+    if (!c) return rq__fail(RQ_ERR_INVALID_ARG, "%s: cache is NULL", fn);
+    if (!data && n_bytes) return rq__fail(RQ_ERR_INVALID_ARG, "%s: data is NULL", fn);
+    if (seq < RQ_SEQ_ALL) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence id %d is negative", fn, seq);
+    if (seq >= 0 && seq_find(c, seq)) return rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists", fn, seq);
+    const uint8_t *p = data, *end = p + n_bytes;
+    uint32_t n_seqs = 0;
+    rq_status st = check_header(c, fn, p, n_bytes, &n_seqs);
+    if (st) return st;
+    if (seq >= 0 && n_seqs != 1)
+        return rq__fail(RQ_ERR_INVALID_ARG, "%s: the data holds %u sequences; load them with RQ_SEQ_ALL", fn, n_seqs);
+    if (n_seqs > (size_t)(end - p) / record_bytes(c))
+        return rq__fail(RQ_ERR_TRUNCATED, "%s: %u sequences cannot fit in %zu bytes", fn, n_seqs, n_bytes);
+    p += header_bytes(c);
+    const int L = c->cfg.n_layers;
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads, tok_bytes = H * (c->bk + c->bv);
+    /* pass 1: parse and check everything; nothing changes yet */
+    seq_rec *recs = calloc(n_seqs ? n_seqs : 1, sizeof *recs);
+    size_t *counts = malloc(sizeof(size_t) * 2 * (size_t)L * (n_seqs ? n_seqs : 1));
+    float *scratch = malloc(sizeof(float) * (size_t)c->cfg.head_dim);
+    float *kmax = calloc((size_t)L * (n_seqs ? n_seqs : 1), sizeof(float));
+    if (!recs || !counts || !scratch || !kmax) {
+        free(recs), free(counts), free(scratch), free(kmax);
+        return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    size_t pages_needed = 0;
+    for (uint32_t i = 0; i < n_seqs && !st; i++) {
+        seq_rec *r = &recs[i];
+        r->n_tokens = counts + 2 * (size_t)L * i, r->n_dropped = r->n_tokens + L;
+        if ((size_t)(end - p) < record_bytes(c)) {
+            st = rq__fail(RQ_ERR_TRUNCATED, "%s: the data ends inside the record of sequence %u", fn, i);
+            break;
+        }
+        if (!CRC_OK(p, record_bytes(c) - 4, get_u32(p + record_bytes(c) - 4))) {
+            st = rq__fail(RQ_ERR_FORMAT, "%s: record of sequence %u: CRC32C mismatch", fn, i);
+            break;
+        }
+        const uint32_t id = get_u32(p);
+        r->id = seq >= 0 ? seq : (int)id;
+        if (id > INT32_MAX) {
+            st = rq__fail(RQ_ERR_FORMAT, "%s: sequence id %u out of range", fn, id);
+            break;
+        }
+        for (uint32_t j = 0; j < i && seq < 0; j++)
+            if (recs[j].id == r->id) st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d saved twice", fn, r->id);
+        if (!st && seq < 0 && seq_find(c, r->id))
+            st = rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists in the cache", fn, r->id);
+        for (int l = 0; l < L && !st; l++) {
+            const size_t n = get_u64(p + 8 + 16 * (size_t)l), dr = get_u64(p + 16 + 16 * (size_t)l);
+            const size_t W = c->window[l];
+            r->n_tokens[l] = n, r->n_dropped[l] = dr;
+            const key_basis *const *kb = (const key_basis *const *)c->kbasis + (size_t)l * H;
+            const size_t max_dr = W && n > W ? (n - W) / pt : 0; /* so dr·pt ≤ n */
+            if (dr > max_dr)
+                st = rq__fail(RQ_ERR_FORMAT,
+                              "%s: sequence %d, layer %d: %zu pages released, at most %zu with %zu tokens and a window "
+                              "of %zu",
+                              fn, r->id, l, dr, max_dr, n, W);
+            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / tok_bytes)
+                st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: %zu tokens cannot fit in the data", fn,
+                              r->id, l, n);
+            for (size_t h = 0; h < H && !st; h++)
+                if (kb[h] && kb[h]->n_ctx && n > kb[h]->n_ctx)
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: %zu tokens, the key basis serves %zu", fn,
+                                  r->id, l, n, kb[h]->n_ctx);
+        }
+        if (st) break;
+        p += record_bytes(c);
+        r->pages = p;
+        for (int l = 0; l < L && !st; l++) {
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {
+                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * tok_bytes;
+                if ((size_t)(end - p) < 4 || (size_t)(end - p) - 4 < body) {
+                    st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside page %zu", fn,
+                                  r->id, l, pg);
+                    break;
+                }
+                if (!CRC_OK(p + 4, body, get_u32(p)))
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu: CRC32C mismatch", fn, r->id, l,
+                                  pg);
+                else
+                    st = check_page(c, fn, p + 4, used, r->id, l, pg, scratch, &kmax[(size_t)L * i + (size_t)l]);
+                p += 4 + body;
+            }
+            pages_needed += pages - r->n_dropped[l];
+        }
+    }
+    if (!st && p != end)
+        st = rq__fail(RQ_ERR_FORMAT, "%s: %zu bytes after the last sequence", fn, (size_t)(end - p));
+    if (!st && pages_available(c) != SIZE_MAX && pages_available(c) < pages_needed)
+        st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed, %zu free in the pool)", fn, pages_needed,
+                      pages_available(c));
+    /* pass 2: the sequences, their tables and pages; on failure, undone */
+    const bool pass2 = !st;
+    size_t made = 0;
+    for (uint32_t i = 0; i < n_seqs && !st; i++, made++) {
+        const seq_rec *r = &recs[i];
+        int found;
+        size_t at = seq_index(c, r->id, &found);
+        sequence *s;
+        if ((st = seq_insert(c, fn, r->id, at, &s))) break;
+        const uint8_t *q = r->pages;
+        for (int l = 0; l < L && !st; l++) {
+            layer_store *ls = &s->layers[l];
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            if (pages && !(ls->pages = calloc(pages, sizeof(uint8_t *)))) {
+                st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page table)", fn);
+                break;
+            }
+            ls->cap_pages = pages, ls->n_dropped = r->n_dropped[l];
+            ls->kmax = kmax[(size_t)L * i + (size_t)l];
+            for (ls->n_pages = r->n_dropped[l]; ls->n_pages < pages; ls->n_pages++) {
+                uint8_t *pg = page_take(c);
+                if (!pg) {
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, c->page_bytes);
+                    break;
+                }
+                ls->pages[ls->n_pages] = pg;
+                const size_t used = page_used(c, r->n_tokens[l], ls->n_pages);
+                q += 4;
+                for (size_t h = 0; h < H; h++) {
+                    uint8_t *region = pg + h * c->head_stride;
+                    memcpy(region, q, used * c->bk), q += used * c->bk;
+                    memcpy(region + pt * c->bk, q, used * c->bv), q += used * c->bv;
+                }
+            }
+            /* on failure, as many tokens as pages taken: seq_free then releases them all */
+            ls->n_tokens = st ? ls->n_pages * pt : r->n_tokens[l];
+        }
+    }
+    if (st && pass2) /* undo: remove the sequences made so far (the failed one included) */
+        for (uint32_t i = 0; i < n_seqs && i <= made; i++) {
+            int found;
+            size_t at = seq_index(c, recs[i].id, &found);
+            if (!found) continue;
+            seq_free(c, c->seqs[at]);
+            memmove(c->seqs + at, c->seqs + at + 1, (c->n_seqs - at - 1) * sizeof *c->seqs);
+            c->n_seqs--;
+        }
+    free(recs), free(counts), free(scratch), free(kmax);
+    return st;
+}
+
+rq_status rq_cache_seq_load(rq_cache *c, int seq, const char *path) {
+    static const char fn[] = "rq_cache_seq_load";
+    if (!c || !path) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "path");
+    FILE *f = fopen(path, "rb");
+    if (!f) return rq__fail(RQ_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
+    size_t n = 0, cap = 0;
+    uint8_t *buf = NULL;
+    rq_status st = RQ_OK;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb) {
+                st = rq__fail(RQ_ERR_NOMEM, "%s: %s: out of memory", fn, path);
+                break;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) st = rq__fail(RQ_ERR_IO, "%s: reading %s failed", fn, path);
+            break;
+        }
+    }
+    fclose(f);
+    if (!st && (st = rq_cache_seq_load_mem(c, seq, buf, n))) rq__fail(st, "%s: %s: %s", fn, path, rq_last_error());
+    free(buf);
+    return st;
 }

@@ -239,9 +239,10 @@ static void test_attention_bad_args(void) {
     rq_cache_free(c);
 }
 
-/* Sliding window (rq_attn_params.window): the fused path against the
- * reference and the caller's-workspace variant, and both against a cache that holds only the window's keys
- * (f32 keys and values: that one must agree to float rounding). */
+/* Sliding window at Gemma 3's shape (rq_cache_set_window, head_dim 256,
+ * W = 512, appended in batches as the model does): the fused path against
+ * the reference and the caller's-workspace variant, and against a cache that
+ * holds only the window's keys (f32 keys and values: float rounding). */
 static void test_sliding_window(void) {
     const int d = 256, H = 1, G = 4, n_tok = 1300, W = 512;
     const char *types[] = {"f32", "turbo3", "q8_0"};
@@ -251,13 +252,15 @@ static void test_sliding_window(void) {
     float q[3 * 4 * 256], o[3 * 4 * 256], o2[3 * 4 * 256], o3[4 * 256];
     fill_kv(&r, k, v, (size_t)n_tok, d);
     for (int i = 0; i < 3 * G * d; i++) q[i] = 0.3f * k[(size_t)(i / d * 101 % n_tok) * d + (size_t)(i % d)] + (float)rq_rng_gauss(&r);
-    size_t n_ctx[3] = {(size_t)n_tok, 700, 300}; /* window reaches back past 0 for the last */
+    size_t n_ctx[3] = {(size_t)n_tok, 1000, 900}; /* the last batch's queries; 900 − W ≥ released pages */
     for (int ti = 0; ti < 3; ti++)
         for (int th = 1; th <= 2; th++) {
             rq_cache *c = make_cache(types[ti], types[ti], 1, H, d, 64, th);
             if (!c) continue;
-            CHECK_OK(rq_cache_append(c, 0, k, v, (size_t)n_tok));
-            rq_attn_params p = {.n_q_heads = H * G, .scale = 0, .window = W};
+            CHECK_OK(rq_cache_set_window(c, 0, W));
+            CHECK_OK(rq_cache_append(c, 0, k, v, 899));
+            CHECK_OK(rq_cache_append(c, 0, k + (size_t)899 * d, v + (size_t)899 * d, (size_t)n_tok - 899));
+            rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
             CHECK_OK(rq_cache_attention(c, 0, q, 3, n_ctx, &p, o));
             CHECK_OK(rq_cache_attention_ref(c, 0, q, 3, n_ctx, &p, o2));
             double e = rel_err(o, o2, (size_t)3 * G * d);
@@ -273,10 +276,15 @@ static void test_sliding_window(void) {
                 free(ws);
             }
             /* the window changes the answer (else this test could not fail) */
-            rq_attn_params pf = {.n_q_heads = H * G, .scale = 0};
-            CHECK_OK(rq_cache_attention(c, 0, q, 1, n_ctx, &pf, o3));
-            CHECK(rel_err(o3, o, (size_t)G * d) > 1e-3, "%s: window of %d over %d keys changed nothing", types[ti], W,
-                  n_tok);
+            rq_cache *cf = make_cache(types[ti], types[ti], 1, H, d, 64, th);
+            if (cf) {
+                rq_attn_params pf = {.n_q_heads = H * G, .scale = 0};
+                CHECK_OK(rq_cache_append(cf, 0, k, v, (size_t)n_tok));
+                CHECK_OK(rq_cache_attention(cf, 0, q, 1, n_ctx, &pf, o3));
+                CHECK(rel_err(o3, o, (size_t)G * d) > 1e-3, "%s: window of %d over %d keys changed nothing", types[ti],
+                      W, n_tok);
+                rq_cache_free(cf);
+            }
             rq_cache_free(c);
         }
     /* f32: the window equals a cache holding only keys n_tok − W .. n_tok − 1 */
@@ -287,8 +295,9 @@ static void test_sliding_window(void) {
         CHECK_OK(rq_cache_attention(c, 0, q, 1, NULL, &pf, o3));
         rq_cache *cw = make_cache("f32", "f32", 1, H, d, 64, 1);
         if (cw) {
+            CHECK_OK(rq_cache_set_window(cw, 0, W));
             CHECK_OK(rq_cache_append(cw, 0, k, v, (size_t)n_tok));
-            rq_attn_params p = {.n_q_heads = H * G, .scale = 0, .window = W};
+            rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
             CHECK_OK(rq_cache_attention(cw, 0, q, 1, n_ctx, &p, o));
             double e = rel_err(o, o3, (size_t)G * d);
             CHECK(e < 1e-5, "f32 window vs a cache of the window's keys: %.2g", e);
