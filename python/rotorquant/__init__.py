@@ -29,6 +29,7 @@ mutations (append, clear, key bases) with a lock, so sharing one is safe.
 from __future__ import annotations
 
 import math
+import operator
 import numpy as np
 
 from . import _ext
@@ -278,13 +279,25 @@ class KVCache:
     ``seed``, values a seed derived from it. Tokens are stored as packed
     blocks in pages; attention never reconstructs the cache.
 
-    Safe to share across threads: append / clear / set_key_basis take the
-    cache's lock exclusively; attention runs with the GIL released.
+    Many sequences (paged, as vLLM's PagedAttention): sequence 0 exists from
+    the start and every method without ``seq`` acts on it. Sequences have
+    ids you choose (``add_sequence``), share pages after ``fork`` (a child's
+    first append into a shared, partly filled page copies that one page),
+    and draw pages from one pool, bounded by ``max_bytes`` (0 = no limit):
+    an append that needs more pages than are left raises MemoryError and
+    changes nothing. ``attention_batch`` serves several sequences of a layer
+    in one library call; ``save``/``load`` and ``to_bytes``/``from_bytes``
+    persist one sequence or all of them.
+
+    Safe to share across threads: append / clear / set_key_basis and the
+    sequence structure changes (add, remove, fork, truncate, set_window,
+    load) take the cache's lock exclusively; attention, attention_batch and
+    save share it, with the GIL released.
     """
 
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
-                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian"):
+                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian", max_bytes: int = 0):
         if law not in _LAWS or qjl not in _QJL:
             raise InputError("KVCache: law must be 'beta'/'gauss' and qjl 'gaussian'/'structured'")
         for name, val, hi in (("n_layers", n_layers, 1 << 20), ("n_kv_heads", n_kv_heads, 1 << 20),
@@ -294,9 +307,12 @@ class KVCache:
                 raise InputError(f"KVCache: {name} must be in [0, {hi}], got {val}")
         if not 0 <= int(seed) < 2 ** 64:
             raise InputError(f"KVCache: seed must be in [0, 2^64), got {seed}")
+        if not 0 <= int(max_bytes) < 2 ** 63:
+            raise InputError(f"KVCache: max_bytes must be in [0, 2^63), got {max_bytes}")
         self._c = _ext.KVCache(int(n_layers), int(n_kv_heads), int(head_dim), str(type_k), str(type_v),
                                int(n_threads), int(seed), int(page_tokens), _LAWS[law], bool(norm_correct),
-                               _QJL[qjl])
+                               _QJL[qjl], int(max_bytes))
+        self.max_bytes = int(max_bytes)
         self.n_layers, self.n_kv_heads, self.head_dim = int(n_layers), int(n_kv_heads), int(head_dim)
         self.type_k = self._c.quantizer_info(False)[0]
         self.type_v = self._c.quantizer_info(True)[0]
@@ -312,10 +328,24 @@ class KVCache:
             raise InputError(f"layer {layer} outside [0, {self.n_layers})")
         return layer
 
-    def append(self, layer: int, k, v) -> None:
-        """Append tokens to one layer: k, v (n_tokens, n_kv_heads, head_dim)
-        (or (n_kv_heads, head_dim) for one token). All tokens are validated
-        and encoded before any is stored: on error nothing is appended."""
+    @staticmethod
+    def _seq(seq, what):
+        seq = operator.index(seq)
+        if not -2 ** 31 <= seq < 2 ** 31:
+            raise InputError(f"{what}: sequence id {seq} outside the int range")
+        return seq
+
+    @staticmethod
+    def _seq_or_all(seq, what):
+        return _ext.RQ_SEQ_ALL if seq is None else KVCache._seq(seq, what)
+
+    def append(self, layer: int, k, v, seq: int = 0) -> None:
+        """Append tokens to one layer of sequence ``seq``: k, v (n_tokens,
+        n_kv_heads, head_dim) (or (n_kv_heads, head_dim) for one token). All
+        tokens are validated and encoded before any is stored: on error
+        nothing is appended. MemoryError when ``max_bytes`` leaves too few
+        pages for them (the cache unchanged)."""
+        seq = self._seq(seq, "append")
         layer = self._layer(layer)
         shape = (self.n_kv_heads, self.head_dim)
         kk = _floats(k, "k", last=self.head_dim, ndim=(2, 3))
@@ -323,11 +353,12 @@ class KVCache:
         if kk.shape[-2:] != shape or vv.shape != kk.shape:
             raise InputError(f"append: k and v must both be (n_tokens, {self.n_kv_heads}, {self.head_dim}), "
                              f"got {kk.shape} and {vv.shape}")
-        self._c.append(layer, kk, vv)
+        self._c.append(layer, kk, vv, seq)
 
     def attention(self, layer: int, q, n_q_heads: int, causal: bool = True, *, scale: float = 0.0,
-                  n_ctx=None, reference: bool = False) -> np.ndarray:
-        """Softmax attention of queries over the layer's cached tokens.
+                  n_ctx=None, reference: bool = False, seq: int = 0) -> np.ndarray:
+        """Softmax attention of queries over the layer's cached tokens of
+        sequence ``seq``.
 
         q: (n_q, n_q_heads, head_dim) (or (n_q_heads, head_dim), one query) →
         float32, same shape. Query head h reads KV head h // (n_q_heads //
@@ -336,7 +367,10 @@ class KVCache:
         every query sees every token. ``n_ctx`` (one int per query)
         overrides both. ``scale`` 0 = 1/sqrt(head_dim). ``reference=True``
         runs rq_cache_attention_ref (decode everything, exact softmax in
-        double) instead of the fused kernels."""
+        double) instead of the fused kernels. On a layer with a sliding
+        window (``set_window``) each query sees at most its last n_window
+        positions."""
+        seq = self._seq(seq, "attention")
         layer = int(layer)
         n_q_heads = int(n_q_heads)
         if n_q_heads <= 0:
@@ -357,11 +391,127 @@ class KVCache:
         else:
             ctx = None  # causal: the binding reads n_tokens under the cache's lock
         out = np.empty_like(qq)
-        self._c.attention(layer, qq, n_q_heads, ctx, scale, out, bool(reference), bool(causal))
+        self._c.attention(layer, qq, n_q_heads, ctx, scale, out, bool(reference), bool(causal), seq)
         return out
 
+    def attention_batch(self, layer: int, queries, n_q_heads: int, causal: bool = True, *,
+                        scale: float = 0.0) -> list:
+        """Attention of several sequences of one layer in one library call
+        (rq_cache_attention_batch, the GIL released): ``queries`` is a list
+        of ``(seq, q)`` pairs, q as for :meth:`attention`; returns one
+        float32 array per pair, in order, each bit for bit what
+        ``attention(layer, q, n_q_heads, causal, seq=seq)`` gives. A
+        sequence may appear more than once."""
+        layer = self._layer(layer)
+        n_q_heads = int(n_q_heads)
+        if n_q_heads <= 0:
+            raise InputError(f"attention_batch: n_q_heads must be positive, got {n_q_heads}")
+        scale = float(scale)
+        if not (scale >= 0 and math.isfinite(scale)):
+            raise InputError(f"attention_batch: scale must be finite and >= 0, got {scale}")
+        entries, outs = [], []
+        for i, item in enumerate(queries):
+            try:
+                seq, q = item
+            except (TypeError, ValueError):
+                raise InputError(f"attention_batch: entry {i} must be a (seq, q) pair") from None
+            seq = self._seq(seq, "attention_batch")
+            qq = _floats(q, "q", last=self.head_dim, ndim=(2, 3))
+            if qq.shape[-2] != n_q_heads:
+                raise InputError(f"attention_batch: entry {i}: q must be (n_q, {n_q_heads}, {self.head_dim}), "
+                                 f"got {qq.shape}")
+            out = np.empty_like(qq)
+            entries.append((seq, qq, out))
+            outs.append(out)
+        self._c.attention_batch(layer, entries, n_q_heads, scale, bool(causal))
+        return outs
+
+    # -- many sequences ---------------------------------------------------
+    def add_sequence(self, seq: int) -> None:
+        """A new empty sequence with id ``seq`` (>= 0, not present yet)."""
+        self._c.seq_add(self._seq(seq, "add_sequence"))
+
+    def remove_sequence(self, seq: int) -> None:
+        """Remove a sequence; its pages return to the pool unless shared.
+        Sequence 0 may be removed too (calls without ``seq`` then fail until
+        it is added again)."""
+        self._c.seq_remove(self._seq(seq, "remove_sequence"))
+
+    def fork(self, parent: int, child: int) -> None:
+        """A new sequence ``child`` holding every token of ``parent``,
+        sharing its pages (nothing is copied; a shared prefix costs once)."""
+        self._c.seq_fork(self._seq(parent, "fork"), self._seq(child, "fork"))
+
+    def truncate(self, seq: int, n_tokens: int) -> None:
+        """Keep the first ``n_tokens`` positions of ``seq`` in every layer
+        (layers holding fewer are unchanged); pages no sequence holds any
+        more return to the pool."""
+        n_tokens = operator.index(n_tokens)
+        if n_tokens < 0:
+            raise InputError(f"truncate: n_tokens must be >= 0, got {n_tokens}")
+        self._c.seq_truncate(self._seq(seq, "truncate"), n_tokens)
+
+    @property
+    def sequences(self) -> list:
+        """The ids of the cache's sequences, ascending."""
+        return self._c.seq_ids()
+
+    def n_tokens_of(self, seq: int, layer: int = 0) -> int:
+        """Tokens of sequence ``seq`` in one layer."""
+        return self._c.seq_n_tokens(self._seq(seq, "n_tokens_of"), self._layer(layer))
+
+    def set_window(self, layer: int, n_window: int) -> None:
+        """A sliding window for one layer (0 = none): a query at context
+        length n sees positions n − n_window .. n − 1 only, and appends
+        free the pages every later query is past. Only while no sequence
+        holds tokens in the layer."""
+        n_window = operator.index(n_window)
+        if n_window < 0:
+            raise InputError(f"set_window: n_window must be >= 0, got {n_window}")
+        self._c.set_window(self._layer(layer), n_window)
+
+    @property
+    def pages_in_use(self) -> int:
+        """Pages of the pool held by some sequence (shared pages count once)."""
+        return self._c.pages()[0]
+
+    @property
+    def pages_available(self) -> int | None:
+        """Pages an append may still take under ``max_bytes`` (free pages plus
+        the budget not yet allocated); None without a budget."""
+        return self._c.pages()[1]
+
+    @property
+    def page_bytes(self) -> int:
+        """The bytes one page costs the ``max_bytes`` budget."""
+        return self._c.pages()[2]
+
+    def save(self, path, seq: int | None = None) -> None:
+        """Write one sequence (``seq``) or every sequence (None) to a file,
+        atomically (a temporary file renamed over ``path``)."""
+        import os
+        self._c.save(self._seq_or_all(seq, "save"), os.fspath(path))
+
+    def load(self, path, seq: int | None = None) -> None:
+        """Add the sequences saved in a file: with ``seq`` the file must hold
+        one sequence, added under that id; with None each keeps its saved
+        id. The ids must not exist yet. Every field, CRC and block is
+        checked first: on any error (rotorquant.Error naming it) the cache
+        is unchanged. Forks saved together load as separate copies."""
+        import os
+        self._c.load(self._seq_or_all(seq, "load"), os.fspath(path))
+
+    def to_bytes(self, seq: int | None = None) -> bytes:
+        """The bytes :meth:`save` writes, in memory."""
+        return self._c.to_bytes(self._seq_or_all(seq, "to_bytes"))
+
+    def from_bytes(self, data, seq: int | None = None) -> None:
+        """:meth:`load` from bytes (any bytes-like object)."""
+        self._c.from_bytes(self._seq_or_all(seq, "from_bytes"), data)
+
     def clear(self) -> None:
-        """Forget every token of every layer (pages are kept for reuse)."""
+        """Forget every token of every layer of every sequence (the sequences
+        stay; pages go back to the pool for reuse)."""
         self._c.clear()
 
     def layer_tokens(self, layer: int) -> int:

@@ -1,6 +1,6 @@
 """Type stubs of rotorquant (docstrings: rotorquant/__init__.py)."""
 from os import PathLike
-from typing import Any, Sequence, TypedDict
+from typing import Any, Iterable, Sequence, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -74,14 +74,52 @@ class KVCache:
     type_v: str
     n_threads: int
     seed: int
+    max_bytes: int
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
-                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian") -> None: ...
-    def append(self, layer: int, k: npt.ArrayLike, v: npt.ArrayLike) -> None:
-        """k, v (n_tokens, n_kv_heads, head_dim); all or nothing."""
+                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian",
+                 max_bytes: int = 0) -> None: ...
+    def append(self, layer: int, k: npt.ArrayLike, v: npt.ArrayLike, seq: int = 0) -> None:
+        """k, v (n_tokens, n_kv_heads, head_dim); all or nothing; MemoryError past max_bytes."""
     def attention(self, layer: int, q: npt.ArrayLike, n_q_heads: int, causal: bool = True, *, scale: float = 0.0,
-                  n_ctx: Sequence[int] | None = None, reference: bool = False) -> npt.NDArray[np.float32]:
+                  n_ctx: Sequence[int] | None = None, reference: bool = False,
+                  seq: int = 0) -> npt.NDArray[np.float32]:
         """q (n_q, n_q_heads, head_dim) -> same shape."""
+    def attention_batch(self, layer: int, queries: Iterable[tuple[int, npt.ArrayLike]], n_q_heads: int,
+                        causal: bool = True, *, scale: float = 0.0) -> list[npt.NDArray[np.float32]]:
+        """[(seq, q), ...] -> one output per entry, in one library call."""
+    def add_sequence(self, seq: int) -> None:
+        """A new empty sequence."""
+    def remove_sequence(self, seq: int) -> None:
+        """Remove a sequence (shared pages stay with the others)."""
+    def fork(self, parent: int, child: int) -> None:
+        """child = a copy of parent sharing its pages."""
+    def truncate(self, seq: int, n_tokens: int) -> None:
+        """Keep the first n_tokens positions in every layer."""
+    @property
+    def sequences(self) -> list[int]:
+        """Sequence ids, ascending."""
+    def n_tokens_of(self, seq: int, layer: int = 0) -> int:
+        """Tokens of a sequence in one layer."""
+    def set_window(self, layer: int, n_window: int) -> None:
+        """Sliding window for one layer (0 = none); only while it is empty."""
+    @property
+    def pages_in_use(self) -> int:
+        """Pages held by some sequence."""
+    @property
+    def pages_available(self) -> int | None:
+        """Pages left under max_bytes; None without a budget."""
+    @property
+    def page_bytes(self) -> int:
+        """Bytes one page costs the budget."""
+    def save(self, path: str | PathLike[str], seq: int | None = None) -> None:
+        """One sequence, or all (None), to a file."""
+    def load(self, path: str | PathLike[str], seq: int | None = None) -> None:
+        """Add saved sequences; all or nothing."""
+    def to_bytes(self, seq: int | None = None) -> bytes:
+        """What save writes, in memory."""
+    def from_bytes(self, data: bytes | bytearray | memoryview, seq: int | None = None) -> None:
+        """load from bytes; all or nothing."""
     def clear(self) -> None:
         """Forget every token."""
     def layer_tokens(self, layer: int) -> int:

@@ -11,7 +11,9 @@
  *
  * Threads (include/rotorquant.h): a quantizer is immutable after init, so
  * its methods run concurrently without a lock. A cache is mutated by append,
- * clear and set_key_basis (exclusive) and read by attention; each cache
+ * clear, set_key_basis and the sequence structure changes (add, remove,
+ * fork, truncate, set_window, load) (exclusive) and read by attention,
+ * batched attention, save and the counters; each cache
  * object holds a pthread read-write lock taken with the GIL released.
  * Attention is safe from any number of threads at once (the library keeps a
  * workspace per concurrent call), so attention calls share the lock.
@@ -361,14 +363,19 @@ static void cache_dealloc(CacheObject *self) {
 
 static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"n_layers", "n_kv_heads", "head_dim", "type_k", "type_v", "n_threads", "seed",
-                             "page_tokens", "law", "norm_correct", "qjl", NULL};
+                             "page_tokens", "law", "norm_correct", "qjl", "max_bytes", NULL};
     rq_cache_config cfg = rq_cache_config_default();
-    unsigned long long seed = cfg.quant.seed;
+    unsigned long long seed = cfg.quant.seed, max_bytes = 0;
     int law = cfg.quant.law, norm_correct = cfg.quant.norm_correct, qjl = cfg.quant.qjl;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipi", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipiK", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
                                      &cfg.head_dim, &cfg.type_k, &cfg.type_v, &cfg.n_threads, &seed,
-                                     &cfg.page_tokens, &law, &norm_correct, &qjl))
+                                     &cfg.page_tokens, &law, &norm_correct, &qjl, &max_bytes))
         return -1;
+    if (max_bytes > SIZE_MAX) {
+        PyErr_SetString(InputError, "KVCache: max_bytes does not fit size_t");
+        return -1;
+    }
+    cfg.max_bytes = (size_t)max_bytes;
     if (self->c) {
         PyErr_SetString(PyExc_RuntimeError, "KVCache is already initialized");
         return -1;
@@ -400,11 +407,12 @@ static int need_c(CacheObject *self) {
     return -1;
 }
 
-/* append(layer, k, v): k, v float32 n_tokens·n_kv_heads·head_dim each. */
+/* append(layer, k, v, seq=0): k, v float32 n_tokens·n_kv_heads·head_dim
+ * each, onto sequence seq. */
 static PyObject *cache_append(CacheObject *self, PyObject *args) {
-    int layer;
+    int layer, sq = 0;
     PyObject *ko, *vo;
-    if (need_c(self) || !PyArg_ParseTuple(args, "iOO", &layer, &ko, &vo)) return NULL;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOO|i", &layer, &ko, &vo, &sq)) return NULL;
     Py_buffer k, v;
     if (get_buf(ko, &k, 'f', 0, "k")) return NULL;
     if (get_buf(vo, &v, 'f', 0, "v")) {
@@ -419,7 +427,7 @@ static PyObject *cache_append(CacheObject *self, PyObject *args) {
         rq_status st;
         Py_BEGIN_ALLOW_THREADS
         pthread_rwlock_wrlock(&self->lock);
-        st = rq_cache_append(self->c, layer, k.buf, v.buf, n);
+        st = rq_cache_seq_append(self->c, sq, layer, k.buf, v.buf, n);
         pthread_rwlock_unlock(&self->lock);
         Py_END_ALLOW_THREADS
         if (st) raise_status(st, "append");
@@ -436,11 +444,11 @@ static PyObject *cache_append(CacheObject *self, PyObject *args) {
  * n_tokens read under the same lock as the attention itself, so a
  * concurrent append cannot slip in between. */
 static PyObject *cache_attention(CacheObject *self, PyObject *args) {
-    int layer, n_q_heads, reference = 0, causal = 0;
+    int layer, n_q_heads, reference = 0, causal = 0, sq = 0;
     float scale = 0;
     PyObject *qo, *ctxo, *oo;
-    if (need_c(self) || !PyArg_ParseTuple(args, "iOiOfO|pp", &layer, &qo, &n_q_heads, &ctxo, &scale, &oo, &reference,
-                                          &causal))
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOiOfO|ppi", &layer, &qo, &n_q_heads, &ctxo, &scale, &oo, &reference,
+                                          &causal, &sq))
         return NULL;
     if (layer < 0 || layer >= self->n_layers) {
         PyErr_Format(InputError, "attention: layer %d outside [0, %d)", layer, self->n_layers);
@@ -504,17 +512,18 @@ static PyObject *cache_attention(CacheObject *self, PyObject *args) {
     if (RQPY_ATTENTION_SHARED || reference) pthread_rwlock_rdlock(&self->lock);
     else pthread_rwlock_wrlock(&self->lock);
     if (ctxo == Py_None && causal) {
-        n_tok = rq_cache_n_tokens(self->c, layer);
+        n_tok = rq_cache_seq_n_tokens(self->c, sq, layer);
         short_ctx = n > n_tok;
         for (size_t i = 0; i < n && !short_ctx; i++) ctx[i] = n_tok - n + i + 1;
     }
     if (!short_ctx)
-        st = (reference ? rq_cache_attention_ref : rq_cache_attention)(self->c, layer, q.buf, n, ctx, &p, out.buf);
+        st = (reference ? rq_cache_seq_attention_ref : rq_cache_seq_attention)(self->c, sq, layer, q.buf, n, ctx, &p,
+                                                                              out.buf);
     pthread_rwlock_unlock(&self->lock);
     Py_END_ALLOW_THREADS
     if (short_ctx)
         PyErr_Format(InputError, "attention: causal with %zu queries needs at least as many cached tokens, layer %d "
-                                 "has %zu", n, layer, n_tok);
+                                 "of sequence %d has %zu", n, layer, sq, n_tok);
     else if (st) raise_status(st, "attention");
     else ret = Py_NewRef(Py_None);
 done:
@@ -522,6 +531,333 @@ done:
     PyBuffer_Release(&q);
     PyBuffer_Release(&out);
     return ret;
+}
+
+/* ---- many sequences ------------------------------------------------------ */
+/* seq_add(seq), seq_remove(seq), seq_fork(parent, child), seq_truncate(seq,
+ * n), set_window(layer, n): structure changes, the lock taken exclusively. */
+static PyObject *cache_done(rq_status st, const char *what) {
+    if (st) return raise_status(st, what);
+    Py_RETURN_NONE;
+}
+
+static PyObject *cache_seq_add(CacheObject *self, PyObject *args) {
+    int sq;
+    if (need_c(self) || !PyArg_ParseTuple(args, "i", &sq)) return NULL;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_add(self->c, sq);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return cache_done(st, "add_sequence");
+}
+
+static PyObject *cache_seq_remove(CacheObject *self, PyObject *args) {
+    int sq;
+    if (need_c(self) || !PyArg_ParseTuple(args, "i", &sq)) return NULL;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_remove(self->c, sq);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return cache_done(st, "remove_sequence");
+}
+
+static PyObject *cache_seq_fork(CacheObject *self, PyObject *args) {
+    int parent, child;
+    if (need_c(self) || !PyArg_ParseTuple(args, "ii", &parent, &child)) return NULL;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_fork(self->c, parent, child);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return cache_done(st, "fork");
+}
+
+static PyObject *cache_seq_truncate(CacheObject *self, PyObject *args) {
+    int sq;
+    Py_ssize_t n;
+    if (need_c(self) || !PyArg_ParseTuple(args, "in", &sq, &n)) return NULL;
+    if (n < 0) {
+        PyErr_Format(InputError, "truncate: n_tokens must be >= 0, got %zd", n);
+        return NULL;
+    }
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_truncate(self->c, sq, (size_t)n);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return cache_done(st, "truncate");
+}
+
+static PyObject *cache_set_window(CacheObject *self, PyObject *args) {
+    int layer;
+    Py_ssize_t n;
+    if (need_c(self) || !PyArg_ParseTuple(args, "in", &layer, &n)) return NULL;
+    if (n < 0) {
+        PyErr_Format(InputError, "set_window: n_window must be >= 0, got %zd", n);
+        return NULL;
+    }
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_set_window(self->c, layer, (size_t)n);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return cache_done(st, "set_window");
+}
+
+/* seq_ids() -> list of ids, ascending (one read under the lock). */
+static PyObject *cache_seq_ids(CacheObject *self, PyObject *unused) {
+    if (need_c(self)) return NULL;
+    size_t cap = 16, n = 0;
+    int *ids = NULL;
+    for (;;) {
+        int *grown = PyMem_Realloc(ids, cap * sizeof *ids);
+        if (!grown) {
+            PyMem_Free(ids);
+            return PyErr_NoMemory();
+        }
+        ids = grown;
+        Py_BEGIN_ALLOW_THREADS
+        pthread_rwlock_rdlock(&self->lock);
+        n = rq_cache_seq_ids(self->c, ids, cap);
+        pthread_rwlock_unlock(&self->lock);
+        Py_END_ALLOW_THREADS
+        if (n <= cap) break;
+        cap = n;
+    }
+    PyObject *l = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; l && i < n; i++) PyList_SET_ITEM(l, (Py_ssize_t)i, PyLong_FromLong(ids[i]));
+    PyMem_Free(ids);
+    return l;
+}
+
+/* seq_n_tokens(seq, layer) -> int; None for no such sequence. */
+static PyObject *cache_seq_n_tokens(CacheObject *self, PyObject *args) {
+    int sq, layer;
+    if (need_c(self) || !PyArg_ParseTuple(args, "ii", &sq, &layer)) return NULL;
+    if (layer < 0 || layer >= self->n_layers) {
+        PyErr_Format(InputError, "n_tokens_of: layer %d outside [0, %d)", layer, self->n_layers);
+        return NULL;
+    }
+    size_t n, n_ids;
+    int present = 0;
+    int *ids = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    n = rq_cache_seq_n_tokens(self->c, sq, layer);
+    if (!n) { /* 0 tokens or no such sequence: tell them apart */
+        n_ids = rq_cache_seq_ids(self->c, NULL, 0);
+        ids = malloc((n_ids ? n_ids : 1) * sizeof *ids);
+        if (ids) {
+            rq_cache_seq_ids(self->c, ids, n_ids);
+            for (size_t i = 0; i < n_ids; i++) present |= ids[i] == sq;
+        }
+    } else present = 1;
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (!n && !ids) return PyErr_NoMemory();
+    free(ids);
+    if (!present) {
+        PyErr_Format(InputError, "n_tokens_of: no sequence %d", sq);
+        return NULL;
+    }
+    return PyLong_FromSize_t(n);
+}
+
+/* pages() -> (in_use, available or None with no budget, page_bytes). */
+static PyObject *cache_pages(CacheObject *self, PyObject *unused) {
+    if (need_c(self)) return NULL;
+    size_t used, avail, bytes;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    used = rq_cache_pages_in_use(self->c), avail = rq_cache_pages_available(self->c);
+    bytes = rq_cache_page_bytes(self->c);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *a = avail == SIZE_MAX ? Py_NewRef(Py_None) : PyLong_FromSize_t(avail);
+    if (!a) return NULL;
+    return Py_BuildValue("(nNn)", (Py_ssize_t)used, a, (Py_ssize_t)bytes);
+}
+
+/* attention_batch(layer, entries, n_q_heads, scale, causal): entries a list
+ * of (seq, q, out) with q, out float32 n_q·n_q_heads·head_dim; one call to
+ * rq_cache_attention_batch under the shared lock, the GIL released. causal:
+ * each entry's queries are its sequence's last n_q positions (token counts
+ * read under that same lock). */
+static PyObject *cache_attention_batch(CacheObject *self, PyObject *args) {
+    int layer, n_q_heads, causal = 0;
+    float scale = 0;
+    PyObject *eo;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iOif|p", &layer, &eo, &n_q_heads, &scale, &causal)) return NULL;
+    if (layer < 0 || layer >= self->n_layers) {
+        PyErr_Format(InputError, "attention_batch: layer %d outside [0, %d)", layer, self->n_layers);
+        return NULL;
+    }
+    if (n_q_heads <= 0) {
+        PyErr_SetString(InputError, "attention_batch: n_q_heads must be positive");
+        return NULL;
+    }
+    PyObject *list = PySequence_Fast(eo, "attention_batch: entries must be a sequence of (seq, q, out)");
+    if (!list) return NULL;
+    size_t ne = (size_t)PySequence_Fast_GET_SIZE(list), nb = 0, total = 0;
+    size_t row = (size_t)n_q_heads * (size_t)self->head_dim;
+    Py_buffer *bufs = PyMem_Calloc(2 * (ne ? ne : 1), sizeof *bufs);
+    rq_attn_seq *e = PyMem_Calloc(ne ? ne : 1, sizeof *e);
+    size_t *ctx = NULL;
+    PyObject *ret = NULL;
+    if (!bufs || !e) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(list, (Py_ssize_t)i), *qo, *oo;
+        if (!PyTuple_Check(t) || !PyArg_ParseTuple(t, "iOO", &e[i].seq, &qo, &oo)) {
+            if (!PyErr_Occurred()) PyErr_Format(InputError, "attention_batch: entry %zu is not (seq, q, out)", i);
+            goto done;
+        }
+        if (get_buf(qo, &bufs[nb], 'f', 0, "q")) goto done;
+        nb++;
+        if (get_buf(oo, &bufs[nb], 'f', 1, "out")) goto done;
+        nb++;
+        size_t nq = buf_items(&bufs[nb - 2]);
+        if (nq % row || buf_items(&bufs[nb - 1]) != nq) {
+            PyErr_Format(InputError, "attention_batch: entry %zu: q and out must hold n_queries x n_q_heads x "
+                                     "head_dim floats", i);
+            goto done;
+        }
+        e[i].q = bufs[nb - 2].buf, e[i].out = bufs[nb - 1].buf, e[i].n_queries = nq / row;
+        total += e[i].n_queries;
+    }
+    if (causal && !(ctx = PyMem_Malloc((total ? total : 1) * sizeof *ctx))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rq_attn_params p;
+    memset(&p, 0, sizeof p);
+    p.n_q_heads = n_q_heads, p.scale = scale;
+    rq_status st = RQ_OK;
+    size_t bad = SIZE_MAX, bad_tok = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    if (causal) {
+        size_t off = 0;
+        for (size_t i = 0; i < ne && bad == SIZE_MAX; i++) {
+            size_t n = e[i].n_queries, n_tok = rq_cache_seq_n_tokens(self->c, e[i].seq, layer);
+            if (n > n_tok) bad = i, bad_tok = n_tok;
+            for (size_t j = 0; j < n && bad == SIZE_MAX; j++) ctx[off + j] = n_tok - n + j + 1;
+            e[i].n_ctx = ctx + off;
+            off += n;
+        }
+    }
+    if (bad == SIZE_MAX) st = rq_cache_attention_batch(self->c, layer, e, ne, &p);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (bad != SIZE_MAX)
+        PyErr_Format(InputError, "attention_batch: entry %zu: causal with %zu queries needs at least as many cached "
+                                 "tokens, layer %d of sequence %d has %zu", bad, e[bad].n_queries, layer, e[bad].seq,
+                     bad_tok);
+    else if (st) raise_status(st, "attention_batch");
+    else ret = Py_NewRef(Py_None);
+done:
+    for (size_t i = 0; i < nb; i++) PyBuffer_Release(&bufs[i]);
+    PyMem_Free(bufs);
+    PyMem_Free(e);
+    PyMem_Free(ctx);
+    Py_DECREF(list);
+    return ret;
+}
+
+/* save(seq, path) / load(seq, path): seq -1 = every sequence (RQ_SEQ_ALL). */
+static PyObject *cache_save(CacheObject *self, PyObject *args) {
+    int sq;
+    PyObject *po;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iO&", &sq, PyUnicode_FSConverter, &po)) return NULL;
+    const char *path = PyBytes_AS_STRING(po);
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    st = rq_cache_seq_save(self->c, sq, path);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *ret = NULL;
+    if (st) {
+        char what[200];
+        snprintf(what, sizeof what, "save(%.150s)", path);
+        raise_status(st, what);
+    } else ret = Py_NewRef(Py_None);
+    Py_DECREF(po);
+    return ret;
+}
+
+static PyObject *cache_load(CacheObject *self, PyObject *args) {
+    int sq;
+    PyObject *po;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iO&", &sq, PyUnicode_FSConverter, &po)) return NULL;
+    const char *path = PyBytes_AS_STRING(po);
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_load(self->c, sq, path);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *ret = NULL;
+    if (st) {
+        char what[200];
+        snprintf(what, sizeof what, "load(%.150s)", path);
+        raise_status(st, what);
+    } else ret = Py_NewRef(Py_None);
+    Py_DECREF(po);
+    return ret;
+}
+
+/* to_bytes(seq) -> bytes: size and contents read under one shared lock. */
+static PyObject *cache_to_bytes(CacheObject *self, PyObject *args) {
+    int sq;
+    if (need_c(self) || !PyArg_ParseTuple(args, "i", &sq)) return NULL;
+    rq_status st;
+    size_t n = 0;
+    void *buf = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    st = rq_cache_seq_save_mem(self->c, sq, NULL, 0, &n);
+    if (!st) {
+        buf = malloc(n ? n : 1);
+        st = buf ? rq_cache_seq_save_mem(self->c, sq, buf, n, &n) : RQ_ERR_NOMEM;
+    }
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyObject *ret = NULL;
+    if (st) raise_status(st, "to_bytes");
+    else ret = PyBytes_FromStringAndSize(buf, (Py_ssize_t)n);
+    free(buf);
+    return ret;
+}
+
+/* from_bytes(seq, data): data any bytes-like object. */
+static PyObject *cache_from_bytes(CacheObject *self, PyObject *args) {
+    int sq;
+    PyObject *dobj;
+    if (need_c(self) || !PyArg_ParseTuple(args, "iO", &sq, &dobj)) return NULL;
+    Py_buffer d;
+    if (PyObject_GetBuffer(dobj, &d, PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Clear();
+        PyErr_SetString(InputError, "from_bytes: expected a C-contiguous bytes-like object");
+        return NULL;
+    }
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    st = rq_cache_seq_load_mem(self->c, sq, d.buf, (size_t)d.len);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&d);
+    return cache_done(st, "from_bytes");
 }
 
 static PyObject *cache_clear(CacheObject *self, PyObject *unused) {
@@ -640,9 +976,23 @@ static PyObject *cache_quantizer_info(CacheObject *self, PyObject *args) {
 }
 
 static PyMethodDef cache_methods[] = {
-    {"append", (PyCFunction)cache_append, METH_VARARGS, "append(layer, k, v)"},
+    {"append", (PyCFunction)cache_append, METH_VARARGS, "append(layer, k, v, seq=0)"},
     {"attention", (PyCFunction)cache_attention, METH_VARARGS,
-     "attention(layer, q, n_q_heads, n_ctx, scale, out, reference=False)"},
+     "attention(layer, q, n_q_heads, n_ctx, scale, out, reference=False, causal=False, seq=0)"},
+    {"attention_batch", (PyCFunction)cache_attention_batch, METH_VARARGS,
+     "attention_batch(layer, [(seq, q, out), ...], n_q_heads, scale, causal=False)"},
+    {"seq_add", (PyCFunction)cache_seq_add, METH_VARARGS, "seq_add(seq)"},
+    {"seq_remove", (PyCFunction)cache_seq_remove, METH_VARARGS, "seq_remove(seq)"},
+    {"seq_fork", (PyCFunction)cache_seq_fork, METH_VARARGS, "seq_fork(parent, child)"},
+    {"seq_truncate", (PyCFunction)cache_seq_truncate, METH_VARARGS, "seq_truncate(seq, n_tokens)"},
+    {"seq_ids", (PyCFunction)cache_seq_ids, METH_NOARGS, "seq_ids() -> list of ids"},
+    {"seq_n_tokens", (PyCFunction)cache_seq_n_tokens, METH_VARARGS, "seq_n_tokens(seq, layer) -> int"},
+    {"set_window", (PyCFunction)cache_set_window, METH_VARARGS, "set_window(layer, n_window)"},
+    {"pages", (PyCFunction)cache_pages, METH_NOARGS, "pages() -> (in_use, available or None, page_bytes)"},
+    {"save", (PyCFunction)cache_save, METH_VARARGS, "save(seq, path); seq -1 = all"},
+    {"load", (PyCFunction)cache_load, METH_VARARGS, "load(seq, path); seq -1 = all"},
+    {"to_bytes", (PyCFunction)cache_to_bytes, METH_VARARGS, "to_bytes(seq) -> bytes; seq -1 = all"},
+    {"from_bytes", (PyCFunction)cache_from_bytes, METH_VARARGS, "from_bytes(seq, data); seq -1 = all"},
     {"clear", (PyCFunction)cache_clear, METH_NOARGS, "clear()"},
     {"stats", (PyCFunction)cache_stats, METH_NOARGS, "stats() -> (tokens per layer, bytes used, allocated, per token)"},
     {"set_key_basis", (PyCFunction)cache_set_key_basis, METH_VARARGS, "set_key_basis(layer, kv_head, starts, A)"},
@@ -658,7 +1008,7 @@ static PyTypeObject CacheType = {
     .tp_dealloc = (destructor)cache_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "KVCache(n_layers, n_kv_heads, head_dim, type_k, type_v, n_threads=0, seed=42, page_tokens=0, "
-              "law=0, norm_correct=False, qjl=0): an rq_cache (private; use rotorquant.KVCache)",
+              "law=0, norm_correct=False, qjl=0, max_bytes=0): an rq_cache (private; use rotorquant.KVCache)",
     .tp_methods = cache_methods,
     .tp_init = (initproc)cache_init,
     .tp_new = PyType_GenericNew,
@@ -910,7 +1260,8 @@ PyMODINIT_FUNC PyInit__ext(void) {
         PyModule_AddIntConstant(m, "RQ_DATA_ISOTROPIC", RQ_DATA_ISOTROPIC) < 0 ||
         PyModule_AddIntConstant(m, "RQ_DATA_OUTLIER", RQ_DATA_OUTLIER) < 0 ||
         PyModule_AddIntConstant(m, "RQ_MIN_DIMS", RQ_MIN_DIMS) < 0 ||
-        PyModule_AddIntConstant(m, "RQ_MAX_DIMS", RQ_MAX_DIMS) < 0) {
+        PyModule_AddIntConstant(m, "RQ_MAX_DIMS", RQ_MAX_DIMS) < 0 ||
+        PyModule_AddIntConstant(m, "RQ_SEQ_ALL", RQ_SEQ_ALL) < 0) {
         Py_DECREF(m);
         return NULL;
     }
