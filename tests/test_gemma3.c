@@ -557,7 +557,7 @@ static void bb_put(bytes_buf *b, const void *x, size_t n) {
 }
 
 static void test_gemma3_spm_tiny(void) {
-    const char *named[] = {"<pad>", "<eos>", "<bos>", "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "b", "ba", "\n", "bab"};
+    const char *named[] = {"<pad>", "<eos>", "<bos>", "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81\x62" /* ▁b */, "ba", "\n", "bab"};
     const float named_score[] = {0, 0, 0, -3, -4, -4, -1, -2, -1, 0, -0.5f};
     const int32_t named_type[] = {3, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1};
     enum { NN = 11, NV = NN + 256 };
