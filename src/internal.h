@@ -223,5 +223,7 @@ rq_status rq__fail(rq_status st, const char *fmt, ...);
  * fsync'd, then renamed over path: a failed write leaves any old file
  * intact. fn names the public function in messages (src/keybasis_io.c). */
 rq_status rq__write_atomic(const char *fn, const char *path, const void *bytes, size_t n);
+/* The whole file into a malloc'd buffer (free() it, also after an error). */
+rq_status rq__read_file(const char *fn, const char *path, uint8_t **buf, size_t *n);
 
 #endif /* RQ_INTERNAL_H */

@@ -274,13 +274,12 @@ rq_status rq_key_basis_load_mem(const void *data, size_t n_bytes, rq_key_basis_i
     return parse(fn, data, n_bytes, info, basis);
 }
 
-rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **basis) {
-    static const char fn[] = "rq_key_basis_load";
-    if (basis) *basis = NULL;
-    if (!path || !info) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !path ? "path" : "info");
+/* The whole file at path into a malloc'd buffer (*buf, *n; free() it,
+ * also after an error). Errors name fn and path: RQ_ERR_IO, RQ_ERR_NOMEM. */
+rq_status rq__read_file(const char *fn, const char *path, uint8_t **buf_out, size_t *n_out) {
+    *buf_out = NULL, *n_out = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return rq__fail(RQ_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
-    /* the whole file: a basis is at most a few MB */
     size_t n = 0, cap = 0;
     uint8_t *buf = NULL;
     rq_status st = RQ_OK;
@@ -302,6 +301,18 @@ rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **b
         }
     }
     fclose(f);
+    *buf_out = buf, *n_out = n;
+    return st;
+}
+
+rq_status rq_key_basis_load(const char *path, rq_key_basis_info *info, float **basis) {
+    static const char fn[] = "rq_key_basis_load";
+    if (basis) *basis = NULL;
+    if (!path || !info) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !path ? "path" : "info");
+    /* the whole file: a basis is at most a few MB */
+    size_t n = 0;
+    uint8_t *buf = NULL;
+    rq_status st = rq__read_file(fn, path, &buf, &n);
     char *prefix = st ? NULL : malloc(strlen(path) + sizeof fn + 2);
     if (!st && !prefix) st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
     if (!st) {

@@ -1849,29 +1849,9 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
 rq_status rq_cache_seq_load(rq_cache *c, int seq, const char *path) {
     static const char fn[] = "rq_cache_seq_load";
     if (!c || !path) return rq__fail(RQ_ERR_INVALID_ARG, "%s: %s is NULL", fn, !c ? "cache" : "path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return rq__fail(RQ_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     uint8_t *buf = NULL;
-    rq_status st = RQ_OK;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                st = rq__fail(RQ_ERR_NOMEM, "%s: %s: out of memory", fn, path);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) st = rq__fail(RQ_ERR_IO, "%s: reading %s failed", fn, path);
-            break;
-        }
-    }
-    fclose(f);
+    rq_status st = rq__read_file(fn, path, &buf, &n);
     if (!st && (st = rq_cache_seq_load_mem(c, seq, buf, n))) rq__fail(st, "%s: %s: %s", fn, path, rq_last_error());
     free(buf);
     return st;
