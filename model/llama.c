@@ -101,6 +101,11 @@ rq_status rqm_llama_load(rqm_llama **out, const rqm_gguf *g, char *err, size_t e
         return rqm_say(err, err_len, RQ_ERR_FORMAT, "token_embd.weight missing or not [%d, n_vocab]", hp.n_embd);
     }
     hp.n_vocab = (int)emb->ne[1];
+    /* every layer has its own tensors: a block count past the file's tensor
+     * count is malformed (and must not size an allocation) */
+    if ((size_t)hp.n_layers > rqm_gguf_n_tensors(g))
+        return rqm_say(err, err_len, RQ_ERR_FORMAT, "block_count %d exceeds the %zu tensors in the file", hp.n_layers,
+                       rqm_gguf_n_tensors(g));
 
     rqm_llama *m = calloc(1, sizeof *m);
     if (!m) return RQ_ERR_NOMEM;
