@@ -24,4 +24,11 @@ typedef rq_kernels rq_attn_kernels;
 static inline const rq_attn_kernels *rq__attn_kernels(void) { return rq__kernels(); }
 static inline const rq_attn_kernels *rq__attn_kernels_for(rq_simd_level level) { return rq__kernels_for(level); }
 
+#ifndef RQ_NO_SIMD
+/* The AVX-512 level's code decoder without its VBMI path (the level uses
+ * vpmultishiftqb where the CPU has AVX512_VBMI): tests compare both with
+ * the reference. */
+void rq__decode_codes_avx512f(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
+#endif
+
 #endif

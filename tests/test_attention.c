@@ -174,6 +174,12 @@ static void test_kernel_parity(void) {
                 R->decode_codes(a0, blob, d, b, cent, 1.7f);
                 S->decode_codes(a1, blob, d, b, cent, 1.7f);
                 bad_dec += memcmp(a0, a1, sizeof(float) * (size_t)d) != 0;
+#if defined(__x86_64__) && !defined(RQ_NO_SIMD)
+                if (l == 1) { /* the level's path without VBMI too */
+                    rq__decode_codes_avx512f(a1, blob, d, b, cent, 1.7f);
+                    bad_dec += memcmp(a0, a1, sizeof(float) * (size_t)d) != 0;
+                }
+#endif
             }
             R->decode_signs(a0, blob, d, 0.3f), S->decode_signs(a1, blob, d, 0.3f);
             bad_dec += memcmp(a0, a1, sizeof(float) * (size_t)d) != 0;

@@ -51,14 +51,16 @@ static inline __attribute__((always_inline)) void decode_codes_avx2(float *out, 
         decode_codes_b5(out, codes, d, cent, scale);
         return;
     }
-    float tab[16] = {0};
-    for (int i = 0; i < (1 << bits); i++) tab[i] = scale * cent[i];
+    /* the table repeated every 2^b entries: vpermps reads index bits 0–2
+     * (and bit 3 picks the b = 4 half), so the next codes' bits above a
+     * code need no mask */
+    float tab[16];
+    for (int i = 0; i < 16; i++) tab[i] = scale * cent[i & ((1 << bits) - 1)];
     __m256 lo = _mm256_loadu_ps(tab), hi = _mm256_loadu_ps(tab + 8);
     __m256i shifts = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bits));
-    __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
     int d8 = d & ~7;
     for (int k = 0; 8 * k < d8; k++) {
-        __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)load_u32(codes + k * bits)), shifts), mask);
+        __m256i idx = _mm256_srlv_epi32(_mm256_set1_epi32((int)load_u32(codes + k * bits)), shifts);
         __m256 c = _mm256_permutevar8x32_ps(lo, idx);
         if (bits == 4)
             c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));

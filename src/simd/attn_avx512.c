@@ -1,11 +1,15 @@
 /*
- * attn_avx512.c — AVX-512 attention loops. Codes: 16 per step from two b-byte
- * words (lanes 0–7 and 8–15) shifted per lane and masked, looked up with one
- * vpermps over the 16-entry table for b ≤ 4; 5 bits: 16 codes from 10 bytes
- * by a byte shuffle (each lane gets the two bytes its code spans), looked up
- * with vpermt2ps over the 32-entry table in two registers. Signs become a
- * 16-bit mask directly. Value blocks (f16, q8_0, q4_0) use the level's
- * values_decode slots (encode_avx512.c). Tails use the scalar reference.
+ * attn_avx512.c — AVX-512 attention loops. Codes of b ≤ 4 bits: 16 per step,
+ * looked up with one vpermps in a 16-entry table repeated every 2^b entries
+ * (so no mask is needed): with AVX512_VBMI, one vpmultishiftqb puts code i's
+ * bits in lane i from one broadcast 8-byte load; without, two b-byte words
+ * (lanes 0–7 and 8–15) shifted per lane. 5 bits: 16 codes from 10 bytes by a
+ * byte shuffle (each lane gets the two bytes its code spans), looked up with
+ * vpermt2ps over the 32-entry table in two registers. Signs become a 16-bit
+ * mask directly. Value blocks (f16, q8_0, q4_0) use the level's values_decode
+ * slots (encode_avx512.c). Tails use the scalar reference. Scores: 4 heads ×
+ * 4 tokens of accumulators summed by one transposing tree; accumulate: ≥ 8
+ * independent FMA chains.
  */
 #include "attn_x86.h"
 
@@ -30,23 +34,72 @@ static void decode_codes_b5(float *out, const uint8_t *codes, int d, const float
     if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * 5 / 8, d - d16, 5, cent, scale);
 }
 
-static inline __attribute__((always_inline)) void decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
-    if (bits == 5) {
-        decode_codes_b5(out, codes, d, cent, scale);
-        return;
-    }
-    /* the scaled table: one multiply per entry, as in the reference */
-    __m512 tab = _mm512_mul_ps(_mm512_maskz_loadu_ps((__mmask16)((1u << (1 << bits)) - 1), cent), _mm512_set1_ps(scale));
-    __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
-    __m512i mask = _mm512_set1_epi32((1 << bits) - 1);
+/* The 16-entry table the lookups read, scale·cent[i mod 2^b]: vpermps uses
+ * only bits 0–3 of each index, so with the table repeated every 2^b
+ * entries the bits of the next codes above a code need no mask. One
+ * multiply per entry, as the reference. */
+static inline __m512 table16(const float *cent, int bits, float scale) {
+    const __m512i rep = _mm512_and_si512(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32((1 << bits) - 1));
+    __m512 c = _mm512_permutexvar_ps(rep, _mm512_maskz_loadu_ps((__mmask16)((1u << (1 << bits)) - 1), cent));
+    return _mm512_mul_ps(c, _mm512_set1_ps(scale));
+}
+
+/* b ≤ 4 without VBMI: 16 codes from two b-byte words (lanes 0–7 and 8–15)
+ * shifted per lane; the code's bits end up in bits 0..b−1 of the lane. */
+static inline __attribute__((always_inline)) void decode_codes_f(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    const __m512 tab = table16(cent, bits, scale);
+    const __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
     int d16 = d & ~15;
     for (int k = 0; 16 * k < d16; k++) {
         const uint8_t *p = codes + 2 * k * bits;
         __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
                                        _mm256_set1_epi32((int)load_u32(p + bits)), 1);
-        _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(w, shifts), mask), tab));
+        _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(_mm512_srlv_epi32(w, shifts), tab));
     }
     if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
+}
+
+/* b ≤ 4 with AVX-512 VBMI: the 2b bytes of 16 codes (read as 8: the
+ * slack) broadcast to every qword; vpmultishiftqb puts the 8 bits from bit
+ * b·i of the word into the low byte of dword lane i (lanes 2q and 2q+1 are
+ * bytes 0 and 4 of qword q); code i is their low b bits, and the lookup
+ * ignores the rest. Two shuffle-port µops per 16 values (was four). */
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx2,fma,f16c")))
+VBMI static inline __m512i multishift_ctl(int bits) {
+    uint8_t c[64] = {0};
+    for (int i = 0; i < 16; i++) c[8 * (i >> 1) + 4 * (i & 1)] = (uint8_t)(bits * i);
+    return _mm512_loadu_si512(c);
+}
+
+VBMI static inline __attribute__((always_inline)) void decode_codes_vbmi(float *out, const uint8_t *codes, int d, int bits, __m512i ctl, const float *cent, float scale) {
+    const __m512 tab = table16(cent, bits, scale);
+    int d16 = d & ~15;
+    for (int k = 0; 16 * k < d16; k++) {
+        uint64_t w;
+        memcpy(&w, codes + 2 * k * bits, 8);
+        __m512i idx = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
+        _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(idx, tab));
+    }
+    if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
+}
+
+VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                                   const float *cent) {
+    const __m512i ctl = multishift_ctl(bits);
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
+}
+
+VBMI static void decode_codes_vbmi_1(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    decode_codes_vbmi(out, codes, d, bits, multishift_ctl(bits), cent, scale);
+}
+
+static int have_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
+
+/* the AVX-512 decoder without VBMI (tests/test_attention.c compares both) */
+void rq__decode_codes_avx512f(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
+    if (bits == 5) decode_codes_b5(out, codes, d, cent, scale);
+    else decode_codes_f(out, codes, d, bits, cent, scale);
 }
 
 void rq__decode_signs_avx512(float *out, const uint8_t *signs, int d, float scale) {
@@ -61,7 +114,13 @@ void rq__decode_signs_avx512(float *out, const uint8_t *signs, int d, float scal
  * loop-invariant constants of the decoder hoisted by inlining. */
 void rq__decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                const float *cent) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx512(out, blk + off_codes, d, bits, cent, f16s(blk));
+    if (bits == 5) {
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_b5(out, blk + off_codes, d, cent, f16s(blk));
+    } else if (have_vbmi()) {
+        decode_mse_n_vbmi(out, blk, stride, n, d, bits, off_codes, cent);
+    } else {
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_f(out, blk + off_codes, d, bits, cent, f16s(blk));
+    }
 }
 
 /* The bodies below are instantiated for each constant head count GN so the
@@ -77,8 +136,27 @@ static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(w), _mm256_extractf128_ps(w, 1));
 }
 
+/* The 16 sums of 16 vectors: r[i] = Σ x[i] (a transposing tree: 30
+ * shuffles and 15 adds for 16 sums, where reduce4 takes ~19 µops per 4). */
+static inline __m512 hsum16(const __m512 x[16]) {
+    __m512 y[8], z[4];
+    for (int p = 0; p < 8; p++) /* lane k: [a0+a2, b0+b2, a1+a3, b1+b3] */
+        y[p] = _mm512_add_ps(_mm512_unpacklo_ps(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_ps(x[2 * p], x[2 * p + 1]));
+    for (int p = 0; p < 4; p++) { /* lane k: the lane's sums of x[4p .. 4p+3] */
+        __m512d c = _mm512_castps_pd(y[2 * p]), e = _mm512_castps_pd(y[2 * p + 1]);
+        z[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(c, e)), _mm512_castpd_ps(_mm512_unpackhi_pd(c, e)));
+    }
+    const __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_f32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(z[2], z[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_f32x4(z[2], z[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(w01, w23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* GN heads × 4 tokens per step: 16 accumulators; each key chunk and each
- * query chunk is loaded once per step. Masked tail over d. */
+ * query chunk is loaded once per step. Masked tail over d. GN ≥ 3: the 4×4
+ * sums by one hsum16 (missing heads zero). */
 RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const float *K, int n, int d, float *S, int lds) {
     int d16 = d & ~15;
     __mmask16 tm = (__mmask16)((1u << (d - d16)) - 1);
@@ -90,23 +168,50 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
         for (int g = 0; g < GN; g++)
             #pragma GCC unroll 4
             for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();
-        for (int j = 0; j < d; j += 16) {
-            __mmask16 m = j < d16 ? (__mmask16)0xffff : tm;
-            __m512 k0 = _mm512_maskz_loadu_ps(m, k + j), k1 = _mm512_maskz_loadu_ps(m, k + d + j);
-            __m512 k2 = _mm512_maskz_loadu_ps(m, k + 2 * d + j), k3 = _mm512_maskz_loadu_ps(m, k + 3 * d + j);
+        /* whole chunks with plain loads (a zero-masking load costs an
+         * extra µop on the FMA ports), then the masked tail */
+        for (int j = 0; j < d16; j += 16) {
+            __m512 k0 = _mm512_loadu_ps(k + j), k1 = _mm512_loadu_ps(k + d + j);
+            __m512 k2 = _mm512_loadu_ps(k + 2 * d + j), k3 = _mm512_loadu_ps(k + 3 * d + j);
             #pragma GCC unroll 8
             for (int g = 0; g < GN; g++) {
-                __m512 qg = _mm512_maskz_loadu_ps(m, q + (size_t)g * ldq + j);
+                __m512 qg = _mm512_loadu_ps(q + (size_t)g * ldq + j);
                 a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);
                 a[g][1] = _mm512_fmadd_ps(qg, k1, a[g][1]);
                 a[g][2] = _mm512_fmadd_ps(qg, k2, a[g][2]);
                 a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);
             }
         }
-        #pragma GCC unroll 8
-        for (int g = 0; g < GN; g++) {
-            float *dst = S + (size_t)g * lds + t;
-            _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3])));
+        if (d16 < d) {
+            __m512 k0 = _mm512_maskz_loadu_ps(tm, k + d16), k1 = _mm512_maskz_loadu_ps(tm, k + d + d16);
+            __m512 k2 = _mm512_maskz_loadu_ps(tm, k + 2 * d + d16), k3 = _mm512_maskz_loadu_ps(tm, k + 3 * d + d16);
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) {
+                __m512 qg = _mm512_maskz_loadu_ps(tm, q + (size_t)g * ldq + d16);
+                a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qg, k1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(qg, k2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);
+            }
+        }
+        if (GN >= 3) {
+            __m512 x[16];
+            #pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) x[i] = i / 4 < GN ? a[i / 4][i % 4] : _mm512_setzero_ps();
+            const __m512 r = hsum16(x);
+            __m128 rs[4] = {_mm512_castps512_ps128(r), _mm512_extractf32x4_ps(r, 1), _mm512_extractf32x4_ps(r, 2),
+                            _mm512_extractf32x4_ps(r, 3)};
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) {
+                float *dst = S + (size_t)g * lds + t;
+                _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), rs[g]));
+            }
+        } else {
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) {
+                float *dst = S + (size_t)g * lds + t;
+                _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3])));
+            }
         }
     }
     for (; t < n; t++) { /* remaining tokens one at a time */
@@ -138,10 +243,36 @@ void rq__scores_avx512(const float *Q, int G, int ldq, const float *K, int n, in
     }
 }
 
-/* GN heads' accumulators for one 16-float output chunk stay in registers
- * across all n tokens */
+/* GN heads' accumulators for JN 16-float output chunks stay in registers
+ * across all n tokens: GN·JN ≥ 8 independent FMA chains (one chain per
+ * accumulator waits 4 cycles per FMA; two FMA ports need 8 in flight). Each
+ * accumulator sums the tokens in order, as the reference. */
 RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d) {
-    for (int j = 0; j < d; j += 16) {
+    const int JN = GN >= 8 ? 1 : GN >= 4 ? 2 : 4;
+    int j = 0;
+    for (; j + 16 * JN <= d; j += 16 * JN) {
+        __m512 a[8][4];
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++)
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) a[g][u] = _mm512_loadu_ps(A + (size_t)g * lda + j + 16 * u);
+        for (int t = 0; t < n; t++) {
+            __m512 v[4];
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) v[u] = _mm512_loadu_ps(V + (size_t)t * d + j + 16 * u);
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) {
+                const __m512 w = _mm512_set1_ps(P[(size_t)g * ldp + t]);
+                #pragma GCC unroll 4
+                for (int u = 0; u < JN; u++) a[g][u] = _mm512_fmadd_ps(w, v[u], a[g][u]);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++)
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) _mm512_storeu_ps(A + (size_t)g * lda + j + 16 * u, a[g][u]);
+    }
+    for (; j < d; j += 16) { /* the rest one chunk at a time, the last masked */
         __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
         __m512 a[8];
         #pragma GCC unroll 8
@@ -207,5 +338,7 @@ float rq__exp_sum_avx512(float *x, int n, float m) {
 }
 
 void rq__decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
-    decode_codes_avx512(out, codes, d, bits, cent, scale);
+    if (bits == 5) decode_codes_b5(out, codes, d, cent, scale);
+    else if (have_vbmi()) decode_codes_vbmi_1(out, codes, d, bits, cent, scale);
+    else decode_codes_f(out, codes, d, bits, cent, scale);
 }

@@ -12,8 +12,9 @@
 #include <immintrin.h>
 
 /* 4 bytes from p (little-endian); only the low 8·b bits are used. Readers
- * may touch up to 3 bytes past the codes: blocks live in pages with
- * RQ_PAGE_SLACK bytes of tail padding (kvcache.c). */
+ * may touch up to 3 bytes past the codes (the AVX-512 VBMI decoder, 8-byte
+ * loads: up to 6): blocks live in pages with RQ_PAGE_SLACK bytes of tail
+ * padding (kvcache.c). */
 static inline uint32_t load_u32(const uint8_t *p) {
     uint32_t w;
     memcpy(&w, p, 4);
