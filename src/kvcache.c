@@ -813,7 +813,7 @@ typedef struct {
     size_t n_ranges;  /* query preparations per head: the most ranges in use */
     size_t task0;     /* the item's first task: tasks task0 .. task0 + H·n_chunks − 1 */
     float *qprep;     /* [n_queries][n_q_heads][n_ranges][2][d]: scale·q′, scale·S q′ */
-    float *partial;   /* [n_queries][n_q_heads][n_chunks][2 + 2d]         */
+    float *partial;   /* [n_queries][n_q_heads][n_chunks][partial_stride] */
 } attn_item;
 
 typedef struct {
@@ -828,7 +828,9 @@ typedef struct {
     size_t n_items;
 } attn_job;
 
-static size_t partial_stride(int d) { return 2 + 2 * (size_t)d; }
+/* floats per chunk partial (m, l, acc[2d]), rounded up to a multiple of
+ * 16 (64 bytes) so neighbouring tasks' partials share at most one line */
+static size_t partial_stride(int d) { return (2 + 2 * (size_t)d + 15) / 16 * 16; }
 
 /* Decodes tokens t0 .. t0+n−1 of KV head h (keys, or values) into tile
  * (QJL sign parts into tile_sig). MSE and copied value blocks go one page
@@ -1024,10 +1026,14 @@ typedef struct {
     size_t n_prep, n_part, n_qb; /* floats of each part */
 } attn_plan;
 
-/* split-K: enough chunks to keep every thread busy, each ≥ 256 tokens */
+/* split-K: enough chunks to keep every thread busy, each ≥ 256 tokens:
+ * ≥ 8 tasks per thread (was 4), so that the dynamic hand-out evens out
+ * tasks of unequal cost and a thread the OS preempts for a while (a shared
+ * machine) leaves little work behind it — at 8 KV heads and 2 threads, 8
+ * tasks split 4:4 only when both threads run at the same speed */
 static size_t chunks_wanted(const rq_cache *c) {
     int nt = c->cfg.n_threads;
-    return nt > 1 ? (size_t)(4 * nt + c->cfg.n_kv_heads - 1) / (size_t)c->cfg.n_kv_heads : 1;
+    return nt > 1 ? (size_t)(8 * nt + c->cfg.n_kv_heads - 1) / (size_t)c->cfg.n_kv_heads : 1;
 }
 
 static void plan_floats(const rq_cache *c, size_t n_queries, int n_q_heads, attn_plan *pl) {
