@@ -837,23 +837,6 @@ static size_t partial_stride(int d) { return (2 + 2 * (size_t)d + 15) / 16 * 16;
  * run per kernel call; QJL and in-place (f32) blocks token by token (f32 is
  * used in place). Returns false for code-less 1-bit QJL blocks (only
  * tile_sig is filled). */
-/* Asks for tokens t0 .. t0+n−1's blocks of KV head h (keys or values) to be
- * brought into cache: the blocks of a head are contiguous within a page but
- * the pages are not, and a sub-block's blocks are a few KB that the hardware
- * prefetcher, which stops at every 4 KiB boundary, fetches late. Issued one
- * sub-block ahead, their latency hides behind the current one's work. */
-static void prefetch_run(const rq_cache *c, const layer_store *ls, int h, size_t t0, size_t n, size_t limit, int values) {
-    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
-    if (t0 + n > limit) n = t0 < limit ? limit - t0 : 0;
-    for (size_t t = 0; t < n;) {
-        size_t m = pt - (t0 + t) % pt;
-        m = m < n - t ? m : n - t;
-        const uint8_t *blk = values ? value_block(c, ls, h, t0 + t) : key_block(c, ls, h, t0 + t);
-        for (size_t b = 0; b < m * stride; b += 64) __builtin_prefetch(blk + b);
-        t += m;
-    }
-}
-
 static bool decode_run(const attn_job *j, const layer_store *ls, const block_view *bv, int h, size_t t0, size_t n,
                        int values, float *tile, float *tile_sig) {
     const rq_cache *c = j->c;
@@ -944,9 +927,6 @@ static void attn_task(void *arg, int task_) {
                 if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
                 bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
-                /* the next sub-block's keys and values on their way */
-                prefetch_run(j->c, it->ls, h, t0 + n, sub, t_end, 0);
-                prefetch_run(j->c, it->ls, h, t0 + n, sub, t_end, 1);
                 /* decode the sub-block's keys once for the group */
                 bool kcodes = decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig);
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
