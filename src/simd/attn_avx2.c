@@ -125,9 +125,34 @@ void rq__scores_avx2(const float *Q, int G, int ldq, const float *K, int n, int 
     }
 }
 
+/* ≥ 8 independent FMA chains (GN heads × JN 8-float chunks; one chain
+ * waits 4 cycles per FMA), each summing the tokens in order */
 RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d) {
-    int d8 = d & ~7;
-    for (int j = 0; j < d8; j += 8) {
+    const int JN = GN >= 8 ? 1 : GN >= 4 ? 2 : 4;
+    int d8 = d & ~7, j = 0;
+    for (; j + 8 * JN <= d8; j += 8 * JN) {
+        __m256 a[8][4];
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++)
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) a[g][u] = _mm256_loadu_ps(A + (size_t)g * lda + j + 8 * u);
+        for (int t = 0; t < n; t++) {
+            __m256 v[4];
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) v[u] = _mm256_loadu_ps(V + (size_t)t * d + j + 8 * u);
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) {
+                const __m256 w = _mm256_set1_ps(P[(size_t)g * ldp + t]);
+                #pragma GCC unroll 4
+                for (int u = 0; u < JN; u++) a[g][u] = _mm256_fmadd_ps(w, v[u], a[g][u]);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++)
+            #pragma GCC unroll 4
+            for (int u = 0; u < JN; u++) _mm256_storeu_ps(A + (size_t)g * lda + j + 8 * u, a[g][u]);
+    }
+    for (; j < d8; j += 8) {
         __m256 a[8];
         #pragma GCC unroll 8
         for (int g = 0; g < GN; g++) a[g] = _mm256_loadu_ps(A + (size_t)g * lda + j);
@@ -142,7 +167,7 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
     #pragma GCC unroll 8
     for (int g = 0; g < GN; g++)
         for (int t = 0; t < n; t++)
-            for (int j = d8; j < d; j++) A[(size_t)g * lda + j] += P[(size_t)g * ldp + t] * V[(size_t)t * d + j];
+            for (int x = d8; x < d; x++) A[(size_t)g * lda + x] += P[(size_t)g * ldp + t] * V[(size_t)t * d + x];
 }
 
 void rq__accum_avx2(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
