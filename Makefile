@@ -174,8 +174,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/librotorquant.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librotorquant.a $(LDLIBS)
 
 bench-attn: $(BUILD)/bench/attn_bench
-	$(BUILD)/bench/attn_bench --threads 1
-	$(BUILD)/bench/attn_bench --threads 2
+	$(BUILD)/bench/attn_bench --threads 1,2
 
 bench: bench-attn
 

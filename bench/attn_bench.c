@@ -23,9 +23,13 @@
  *   bench/attn_bench [--threads 1,2] [--types f16,q8_0,...] [--ctx 16384,65536]
  *                    [--dims 128,64] [--target SECONDS] [--quick] [--clock wall|cpu] [--stat median|min]
  *   bench/attn_bench --roofline [--threads 1,2]    the machine's limits only
+ *   bench/attn_bench --kernels    the attention slots alone on one L1-resident
+ *                                 64-token tile (decode_mse_n, scores, accum):
+ *                                 ns per token and KV head, fastest of 3000
  */
 #include "rotorquant.h"
 
+#include "attn_kernels.h" /* --kernels: the kernel table's attention slots */
 #include "bench.h"
 
 #include <math.h>
@@ -209,6 +213,43 @@ static double time_attention(rq_cache *c, const float *q, size_t ctx, const rq_a
     return m;
 }
 
+/* ---- the kernels alone ---------------------------------------------------- */
+static int kernels_bench(void) {
+    const rq_attn_kernels *K = rq__attn_kernels();
+    static uint8_t blk[64 * 170 + RQ_PAGE_SLACK];
+    static float tile[64 * 128], Q[4 * 128], S[4 * 64], A[4 * 128];
+    float cent[16];
+    for (int i = 0; i < 16; i++) cent[i] = (float)(i - 7.5) * 0.1f;
+    rq_rng r;
+    rq_rng_seed(&r, 3);
+    for (size_t i = 0; i < sizeof blk; i++) blk[i] = (uint8_t)rq_rng_next(&r);
+    for (int i = 0; i < 4 * 128; i++) Q[i] = (float)rq_rng_gauss(&r);
+    printf("attention kernels alone (table %s), one 64-token tile in L1, ns per token and KV head, fastest of 3000\n\n", K->name);
+    printf("| head_dim | GQA | bits | decode_mse_n | scores | accum | K+V total |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int di = 0; di < 2; di++) {
+        int d = di ? 64 : 128, G = di ? 3 : 4;
+        for (int bits = 2; bits <= 4; bits++) {
+            size_t stride = 2 + (size_t)d * (size_t)bits / 8;
+            for (int t = 0; t < 64; t++) blk[(size_t)t * stride] = 0, blk[(size_t)t * stride + 1] = 0x3c; /* norm 1.0 */
+            double bd = 1e9, bs = 1e9, ba = 1e9;
+            for (int rep = 0; rep < 3000; rep++) {
+                double t0 = bench_now();
+                K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent);
+                double t1 = bench_now();
+                memset(S, 0, sizeof S);
+                K->scores(Q, G, d, tile, 64, d, S, 64);
+                double t2 = bench_now();
+                K->accum(A, G, d, S, 64, tile, 64, d);
+                double t3 = bench_now();
+                bd = t1 - t0 < bd ? t1 - t0 : bd, bs = t2 - t1 < bs ? t2 - t1 : bs, ba = t3 - t2 < ba ? t3 - t2 : ba;
+            }
+            double k = 1e9 / 64;
+            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f |\n", d, G, bits, bd * k, bs * k, ba * k, (2 * bd + bs + ba) * k);
+        }
+    }
+    return 0;
+}
+
 #define MAX_LIST 16
 static int parse_list(const char *s, char out[][32]) {
     int n = 0;
@@ -225,7 +266,7 @@ static int parse_list(const char *s, char out[][32]) {
 
 static int usage(void) {
     fprintf(stderr, "usage: attn_bench [--threads 1,2] [--types f16,q8_0,...] [--ctx 16384,65536] [--dims 128,64]\n"
-                    "                  [--target SECONDS] [--quick] [--roofline] [--clock wall|cpu] [--stat median|min]\n");
+                    "                  [--target SECONDS] [--quick] [--roofline] [--kernels] [--clock wall|cpu] [--stat median|min]\n");
     return 2;
 }
 
@@ -245,6 +286,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--target") && i + 1 < argc) target = atof(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) n_ctx = parse_list("4096", cl), target = 0.05;
         else if (!strcmp(argv[i], "--roofline")) roof_only = 1;
+        else if (!strcmp(argv[i], "--kernels")) return kernels_bench();
         else if (!strcmp(argv[i], "--stat") && i + 1 < argc) g_min = !strcmp(argv[++i], "min");
         else if (!strcmp(argv[i], "--clock") && i + 1 < argc) g_cpu_clock = !strcmp(argv[++i], "cpu");
         else return usage();

@@ -155,8 +155,8 @@ static inline __m512 hsum16(const __m512 x[16]) {
 }
 
 /* GN heads × 4 tokens per step: 16 accumulators; each key chunk and each
- * query chunk is loaded once per step. Masked tail over d. GN ≥ 3: the 4×4
- * sums by one hsum16 (missing heads zero). */
+ * query chunk is loaded once per step. Masked tail over d. GN = 4: the 4×4
+ * sums by one hsum16 (with fewer heads, reduce4 costs less than padding). */
 RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const float *K, int n, int d, float *S, int lds) {
     int d16 = d & ~15;
     __mmask16 tm = (__mmask16)((1u << (d - d16)) - 1);
@@ -194,10 +194,10 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
                 a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);
             }
         }
-        if (GN >= 3) {
+        if (GN == 4) {
             __m512 x[16];
             #pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) x[i] = i / 4 < GN ? a[i / 4][i % 4] : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i++) x[i] = a[i / 4][i % 4];
             const __m512 r = hsum16(x);
             __m128 rs[4] = {_mm512_castps512_ps128(r), _mm512_extractf32x4_ps(r, 1), _mm512_extractf32x4_ps(r, 2),
                             _mm512_extractf32x4_ps(r, 3)};
