@@ -66,10 +66,9 @@ static inline __attribute__((always_inline)) void decode_codes_f(float *out, con
  * bytes 0 and 4 of qword q); code i is their low b bits, and the lookup
  * ignores the rest. Two shuffle-port µops per 16 values (was four). */
 #define VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx2,fma,f16c")))
+/* control bytes: byte 0 of dword lane i = b·i (< 64), the others unused */
 VBMI static inline __m512i multishift_ctl(int bits) {
-    uint8_t c[64] = {0};
-    for (int i = 0; i < 16; i++) c[8 * (i >> 1) + 4 * (i & 1)] = (uint8_t)(bits * i);
-    return _mm512_loadu_si512(c);
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(bits));
 }
 
 VBMI static inline __attribute__((always_inline)) void decode_codes_vbmi(float *out, const uint8_t *codes, int d, int bits, __m512i ctl, const float *cent, float scale) {
