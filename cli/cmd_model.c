@@ -54,6 +54,8 @@ typedef struct {
     double temp;
     unsigned long long seed;
     int json, f16, norm_correct;
+    int centre_keys;    /* --centre-keys: keys stored as k − μ, position 0 exact (rq_cache_config) */
+    long centre_window; /* --centre-window N: positions 1..N fix μ (0: the library's 64) */
 } mopts;
 
 typedef struct {
@@ -210,7 +212,7 @@ enum { GEN = 1, PPL = 2, FID = 4, DUMP = 8, CAL = 16, ALL = 31 };
 typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
-    O_NORM_CORRECT,
+    O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW,
 } opt_id;
 
 static const struct {
@@ -242,6 +244,8 @@ static const struct {
     {"--json", NULL, O_JSON, 0, PPL | FID},
     {"--f16", NULL, O_F16, 0, DUMP},
     {"--norm-correct", NULL, O_NORM_CORRECT, 0, GEN | PPL | FID},
+    {"--centre-keys", NULL, O_CENTRE_KEYS, 0, GEN | PPL},
+    {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -357,6 +361,10 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
         case O_JSON: o->json = 1; break;
         case O_F16: o->f16 = 1; break;
         case O_NORM_CORRECT: o->norm_correct = 1; break;
+        case O_CENTRE_KEYS: o->centre_keys = 1; break;
+        case O_CENTRE_WINDOW:
+            if (parse_long(v, 1, 1 << 20, &o->centre_window)) want = "a number of positions in 1 .. 2^20";
+            break;
         }
         if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
@@ -435,6 +443,8 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     sc.type_k = tk, sc.type_v = tv;
     sc.seed = o->seed;
     sc.norm_correct = o->norm_correct;
+    sc.centre_keys = o->centre_keys && strcmp(tk, "f32"); /* the f32 reference stays as it is */
+    sc.centre_window = (int)o->centre_window;
     sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
     sc.key_basis_ranges = m->key_basis_info.n_ranges, sc.key_basis_start = m->key_basis_info.start;
     sc.key_basis_ctx = (int)m->key_basis_info.n_ctx; /* checked before (basis_ctx_ok) */
@@ -520,11 +530,6 @@ static void progress(const char *what, size_t done, size_t total) {
     fprintf(stderr, "] %zu/%zu", done, total);
     if (done == total) fputc('\n', stderr);
     fflush(stderr);
-}
-
-static double bits_of(const char *type, int d) {
-    const rq_type_info *t = rq_type_find(type);
-    return t ? 8.0 * (double)rq_type_bytes_per_vector(t, d) / d : 0;
 }
 
 /* Decode tokens/s after a prefill of n_ctx tokens (rqm_decode_speed), in a
@@ -618,7 +623,8 @@ int cmd_perplexity(int argc, char **argv) {
     }
     for (int r = 0; r < n_rows; r++) {
         const rqm_ppl_result *w = &res[r];
-        const double bits = 0.5 * (bits_of(kv[r].k, m.hp->head_dim) + bits_of(kv[r].v, m.hp->head_dim));
+        /* every stored bit at this context: blocks, and μ and the sink when centred */
+        const double bits = rq_cache_bits_per_value(rqm_session_cache(sess[r]), ctx);
         const size_t bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
         const int kb = m.key_basis && strcmp(kv[r].k, "f32");
         char b1[48], b2[48]; /* perplexity is undefined (0/0) when no scored position has a next token */

@@ -303,6 +303,20 @@ typedef struct {
     int n_threads;               /* attention threads, 0 = 1                    */
     size_t max_bytes;            /* page pool budget: at most max_bytes /
                                     rq_cache_page_bytes() pages; 0 = no limit  */
+    /* Key centring with an exact attention sink (0 = off, the default).
+     * Per sequence, layer and KV head the cache keeps μ, the fp16 mean of
+     * key positions 1..centre_window, and position 0 (BOS, the attention
+     * sink) exactly, as fp16 key and value; keys at positions ≥ 1 are
+     * stored as k − μ (A(k − μ) with a key basis). Every score of a query
+     * then shifts by q·μ, which softmax drops, and the quantization error
+     * falls with |k − μ| (≈ 0.6 |k| on real models). μ is fixed by the
+     * first append that reaches past position 0, from the positions
+     * 1..centre_window it holds (a short prompt gives μ from fewer); it
+     * never changes after, is inherited by forks and kept by truncation
+     * (cleared only with every token). rq_cache_attention_ref attends
+     * the reconstructed keys μ + decode(block) and the exact sink. */
+    int centre_keys;
+    int centre_window;           /* positions that fix μ; 0 = 64                */
 } rq_cache_config;
 
 RQ_API rq_cache_config rq_cache_config_default(void);
@@ -340,6 +354,12 @@ RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
 RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
 /* The key (is_value = 0) or value quantizer; lives as long as the cache. */
 RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+/* Stored bits per cached value, averaged over K and V, every layer and
+ * KV head, for one sequence of n_ctx tokens: the blocks (norms, scales and
+ * codes included) and, with centre_keys, μ and the fp16 sink (position 0's
+ * key and value, kept next to its unread blocks). 0 for NULL or n_ctx = 0.
+ * Any thread. */
+RQ_API double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx);
 
 /* Many sequences (paged, as vLLM's PagedAttention). The cache holds
  * sequences with ids the caller chooses (≥ 0); sequence 0 exists from

@@ -202,6 +202,7 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     cc.type_k = s->cfg.type_k, cc.type_v = s->cfg.type_v;
     cc.quant.seed = cfg->seed;
     cc.quant.norm_correct = cfg->norm_correct != 0;
+    cc.centre_keys = cfg->centre_keys != 0, cc.centre_window = cfg->centre_window;
     cc.n_threads = s->cfg.n_threads;
     rq_status st = rq_cache_init(&s->cache, &cc);
     /* sliding-window layers (Gemma 3's local layers): a property of the

@@ -45,6 +45,8 @@ typedef struct {
     const char *type_k, *type_v; /* cache types (registry names); NULL = "f32" */
     uint64_t seed;               /* quantizer seed of the cache               */
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
+    int centre_keys;             /* keys as k − μ, position 0 exact (rq_cache_config) */
+    int centre_window;           /* positions 1..N fix μ (0 = 64)             */
     const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][ranges][head_dim²]:
                                     rq_cache_set_key_basis per head (calib.h) */
     size_t key_basis_ranges;     /* key-position ranges, first positions in */

@@ -75,6 +75,13 @@ typedef struct {
     size_t n_dropped;
     uint8_t **pages;
     float kmax; /* f32 keys: the largest |stored value| (bounds the scores) */
+    /* key centring (cfg.centre_keys), allocated with position 0: per KV
+     * head μ, the sink key k0 and value v0 (fp16: the saved state), and the
+     * sink in the kernels' domains, Π_K A₀(k0 − μ) and Π_V v0 (derived) */
+    uint16_t *cx;   /* [H][3][d]: μ, k0, v0                              */
+    float *sinkf;   /* [H][2][d]                                         */
+    float sink_kmax; /* the largest |sinkf key value| (bounds the scores) */
+    int mu_set;     /* μ fixed (by the first append past position 0)     */
 } layer_store;
 
 typedef struct {
@@ -129,8 +136,9 @@ struct rq_cache {
     /* append staging, grown to the largest append (never shrunk) */
     uint8_t *stage;    /* encoded blocks of one append: keys, then values */
     size_t stage_bytes;
-    float *kstage;     /* keys mapped into their bases: A·k */
+    float *kstage;     /* keys mapped into their bases: A·k (centred: A(k − μ)) */
     size_t kstage_floats;
+    float *mu_tmp;     /* [n_kv_heads][d]: the μ of an append (centre_keys) */
     /* attention workspaces not in use (rq_cache_attention), under ws_mu:
      * the only state a const call changes */
     pthread_mutex_t ws_mu;
@@ -206,6 +214,19 @@ static sequence *seq_find(const rq_cache *c, int id) {
     return found ? c->seqs[i] : NULL;
 }
 
+/* Key centring's per-layer state: bytes of cx ([H][3][d] fp16) and of
+ * sinkf ([H][2][d] f32); centre_alloc gives a layer both (zeroed), once. */
+static size_t centre_bytes(const rq_cache *c) { return sizeof(uint16_t) * 3 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
+static size_t sinkf_bytes(const rq_cache *c) { return sizeof(float) * 2 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
+
+static rq_status centre_alloc(const rq_cache *c, layer_store *ls) {
+    if (ls->cx) return RQ_OK;
+    ls->cx = calloc(1, centre_bytes(c)), ls->sinkf = calloc(1, sinkf_bytes(c));
+    if (ls->cx && ls->sinkf) return RQ_OK;
+    free(ls->cx), free(ls->sinkf), ls->cx = NULL, ls->sinkf = NULL;
+    return RQ_ERR_NOMEM;
+}
+
 /* Drops the sequence's pages past its first n tokens in every layer. */
 static void seq_truncate(rq_cache *c, sequence *s, size_t n) {
     const size_t pt = (size_t)c->cfg.page_tokens;
@@ -216,7 +237,7 @@ static void seq_truncate(rq_cache *c, sequence *s, size_t n) {
         for (size_t p = keep; p < ls->n_pages; p++) page_unref(c, ls->pages[p]), ls->pages[p] = NULL;
         ls->n_pages = keep, ls->n_tokens = n;
         if (ls->n_dropped > keep) ls->n_dropped = keep;
-        if (!n) ls->kmax = 0;
+        if (!n) ls->kmax = 0, ls->sink_kmax = 0, ls->mu_set = 0; /* μ and the sink go with the last token */
     }
 }
 
@@ -224,7 +245,7 @@ static void seq_free(rq_cache *c, sequence *s) {
     if (!s) return;
     if (s->layers) {
         seq_truncate(c, s, 0);
-        for (int l = 0; l < c->cfg.n_layers; l++) free(s->layers[l].pages);
+        for (int l = 0; l < c->cfg.n_layers; l++) free(s->layers[l].pages), free(s->layers[l].cx), free(s->layers[l].sinkf);
     }
     free(s->layers), free(s);
 }
@@ -257,7 +278,7 @@ void rq_cache_free(rq_cache *c) {
         free(w->data), free(w);
     }
     pthread_mutex_destroy(&c->ws_mu);
-    free(c->stage), free(c->kstage);
+    free(c->stage), free(c->kstage), free(c->mu_tmp);
     for (size_t i = 0; i < c->n_seqs; i++) seq_free(c, c->seqs[i]);
     free(c->seqs);
     for (page_hdr *h = c->free_pages, *next; h; h = next) next = h->next, free(h);
@@ -283,6 +304,11 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
                         1 << 20);
     if (cfg->n_threads < 0 || cfg->n_threads > 256)
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: n_threads = %d out of range (0..256)", cfg->n_threads);
+    if (cfg->centre_keys < 0 || cfg->centre_keys > 1)
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: centre_keys = %d (0 or 1)", cfg->centre_keys);
+    if (cfg->centre_window < 0 || cfg->centre_window > (1 << 20))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: centre_window = %d out of range (0..%d)",
+                        cfg->centre_window, 1 << 20);
     rq_cache *c = calloc(1, sizeof *c);
     if (!c) return rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
     if (pthread_mutex_init(&c->ws_mu, NULL)) {
@@ -293,6 +319,7 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     c->cfg = *cfg;
     if (!c->cfg.page_tokens) c->cfg.page_tokens = 256;
     if (!c->cfg.n_threads) c->cfg.n_threads = 1;
+    if (!c->cfg.centre_window) c->cfg.centre_window = 64;
     rq_quant_config qv = cfg->quant;
     qv.seed = rq_seed_derive(cfg->quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
     rq_status st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
@@ -312,7 +339,9 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     if (!st) {
         c->window = calloc((size_t)cfg->n_layers, sizeof(size_t));
         c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
-        if (!c->window || !c->kbasis) st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
+        if (cfg->centre_keys) c->mu_tmp = calloc((size_t)cfg->n_kv_heads * (size_t)cfg->head_dim, sizeof(float));
+        if (!c->window || !c->kbasis || (cfg->centre_keys && !c->mu_tmp))
+            st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
     }
     sequence *s0;
     if (!st) st = seq_insert(c, "rq_cache_init", 0, 0, &s0); /* sequence 0 exists by default */
@@ -339,6 +368,14 @@ size_t rq_cache_seq_n_tokens(const rq_cache *c, int seq, int layer) {
 
 size_t rq_cache_bytes_per_token(const rq_cache *c) {
     return c ? (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv) : 0;
+}
+
+double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx) {
+    if (!c || !n_ctx) return 0;
+    const double LH = (double)c->cfg.n_layers * (double)c->cfg.n_kv_heads, d = (double)c->cfg.head_dim;
+    double bits = (double)n_ctx * LH * 8.0 * (double)(c->bk + c->bv);
+    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0 per head */
+    return bits / ((double)n_ctx * LH * d * 2);
 }
 
 size_t rq_cache_bytes_used(const rq_cache *c) {
@@ -410,13 +447,19 @@ rq_status rq_cache_seq_fork(rq_cache *c, int parent, int child) {
         tab[l] = *pl;
         tab[l].cap_pages = pl->n_pages;
         tab[l].pages = pl->n_pages ? malloc(pl->n_pages * sizeof(uint8_t *)) : NULL;
+        tab[l].cx = NULL, tab[l].sinkf = NULL; /* the child inherits μ and the sink: its own copy */
         if (pl->n_pages && !tab[l].pages) ok = false;
         else if (pl->n_pages) memcpy(tab[l].pages, pl->pages, pl->n_pages * sizeof(uint8_t *));
+        if (ok && pl->cx && centre_alloc(c, &tab[l])) ok = false;
+        if (ok && pl->cx) {
+            memcpy(tab[l].cx, pl->cx, centre_bytes(c));
+            memcpy(tab[l].sinkf, pl->sinkf, sinkf_bytes(c));
+        }
     }
     sequence *s = NULL;
     if (ok && seq_insert(c, fn, child, i, &s)) ok = false;
     if (!ok) {
-        for (int l = 0; tab && l < c->cfg.n_layers; l++) free(tab[l].pages);
+        for (int l = 0; tab && l < c->cfg.n_layers; l++) free(tab[l].pages), free(tab[l].cx), free(tab[l].sinkf);
         free(tab);
         return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (the block tables of sequence %d)", fn, child);
     }
@@ -612,6 +655,29 @@ static void matvec(const float *restrict Mt, const float *restrict x, int d, flo
     }
 }
 
+/* The sink of every KV head of a layer in the kernels' domains (ls->sinkf)
+ * from the fp16 state (ls->cx): the key as the kernels score it, Π_K A₀(k0 −
+ * μ) (A₀ the basis of the range holding position 0, if any; μ = 0 while
+ * unset), the value as they accumulate it, Π_V v0. */
+static void centre_derive(const rq_cache *c, int layer, layer_store *ls) {
+    const size_t d = (size_t)c->cfg.head_dim, H = (size_t)c->cfg.n_kv_heads;
+    float x[RQ_MAX_DIMS], y[RQ_MAX_DIMS];
+    ls->sink_kmax = 0;
+    for (size_t h = 0; h < H; h++) {
+        const uint16_t *mu = ls->cx + h * 3 * d, *k0 = mu + d, *v0 = k0 + d;
+        float *sk = ls->sinkf + h * 2 * d, *sv = sk + d;
+        for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(k0[i]) - (ls->mu_set ? rq_f16_to_f32(mu[i]) : 0.0f);
+        const key_basis *b = c->kbasis[(size_t)layer * H + h];
+        if (b) matvec(b->mk, x, (int)d, y), memcpy(x, y, sizeof(float) * d); /* range 0 serves position 0 */
+        if (c->qk->rot) rq_rotation_forward(c->qk->rot, x, sk, 1);
+        else memcpy(sk, x, sizeof(float) * d);
+        for (size_t i = 0; i < d; i++) ls->sink_kmax = fabsf(sk[i]) > ls->sink_kmax ? fabsf(sk[i]) : ls->sink_kmax;
+        for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(v0[i]);
+        if (c->qv->rot) rq_rotation_forward(c->qv->rot, x, sv, 1);
+        else memcpy(sv, x, sizeof(float) * d);
+    }
+}
+
 static inline uint8_t *key_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
     return ls->pages[t / pt] + (size_t)h * c->head_stride + (t % pt) * c->bk;
@@ -664,7 +730,7 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: n_tokens = %zu too large (at most %zu per call)",
                         n_tokens, ((size_t)1 << 40) / (H * d));
     key_basis **kb = c->kbasis + (size_t)layer * H;
-    bool any_basis = false;
+    bool any_basis = c->cfg.centre_keys != 0; /* centred keys are staged too (k − μ) */
     for (size_t h = 0; h < H; h++) {
         if (kb[h] && kb[h]->n_ctx && ls->n_tokens + n_tokens > kb[h]->n_ctx)
             return rq__fail(RQ_ERR_RANGE,
@@ -672,6 +738,43 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
                             "positions",
                             layer, ls->n_tokens + n_tokens - 1, kb[h]->n_ctx);
         any_basis |= kb[h] != NULL;
+    }
+    /* 0. key centring: the sink (position 0) must fit fp16; μ of this
+     *    append: fixed now from positions 1..centre_window it holds, or the
+     *    layer's, or 0 while only position 0 exists */
+    const size_t t0 = ls->n_tokens;
+    const bool centre = c->cfg.centre_keys != 0;
+    const bool new_mu = centre && !ls->mu_set && t0 + n_tokens >= 2;
+    if (centre && t0 == 0)
+        for (size_t i = 0; i < H * d; i++) {
+            const float a = k[i], b = v[i];
+            if (!rq__finite(a) || !rq__finite(b))
+                return rq__fail(RQ_ERR_NONFINITE, "rq_cache_append: layer %d, token 0, KV head %zu: %s[%zu] = %g is not finite",
+                                layer, i / d, rq__finite(a) ? "v" : "k", i % d, (double)(rq__finite(a) ? b : a));
+            if (fabsf(a) > 65504.0f || fabsf(b) > 65504.0f)
+                return rq__fail(RQ_ERR_RANGE,
+                                "rq_cache_append: layer %d, token 0, KV head %zu: %s[%zu] = %g is too large for the fp16 "
+                                "sink (centre_keys)",
+                                layer, i / d, fabsf(a) > 65504.0f ? "k" : "v", i % d,
+                                (double)(fabsf(a) > 65504.0f ? a : b));
+        }
+    if (new_mu) {
+        const size_t p0 = t0 ? t0 : 1, p1 = (size_t)c->cfg.centre_window < t0 + n_tokens - 1
+                                               ? (size_t)c->cfg.centre_window : t0 + n_tokens - 1;
+        for (size_t i = 0; i < H * d; i++) {
+            double sum = 0; /* positions in order: the same μ on every machine */
+            for (size_t p = p0; p <= p1; p++) sum += k[(p - t0) * H * d + i];
+            const float m = rq_f16_to_f32(rq_f32_to_f16((float)(sum / (double)(p1 - p0 + 1))));
+            if (!rq__finite(m))
+                return rq__fail(isnan(sum) || isinf(sum) ? RQ_ERR_NONFINITE : RQ_ERR_RANGE,
+                                "rq_cache_append: layer %d, KV head %zu: the key mean μ[%zu] over positions %zu..%zu is "
+                                "%s",
+                                layer, i / d, i % d, p0, p1,
+                                isnan(sum) || isinf(sum) ? "not finite (a key is NaN or Inf)" : "beyond fp16");
+            c->mu_tmp[i] = m;
+        }
+    } else if (centre) {
+        for (size_t i = 0; i < H * d; i++) c->mu_tmp[i] = ls->mu_set ? rq_f16_to_f32(ls->cx[(i / d) * 3 * d + i % d]) : 0.0f;
     }
     /* 1. encode everything into the staging buffer (grown with the largest
      *    append, kept): a bad value rejects the whole append and leaves the
@@ -693,12 +796,22 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     float *kt = any_basis ? c->kstage : NULL;
     for (size_t i = 0; kt && i < n_vec; i++) {
         const key_basis *b = kb[i % H];
-        if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, k + i * d, (int)d, kt + i * d);
-        else memcpy(kt + i * d, k + i * d, sizeof(float) * d);
+        const float *ki = k + i * d;
+        float kc[RQ_MAX_DIMS];
+        if (centre && t0 + i / H > 0) { /* k − μ; position 0's block holds k0 (the sink is read instead) */
+            for (size_t x = 0; x < d; x++) kc[x] = ki[x] - c->mu_tmp[(i % H) * d + x];
+            ki = kc;
+        }
+        if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, ki, (int)d, kt + i * d);
+        else memcpy(kt + i * d, ki, sizeof(float) * d);
     }
     const float *ks = kt ? kt : k;
     rq_status st = rq_quantizer_encode(c->qk, ks, stage, n_vec);
-    if (st) return append_error(c, st, layer, kt ? "key in its basis, A·k" : "k", c->qk, ks, n_vec, stage);
+    if (st)
+        return append_error(c, st, layer, centre ? "centred key, k − μ" : kt ? "key in its basis, A·k" : "k", c->qk,
+                            ks, n_vec, stage);
+    if (centre && t0 == 0 && centre_alloc(c, ls))
+        return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (the sink of layer %d)", layer);
     if ((st = rq_quantizer_encode(c->qv, v, stage + n_vec * c->bk, n_vec)))
         return append_error(c, st, layer, "v", c->qv, v, n_vec, stage);
     /* 2. make room, all or nothing: the page table first; then count the
@@ -754,6 +867,12 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     if (rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32)
         for (size_t i = 0; i < n_vec * d; i++) ls->kmax = fabsf(ks[i]) > ls->kmax ? fabsf(ks[i]) : ls->kmax;
     ls->n_tokens += n_tokens;
+    /* 4. centring: the sink and μ, then the sink in the kernels' domains */
+    for (size_t i = 0; centre && t0 == 0 && i < H * d; i++)
+        ls->cx[(i / d) * 3 * d + d + i % d] = rq_f32_to_f16(k[i]), ls->cx[(i / d) * 3 * d + 2 * d + i % d] = rq_f32_to_f16(v[i]);
+    for (size_t i = 0; new_mu && i < H * d; i++) ls->cx[(i / d) * 3 * d + i % d] = rq_f32_to_f16(c->mu_tmp[i]);
+    if (new_mu) ls->mu_set = 1;
+    if (centre && (t0 == 0 || new_mu)) centre_derive(c, layer, ls);
     return RQ_OK;
 }
 
@@ -917,7 +1036,21 @@ static void attn_task(void *arg, int task_) {
             }
             const key_basis *kb = j->kb[h];
             const int qstride = (int)(it->n_ranges * 2 * (size_t)d);
-            for (size_t t0 = t_begin, n; t0 < t_end; t0 += n) {
+            size_t t_from = t_begin;
+            if (it->ls->sinkf && t_begin == 0 && t_end > 0) {
+                /* key centring: position 0 is the exact sink, the first token
+                 * of the online softmax (m = its score, l = 1, acc = its value),
+                 * scored against the query of range 0 in index order */
+                const float *sk = it->ls->sinkf + (size_t)h * 2 * (size_t)d, *sv = sk + d;
+                for (int g = 0; g < gn; g++) {
+                    float sc = 0;
+                    for (int x = 0; x < d; x++) sc += Q[g][x] * sk[x];
+                    P[g][0] = sc, P[g][1] = 1;
+                    memcpy(P[g] + 2, sv, sizeof(float) * (size_t)d);
+                }
+                t_from = 1;
+            }
+            for (size_t t0 = t_from, n; t0 < t_end; t0 += n) {
                 n = t_end - t0 < sub ? t_end - t0 : sub;
                 /* the query prepared for the key basis of these positions; a
                  * sub-block never spans two ranges */
@@ -1086,6 +1219,7 @@ static void key_value_bound(const layer_store *ls, const block_view *kv, double 
         *signs = F16_MAX * fabs((double)kv->alpha);
         break;
     }
+    if ((double)ls->sink_kmax > *codes) *codes = (double)ls->sink_kmax; /* key centring's exact sink */
 }
 
 /* The largest |x_i| as the bits of a nonnegative float: integer order is
@@ -1394,8 +1528,13 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
     }
     for (int h = 0; h < c->cfg.n_kv_heads; h++) {
         const key_basis *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
+        const uint16_t *cx = ls->cx ? ls->cx + (size_t)h * 3 * (size_t)d : NULL; /* centring: μ, k0, v0 */
         for (size_t t = t_kept; t < n_tok; t++) { /* positions released behind the window are never read */
             float *kt = kd + t * (size_t)d;
+            if (cx && t == 0) { /* the exact sink */
+                for (int x = 0; x < d; x++) kt[x] = rq_f16_to_f32(cx[d + x]), vd[x] = rq_f16_to_f32(cx[2 * d + x]);
+                continue;
+            }
             rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kt, 1);
             if (B) { /* back from the range's basis: k = A⁻¹ (A k) = (Πᵀ Π A⁻ᵀ)ᵀ (A k) */
                 const float *pit = B->mq + range_of(B, t) * (size_t)d * (size_t)d;
@@ -1407,6 +1546,7 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
                     kt[x] = (float)a;
                 }
             }
+            for (int x = 0; cx && ls->mu_set && x < d; x++) kt[x] += rq_f16_to_f32(cx[x]); /* μ + (k − μ)^ */
             rq_quantizer_decode(c->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
         }
         for (size_t i = 0; i < n_queries; i++)
@@ -1445,9 +1585,9 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
  * block with an fp16 NaN never reaches attention) before it changes
  * anything, then takes every page it needs at once. */
 #define SEQ_MAGIC "RQKVSEQ"   /* 8 bytes with its NUL */
-#define SEQ_FILE_VERSION 1u
+#define SEQ_FILE_VERSION 2u  /* 2: key centring (μ and the sink per layer) */
 #define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
-#define SEQ_HEADER_FIXED 104  /* header bytes before the windows */
+#define SEQ_HEADER_FIXED 112  /* header bytes before the windows */
 
 /* CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final
  * xor 0xFFFFFFFF), one table lookup per byte. */
@@ -1525,7 +1665,12 @@ static uint64_t key_basis_hash(const rq_cache *c) {
 }
 
 static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 4; }
-static size_t record_bytes(const rq_cache *c) { return 8 + 16 * (size_t)c->cfg.n_layers + 4; }
+static size_t record_bytes(const rq_cache *c) { return 8 + 24 * (size_t)c->cfg.n_layers + 4; }
+/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0 in
+ * fp16), present when the cache centres keys and the layer holds tokens. */
+static size_t centre_saved(const rq_cache *c, size_t n_tokens) {
+    return c->cfg.centre_keys && n_tokens ? 4 + centre_bytes(c) : 0;
+}
 
 static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
     memset(p, 0, header_bytes(c));
@@ -1540,6 +1685,7 @@ static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
     put_u32(p + 80, (uint32_t)c->cfg.quant.law), put_u32(p + 84, (uint32_t)c->cfg.quant.norm_correct);
     put_u32(p + 88, (uint32_t)c->cfg.quant.qjl), put_u32(p + 92, n_seqs);
     put_u64(p + 96, key_basis_hash(c));
+    put_u32(p + 104, (uint32_t)c->cfg.centre_keys), put_u32(p + 108, (uint32_t)c->cfg.centre_window);
     for (int l = 0; l < c->cfg.n_layers; l++) put_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l, c->window[l]);
     const size_t n = header_bytes(c) - 4;
     put_u32(p + n, crc32c(p, n));
@@ -1558,6 +1704,7 @@ static size_t seq_saved_bytes(const rq_cache *c, const sequence *s) {
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        n += centre_saved(c, ls->n_tokens);
         n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (c->bk + c->bv);
     }
     return n;
@@ -1568,13 +1715,20 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
     uint8_t *rec = p;
     put_u32(p, (uint32_t)s->id), put_u32(p + 4, 0);
     p += 8;
-    for (int l = 0; l < c->cfg.n_layers; l++, p += 16)
-        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped);
+    for (int l = 0; l < c->cfg.n_layers; l++, p += 24)
+        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped),
+            put_u64(p + 16, (uint64_t)s->layers[l].mu_set);
     put_u32(p, crc32c(rec, (size_t)(p - rec)));
     p += 4;
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, little-endian fp16 */
+            const size_t n = centre_bytes(c) / 2;
+            for (size_t i = 0; i < n; i++) p[4 + 2 * i] = (uint8_t)ls->cx[i], p[5 + 2 * i] = (uint8_t)(ls->cx[i] >> 8);
+            put_u32(p, crc32c(p + 4, 2 * n));
+            p += 4 + 2 * n;
+        }
         for (size_t pg = ls->n_dropped; pg < pages; pg++) {
             const size_t used = page_used(c, ls->n_tokens, pg);
             uint8_t *body = p + 4, *q = body;
@@ -1630,7 +1784,7 @@ rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path) {
 typedef struct {
     int id;
     const uint8_t *pages;
-    size_t *n_tokens, *n_dropped; /* [n_layers] each, in one allocation */
+    size_t *n_tokens, *n_dropped, *mu_set; /* [n_layers] each, in one allocation */
 } seq_rec;
 
 /* Checks the header against the cache; *n_seqs from it. */
@@ -1671,6 +1825,9 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
                         fn, (unsigned long long)get_u64(p + 72), get_u32(p + 80), get_u32(p + 84), get_u32(p + 88),
                         (unsigned long long)c->cfg.quant.seed, (int)c->cfg.quant.law, c->cfg.quant.norm_correct,
                         (int)c->cfg.quant.qjl);
+    if (get_u32(p + 104) != (uint32_t)c->cfg.centre_keys || get_u32(p + 108) != (uint32_t)c->cfg.centre_window)
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with centre_keys %u (window %u), the cache has %d (%d)", fn,
+                        get_u32(p + 104), get_u32(p + 108), c->cfg.centre_keys, c->cfg.centre_window);
     if (get_u64(p + 96) != key_basis_hash(c))
         return rq__fail(RQ_ERR_FORMAT, "%s: saved with key bases of hash %016llx, the cache's are %016llx%s", fn,
                         (unsigned long long)get_u64(p + 96), (unsigned long long)key_basis_hash(c),
@@ -1720,7 +1877,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
     const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads, tok_bytes = H * (c->bk + c->bv);
     /* pass 1: parse and check everything; nothing changes yet */
     seq_rec *recs = calloc(n_seqs ? n_seqs : 1, sizeof *recs);
-    size_t *counts = malloc(sizeof(size_t) * 2 * (size_t)L * (n_seqs ? n_seqs : 1));
+    size_t *counts = malloc(sizeof(size_t) * 3 * (size_t)L * (n_seqs ? n_seqs : 1));
     float *scratch = malloc(sizeof(float) * (size_t)c->cfg.head_dim);
     float *kmax = calloc((size_t)L * (n_seqs ? n_seqs : 1), sizeof(float));
     if (!recs || !counts || !scratch || !kmax) {
@@ -1730,7 +1887,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
     size_t pages_needed = 0;
     for (uint32_t i = 0; i < n_seqs && !st; i++) {
         seq_rec *r = &recs[i];
-        r->n_tokens = counts + 2 * (size_t)L * i, r->n_dropped = r->n_tokens + L;
+        r->n_tokens = counts + 3 * (size_t)L * i, r->n_dropped = r->n_tokens + L, r->mu_set = r->n_dropped + L;
         if ((size_t)(end - p) < record_bytes(c)) {
             st = rq__fail(RQ_ERR_TRUNCATED, "%s: the data ends inside the record of sequence %u", fn, i);
             break;
@@ -1750,11 +1907,17 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         if (!st && seq < 0 && seq_find(c, r->id))
             st = rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists in the cache", fn, r->id);
         for (int l = 0; l < L && !st; l++) {
-            const size_t n = get_u64(p + 8 + 16 * (size_t)l), dr = get_u64(p + 16 + 16 * (size_t)l);
+            const size_t n = get_u64(p + 8 + 24 * (size_t)l), dr = get_u64(p + 16 + 24 * (size_t)l);
+            const uint64_t mu = get_u64(p + 24 + 24 * (size_t)l);
             const size_t W = c->window[l];
-            r->n_tokens[l] = n, r->n_dropped[l] = dr;
+            r->n_tokens[l] = n, r->n_dropped[l] = dr, r->mu_set[l] = (size_t)mu;
+            /* μ is set exactly when a centred layer holds positions past 0 */
+            if (mu != (uint64_t)(c->cfg.centre_keys && n >= 2) && !(c->cfg.centre_keys && n == 1 && mu == 1))
+                st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ flag %llu with %zu tokens (centre_keys %d)",
+                              fn, r->id, l, (unsigned long long)mu, n, c->cfg.centre_keys);
             const key_basis *const *kb = (const key_basis *const *)c->kbasis + (size_t)l * H;
             const size_t max_dr = W && n > W ? (n - W) / pt : 0; /* so dr·pt ≤ n */
+            if (st) break;
             if (dr > max_dr)
                 st = rq__fail(RQ_ERR_FORMAT,
                               "%s: sequence %d, layer %d: %zu pages released, at most %zu with %zu tokens and a window "
@@ -1772,7 +1935,21 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         p += record_bytes(c);
         r->pages = p;
         for (int l = 0; l < L && !st; l++) {
-            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt, cs = centre_saved(c, r->n_tokens[l]);
+            if (cs) { /* the centring state: CRC, then fp16 values that must be finite */
+                if ((size_t)(end - p) < cs) {
+                    st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside μ and the sink", fn,
+                                  r->id, l);
+                    break;
+                }
+                if (!CRC_OK(p + 4, cs - 4, get_u32(p)))
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ and the sink: CRC32C mismatch", fn, r->id, l);
+                for (size_t x = 0; !st && x < (cs - 4) / 2; x++)
+                    if (((p[5 + 2 * x] >> 2) & 0x1f) == 0x1f)
+                        st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ or the sink holds an fp16 NaN or Inf",
+                                      fn, r->id, l);
+                p += cs;
+            }
             for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {
                 const size_t used = page_used(c, r->n_tokens[l], pg), body = used * tok_bytes;
                 if ((size_t)(end - p) < 4 || (size_t)(end - p) - 4 < body) {
@@ -1814,6 +1991,16 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
             }
             ls->cap_pages = pages, ls->n_dropped = r->n_dropped[l];
             ls->kmax = kmax[(size_t)L * i + (size_t)l];
+            if (centre_saved(c, r->n_tokens[l])) {
+                if (centre_alloc(c, ls)) {
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (the sink of layer %d)", fn, l);
+                    break;
+                }
+                for (size_t x = 0; x < centre_bytes(c) / 2; x++) ls->cx[x] = (uint16_t)(q[4 + 2 * x] | (q[5 + 2 * x] << 8));
+                ls->mu_set = (int)r->mu_set[l];
+                centre_derive(c, l, ls);
+                q += centre_saved(c, r->n_tokens[l]);
+            }
             for (ls->n_pages = r->n_dropped[l]; ls->n_pages < pages; ls->n_pages++) {
                 uint8_t *pg = page_take(c);
                 if (!pg) {
