@@ -317,6 +317,13 @@ typedef struct {
      * the reconstructed keys μ + decode(block) and the exact sink. */
     int centre_keys;
     int centre_window;           /* positions that fix μ; 0 = 64                */
+    /* Per-layer types (a bits budget, rq_kv_alloc): NULL, or n_layers
+     * registry names, an entry NULL meaning type_k / type_v. Read during
+     * rq_cache_init only. Each layer's pages hold its own types' blocks:
+     * the pool keeps one free list per page size and max_bytes bounds the
+     * bytes of all pages together (rq_cache_page_bytes and
+     * rq_cache_pages_available speak of the largest pages). */
+    const char *const *layer_type_k, *const *layer_type_v;
 } rq_cache_config;
 
 RQ_API rq_cache_config rq_cache_config_default(void);
@@ -349,11 +356,15 @@ RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
 /* Payload bytes stored now (= Σ_sequences Σ_layers tokens × per-layer bytes
  * per token; tokens shared by forked sequences count once per sequence). */
 RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
-/* Bytes allocated: the pool's pages (in use or free, each
- * rq_cache_page_bytes) and the sequences' block tables. */
+/* Bytes allocated: the pool's pages (in use or free; each page costs
+ * rq_cache_page_bytes, or its layer's size with per-layer types) and the
+ * sequences' block tables. */
 RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
 /* The key (is_value = 0) or value quantizer; lives as long as the cache. */
 RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+/* The same for one layer (its layer_type_k/v or the defaults); NULL for a
+ * bad layer or NULL cache. Any thread. */
+RQ_API const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value);
 /* Stored bits per cached value, averaged over K and V, every layer and
  * KV head, for one sequence of n_ctx tokens: the blocks (norms, scales and
  * codes included) and, with centre_keys, μ and the fp16 sink (position 0's

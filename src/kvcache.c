@@ -62,7 +62,27 @@
 typedef struct page_hdr {
     struct page_hdr *next; /* free list */
     size_t refs;           /* block tables pointing at the page; 0 when free */
+    int cls;               /* its size class (rq_cache.cls): the free list it returns to */
 } page_hdr;
+
+/* Pages of one size: layers whose K/V types give the same page bytes share
+ * a class (one class when every layer has the same types). */
+typedef struct {
+    size_t cost;    /* PAGE_HDR + page bytes + RQ_PAGE_SLACK */
+    page_hdr *free; /* free list */
+    size_t n_free;
+} page_class;
+
+/* One layer's K/V types (rq_cache_config.layer_type_k/v): its quantizers
+ * (owned by the cache, shared by layers of the same type), block bytes and
+ * page geometry. */
+typedef struct layer_kind {
+    rq_quantizer *qk, *qv;
+    size_t bk, bv;       /* bytes per block                      */
+    size_t head_stride;  /* bytes of one head's region in a page */
+    size_t page_bytes;
+    int cls;             /* page size class                      */
+} layer_kind;
 
 static page_hdr *hdr_of(uint8_t *pg) { return (page_hdr *)(void *)(pg - PAGE_HDR); }
 static uint8_t *data_of(page_hdr *h) { return (uint8_t *)(void *)h + PAGE_HDR; }
@@ -70,6 +90,7 @@ static uint8_t *data_of(page_hdr *h) { return (uint8_t *)(void *)h + PAGE_HDR; }
 /* One sequence's store of one layer: its block table. Pages before
  * n_dropped are NULL (released behind the layer's sliding window). */
 typedef struct {
+    const layer_kind *kind; /* the layer's types and page geometry */
     size_t n_tokens;
     size_t n_pages, cap_pages;
     size_t n_dropped;
@@ -117,19 +138,22 @@ static size_t range_of(const key_basis *b, size_t t) {
 
 struct rq_cache {
     rq_cache_config cfg;
-    rq_quantizer *qk, *qv;
-    size_t bk, bv;          /* bytes per block                     */
-    size_t head_stride;     /* bytes of one head's region in a page */
-    size_t page_bytes;
+    rq_quantizer *qk, *qv;  /* the default types' (type_k, type_v)   */
+    layer_kind *kind;       /* [n_layers]                            */
+    rq_quantizer **quants;  /* every distinct quantizer, owned       */
+    uint8_t *quant_is_value; /* [i]: quants[i] is a value quantizer  */
+    size_t n_quants;
     /* sequences, sorted by id (binary search) */
     sequence **seqs;
     size_t n_seqs, cap_seqs;
     size_t *window;       /* [n_layers]: sliding window in tokens, 0 = none */
-    /* the page pool */
-    page_hdr *free_pages; /* free list */
+    /* the page pool: a free list per page size, one byte budget */
+    page_class *cls;
+    int n_cls, big_cls;   /* classes; the one with the largest pages */
     size_t n_pages_alloc; /* pages allocated: in use + free */
     size_t n_pages_free;
-    size_t max_pages;     /* SIZE_MAX: no budget */
+    size_t bytes_alloc;   /* bytes of those pages (their costs)  */
+    size_t max_bytes;     /* SIZE_MAX: no budget */
     /* key bases (rq_cache_set_key_basis): per layer × KV head, NULL or */
     struct key_basis **kbasis;
     size_t max_ranges; /* the most ranges of any head's basis (≥ 1): bounds workspaces */
@@ -164,27 +188,31 @@ rq_cache_config rq_cache_config_default(void) {
 }
 
 /* ---- the page pool -------------------------------------------------------- */
-/* Cost of one page in the pool's budget: header, blocks, tail padding. */
-static size_t page_cost(const rq_cache *c) { return PAGE_HDR + c->page_bytes + RQ_PAGE_SLACK; }
+/* Cost of one page of the largest class in the pool's budget: header,
+ * blocks, tail padding (every page, with uniform types). */
+static size_t page_cost(const rq_cache *c) { return c->cls[c->big_cls].cost; }
 
-/* Pages a caller may still take: free ones and the budget not yet allocated. */
-static size_t pages_available(const rq_cache *c) {
-    if (c->max_pages == SIZE_MAX) return SIZE_MAX;
-    return c->n_pages_free + (c->max_pages - c->n_pages_alloc);
+/* Pages of class k a caller may still take: free ones and the budget not
+ * yet allocated. */
+static size_t pages_available(const rq_cache *c, int k) {
+    if (c->max_bytes == SIZE_MAX) return SIZE_MAX;
+    return c->cls[k].n_free + (c->max_bytes - c->bytes_alloc) / c->cls[k].cost;
 }
 
-/* A page with one reference: from the free list, or newly allocated within
- * the budget; NULL when the budget is spent or malloc fails. */
-static uint8_t *page_take(rq_cache *c) {
-    page_hdr *h = c->free_pages;
+/* A page of class k with one reference: from its free list, or newly
+ * allocated within the budget; NULL when the budget is spent or malloc
+ * fails. */
+static uint8_t *page_take(rq_cache *c, int k) {
+    page_class *pc = &c->cls[k];
+    page_hdr *h = pc->free;
     if (h) {
-        c->free_pages = h->next, c->n_pages_free--;
+        pc->free = h->next, pc->n_free--, c->n_pages_free--;
     } else {
-        if (c->n_pages_alloc >= c->max_pages) return NULL;
-        if (!(h = malloc(page_cost(c)))) return NULL; /* SIMD readers over-read the tail */
-        c->n_pages_alloc++;
+        if (c->max_bytes != SIZE_MAX && c->max_bytes - c->bytes_alloc < pc->cost) return NULL;
+        if (!(h = malloc(pc->cost))) return NULL; /* SIMD readers over-read the tail */
+        c->n_pages_alloc++, c->bytes_alloc += pc->cost;
     }
-    h->next = NULL, h->refs = 1;
+    h->next = NULL, h->refs = 1, h->cls = k;
     return data_of(h);
 }
 
@@ -192,7 +220,8 @@ static void page_unref(rq_cache *c, uint8_t *pg) {
     if (!pg) return;
     page_hdr *h = hdr_of(pg);
     if (--h->refs) return;
-    h->next = c->free_pages, c->free_pages = h, c->n_pages_free++;
+    page_class *pc = &c->cls[h->cls];
+    h->next = pc->free, pc->free = h, pc->n_free++, c->n_pages_free++;
 }
 
 /* ---- sequences ------------------------------------------------------------ */
@@ -265,6 +294,7 @@ static rq_status seq_insert(rq_cache *c, const char *fn, int id, size_t i, seque
         return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (sequence %d)", fn, id);
     }
     s->id = id;
+    for (int l = 0; l < c->cfg.n_layers; l++) s->layers[l].kind = &c->kind[l];
     memmove(c->seqs + i + 1, c->seqs + i, (c->n_seqs - i) * sizeof *c->seqs);
     c->seqs[i] = s, c->n_seqs++;
     *out = s;
@@ -281,14 +311,33 @@ void rq_cache_free(rq_cache *c) {
     free(c->stage), free(c->kstage), free(c->mu_tmp);
     for (size_t i = 0; i < c->n_seqs; i++) seq_free(c, c->seqs[i]);
     free(c->seqs);
-    for (page_hdr *h = c->free_pages, *next; h; h = next) next = h->next, free(h);
+    for (int k = 0; c->cls && k < c->n_cls; k++)
+        for (page_hdr *h = c->cls[k].free, *next; h; h = next) next = h->next, free(h);
+    free(c->cls), free(c->kind);
     free(c->window);
     if (c->kbasis)
         for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) key_basis_free(c->kbasis[i]);
     free(c->kbasis);
-    rq_quantizer_free(c->qk);
-    rq_quantizer_free(c->qv);
+    for (size_t i = 0; i < c->n_quants; i++) rq_quantizer_free(c->quants[i]);
+    free(c->quants), free(c->quant_is_value);
     free(c);
+}
+
+/* The cache's quantizer of type `name` for keys (is_value = 0) or values:
+ * an existing one, or a new one (keys with quant.seed, values with a seed
+ * derived from it, as with uniform types). quants holds room for 2 per
+ * layer + 2. */
+static rq_status quant_for(rq_cache *c, const char *name, int is_value, rq_quantizer **out) {
+    for (size_t i = 0; i < c->n_quants; i++)
+        if (c->quant_is_value[i] == is_value && !strcmp(rq_quantizer_type(c->quants[i])->name, name))
+            return *out = c->quants[i], RQ_OK;
+    rq_quant_config qc = c->cfg.quant;
+    if (is_value) qc.seed = rq_seed_derive(c->cfg.quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
+    rq_status st = rq_quantizer_init(&c->quants[c->n_quants], name, c->cfg.head_dim, &qc);
+    if (st) return st;
+    c->quant_is_value[c->n_quants] = (uint8_t)is_value;
+    *out = c->quants[c->n_quants++];
+    return RQ_OK;
 }
 
 rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
@@ -320,22 +369,44 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     if (!c->cfg.page_tokens) c->cfg.page_tokens = 256;
     if (!c->cfg.n_threads) c->cfg.n_threads = 1;
     if (!c->cfg.centre_window) c->cfg.centre_window = 64;
-    rq_quant_config qv = cfg->quant;
-    qv.seed = rq_seed_derive(cfg->quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
-    rq_status st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
-    if (st) rq__fail(st, "rq_cache_init: type_k: %s", rq_last_error());
-    if (!st && (st = rq_quantizer_init(&c->qv, cfg->type_v, cfg->head_dim, &qv)))
-        rq__fail(st, "rq_cache_init: type_v: %s", rq_last_error());
-    if (!st) {
-        c->bk = rq_quantizer_bytes_per_vector(c->qk);
-        c->bv = rq_quantizer_bytes_per_vector(c->qv);
-        c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
-        c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
-        c->max_pages = cfg->max_bytes ? cfg->max_bytes / page_cost(c) : SIZE_MAX;
-        if (cfg->max_bytes && !c->max_pages)
-            st = rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: max_bytes = %zu is less than one page (%zu bytes)",
-                          cfg->max_bytes, page_cost(c));
+    c->cfg.layer_type_k = c->cfg.layer_type_v = NULL; /* not kept: the kinds hold the types */
+    const size_t L = (size_t)cfg->n_layers;
+    c->quants = calloc(2 * L + 2, sizeof *c->quants), c->quant_is_value = calloc(2 * L + 2, 1);
+    c->kind = calloc(L, sizeof *c->kind), c->cls = calloc(L, sizeof *c->cls);
+    rq_status st = !c->quants || !c->quant_is_value || !c->kind || !c->cls
+                       ? rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory")
+                       : RQ_OK;
+    if (!st && (st = quant_for(c, cfg->type_k, 0, &c->qk))) rq__fail(st, "rq_cache_init: type_k: %s", rq_last_error());
+    if (!st && (st = quant_for(c, cfg->type_v, 1, &c->qv))) rq__fail(st, "rq_cache_init: type_v: %s", rq_last_error());
+    /* each layer's types (the defaults unless layer_type_k/v name others),
+     * geometry and page class */
+    for (size_t l = 0; l < L && !st; l++) {
+        layer_kind *kd = &c->kind[l];
+        const char *tk = cfg->layer_type_k && cfg->layer_type_k[l] ? cfg->layer_type_k[l] : NULL;
+        const char *tv = cfg->layer_type_v && cfg->layer_type_v[l] ? cfg->layer_type_v[l] : NULL;
+        kd->qk = c->qk, kd->qv = c->qv;
+        if (tk && (st = quant_for(c, tk, 0, &kd->qk))) {
+            rq__fail(st, "rq_cache_init: layer_type_k[%zu]: %s", l, rq_last_error());
+            break;
+        }
+        if (tv && (st = quant_for(c, tv, 1, &kd->qv))) {
+            rq__fail(st, "rq_cache_init: layer_type_v[%zu]: %s", l, rq_last_error());
+            break;
+        }
+        kd->bk = rq_quantizer_bytes_per_vector(kd->qk), kd->bv = rq_quantizer_bytes_per_vector(kd->qv);
+        kd->head_stride = (size_t)c->cfg.page_tokens * (kd->bk + kd->bv);
+        kd->page_bytes = kd->head_stride * (size_t)cfg->n_kv_heads;
+        const size_t cost = PAGE_HDR + kd->page_bytes + RQ_PAGE_SLACK;
+        int k = 0;
+        while (k < c->n_cls && c->cls[k].cost != cost) k++;
+        if (k == c->n_cls) c->cls[c->n_cls++].cost = cost;
+        kd->cls = k;
+        if (cost > c->cls[c->big_cls].cost) c->big_cls = k;
     }
+    c->max_bytes = cfg->max_bytes ? cfg->max_bytes : SIZE_MAX;
+    if (!st && cfg->max_bytes && cfg->max_bytes < page_cost(c))
+        st = rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: max_bytes = %zu is less than one page (%zu bytes)",
+                      cfg->max_bytes, page_cost(c));
     if (!st) {
         c->window = calloc((size_t)cfg->n_layers, sizeof(size_t));
         c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
@@ -366,14 +437,21 @@ size_t rq_cache_seq_n_tokens(const rq_cache *c, int seq, int layer) {
     return s ? s->layers[layer].n_tokens : 0;
 }
 
+/* Bytes of one token of every KV head of a layer, K + V. */
+static size_t layer_token_bytes(const rq_cache *c, int l) {
+    return (size_t)c->cfg.n_kv_heads * (c->kind[l].bk + c->kind[l].bv);
+}
+
 size_t rq_cache_bytes_per_token(const rq_cache *c) {
-    return c ? (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv) : 0;
+    size_t n = 0;
+    for (int l = 0; c && l < c->cfg.n_layers; l++) n += layer_token_bytes(c, l);
+    return n;
 }
 
 double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx) {
     if (!c || !n_ctx) return 0;
     const double LH = (double)c->cfg.n_layers * (double)c->cfg.n_kv_heads, d = (double)c->cfg.head_dim;
-    double bits = (double)n_ctx * LH * 8.0 * (double)(c->bk + c->bv);
+    double bits = (double)n_ctx * 8.0 * (double)rq_cache_bytes_per_token(c);
     if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0 per head */
     return bits / ((double)n_ctx * LH * d * 2);
 }
@@ -382,13 +460,13 @@ size_t rq_cache_bytes_used(const rq_cache *c) {
     if (!c) return 0;
     size_t n = 0;
     for (size_t i = 0; i < c->n_seqs; i++)
-        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].n_tokens;
-    return n * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv);
+        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].n_tokens * layer_token_bytes(c, l);
+    return n;
 }
 
 size_t rq_cache_bytes_allocated(const rq_cache *c) {
     if (!c) return 0;
-    size_t n = c->n_pages_alloc * page_cost(c);
+    size_t n = c->bytes_alloc;
     for (size_t i = 0; i < c->n_seqs; i++)
         for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].cap_pages * sizeof(uint8_t *);
     return n;
@@ -396,7 +474,7 @@ size_t rq_cache_bytes_allocated(const rq_cache *c) {
 
 size_t rq_cache_pages_in_use(const rq_cache *c) { return c ? c->n_pages_alloc - c->n_pages_free : 0; }
 
-size_t rq_cache_pages_available(const rq_cache *c) { return c ? pages_available(c) : 0; }
+size_t rq_cache_pages_available(const rq_cache *c) { return c ? pages_available(c, c->big_cls) : 0; }
 
 size_t rq_cache_page_bytes(const rq_cache *c) { return c ? page_cost(c) : 0; }
 
@@ -514,6 +592,11 @@ const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
     return c ? (is_value ? c->qv : c->qk) : NULL;
 }
 
+const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value) {
+    if (!c || layer < 0 || layer >= c->cfg.n_layers) return NULL;
+    return is_value ? c->kind[layer].qv : c->kind[layer].qk;
+}
+
 /* One head's bases from n ranges' A (validated: starts, finite, invertible
  * and well conditioned); *out = NULL for n = 0. `fn` names the public
  * function in messages. */
@@ -553,9 +636,10 @@ static rq_status key_basis_build(const rq_cache *c, const char *fn, int layer, i
             key_basis_free(b);
             return rq__fail(st, "%s: layer %d, KV head %d, range %zu: %s", fn, layer, kv_head, r, rq_last_error());
         }
-        for (size_t j = 0; c->qk->rot && j < d; j++) { /* Π_K A⁻ᵀ, column by column */
+        const rq_quantizer *qk = c->kind[layer].qk;
+        for (size_t j = 0; qk->rot && j < d; j++) { /* Π_K A⁻ᵀ, column by column */
             for (size_t i = 0; i < d; i++) col[i] = inv[i * d + j];
-            rq_rotation_forward(c->qk->rot, col, rcol, 1);
+            rq_rotation_forward(qk->rot, col, rcol, 1);
             for (size_t i = 0; i < d; i++) inv[i * d + j] = rcol[i];
         }
         for (size_t i = 0; i < d; i++)
@@ -669,23 +753,23 @@ static void centre_derive(const rq_cache *c, int layer, layer_store *ls) {
         for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(k0[i]) - (ls->mu_set ? rq_f16_to_f32(mu[i]) : 0.0f);
         const key_basis *b = c->kbasis[(size_t)layer * H + h];
         if (b) matvec(b->mk, x, (int)d, y), memcpy(x, y, sizeof(float) * d); /* range 0 serves position 0 */
-        if (c->qk->rot) rq_rotation_forward(c->qk->rot, x, sk, 1);
+        if (c->kind[layer].qk->rot) rq_rotation_forward(c->kind[layer].qk->rot, x, sk, 1);
         else memcpy(sk, x, sizeof(float) * d);
         for (size_t i = 0; i < d; i++) ls->sink_kmax = fabsf(sk[i]) > ls->sink_kmax ? fabsf(sk[i]) : ls->sink_kmax;
         for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(v0[i]);
-        if (c->qv->rot) rq_rotation_forward(c->qv->rot, x, sv, 1);
+        if (c->kind[layer].qv->rot) rq_rotation_forward(c->kind[layer].qv->rot, x, sv, 1);
         else memcpy(sv, x, sizeof(float) * d);
     }
 }
 
 static inline uint8_t *key_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
-    return ls->pages[t / pt] + (size_t)h * c->head_stride + (t % pt) * c->bk;
+    return ls->pages[t / pt] + (size_t)h * ls->kind->head_stride + (t % pt) * ls->kind->bk;
 }
 
 static inline uint8_t *value_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
-    return ls->pages[t / pt] + (size_t)h * c->head_stride + pt * c->bk + (t % pt) * c->bv;
+    return ls->pages[t / pt] + (size_t)h * ls->kind->head_stride + pt * ls->kind->bk + (t % pt) * ls->kind->bv;
 }
 
 /* The message for a failed encode of n vectors x (k or v of an append):
@@ -725,6 +809,7 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
                         n_tokens);
     if (!n_tokens) return RQ_OK;
     layer_store *ls = &sq->layers[layer];
+    const layer_kind *kd = &c->kind[layer];
     size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim, pt = (size_t)c->cfg.page_tokens;
     if (n_tokens > ((size_t)1 << 40) / (H * d))
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: n_tokens = %zu too large (at most %zu per call)",
@@ -779,7 +864,7 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     /* 1. encode everything into the staging buffer (grown with the largest
      *    append, kept): a bad value rejects the whole append and leaves the
      *    cache untouched */
-    const size_t n_vec = n_tokens * H, n_stage = n_vec * (c->bk + c->bv);
+    const size_t n_vec = n_tokens * H, n_stage = n_vec * (kd->bk + kd->bv);
     if (n_stage > c->stage_bytes) {
         uint8_t *ns = realloc(c->stage, n_stage);
         if (!ns) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (%zu staging bytes)", n_stage);
@@ -806,14 +891,14 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
         else memcpy(kt + i * d, ki, sizeof(float) * d);
     }
     const float *ks = kt ? kt : k;
-    rq_status st = rq_quantizer_encode(c->qk, ks, stage, n_vec);
+    rq_status st = rq_quantizer_encode(kd->qk, ks, stage, n_vec);
     if (st)
-        return append_error(c, st, layer, centre ? "centred key, k − μ" : kt ? "key in its basis, A·k" : "k", c->qk,
+        return append_error(c, st, layer, centre ? "centred key, k − μ" : kt ? "key in its basis, A·k" : "k", kd->qk,
                             ks, n_vec, stage);
     if (centre && t0 == 0 && centre_alloc(c, ls))
         return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (the sink of layer %d)", layer);
-    if ((st = rq_quantizer_encode(c->qv, v, stage + n_vec * c->bk, n_vec)))
-        return append_error(c, st, layer, "v", c->qv, v, n_vec, stage);
+    if ((st = rq_quantizer_encode(kd->qv, v, stage + n_vec * kd->bk, n_vec)))
+        return append_error(c, st, layer, "v", kd->qv, v, n_vec, stage);
     /* 2. make room, all or nothing: the page table first; then count the
      *    pages needed (new ones, and a copy of a shared, partly filled last
      *    page: copy-on-write after a fork) against the pool, counting
@@ -833,27 +918,27 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     size_t drop_to = W && ls->n_tokens > W ? (ls->n_tokens - W) / pt : 0, freed = 0;
     if (drop_to > ls->n_pages) drop_to = ls->n_pages;
     for (size_t p = ls->n_dropped; p < drop_to; p++) freed += hdr_of(ls->pages[p])->refs == 1;
-    const size_t wanted = need - ls->n_pages + cow, avail = pages_available(c);
+    const size_t wanted = need - ls->n_pages + cow, avail = pages_available(c, kd->cls);
     if (avail != SIZE_MAX && avail + freed < wanted)
         return rq__fail(RQ_ERR_NOMEM,
-                        "rq_cache_append: sequence %d, layer %d: out of pages (%zu needed, %zu free in the pool of "
-                        "%zu pages of %zu bytes, max_bytes = %zu)",
-                        seq, layer, wanted, avail + freed, c->max_pages, page_cost(c), c->cfg.max_bytes);
+                        "rq_cache_append: sequence %d, layer %d: out of pages (%zu needed, %zu free in the pool: "
+                        "pages of %zu bytes, max_bytes = %zu)",
+                        seq, layer, wanted, avail + freed, c->cls[kd->cls].cost, c->cfg.max_bytes);
     for (; ls->n_dropped < drop_to; ls->n_dropped++)
         page_unref(c, ls->pages[ls->n_dropped]), ls->pages[ls->n_dropped] = NULL;
     if (cow) { /* the last page is shared: write into a copy */
-        uint8_t *pg = page_take(c);
-        if (!pg) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
-        memcpy(pg, ls->pages[ls->n_pages - 1], c->page_bytes);
+        uint8_t *pg = page_take(c, kd->cls);
+        if (!pg) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", kd->page_bytes);
+        memcpy(pg, ls->pages[ls->n_pages - 1], kd->page_bytes);
         page_unref(c, ls->pages[ls->n_pages - 1]);
         ls->pages[ls->n_pages - 1] = pg;
     }
     while (ls->n_pages < need) {
-        uint8_t *pg = page_take(c);
+        uint8_t *pg = page_take(c, kd->cls);
         if (!pg) { /* malloc failed: give back the pages taken so far */
             for (size_t keep = (ls->n_tokens + pt - 1) / pt; ls->n_pages > keep;)
                 page_unref(c, ls->pages[--ls->n_pages]), ls->pages[ls->n_pages] = NULL;
-            return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
+            return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", kd->page_bytes);
         }
         ls->pages[ls->n_pages++] = pg;
     }
@@ -861,10 +946,10 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
      *    scores attention can meet (the other types' blocks bound it) */
     for (size_t t = 0; t < n_tokens; t++)
         for (size_t h = 0; h < H; h++) {
-            memcpy(key_block(c, ls, (int)h, ls->n_tokens + t), stage + (t * H + h) * c->bk, c->bk);
-            memcpy(value_block(c, ls, (int)h, ls->n_tokens + t), stage + n_vec * c->bk + (t * H + h) * c->bv, c->bv);
+            memcpy(key_block(c, ls, (int)h, ls->n_tokens + t), stage + (t * H + h) * kd->bk, kd->bk);
+            memcpy(value_block(c, ls, (int)h, ls->n_tokens + t), stage + n_vec * kd->bk + (t * H + h) * kd->bv, kd->bv);
         }
-    if (rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32)
+    if (rq_quantizer_type(kd->qk)->family == RQ_FAMILY_F32)
         for (size_t i = 0; i < n_vec * d; i++) ls->kmax = fabsf(ks[i]) > ls->kmax ? fabsf(ks[i]) : ls->kmax;
     ls->n_tokens += n_tokens;
     /* 4. centring: the sink and μ, then the sink in the kernels' domains */
@@ -938,6 +1023,7 @@ typedef struct {
 typedef struct {
     const rq_cache *c;
     const rq_attn_kernels *K;
+    const rq_quantizer *qk, *qv; /* the layer's */
     block_view kv, vv;
     int group, n_q_heads, d;
     float scale;
@@ -958,7 +1044,7 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
                        int values, float *tile, float *tile_sig) {
     const rq_cache *c = j->c;
     const int d = j->d;
-    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
+    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? ls->kind->bv : ls->kind->bk;
     if (!bv->layout->signs && !bv->layout->in_place) {
         void (*dec)(const uint8_t *, int, float *) = bv->layout->codes ? NULL : rq__values_decoder(j->K, bv->block);
         for (size_t t = 0; t < n;) {
@@ -1258,7 +1344,8 @@ static float bits_float(uint32_t b) {
 static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_params *p) {
     memset(j, 0, sizeof *j);
     j->c = c, j->K = rq__attn_kernels(), j->d = c->cfg.head_dim, j->n_q_heads = p->n_q_heads;
-    j->kv = view_of(c->qk), j->vv = view_of(c->qv);
+    j->qk = c->kind[layer].qk, j->qv = c->kind[layer].qv;
+    j->kv = view_of(j->qk), j->vv = view_of(j->qv);
     j->group = p->n_q_heads / c->cfg.n_kv_heads;
     j->scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)j->d);
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
@@ -1289,9 +1376,9 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
                     float *qr = it->qprep + ((i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * it->n_ranges + r) *
                                                 2 * (size_t)d;
                     if (B) memcpy(qr, qb + (size_t)g * ld + r * (size_t)d, sizeof(float) * (size_t)d);
-                    else if (c->qk->rot) rq_rotation_forward(c->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
+                    else if (j->qk->rot) rq_rotation_forward(j->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
                     else memcpy(qr, qg + (size_t)g * (size_t)d, sizeof(float) * (size_t)d);
-                    if (kprod) rq__qjl_apply(c->qk, qr, qr + d);
+                    if (kprod) rq__qjl_apply(j->qk, qr, qr + d);
                     /* the score scale goes into the prepared query: one multiply
                      * per coordinate here instead of one per score in the loop */
                     for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j->scale;
@@ -1321,7 +1408,6 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
 /* Merges one item's chunk partials (in chunk order) and leaves the rotated
  * domain, into it->out. */
 static rq_status attend_merge(const attn_job *j, const attn_item *it, const char *fn) {
-    const rq_cache *c = j->c;
     const int d = j->d, Hq = j->n_q_heads;
     float acc[RQ_MAX_DIMS], sig[RQ_MAX_DIMS], tmp[RQ_MAX_DIMS];
     for (size_t i = 0; i < it->n_queries * (size_t)Hq; i++) {
@@ -1346,10 +1432,10 @@ static rq_status attend_merge(const attn_job *j, const attn_item *it, const char
         for (int x = 0; x < d; x++) acc[x] *= inv;
         if (j->vv.family == RQ_FAMILY_PROD) {
             for (int x = 0; x < d; x++) sig[x] *= inv;
-            qjl_transpose_f(c->qv, sig, tmp);
+            qjl_transpose_f(j->qv, sig, tmp);
             for (int x = 0; x < d; x++) acc[x] += tmp[x];
         }
-        if (c->qv->rot) rq_rotation_inverse(c->qv->rot, acc, o, 1);
+        if (j->qv->rot) rq_rotation_inverse(j->qv->rot, acc, o, 1);
         else memcpy(o, acc, sizeof(float) * (size_t)d);
         /* the scores cannot overflow (above); sums of huge f32 values can */
         if (max_abs_bits(o, d) >= NONFINITE_BITS)
@@ -1535,10 +1621,10 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
                 for (int x = 0; x < d; x++) kt[x] = rq_f16_to_f32(cx[d + x]), vd[x] = rq_f16_to_f32(cx[2 * d + x]);
                 continue;
             }
-            rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kt, 1);
+            rq_quantizer_decode(ls->kind->qk, key_block(c, ls, h, t), kt, 1);
             if (B) { /* back from the range's basis: k = A⁻¹ (A k) = (Πᵀ Π A⁻ᵀ)ᵀ (A k) */
                 const float *pit = B->mq + range_of(B, t) * (size_t)d * (size_t)d;
-                if (c->qk->rot) rq_rotation_forward(c->qk->rot, kt, y, 1); /* Π (A k) */
+                if (ls->kind->qk->rot) rq_rotation_forward(ls->kind->qk->rot, kt, y, 1); /* Π (A k) */
                 else memcpy(y, kt, sizeof(float) * (size_t)d);
                 for (int x = 0; x < d; x++) { /* (Π A⁻ᵀ)ᵀ Π (A k) = A⁻¹ Πᵀ Π A k */
                     double a = 0;
@@ -1547,7 +1633,7 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
                 }
             }
             for (int x = 0; cx && ls->mu_set && x < d; x++) kt[x] += rq_f16_to_f32(cx[x]); /* μ + (k − μ)^ */
-            rq_quantizer_decode(c->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
+            rq_quantizer_decode(ls->kind->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
         }
         for (size_t i = 0; i < n_queries; i++)
             for (int g = 0; g < G; g++) {
@@ -1664,7 +1750,11 @@ static uint64_t key_basis_hash(const rq_cache *c) {
     return any ? h : 0;
 }
 
-static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 4; }
+static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 40 * (size_t)c->cfg.n_layers + 4; }
+/* Where layer l's K and V type names (SEQ_TYPE_NAME bytes each) start. */
+static size_t layer_types_at(const rq_cache *c, int l) {
+    return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 2 * SEQ_TYPE_NAME * (size_t)l;
+}
 static size_t record_bytes(const rq_cache *c) { return 8 + 24 * (size_t)c->cfg.n_layers + 4; }
 /* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0 in
  * fp16), present when the cache centres keys and the layer holds tokens. */
@@ -1687,6 +1777,11 @@ static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
     put_u64(p + 96, key_basis_hash(c));
     put_u32(p + 104, (uint32_t)c->cfg.centre_keys), put_u32(p + 108, (uint32_t)c->cfg.centre_window);
     for (int l = 0; l < c->cfg.n_layers; l++) put_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l, c->window[l]);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        strncpy((char *)p + layer_types_at(c, l), rq_quantizer_type(c->kind[l].qk)->name, SEQ_TYPE_NAME - 1);
+        strncpy((char *)p + layer_types_at(c, l) + SEQ_TYPE_NAME, rq_quantizer_type(c->kind[l].qv)->name,
+                SEQ_TYPE_NAME - 1);
+    }
     const size_t n = header_bytes(c) - 4;
     put_u32(p + n, crc32c(p, n));
 }
@@ -1705,7 +1800,7 @@ static size_t seq_saved_bytes(const rq_cache *c, const sequence *s) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
         n += centre_saved(c, ls->n_tokens);
-        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (c->bk + c->bv);
+        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (ls->kind->bk + ls->kind->bv);
     }
     return n;
 }
@@ -1733,9 +1828,9 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
             const size_t used = page_used(c, ls->n_tokens, pg);
             uint8_t *body = p + 4, *q = body;
             for (size_t h = 0; h < H; h++) { /* the used slots of each head: keys, then values */
-                const uint8_t *region = ls->pages[pg] + h * c->head_stride;
-                memcpy(q, region, used * c->bk), q += used * c->bk;
-                memcpy(q, region + pt * c->bk, used * c->bv), q += used * c->bv;
+                const uint8_t *region = ls->pages[pg] + h * ls->kind->head_stride;
+                memcpy(q, region, used * ls->kind->bk), q += used * ls->kind->bk;
+                memcpy(q, region + pt * ls->kind->bk, used * ls->kind->bv), q += used * ls->kind->bv;
             }
             put_u32(p, crc32c(body, (size_t)(q - body)));
             p = q;
@@ -1798,7 +1893,7 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
         return rq__fail(RQ_ERR_FORMAT, "%s: block format version %u, this library writes version %d", fn,
                         get_u32(p + 12), RQ_FORMAT_VERSION);
     const uint32_t hb = get_u32(p + 20);
-    if (hb != header_bytes(c)) /* the header holds one window per layer */
+    if (hb != header_bytes(c)) /* the header holds one window and two type names per layer */
         return rq__fail(RQ_ERR_FORMAT, "%s: a header of %u bytes, a cache of %d layers needs %zu", fn, hb,
                         c->cfg.n_layers, header_bytes(c));
     if (n < hb) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than the header (%u)", fn, n, hb);
@@ -1836,6 +1931,13 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
         if (get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l) != c->window[l])
             return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with a window of %llu, the cache's is %zu", fn, l,
                             (unsigned long long)get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l), c->window[l]);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        memcpy(tk, p + layer_types_at(c, l), SEQ_TYPE_NAME), memcpy(tv, p + layer_types_at(c, l) + SEQ_TYPE_NAME, SEQ_TYPE_NAME);
+        const char *lk = rq_quantizer_type(c->kind[l].qk)->name, *lv = rq_quantizer_type(c->kind[l].qv)->name;
+        if (strcmp(tk, lk) || strcmp(tv, lv))
+            return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with types %.16s/%.16s (K/V), the cache's are %s/%s", fn,
+                            l, tk, tv, lk, lv);
+    }
     *n_seqs = get_u32(p + 92);
     return RQ_OK;
 }
@@ -1845,12 +1947,13 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
 static rq_status check_page(const rq_cache *c, const char *fn, const uint8_t *body, size_t used, int id, int layer,
                             size_t page, float *scratch, float *kmax) {
     const size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim;
-    const bool f32k = rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32;
+    const layer_kind *kd = &c->kind[layer];
+    const bool f32k = rq_quantizer_type(kd->qk)->family == RQ_FAMILY_F32;
     for (size_t h = 0; h < H; h++)
         for (size_t t = 0; t < 2 * used; t++) {
             const bool val = t >= used;
-            const uint8_t *blk = body + h * used * (c->bk + c->bv) + (val ? used * c->bk + (t - used) * c->bv : t * c->bk);
-            if (rq_quantizer_decode(val ? c->qv : c->qk, blk, scratch, 1))
+            const uint8_t *blk = body + h * used * (kd->bk + kd->bv) + (val ? used * kd->bk + (t - used) * kd->bv : t * kd->bk);
+            if (rq_quantizer_decode(val ? kd->qv : kd->qk, blk, scratch, 1))
                 return rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (%s)",
                                 fn, id, layer, page, h, val ? "value" : "key", rq_last_error());
             for (size_t x = 0; f32k && !val && x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
@@ -1874,7 +1977,9 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         return rq__fail(RQ_ERR_TRUNCATED, "%s: %u sequences cannot fit in %zu bytes", fn, n_seqs, n_bytes);
     p += header_bytes(c);
     const int L = c->cfg.n_layers;
-    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads, tok_bytes = H * (c->bk + c->bv);
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    size_t *need_cls = calloc((size_t)c->n_cls, sizeof(size_t)); /* pages needed per size class */
+    if (!need_cls) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
     /* pass 1: parse and check everything; nothing changes yet */
     seq_rec *recs = calloc(n_seqs ? n_seqs : 1, sizeof *recs);
     size_t *counts = malloc(sizeof(size_t) * 3 * (size_t)L * (n_seqs ? n_seqs : 1));
@@ -1923,7 +2028,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                               "%s: sequence %d, layer %d: %zu pages released, at most %zu with %zu tokens and a window "
                               "of %zu",
                               fn, r->id, l, dr, max_dr, n, W);
-            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / tok_bytes)
+            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / layer_token_bytes(c, l))
                 st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: %zu tokens cannot fit in the data", fn,
                               r->id, l, n);
             for (size_t h = 0; h < H && !st; h++)
@@ -1951,7 +2056,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                 p += cs;
             }
             for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {
-                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * tok_bytes;
+                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * layer_token_bytes(c, l);
                 if ((size_t)(end - p) < 4 || (size_t)(end - p) - 4 < body) {
                     st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside page %zu", fn,
                                   r->id, l, pg);
@@ -1965,13 +2070,20 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                 p += 4 + body;
             }
             pages_needed += pages - r->n_dropped[l];
+            need_cls[c->kind[l].cls] += pages - r->n_dropped[l];
         }
     }
     if (!st && p != end)
         st = rq__fail(RQ_ERR_FORMAT, "%s: %zu bytes after the last sequence", fn, (size_t)(end - p));
-    if (!st && pages_available(c) != SIZE_MAX && pages_available(c) < pages_needed)
-        st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed, %zu free in the pool)", fn, pages_needed,
-                      pages_available(c));
+    if (!st && c->max_bytes != SIZE_MAX) { /* free pages of each size first, then the budget */
+        size_t bytes = 0;
+        for (int k = 0; k < c->n_cls; k++)
+            if (need_cls[k] > c->cls[k].n_free) bytes += (need_cls[k] - c->cls[k].n_free) * c->cls[k].cost;
+        if (bytes > c->max_bytes - c->bytes_alloc)
+            st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed: %zu new bytes, %zu left in the pool's budget)",
+                          fn, pages_needed, bytes, c->max_bytes - c->bytes_alloc);
+    }
+    free(need_cls);
     /* pass 2: the sequences, their tables and pages; on failure, undone */
     const bool pass2 = !st;
     size_t made = 0;
@@ -2002,18 +2114,18 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                 q += centre_saved(c, r->n_tokens[l]);
             }
             for (ls->n_pages = r->n_dropped[l]; ls->n_pages < pages; ls->n_pages++) {
-                uint8_t *pg = page_take(c);
+                uint8_t *pg = page_take(c, ls->kind->cls);
                 if (!pg) {
-                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, c->page_bytes);
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, ls->kind->page_bytes);
                     break;
                 }
                 ls->pages[ls->n_pages] = pg;
                 const size_t used = page_used(c, r->n_tokens[l], ls->n_pages);
                 q += 4;
                 for (size_t h = 0; h < H; h++) {
-                    uint8_t *region = pg + h * c->head_stride;
-                    memcpy(region, q, used * c->bk), q += used * c->bk;
-                    memcpy(region + pt * c->bk, q, used * c->bv), q += used * c->bv;
+                    uint8_t *region = pg + h * ls->kind->head_stride;
+                    memcpy(region, q, used * ls->kind->bk), q += used * ls->kind->bk;
+                    memcpy(region + pt * ls->kind->bk, q, used * ls->kind->bv), q += used * ls->kind->bv;
                 }
             }
             /* on failure, as many tokens as pages taken: seq_free then releases them all */

@@ -38,6 +38,8 @@ static void model_like_keys(rq_rng *r, float *k, size_t n, int H, int d) {
         }
 }
 
+static const char *rq_type_name_of(const rq_quantizer *q) { return q ? rq_quantizer_type(q)->name : ""; }
+
 static double rel_err(const float *a, const float *b, size_t n) {
     double e = 0, s = 0;
     for (size_t i = 0; i < n; i++) e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), s += (double)b[i] * b[i];
@@ -270,10 +272,105 @@ static void test_centre_bad_args(void) {
     rq_cache_free(cache);
 }
 
+/* ---- per-layer K/V types (rq_cache_config.layer_type_k/v) ------------------ */
+/* Each layer attends exactly as a one-layer cache of its types (the same
+ * seeds: the same rotations and bytes); bytes and bits count each layer's
+ * own blocks; the pool's byte budget holds pages of different sizes; save
+ * and load keep every layer's types and refuse other ones. */
+static void test_layer_types(void) {
+    enum { L = 4, H = 2, d = 64, G = 2 };
+    static const char *const tk[L] = {"turbo2", "turbo4", "q8_0", NULL}, *const tv[L] = {NULL, "turbo2", "q4_0", "turbo5"};
+    rq_cache_config cfg = rq_cache_config_default();
+    cfg.n_layers = L, cfg.n_kv_heads = H, cfg.head_dim = d, cfg.page_tokens = 16, cfg.centre_keys = 1;
+    cfg.layer_type_k = tk, cfg.layer_type_v = tv; /* defaults turbo3/turbo3 */
+    rq_cache *c = NULL;
+    CHECK_OK(rq_cache_init(&c, &cfg));
+    if (!c) return;
+    const size_t n = 100, vec = (size_t)H * d;
+    rq_rng r;
+    rq_rng_seed(&r, 21);
+    float *k = malloc(sizeof(float) * n * vec), *v = malloc(sizeof(float) * n * vec);
+    model_like_keys(&r, k, n, H, d);
+    for (size_t i = 0; i < n * vec; i++) v[i] = (float)rq_rng_gauss(&r);
+    float q[H * G * d], o1[H * G * d], o2[H * G * d];
+    for (int i = 0; i < H * G * d; i++) q[i] = (float)rq_rng_gauss(&r) * 0.3f;
+    rq_attn_params p = {.n_q_heads = H * G, .scale = 0};
+    size_t bpt = 0;
+    for (int l = 0; l < L; l++) CHECK_OK(rq_cache_append(c, l, k, v, n));
+    for (int l = 0; l < L; l++) {
+        const char *K = tk[l] ? tk[l] : "turbo3", *V = tv[l] ? tv[l] : "turbo3";
+        CHECK(!strcmp(rq_type_name_of(rq_cache_layer_quantizer(c, l, 0)), K) &&
+                  !strcmp(rq_type_name_of(rq_cache_layer_quantizer(c, l, 1)), V),
+              "layer %d types", l);
+        rq_cache *one = centre_cache(K, V, H, d, 1, 16);
+        if (!one) continue;
+        CHECK_OK(rq_cache_append(one, 0, k, v, n));
+        CHECK_OK(rq_cache_attention(c, l, q, 1, NULL, &p, o1));
+        CHECK_OK(rq_cache_attention(one, 0, q, 1, NULL, &p, o2));
+        CHECK(!memcmp(o1, o2, sizeof o1), "layer %d (%s/%s) differs from a one-layer cache", l, K, V);
+        bpt += rq_cache_bytes_per_token(one);
+        rq_cache_free(one);
+    }
+    CHECK(rq_cache_bytes_per_token(c) == bpt, "bytes per token %zu, layers sum to %zu", rq_cache_bytes_per_token(c), bpt);
+    CHECK(rq_cache_bytes_used(c) == n * bpt, "bytes used %zu", rq_cache_bytes_used(c));
+    CHECK_NEAR(rq_cache_bits_per_value(c, 512), (512.0 * 8 * (double)bpt + L * 8.0 * 3 * H * d * 2) / (512.0 * L * H * d * 2),
+               1e-12);
+    /* save/load: the same bits; a cache of other per-layer types refuses the file */
+    size_t nb = 0;
+    CHECK_OK(rq_cache_seq_save_mem(c, 0, NULL, 0, &nb));
+    uint8_t *buf = malloc(nb);
+    CHECK_OK(rq_cache_seq_save_mem(c, 0, buf, nb, &nb));
+    CHECK_OK(rq_cache_seq_load_mem(c, 3, buf, nb));
+    CHECK_OK(rq_cache_seq_attention(c, 3, 2, q, 1, NULL, &p, o2));
+    CHECK_OK(rq_cache_attention(c, 2, q, 1, NULL, &p, o1));
+    CHECK(!memcmp(o1, o2, sizeof o1), "save/load changed layer 2");
+    static const char *const tk2[L] = {"turbo2", "turbo4", "q8_0", "turbo2"};
+    rq_cache_config cfg2 = cfg;
+    cfg2.layer_type_k = tk2;
+    rq_cache *c2 = NULL;
+    CHECK_OK(rq_cache_init(&c2, &cfg2));
+    if (c2) {
+        CHECK(rq_cache_seq_load_mem(c2, 5, buf, nb) == RQ_ERR_FORMAT, "other layer types loaded");
+        CHECK(strstr(rq_last_error(), "layer 3") != NULL, "message: %s", rq_last_error());
+    }
+    rq_cache_free(c2);
+    free(buf);
+    /* a byte budget of 6 pages of the largest size: pages of every size
+     * draw on it, and an append past it is refused whole */
+    cfg.max_bytes = 6 * rq_cache_page_bytes(c);
+    rq_cache *b = NULL;
+    CHECK_OK(rq_cache_init(&b, &cfg));
+    if (b) {
+        rq_status st = RQ_OK;
+        size_t appended = 0;
+        while (!st && appended < 400) {
+            for (int l = 0; l < L && !st; l++) st = rq_cache_append(b, l, k, v, 10);
+            appended += 10;
+        }
+        CHECK(st == RQ_ERR_NOMEM, "the budget never ran out: %s", rq_status_str(st));
+        CHECK(rq_cache_bytes_allocated(b) <= cfg.max_bytes + 4096, "allocated %zu over %zu", rq_cache_bytes_allocated(b),
+              cfg.max_bytes);
+        CHECK(rq_cache_pages_in_use(b) > 6, "only %zu pages: smaller pages should fit more", rq_cache_pages_in_use(b));
+        rq_cache_clear(b);
+        CHECK(rq_cache_pages_in_use(b) == 0, "pages in use after clear");
+        for (int l = 0; l < L; l++) CHECK_OK(rq_cache_append(b, l, k, v, 20)); /* free pages are reused */
+    }
+    rq_cache_free(b);
+    /* a bad per-layer name */
+    static const char *const bad[L] = {NULL, "turbo9", NULL, NULL};
+    cfg.layer_type_k = bad, cfg.max_bytes = 0;
+    rq_cache *x = NULL;
+    CHECK(rq_cache_init(&x, &cfg) == RQ_ERR_UNKNOWN_TYPE && !x, "turbo9 accepted");
+    CHECK(strstr(rq_last_error(), "layer_type_k[1]") != NULL, "message: %s", rq_last_error());
+    rq_cache_free(c);
+    free(k), free(v);
+}
+
 const rq_test tests_centre[] = {
     {"centre_f32_softmax_invariant", test_centre_f32_softmax_invariant},
     {"centre_quantized", test_centre_quantized},
     {"centre_sequences", test_centre_sequences},
     {"centre_bad_args", test_centre_bad_args},
+    {"layer_types", test_layer_types},
     {NULL, NULL},
 };
