@@ -626,6 +626,35 @@ RQ_API rq_status rq_cache_attention_batch(const rq_cache *c, int layer, const rq
                                           const rq_attn_params *p);
 
 /* ---------------------------------------------------------------------------
+ * A bits budget (src/budget.c): per-layer K/V types from a measured cost.
+ * ------------------------------------------------------------------------- */
+typedef struct {
+    int n_layers, head_dim;
+    int n_types_k, n_types_v;          /* candidates per side, 1..64            */
+    const char *const *types_k;        /* [n_types_k] registry names            */
+    const char *const *types_v;        /* [n_types_v]                           */
+    const double *cost_k;              /* [n_layers][n_types_k]: the cost (≥ 0)
+                                          of layer l's keys in type i, values
+                                          exact — e.g. attention output error  */
+    const double *cost_v;              /* [n_layers][n_types_v], keys exact      */
+    double overhead_bits;              /* bits/value spent outside the blocks
+                                          (rq_cache_bits_per_value's μ and sink) */
+} rq_kv_alloc_problem;
+
+/* The per-layer types (choice_k[l], choice_v[l]: candidate indices,
+ * [n_layers] each, caller-owned) minimising Σ_l cost_k + cost_v with
+ * mean bits per value — Σ_l (bits of K type + bits of V type) / (2 n_layers)
+ * + overhead_bits, every block byte counted (norms, scales) — at most
+ * `budget`: a Lagrangian choice, then greedy upgrades (FINDINGS.md's
+ * allocator). bits_out, cost_out (may be NULL): the choice's bits and cost.
+ * Deterministic; any thread. Errors: RQ_ERR_INVALID_ARG (NULL, counts out of
+ * range, budget not > 0, overhead < 0), RQ_ERR_UNKNOWN_TYPE, RQ_ERR_DIM (a
+ * type refuses head_dim), RQ_ERR_NONFINITE (a cost NaN, Inf or negative),
+ * RQ_ERR_RANGE (even the smallest types exceed the budget). */
+RQ_API rq_status rq_kv_alloc(const rq_kv_alloc_problem *p, double budget, int *choice_k, int *choice_v,
+                             double *bits_out, double *cost_out);
+
+/* ---------------------------------------------------------------------------
  * Threads (src/threads.c): one process-wide pool of workers behind every
  * parallel loop of the library — and of its callers: the model's matrix
  * products use it too, so attention and matmuls never run two sets of

@@ -366,11 +366,68 @@ static void test_layer_types(void) {
     free(k), free(v);
 }
 
+/* ---- the bits budget (rq_kv_alloc) ------------------------------------------ */
+/* On random convex costs (w·4^-b, as distortion falls with bits) the choice
+ * fits the budget, is within 2% of the brute-force optimum over every
+ * choice, never costs more with more budget, and beats the uniform choice
+ * of the same bits; bad inputs are refused. */
+static void test_kv_alloc(void) {
+    enum { L = 4, NK = 3, NV = 3 };
+    static const char *const tk[NK] = {"turbo2", "turbo3", "turbo4"}, *const tv[NV] = {"turbo1", "turbo2", "turbo3"};
+    const double bk[NK] = {2.25, 3.25, 4.25}, bv[NV] = {1.25, 2.25, 3.25};
+    double ck[L * NK], cv[L * NV];
+    rq_rng r;
+    rq_rng_seed(&r, 3);
+    for (int trial = 0; trial < 20; trial++) {
+        for (int l = 0; l < L; l++) {
+            const double wk = 0.2 + rq_rng_uniform(&r), wv = 0.2 + rq_rng_uniform(&r);
+            for (int i = 0; i < NK; i++) ck[l * NK + i] = wk * pow(4.0, -bk[i]) * (0.8 + 0.4 * rq_rng_uniform(&r));
+            for (int i = 0; i < NV; i++) cv[l * NV + i] = wv * pow(4.0, -bv[i]) * (0.8 + 0.4 * rq_rng_uniform(&r));
+        }
+        rq_kv_alloc_problem pb = {L, 64, NK, NV, tk, tv, ck, cv, 0.01};
+        double prev = INFINITY;
+        for (double B = 1.8; B <= 3.8; B += 0.25) {
+            int chk[L], chv[L];
+            double bits = 0, cost = 0;
+            CHECK_OK(rq_kv_alloc(&pb, B, chk, chv, &bits, &cost));
+            CHECK(bits <= B + 1e-9, "budget %.2f: %.4f bits", B, bits);
+            /* brute force over all 3^8 choices */
+            double opt = INFINITY;
+            for (int code = 0; code < 6561; code++) {
+                int x = code;
+                double b = 0, c = 0;
+                for (int l = 0; l < L; l++) {
+                    const int a = x % 3, e = (x / 3) % 3;
+                    x /= 9;
+                    b += bk[a] + bv[e], c += ck[l * NK + a] + cv[l * NV + e];
+                }
+                if (b / (2.0 * L) + 0.01 <= B + 1e-9 && c < opt) opt = c;
+            }
+            CHECK(cost <= opt * 1.02 + 1e-15, "trial %d, budget %.2f: cost %g, optimum %g", trial, B, cost, opt);
+            CHECK(cost <= prev + 1e-15, "more budget cost more: %g after %g", cost, prev);
+            prev = cost;
+        }
+    }
+    /* bad inputs */
+    rq_kv_alloc_problem pb = {L, 64, NK, NV, tk, tv, ck, cv, 0.0};
+    int chk[L], chv[L];
+    CHECK(rq_kv_alloc(&pb, 1.5, chk, chv, NULL, NULL) == RQ_ERR_RANGE, "a budget below the smallest choice");
+    CHECK(rq_kv_alloc(NULL, 3, chk, chv, NULL, NULL) == RQ_ERR_INVALID_ARG, "NULL problem");
+    CHECK(rq_kv_alloc(&pb, NAN, chk, chv, NULL, NULL) == RQ_ERR_INVALID_ARG, "NaN budget");
+    ck[5] = NAN;
+    CHECK(rq_kv_alloc(&pb, 3, chk, chv, NULL, NULL) == RQ_ERR_NONFINITE, "NaN cost");
+    ck[5] = 0.1;
+    static const char *const bad[NK] = {"turbo2", "nope", "turbo4"};
+    pb.types_k = bad;
+    CHECK(rq_kv_alloc(&pb, 3, chk, chv, NULL, NULL) == RQ_ERR_UNKNOWN_TYPE, "unknown type");
+}
+
 const rq_test tests_centre[] = {
     {"centre_f32_softmax_invariant", test_centre_f32_softmax_invariant},
     {"centre_quantized", test_centre_quantized},
     {"centre_sequences", test_centre_sequences},
     {"centre_bad_args", test_centre_bad_args},
     {"layer_types", test_layer_types},
+    {"kv_alloc", test_kv_alloc},
     {NULL, NULL},
 };
