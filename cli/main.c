@@ -51,7 +51,8 @@ static const struct {
      "  types  [--dims D]                              the type registry with exact sizes\n"},
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
-     "             [-b N] [--key-basis B.gguf] [--norm-correct] [--centre-keys] [--centre-window N]\n"
+     "             [-b N] [--key-basis B.gguf] [--no-norm-correct] [--no-centre-keys] [--centre-window N]\n"
+     "             [--kv-bits B]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -61,12 +62,17 @@ static const struct {
      "    --seed S    sampling and quantizer seed (42)      -t N      threads (2)\n"
      "    -b N        tokens per forward batch (256)\n"
      "    --key-basis B.gguf  keys in a calibrated basis (`rotorquant calibrate`)\n"
-     "    --norm-correct      store |x|/|x^| so decoded vectors keep their norm\n"
-     "    --centre-keys       store keys as k - mu (mu: mean of key positions 1..N per layer and\n"
-     "                        KV head, N = --centre-window, 64), position 0 exact in fp16\n"},
+     "    --no-norm-correct   do not store |x|/|x^| (by default decoded vectors keep their norm)\n"
+     "    --no-centre-keys    store keys as they are; by default they are stored as k - mu (mu:\n"
+     "                        the fp16 mean of key positions 1..N per layer and KV head,\n"
+     "                        N = --centre-window, 64) with position 0 exact in fp16\n"
+     "    --kv-bits B         per-layer K/V types (turbo1..5) within B bits/value, every stored\n"
+     "                        bit counted, from costs measured on 512 tokens of the model's own\n"
+     "                        text (printed); overrides -ctk/-ctv\n"},
     {"perplexity", cmd_perplexity,
      "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
-     "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--norm-correct] [--centre-keys] [--json]\n"
+     "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--kv-bits B,..] [--no-norm-correct]\n"
+     "             [--no-centre-keys] [--json]\n"
      "                                                 PPL, KLD and top-1 vs the f32 cache\n"
      "\n"
      "    -f TEXT       evaluation text (default $RQ_TEXT, else the `make evaltext` download)\n"
@@ -74,11 +80,12 @@ static const struct {
      "    --chunks N    at most N chunks (8)\n"
      "    --configs L   K/V pairs (or T for both), comma-separated, each a row after f32\n"
      "    --decode-ctx L  also time greedy decoding after prefills of these lengths\n"
-     "    -t N, -b N, --seed S, --key-basis, --norm-correct, --centre-keys, --centre-window: as for\n"
-     "    generate\n"},
+     "    --kv-bits L   budgets in bits/value, each a row of per-layer types (as for generate)\n"
+     "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window:\n"
+     "    as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
-     "             [--norm-correct] [--json]\n"
+     "             [--no-norm-correct] [--json]\n"
      "                                                 per-layer attention fidelity on real queries\n"
      "\n"
      "    One K/V pair (-ctk/-ctv, default turbo3) against exact attention, every position a\n"

@@ -225,7 +225,8 @@ typedef enum {
 typedef struct {
     uint64_t seed;        /* every random object derives from it            */
     rq_law law;           /* codebook law (default RQ_LAW_BETA)              */
-    int norm_correct;     /* store ‖x‖/‖ĉ‖ so decode keeps ‖x‖ (default 0)  */
+    int norm_correct;     /* store ‖x‖/‖ĉ‖ so decode keeps ‖x‖ (default 1:
+                             lower KLD in every measured cache, RESULTS.md) */
     rq_qjl_kind qjl;      /* QJL sketch matrix (default Gaussian)            */
 } rq_quant_config;
 
