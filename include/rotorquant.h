@@ -225,8 +225,7 @@ typedef enum {
 typedef struct {
     uint64_t seed;        /* every random object derives from it            */
     rq_law law;           /* codebook law (default RQ_LAW_BETA)              */
-    int norm_correct;     /* store ‖x‖/‖ĉ‖ so decode keeps ‖x‖ (default 1:
-                             lower KLD in every measured cache, RESULTS.md) */
+    int norm_correct;     /* store ‖x‖/‖ĉ‖ so decode keeps ‖x‖ (default 0)  */
     rq_qjl_kind qjl;      /* QJL sketch matrix (default Gaussian)            */
 } rq_quant_config;
 
@@ -299,7 +298,9 @@ typedef struct rq_cache rq_cache;
 typedef struct {
     int n_layers, n_kv_heads, head_dim;
     const char *type_k, *type_v; /* registry names, e.g. "turbo3", "q8_0"      */
-    rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it */
+    rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it;
+                                    rq_cache_config_default sets norm_correct
+                                    (a plain quantizer's default leaves it off) */
     int page_tokens;             /* tokens per page, 0 = 256                    */
     int n_threads;               /* attention threads, 0 = 1                    */
     size_t max_bytes;            /* page pool budget: at most max_bytes /

@@ -38,7 +38,7 @@
 
 
 rq_quant_config rq_quant_config_default(void) {
-    rq_quant_config c = {.seed = 42, .law = RQ_LAW_BETA, .norm_correct = 1, .qjl = RQ_QJL_GAUSSIAN};
+    rq_quant_config c = {.seed = 42, .law = RQ_LAW_BETA, .norm_correct = 0, .qjl = RQ_QJL_GAUSSIAN};
     return c;
 }
 
