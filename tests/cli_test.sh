@@ -54,6 +54,8 @@ run "--configs names the bad token" 2 "unknown cache type 'bogus' in 'turbo3,q8_
 run "-ctk names the bad type" 2 "unknown cache type 'nope'" "$RQ" generate -p hi -ctk nope
 run "missing value" 2 "option --chunks needs a value" "$RQ" fidelity --chunks
 run "bad number" 2 "bad value for --chunks: 'x'" "$RQ" fidelity --chunks x
+run "--kv-bits names the bad budget" 2 "--kv-bits: bad budget '0.5' in '3.25,0.5'" "$RQ" perplexity --kv-bits 3.25,0.5
+run "--kv-bits takes one budget in generate" 2 "--kv-bits: bad budget '4' in '3,4'" "$RQ" generate -p hi --kv-bits 3,4
 run "calibrate --offset without -f" 2 "--offset applies to -f TEXT" "$RQ" calibrate -o "$tmp/b.gguf" --offset 5
 run "bench --types names the bad type" 2 "'nope'" "$RQ" bench --types turbo3,nope
 run "types: unknown option" 2 "unknown or incomplete option '--bogus'" "$RQ" types --bogus
