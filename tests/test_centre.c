@@ -10,6 +10,7 @@
  * accounting counts μ and the sink; bad inputs are refused.
  */
 #include "test.h"
+#include "internal.h"
 
 #include <string.h>
 
@@ -248,6 +249,41 @@ out:
     free(k), free(v);
 }
 
+/* Determinism: the saved bytes of a centred cache (μ, the sink, every
+ * block) are the same at every SIMD level. */
+static void test_centre_simd_bytes(void) {
+    const rq_simd_level was = rq__simd_level();
+    const rq_simd_level levels[] = {RQ_SIMD_SCALAR, RQ_SIMD_AVX2, RQ_SIMD_AVX512};
+    const int H = 2, d = 64;
+    const size_t n = 200, vec = (size_t)H * d;
+    rq_rng r;
+    rq_rng_seed(&r, 17);
+    float *k = malloc(sizeof(float) * n * vec), *v = malloc(sizeof(float) * n * vec);
+    model_like_keys(&r, k, n, H, d);
+    for (size_t i = 0; i < n * vec; i++) v[i] = (float)rq_rng_gauss(&r);
+    uint8_t *first = NULL;
+    size_t first_n = 0;
+    for (int li = 0; li < 3; li++) {
+        if (rq__simd_force(levels[li]) != levels[li]) continue;
+        rq_cache *c = centre_cache("turbo4", "turbo2", H, d, 1, 64);
+        if (!c) continue;
+        CHECK_OK(rq_cache_append(c, 0, k, v, 70));
+        CHECK_OK(rq_cache_append(c, 0, k + 70 * vec, v + 70 * vec, n - 70));
+        size_t nb = 0;
+        CHECK_OK(rq_cache_seq_save_mem(c, 0, NULL, 0, &nb));
+        uint8_t *buf = malloc(nb);
+        CHECK_OK(rq_cache_seq_save_mem(c, 0, buf, nb, &nb));
+        if (!first) first = buf, first_n = nb;
+        else {
+            CHECK(nb == first_n && !memcmp(buf, first, nb), "%s: saved bytes differ", rq__simd_level_name(levels[li]));
+            free(buf);
+        }
+        rq_cache_free(c);
+    }
+    rq__simd_force(was);
+    free(first), free(k), free(v);
+}
+
 static void test_centre_bad_args(void) {
     rq_cache_config c = rq_cache_config_default();
     c.head_dim = 64, c.centre_keys = 2;
@@ -426,6 +462,7 @@ const rq_test tests_centre[] = {
     {"centre_f32_softmax_invariant", test_centre_f32_softmax_invariant},
     {"centre_quantized", test_centre_quantized},
     {"centre_sequences", test_centre_sequences},
+    {"centre_simd_bytes", test_centre_simd_bytes},
     {"centre_bad_args", test_centre_bad_args},
     {"layer_types", test_layer_types},
     {"kv_alloc", test_kv_alloc},
