@@ -251,11 +251,11 @@ static const struct {
     {"--json", NULL, O_JSON, 0, PPL | FID},
     {"--f16", NULL, O_F16, 0, DUMP},
     {"--norm-correct", NULL, O_NORM_CORRECT, 0, GEN | PPL | FID},
-    {"--centre-keys", NULL, O_CENTRE_KEYS, 0, GEN | PPL},
+    {"--centre-keys", NULL, O_CENTRE_KEYS, 0, GEN | PPL | FID},
     {"--no-norm-correct", NULL, O_NO_NORM_CORRECT, 0, GEN | PPL | FID},
-    {"--no-centre-keys", NULL, O_NO_CENTRE_KEYS, 0, GEN | PPL},
-    {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL},
-    {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL},
+    {"--no-centre-keys", NULL, O_NO_CENTRE_KEYS, 0, GEN | PPL | FID},
+    {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL | FID},
+    {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL | FID},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -804,6 +804,10 @@ done:
 typedef struct {
     const model *m;
     rq_quantizer *qk, *qv;
+    rq_quantizer **lq;     /* --kv-bits: [layer][2] K, V quantizers, or NULL */
+    int centre;            /* keys as k − μ (+ μ back), position 0 exact fp16 */
+    size_t centre_window;  /* positions 1..N fix μ                          */
+    float *mu;             /* [layer][kv_head][D]                           */
     size_t cap;            /* positions per chunk                           */
     float *keys, *values;  /* [layer][kv_head][cap][D], this chunk so far   */
     float *keys_hat, *values_hat; /* the same, decoded (k̂ through the basis) */
@@ -829,6 +833,19 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
         const size_t R = m->key_basis ? m->key_basis_info.n_ranges : 0;
         float *kd = f->keys + (L * G + g) * f->cap * D, *vd = f->values + (L * G + g) * f->cap * D;
         float *kh = f->keys_hat + (L * G + g) * f->cap * D, *vh = f->values_hat + (L * G + g) * f->cap * D;
+        const rq_quantizer *qk = f->lq ? f->lq[2 * L] : f->qk, *qv = f->lq ? f->lq[2 * L + 1] : f->qv;
+        float *mu = f->mu ? f->mu + (L * G + g) * D : NULL;
+        if (mu && ev->pos0 <= 1 && ev->pos0 + ev->n_tokens >= 2) {
+            /* as the cache: μ = fp16 mean of positions 1..window of the
+             * first batch past position 0 (sequences start at 0 here) */
+            const size_t p0 = 1, p1 = ev->pos0 + ev->n_tokens - 1 < f->centre_window ? ev->pos0 + ev->n_tokens - 1
+                                                                                      : f->centre_window;
+            for (size_t x = 0; x < D; x++) {
+                double sum = 0;
+                for (size_t p = p0; p <= p1; p++) sum += ev->k[((p - ev->pos0) * G + g) * D + x];
+                mu[x] = rq_f16_to_f32(rq_f32_to_f16((float)(sum / (double)(p1 - p0 + 1))));
+            }
+        }
         for (size_t t = 0; t < ev->n_tokens; t++) {
             const size_t p = ev->pos0 + t;
             const float *A = NULL, *At = NULL;
@@ -839,8 +856,16 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
             }
             memcpy(kd + p * D, ev->k + (t * G + g) * D, D * sizeof(float));
             memcpy(vd + p * D, ev->v + (t * G + g) * D, D * sizeof(float));
-            rq_status st = rqm_key_roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
-            if (!st) st = rqm_key_roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
+            if (mu && p == 0) { /* the exact sink */
+                for (size_t x = 0; x < D; x++)
+                    kh[x] = rq_f16_to_f32(rq_f32_to_f16(kd[x])), vh[x] = rq_f16_to_f32(rq_f32_to_f16(vd[x]));
+                continue;
+            }
+            float kc[RQ_MAX_DIMS];
+            for (size_t x = 0; x < D; x++) kc[x] = kd[p * D + x] - (mu ? mu[x] : 0.0f);
+            rq_status st = rqm_key_roundtrip(qk, A, At, kc, D, f->blk, kh + p * D);
+            for (size_t x = 0; mu && x < D; x++) kh[p * D + x] += mu[x];
+            if (!st) st = rqm_key_roundtrip(qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
             if (st) return st;
         }
         size_t nq = 0;
@@ -902,6 +927,18 @@ int cmd_fidelity(int argc, char **argv) {
     qc.norm_correct = o.norm_correct;
     rq_status st = rq_quantizer_init(&f.qk, kv.k, (int)D, &qc);
     if (!st) st = rq_quantizer_init(&f.qv, kv.v, (int)D, &qc);
+    /* key centring as the cache does it; --kv-bits: per-layer quantizers */
+    f.centre = o.centre_keys, f.centre_window = o.centre_window ? (size_t)o.centre_window : 64;
+    if (f.centre && !(f.mu = calloc(L * G * D, sizeof(float)))) st = RQ_ERR_NOMEM;
+    budget_state bud;
+    memset(&bud, 0, sizeof bud);
+    kv_pair bkv = kv;
+    if (!st && o.n_kv_bits && !(st = budget_measure(&m, &o, &bud)) && !(st = budget_row(&m, &o, &bud, 0, (long)ctx, &bkv))) {
+        if (!(f.lq = calloc(2 * L, sizeof *f.lq))) st = RQ_ERR_NOMEM;
+        for (size_t l = 0; l < L && !st; l++)
+            if (!(st = rq_quantizer_init(&f.lq[2 * l], bkv.lk[l], (int)D, &qc)))
+                st = rq_quantizer_init(&f.lq[2 * l + 1], bkv.lv[l], (int)D, &qc);
+    }
     f.keys = malloc(L * G * ctx * D * sizeof(float));
     f.values = malloc(L * G * ctx * D * sizeof(float));
     f.keys_hat = malloc(L * G * ctx * D * sizeof(float));
@@ -932,10 +969,11 @@ int cmd_fidelity(int argc, char **argv) {
     }
     double tot[F_N] = {0}, wtot = 0;
     if (!o.json)
-        printf("attention fidelity, K %s%s / V %s, f32 cache forward, %zu chunks of %zu tokens, every position "
+        printf("attention fidelity, K %s%s / V %s%s, f32 cache forward, %zu chunks of %zu tokens, every position "
                "a query (%zu query heads)\n\n| layer | score cos | softmax KL | output cos | top-1 | top-5 |\n"
                "|---:|---:|---:|---:|---:|---:|\n",
-               kv.k, m.key_basis ? " + basis" : "", kv.v, n_chunks, ctx, H);
+               f.lq ? "per layer (--kv-bits)" : kv.k, m.key_basis ? " + basis" : "", f.lq ? "per layer" : kv.v,
+               f.centre ? " (keys centred, position 0 exact)" : "", n_chunks, ctx, H);
     else
         printf("{\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %zu, \"chunks\": %zu, \"layers\": [\n", kv.k, kv.v,
                ctx, n_chunks);
@@ -970,6 +1008,9 @@ done:
     if (st && !rc) rc = cli_fail("fidelity", st, "setting up");
     rqm_session_free(s);
     rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
+    for (size_t l = 0; f.lq && l < 2 * L; l++) rq_quantizer_free(f.lq[l]);
+    free(f.lq), free(f.mu);
+    budget_free(&bud);
     free(f.keys), free(f.values), free(f.keys_hat), free(f.values_hat), free(f.blk), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
     free(ids);
     model_free(&m);

@@ -85,12 +85,13 @@ static const struct {
      "    as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
-     "             [--no-norm-correct] [--json]\n"
+     "             [--kv-bits B] [--no-norm-correct] [--no-centre-keys] [--json]\n"
      "                                                 per-layer attention fidelity on real queries\n"
      "\n"
      "    One K/V pair (-ctk/-ctv, default turbo3) against exact attention, every position a\n"
      "    query, on an f32 forward pass. --ctx N: tokens per chunk (512); --chunks N: at most N\n"
-     "    chunks (2). -t N, -b N, --seed S: as for generate.\n"},
+     "    chunks (2). -t N, -b N, --seed S, --kv-bits, --no-norm-correct, --no-centre-keys,\n"
+     "    --centre-window: as for generate.\n"},
     {"dump-kv", cmd_dump_kv,
      "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
      "                                                 real post-RoPE Q, K, V to .npy\n"
