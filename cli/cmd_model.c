@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../model/alloc.h"
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
@@ -40,7 +41,11 @@
 
 typedef struct {
     const char *k, *v;
+    const char **lk, **lv; /* per-layer types (a --kv-bits row), or NULL */
+    double budget;         /* that row's budget in bits/value             */
 } kv_pair;
+
+#define MAX_BUDGETS 8
 
 typedef struct {
     const char *model, *prompt, *text, *out_dir, *layers, *key_basis;
@@ -54,6 +59,10 @@ typedef struct {
     double temp;
     unsigned long long seed;
     int json, f16, norm_correct;
+    int centre_keys;    /* --centre-keys: keys stored as k − μ, position 0 exact (rq_cache_config) */
+    long centre_window; /* --centre-window N: positions 1..N fix μ (0: the library's 64) */
+    double kv_bits[MAX_BUDGETS]; /* --kv-bits B,..: per-layer types within B bits/value */
+    int n_kv_bits;
 } mopts;
 
 typedef struct {
@@ -210,7 +219,7 @@ enum { GEN = 1, PPL = 2, FID = 4, DUMP = 8, CAL = 16, ALL = 31 };
 typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
-    O_NORM_CORRECT,
+    O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW, O_KV_BITS, O_NO_NORM_CORRECT, O_NO_CENTRE_KEYS,
 } opt_id;
 
 static const struct {
@@ -242,6 +251,11 @@ static const struct {
     {"--json", NULL, O_JSON, 0, PPL | FID},
     {"--f16", NULL, O_F16, 0, DUMP},
     {"--norm-correct", NULL, O_NORM_CORRECT, 0, GEN | PPL | FID},
+    {"--centre-keys", NULL, O_CENTRE_KEYS, 0, GEN | PPL | FID},
+    {"--no-norm-correct", NULL, O_NO_NORM_CORRECT, 0, GEN | PPL | FID},
+    {"--no-centre-keys", NULL, O_NO_CENTRE_KEYS, 0, GEN | PPL | FID},
+    {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL | FID},
+    {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL | FID},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -281,6 +295,9 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
     o->chunks = me == FID ? 2 : 8; /* fidelity: every position of a chunk is a query */
     o->n_tokens = me == CAL ? 2048 : 256;
     o->temp = me == CAL ? 1.0 : 0.0; /* calibrate samples the model's own text */
+    /* on by default: both lower the KLD of every configuration measured
+     * (docs/RESULTS.md, "Key centring"); the --no- options turn them off */
+    o->norm_correct = 1, o->centre_keys = 1;
     o->layers = "0";
     const size_t n_opts = sizeof OPTS / sizeof OPTS[0];
     for (int i = 2; i < argc; i++) {
@@ -357,6 +374,25 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
         case O_JSON: o->json = 1; break;
         case O_F16: o->f16 = 1; break;
         case O_NORM_CORRECT: o->norm_correct = 1; break;
+        case O_CENTRE_KEYS: o->centre_keys = 1; break;
+        case O_NO_NORM_CORRECT: o->norm_correct = 0; break;
+        case O_NO_CENTRE_KEYS: o->centre_keys = 0; break;
+        case O_KV_BITS: {
+            char whole[256];
+            snprintf(whole, sizeof whole, "%s", v);
+            for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ",")) {
+                char *end;
+                const double b = strtod(tok, &end);
+                if (o->n_kv_bits >= (me == PPL ? MAX_BUDGETS : 1) || *end || end == tok || !(b >= 1) || b > 32)
+                    return cli_usage(cmd, "--kv-bits: bad budget '%s' in '%s' (%s of 1 .. 32 bits/value)", tok, whole,
+                                     me == PPL ? "at most 8" : "one");
+                o->kv_bits[o->n_kv_bits++] = b;
+            }
+            break;
+        }
+        case O_CENTRE_WINDOW:
+            if (parse_long(v, 1, 1 << 20, &o->centre_window)) want = "a number of positions in 1 .. 2^20";
+            break;
         }
         if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
@@ -428,13 +464,17 @@ static int basis_ctx_ok(const char *cmd, const model *m, long n_ctx) {
     return 0;
 }
 
-static rq_status session_new(rqm_session **s, const model *m, const char *tk, const char *tv, long n_ctx,
-                             const mopts *o, rqm_observer obs, void *user) {
+static rq_status session_new_kv(rqm_session **s, const model *m, const kv_pair *kv, long n_ctx, const mopts *o,
+                                rqm_observer obs, void *user) {
+    const char *tk = kv->k, *tv = kv->v;
     rqm_session_config sc;
     memset(&sc, 0, sizeof sc);
     sc.type_k = tk, sc.type_v = tv;
+    sc.layer_type_k = kv->lk, sc.layer_type_v = kv->lv;
     sc.seed = o->seed;
     sc.norm_correct = o->norm_correct;
+    sc.centre_keys = o->centre_keys && strcmp(tk, "f32"); /* the f32 reference stays as it is */
+    sc.centre_window = (int)o->centre_window;
     sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
     sc.key_basis_ranges = m->key_basis_info.n_ranges, sc.key_basis_start = m->key_basis_info.start;
     sc.key_basis_ctx = (int)m->key_basis_info.n_ctx; /* checked before (basis_ctx_ok) */
@@ -443,6 +483,87 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     sc.n_batch = (int)(o->batch ? o->batch : 256);
     sc.observer = obs, sc.observer_user = user;
     return rqm_session_init(s, m->llama, &sc);
+}
+
+static rq_status session_new(rqm_session **s, const model *m, const char *tk, const char *tv, long n_ctx,
+                             const mopts *o, rqm_observer obs, void *user) {
+    const kv_pair kv = {tk, tv, NULL, NULL, 0};
+    return session_new_kv(s, m, &kv, n_ctx, o, obs, user);
+}
+
+/* ---- --kv-bits: per-layer types within a budget ------------------------------
+ * The costs (model/alloc.h) are measured once per run on SENS_TOKENS tokens
+ * of the model's own text, sampled from the first token at temperature 1
+ * with --seed: held out from any evaluation text. Candidates: turbo1..5 for
+ * keys and values; keys centred and norms corrected as --centre-keys /
+ * --norm-correct say. */
+#define SENS_TOKENS 512
+static void progress(const char *what, size_t done, size_t total);
+static const char *const BUDGET_TYPES[] = {"turbo1", "turbo2", "turbo3", "turbo4", "turbo5"};
+#define N_BUDGET_TYPES 5
+
+typedef struct {
+    double *cost_k, *cost_v; /* [n_layers][N_BUDGET_TYPES] */
+    const char **names;      /* [MAX_BUDGETS][2][n_layers]: the chosen types */
+    double seconds;
+} budget_state;
+
+static void budget_free(budget_state *b) { free(b->cost_k), free(b->cost_v), free(b->names); }
+
+static rq_status budget_measure(const model *m, const mopts *o, budget_state *b) {
+    const rqm_llama_hparams *hp = m->hp;
+    const size_t L = (size_t)hp->n_layers, N = SENS_TOKENS < (size_t)hp->n_ctx_train ? SENS_TOKENS : (size_t)hp->n_ctx_train;
+    const double t0 = now_s();
+    b->cost_k = malloc(sizeof(double) * L * N_BUDGET_TYPES), b->cost_v = malloc(sizeof(double) * L * N_BUDGET_TYPES);
+    b->names = calloc((size_t)MAX_BUDGETS * 2 * L, sizeof(char *));
+    float *logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
+    rqm_sens *sens = NULL;
+    rqm_session *s = NULL;
+    rq_status st = b->cost_k && b->cost_v && b->names && logits ? rqm_sens_init(&sens, m->llama, N) : RQ_ERR_NOMEM;
+    if (!st) st = session_new(&s, m, "f32", "f32", (long)N, o, rqm_sens_observe, sens);
+    const int32_t first = rqm_tokenizer_bos(m->tok) >= 0 ? rqm_tokenizer_bos(m->tok) : rqm_tokenizer_eos(m->tok);
+    rq_rng rng;
+    rq_rng_seed(&rng, o->seed);
+    int32_t tok = first;
+    for (size_t i = 0; i < N && !st; i++) {
+        if (!(st = rqm_session_eval(s, &tok, 1, 0, logits))) tok = rqm_sample(logits, (size_t)hp->n_vocab, 1.0, &rng);
+        if ((i + 1) % 64 == 0 || i + 1 == N) progress("kv-bits: the model's own text", i + 1, N);
+    }
+    rqm_session_free(s);
+    const rqm_sens_config sc = {N_BUDGET_TYPES, N_BUDGET_TYPES, BUDGET_TYPES, BUDGET_TYPES, o->centre_keys,
+                                o->norm_correct, o->seed, 4, (int)o->threads};
+    if (!st) st = rqm_sens_costs(sens, &sc, b->cost_k, b->cost_v);
+    rqm_sens_free(sens);
+    free(logits);
+    b->seconds = now_s() - t0;
+    return st;
+}
+
+/* Row kv for budget number i: the chosen per-layer types; prints them. */
+static rq_status budget_row(const model *m, const mopts *o, budget_state *b, int i, long n_ctx, kv_pair *kv) {
+    const int L = m->hp->n_layers;
+    const rq_kv_alloc_problem pb = {L, m->hp->head_dim, N_BUDGET_TYPES, N_BUDGET_TYPES, BUDGET_TYPES, BUDGET_TYPES,
+                                    b->cost_k, b->cost_v,
+                                    /* μ and the fp16 sink: 3·head_dim fp16 per layer and KV head */
+                                    o->centre_keys ? 24.0 / (double)n_ctx : 0.0};
+    int ck[4096], cv[4096];
+    double bits = 0, cost = 0;
+    rq_status st = rq_kv_alloc(&pb, o->kv_bits[i], ck, cv, &bits, &cost);
+    if (st) return st;
+    const char **lk = b->names + (size_t)i * 2 * (size_t)L, **lv = lk + L;
+    char dk[4097], dv[4097];
+    for (int l = 0; l < L; l++) {
+        lk[l] = BUDGET_TYPES[ck[l]], lv[l] = BUDGET_TYPES[cv[l]];
+        dk[l] = (char)('1' + ck[l]), dv[l] = (char)('1' + cv[l]);
+    }
+    dk[L] = dv[L] = 0;
+    *kv = (kv_pair){"turbo3", "turbo3", lk, lv, o->kv_bits[i]};
+    fprintf(stderr,
+            "kv-bits %.2f: %.4f bits/value at %ld positions%s; turbo bits per layer 0..%d: K %s / V %s (output-error "
+            "cost %.4f, measured on %d tokens of the model's own text in %.0f s)\n",
+            o->kv_bits[i], bits, n_ctx, o->centre_keys ? " (μ and the sink included)" : "", L - 1, dk, dv, cost,
+            SENS_TOKENS, b->seconds);
+    return RQ_OK;
 }
 
 static void print_token(const model *m, int32_t id) {
@@ -457,7 +578,9 @@ int cmd_generate(int argc, char **argv) {
     if (!o.prompt) return cli_usage("generate", "missing -p PROMPT");
     model m;
     if (model_open("generate", &o, &m)) return 1;
-    const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"f16", "f16"};
+    kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){.k = "f16", .v = "f16"};
+    budget_state bud;
+    memset(&bud, 0, sizeof bud);
     size_t n_prompt = 0;
     int32_t *ids = tokenize("generate", &m, o.prompt, strlen(o.prompt), 1, &n_prompt);
     float *logits = malloc((size_t)m.hp->n_vocab * sizeof *logits);
@@ -476,7 +599,9 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     if (!basis_ctx_ok("generate", &m, n_ctx)) goto done;
-    if ((st = session_new(&s, &m, kv.k, kv.v, n_ctx, &o, NULL, NULL))) goto done;
+    if (o.n_kv_bits && ((st = budget_measure(&m, &o, &bud)) || (st = budget_row(&m, &o, &bud, 0, n_ctx, &kv))))
+        goto done;
+    if ((st = session_new_kv(&s, &m, &kv, n_ctx, &o, NULL, NULL))) goto done;
     fwrite(o.prompt, 1, strlen(o.prompt), stdout);
     double t0 = now_s();
     if ((st = rqm_session_eval(s, ids, n_prompt, 0, logits))) goto done;
@@ -496,12 +621,13 @@ int cmd_generate(int argc, char **argv) {
     char tps[32]; /* decode speed: undefined ("-") with fewer than 2 tokens generated */
     cli_num(tps, sizeof tps, "%.1f", n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1) : NAN);
     fprintf(stderr, "rotorquant: cache K %s / V %s, %zu B/token; prompt %zu tokens %.1f tok/s; generated %ld tokens %s tok/s\n",
-            kv.k, kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)), n_prompt, (double)n_prompt / (t1 - t0),
+            kv.lk ? "per layer" : kv.k, kv.lk ? "per layer" : kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)), n_prompt, (double)n_prompt / (t1 - t0),
             n_gen, tps);
     rc = 0;
     st = RQ_OK;
 done:
     if (st && rc) cli_fail("generate", st, "running the model");
+    budget_free(&bud);
     rqm_session_free(s);
     free(logits);
     free(ids);
@@ -522,17 +648,12 @@ static void progress(const char *what, size_t done, size_t total) {
     fflush(stderr);
 }
 
-static double bits_of(const char *type, int d) {
-    const rq_type_info *t = rq_type_find(type);
-    return t ? 8.0 * (double)rq_type_bytes_per_vector(t, d) / d : 0;
-}
-
 /* Decode tokens/s after a prefill of n_ctx tokens (rqm_decode_speed), in a
  * session of its own. */
 static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o, const int32_t *ids, long n_ctx,
                               double *tps) {
     rqm_session *s = NULL;
-    rq_status st = session_new(&s, m, kv->k, kv->v, n_ctx + RQM_DECODE_TOKENS, o, NULL, NULL);
+    rq_status st = session_new_kv(&s, m, kv, n_ctx + RQM_DECODE_TOKENS, o, NULL, NULL);
     if (!st)
         st = rqm_decode_speed(s, (size_t)m->hp->n_vocab, rqm_tokenizer_seq_bos(m->tok), ids, (size_t)n_ctx, tps);
     rqm_session_free(s);
@@ -554,13 +675,15 @@ int cmd_perplexity(int argc, char **argv) {
     model m;
     if (model_open("perplexity", &o, &m)) return 1;
     /* row 0: the f32 cache, the reference every other row is compared with */
-    kv_pair kv[MAX_CONFIGS + 1];
-    const int n_rows = o.n_cfg + 1;
-    kv[0] = (kv_pair){"f32", "f32"};
-    for (int r = 1; r < n_rows; r++) kv[r] = o.cfg[r - 1];
-    rqm_session *sess[MAX_CONFIGS + 1] = {0};
-    rqm_ppl_result res[MAX_CONFIGS + 1];
-    double decode_tps[MAX_CONFIGS + 1][8];
+    kv_pair kv[MAX_CONFIGS + MAX_BUDGETS + 1];
+    const int n_rows = o.n_cfg + o.n_kv_bits + 1;
+    kv[0] = (kv_pair){.k = "f32", .v = "f32"};
+    for (int r = 1; r <= o.n_cfg; r++) kv[r] = o.cfg[r - 1];
+    budget_state bud;
+    memset(&bud, 0, sizeof bud);
+    rqm_session *sess[MAX_CONFIGS + MAX_BUDGETS + 1] = {0};
+    rqm_ppl_result res[MAX_CONFIGS + MAX_BUDGETS + 1];
+    double decode_tps[MAX_CONFIGS + MAX_BUDGETS + 1][8];
     memset(decode_tps, 0, sizeof decode_tps);
     int rc = 1;
     rq_status st = RQ_OK;
@@ -586,7 +709,9 @@ int cmd_perplexity(int argc, char **argv) {
     long need = o.ctx;
     for (int i = 0; i < o.n_decode_ctx; i++) need = o.decode_ctx[i] + 16 > need ? o.decode_ctx[i] + 16 : need;
     if (!basis_ctx_ok("perplexity", &m, need)) goto done;
-    for (int r = 0; r < n_rows && !st; r++) st = session_new(&sess[r], &m, kv[r].k, kv[r].v, (long)ctx, &o, NULL, NULL);
+    if (o.n_kv_bits && (st = budget_measure(&m, &o, &bud))) goto done;
+    for (int i = 0; i < o.n_kv_bits && !st; i++) st = budget_row(&m, &o, &bud, i, (long)ctx, &kv[1 + o.n_cfg + i]);
+    for (int r = 0; r < n_rows && !st; r++) st = session_new_kv(&sess[r], &m, &kv[r], (long)ctx, &o, NULL, NULL);
     if (st) goto done;
     const int32_t bos = rqm_tokenizer_seq_bos(m.tok);
     rqm_ppl_config pc = {ctx, n_chunks, V, progress_cb, (void *)"perplexity", bos >= 0, bos};
@@ -618,21 +743,34 @@ int cmd_perplexity(int argc, char **argv) {
     }
     for (int r = 0; r < n_rows; r++) {
         const rqm_ppl_result *w = &res[r];
-        const double bits = 0.5 * (bits_of(kv[r].k, m.hp->head_dim) + bits_of(kv[r].v, m.hp->head_dim));
+        /* every stored bit at this context: blocks, and μ and the sink when centred */
+        const double bits = rq_cache_bits_per_value(rqm_session_cache(sess[r]), ctx);
         const size_t bytes_per_token = rq_cache_bytes_per_token(rqm_session_cache(sess[r]));
         const int kb = m.key_basis && strcmp(kv[r].k, "f32");
         char b1[48], b2[48]; /* perplexity is undefined (0/0) when no scored position has a next token */
+        /* a --kv-bits row: its budget, and the turbo bits of every layer's K and V */
+        char tk[64], tv[64], dk[4097] = "", dv[4097] = "";
+        snprintf(tk, sizeof tk, "%s", kv[r].k), snprintf(tv, sizeof tv, "%s", kv[r].v);
+        if (kv[r].lk) {
+            for (int l = 0; l < m.hp->n_layers && l < 4096; l++) dk[l] = kv[r].lk[l][5], dv[l] = kv[r].lv[l][5];
+            dk[m.hp->n_layers] = dv[m.hp->n_layers] = 0;
+            snprintf(tk, sizeof tk, "kv-bits %.2f", kv[r].budget), snprintf(tv, sizeof tv, "per layer");
+        }
         if (o.json) {
             printf("  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"key_basis\": %s, \"bits_per_value\": %.4f,"
                    " \"bytes_per_token\": %zu, \"ppl\": %s, \"delta_ppl\": %s, \"kld_mean\": %.8f,"
-                   " \"kld_p99\": %.8f, \"top1\": %.6f",
-                   kv[r].k, kv[r].v, kb ? "true" : "false", bits, bytes_per_token, jnum(b1, "%.6f", w->ppl),
-                   jnum(b2, "%.6f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1);
+                   " \"kld_p99\": %.8f, \"top1\": %.6f, \"centre_keys\": %s, \"norm_correct\": %s",
+                   tk, tv, kb ? "true" : "false", bits, bytes_per_token, jnum(b1, "%.6f", w->ppl),
+                   jnum(b2, "%.6f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1,
+                   o.centre_keys && strcmp(kv[r].k, "f32") ? "true" : "false", o.norm_correct ? "true" : "false");
+            if (kv[r].lk)
+                printf(", \"kv_bits\": %.4f, \"layer_turbo_bits_k\": \"%s\", \"layer_turbo_bits_v\": \"%s\"",
+                       kv[r].budget, dk, dv);
             for (int i = 0; i < o.n_decode_ctx; i++)
                 printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], decode_tps[r][i]);
             printf("}%s\n", r + 1 < n_rows ? "," : "");
         } else {
-            printf("| %s%s | %s | %.3f | %zu | %s | %s | %.5f | %.5f | %.4f |", kv[r].k, kb ? " + basis" : "", kv[r].v,
+            printf("| %s%s | %s | %.3f | %zu | %s | %s | %.5f | %.5f | %.4f |", tk, kb ? " + basis" : "", tv,
                    bits, bytes_per_token, cli_num(b1, sizeof b1, "%.4f", w->ppl),
                    cli_num(b2, sizeof b2, "%+.4f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1);
             for (int i = 0; i < o.n_decode_ctx; i++) printf(" %.1f |", decode_tps[r][i]);
@@ -640,9 +778,19 @@ int cmd_perplexity(int argc, char **argv) {
         }
     }
     if (o.json) printf("]}\n");
+    for (int r = 0; !o.json && r < n_rows; r++) /* the per-layer choices of --kv-bits rows */
+        if (kv[r].lk) {
+            printf("%skv-bits %.2f, turbo bits of layers 0..%d: K ", r == 1 + o.n_cfg ? "\n" : "", kv[r].budget,
+                   m.hp->n_layers - 1);
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lk[l][5]);
+            printf(" / V ");
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lv[l][5]);
+            printf("\n");
+        }
     rc = 0;
 done:
     if (st) rc = cli_fail("perplexity", st, "running the model");
+    budget_free(&bud);
     for (int r = 0; r < n_rows; r++) rqm_session_free(sess[r]);
     free(ids);
     model_free(&m);
@@ -656,6 +804,10 @@ done:
 typedef struct {
     const model *m;
     rq_quantizer *qk, *qv;
+    rq_quantizer **lq;     /* --kv-bits: [layer][2] K, V quantizers, or NULL */
+    int centre;            /* keys as k − μ (+ μ back), position 0 exact fp16 */
+    size_t centre_window;  /* positions 1..N fix μ                          */
+    float *mu;             /* [layer][kv_head][D]                           */
     size_t cap;            /* positions per chunk                           */
     float *keys, *values;  /* [layer][kv_head][cap][D], this chunk so far   */
     float *keys_hat, *values_hat; /* the same, decoded (k̂ through the basis) */
@@ -681,6 +833,19 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
         const size_t R = m->key_basis ? m->key_basis_info.n_ranges : 0;
         float *kd = f->keys + (L * G + g) * f->cap * D, *vd = f->values + (L * G + g) * f->cap * D;
         float *kh = f->keys_hat + (L * G + g) * f->cap * D, *vh = f->values_hat + (L * G + g) * f->cap * D;
+        const rq_quantizer *qk = f->lq ? f->lq[2 * L] : f->qk, *qv = f->lq ? f->lq[2 * L + 1] : f->qv;
+        float *mu = f->mu ? f->mu + (L * G + g) * D : NULL;
+        if (mu && ev->pos0 <= 1 && ev->pos0 + ev->n_tokens >= 2) {
+            /* as the cache: μ = fp16 mean of positions 1..window of the
+             * first batch past position 0 (sequences start at 0 here) */
+            const size_t p0 = 1, p1 = ev->pos0 + ev->n_tokens - 1 < f->centre_window ? ev->pos0 + ev->n_tokens - 1
+                                                                                      : f->centre_window;
+            for (size_t x = 0; x < D; x++) {
+                double sum = 0;
+                for (size_t p = p0; p <= p1; p++) sum += ev->k[((p - ev->pos0) * G + g) * D + x];
+                mu[x] = rq_f16_to_f32(rq_f32_to_f16((float)(sum / (double)(p1 - p0 + 1))));
+            }
+        }
         for (size_t t = 0; t < ev->n_tokens; t++) {
             const size_t p = ev->pos0 + t;
             const float *A = NULL, *At = NULL;
@@ -691,8 +856,16 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
             }
             memcpy(kd + p * D, ev->k + (t * G + g) * D, D * sizeof(float));
             memcpy(vd + p * D, ev->v + (t * G + g) * D, D * sizeof(float));
-            rq_status st = rqm_key_roundtrip(f->qk, A, At, kd + p * D, D, f->blk, kh + p * D);
-            if (!st) st = rqm_key_roundtrip(f->qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
+            if (mu && p == 0) { /* the exact sink */
+                for (size_t x = 0; x < D; x++)
+                    kh[x] = rq_f16_to_f32(rq_f32_to_f16(kd[x])), vh[x] = rq_f16_to_f32(rq_f32_to_f16(vd[x]));
+                continue;
+            }
+            float kc[RQ_MAX_DIMS];
+            for (size_t x = 0; x < D; x++) kc[x] = kd[p * D + x] - (mu ? mu[x] : 0.0f);
+            rq_status st = rqm_key_roundtrip(qk, A, At, kc, D, f->blk, kh + p * D);
+            for (size_t x = 0; mu && x < D; x++) kh[p * D + x] += mu[x];
+            if (!st) st = rqm_key_roundtrip(qv, NULL, NULL, vd + p * D, D, f->blk, vh + p * D);
             if (st) return st;
         }
         size_t nq = 0;
@@ -731,7 +904,7 @@ static rq_status fid_observe(void *user, const rqm_layer_event *ev) {
 int cmd_fidelity(int argc, char **argv) {
     mopts o;
     if (parse("fidelity", FID, argc, argv, &o)) return 2;
-    const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){"turbo3", "turbo3"};
+    const kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){.k = "turbo3", .v = "turbo3"};
     model m;
     if (model_open("fidelity", &o, &m)) return 1;
     size_t n_ids = 0;
@@ -754,6 +927,18 @@ int cmd_fidelity(int argc, char **argv) {
     qc.norm_correct = o.norm_correct;
     rq_status st = rq_quantizer_init(&f.qk, kv.k, (int)D, &qc);
     if (!st) st = rq_quantizer_init(&f.qv, kv.v, (int)D, &qc);
+    /* key centring as the cache does it; --kv-bits: per-layer quantizers */
+    f.centre = o.centre_keys, f.centre_window = o.centre_window ? (size_t)o.centre_window : 64;
+    if (f.centre && !(f.mu = calloc(L * G * D, sizeof(float)))) st = RQ_ERR_NOMEM;
+    budget_state bud;
+    memset(&bud, 0, sizeof bud);
+    kv_pair bkv = kv;
+    if (!st && o.n_kv_bits && !(st = budget_measure(&m, &o, &bud)) && !(st = budget_row(&m, &o, &bud, 0, (long)ctx, &bkv))) {
+        if (!(f.lq = calloc(2 * L, sizeof *f.lq))) st = RQ_ERR_NOMEM;
+        for (size_t l = 0; l < L && !st; l++)
+            if (!(st = rq_quantizer_init(&f.lq[2 * l], bkv.lk[l], (int)D, &qc)))
+                st = rq_quantizer_init(&f.lq[2 * l + 1], bkv.lv[l], (int)D, &qc);
+    }
     f.keys = malloc(L * G * ctx * D * sizeof(float));
     f.values = malloc(L * G * ctx * D * sizeof(float));
     f.keys_hat = malloc(L * G * ctx * D * sizeof(float));
@@ -784,10 +969,11 @@ int cmd_fidelity(int argc, char **argv) {
     }
     double tot[F_N] = {0}, wtot = 0;
     if (!o.json)
-        printf("attention fidelity, K %s%s / V %s, f32 cache forward, %zu chunks of %zu tokens, every position "
+        printf("attention fidelity, K %s%s / V %s%s, f32 cache forward, %zu chunks of %zu tokens, every position "
                "a query (%zu query heads)\n\n| layer | score cos | softmax KL | output cos | top-1 | top-5 |\n"
                "|---:|---:|---:|---:|---:|---:|\n",
-               kv.k, m.key_basis ? " + basis" : "", kv.v, n_chunks, ctx, H);
+               f.lq ? "per layer (--kv-bits)" : kv.k, m.key_basis ? " + basis" : "", f.lq ? "per layer" : kv.v,
+               f.centre ? " (keys centred, position 0 exact)" : "", n_chunks, ctx, H);
     else
         printf("{\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %zu, \"chunks\": %zu, \"layers\": [\n", kv.k, kv.v,
                ctx, n_chunks);
@@ -822,6 +1008,9 @@ done:
     if (st && !rc) rc = cli_fail("fidelity", st, "setting up");
     rqm_session_free(s);
     rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
+    for (size_t l = 0; f.lq && l < 2 * L; l++) rq_quantizer_free(f.lq[l]);
+    free(f.lq), free(f.mu);
+    budget_free(&bud);
     free(f.keys), free(f.values), free(f.keys_hat), free(f.values_hat), free(f.blk), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
     free(ids);
     model_free(&m);

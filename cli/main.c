@@ -51,7 +51,8 @@ static const struct {
      "  types  [--dims D]                              the type registry with exact sizes\n"},
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
-     "             [-b N] [--key-basis B.gguf] [--norm-correct]\n"
+     "             [-b N] [--key-basis B.gguf] [--no-norm-correct] [--no-centre-keys] [--centre-window N]\n"
+     "             [--kv-bits B]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -61,10 +62,17 @@ static const struct {
      "    --seed S    sampling and quantizer seed (42)      -t N      threads (2)\n"
      "    -b N        tokens per forward batch (256)\n"
      "    --key-basis B.gguf  keys in a calibrated basis (`rotorquant calibrate`)\n"
-     "    --norm-correct      store |x|/|x^| so decoded vectors keep their norm\n"},
+     "    --no-norm-correct   do not store |x|/|x^| (by default decoded vectors keep their norm)\n"
+     "    --no-centre-keys    store keys as they are; by default they are stored as k - mu (mu:\n"
+     "                        the fp16 mean of key positions 1..N per layer and KV head,\n"
+     "                        N = --centre-window, 64) with position 0 exact in fp16\n"
+     "    --kv-bits B         per-layer K/V types (turbo1..5) within B bits/value, every stored\n"
+     "                        bit counted, from costs measured on 512 tokens of the model's own\n"
+     "                        text (printed); overrides -ctk/-ctv\n"},
     {"perplexity", cmd_perplexity,
      "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
-     "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--norm-correct] [--json]\n"
+     "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--kv-bits B,..] [--no-norm-correct]\n"
+     "             [--no-centre-keys] [--json]\n"
      "                                                 PPL, KLD and top-1 vs the f32 cache\n"
      "\n"
      "    -f TEXT       evaluation text (default $RQ_TEXT, else the `make evaltext` download)\n"
@@ -72,15 +80,18 @@ static const struct {
      "    --chunks N    at most N chunks (8)\n"
      "    --configs L   K/V pairs (or T for both), comma-separated, each a row after f32\n"
      "    --decode-ctx L  also time greedy decoding after prefills of these lengths\n"
-     "    -t N, -b N, --seed S, --key-basis, --norm-correct: as for generate\n"},
+     "    --kv-bits L   budgets in bits/value, each a row of per-layer types (as for generate)\n"
+     "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window:\n"
+     "    as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
-     "             [--norm-correct] [--json]\n"
+     "             [--kv-bits B] [--no-norm-correct] [--no-centre-keys] [--json]\n"
      "                                                 per-layer attention fidelity on real queries\n"
      "\n"
      "    One K/V pair (-ctk/-ctv, default turbo3) against exact attention, every position a\n"
      "    query, on an f32 forward pass. --ctx N: tokens per chunk (512); --chunks N: at most N\n"
-     "    chunks (2). -t N, -b N, --seed S: as for generate.\n"},
+     "    chunks (2). -t N, -b N, --seed S, --kv-bits, --no-norm-correct, --no-centre-keys,\n"
+     "    --centre-window: as for generate.\n"},
     {"dump-kv", cmd_dump_kv,
      "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
      "                                                 real post-RoPE Q, K, V to .npy\n"

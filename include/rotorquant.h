@@ -298,11 +298,34 @@ typedef struct rq_cache rq_cache;
 typedef struct {
     int n_layers, n_kv_heads, head_dim;
     const char *type_k, *type_v; /* registry names, e.g. "turbo3", "q8_0"      */
-    rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it */
+    rq_quant_config quant;       /* K uses quant.seed, V a seed derived from it;
+                                    rq_cache_config_default sets norm_correct
+                                    (a plain quantizer's default leaves it off) */
     int page_tokens;             /* tokens per page, 0 = 256                    */
     int n_threads;               /* attention threads, 0 = 1                    */
     size_t max_bytes;            /* page pool budget: at most max_bytes /
                                     rq_cache_page_bytes() pages; 0 = no limit  */
+    /* Key centring with an exact attention sink (0 = off, the default).
+     * Per sequence, layer and KV head the cache keeps μ, the fp16 mean of
+     * key positions 1..centre_window, and position 0 (BOS, the attention
+     * sink) exactly, as fp16 key and value; keys at positions ≥ 1 are
+     * stored as k − μ (A(k − μ) with a key basis). Every score of a query
+     * then shifts by q·μ, which softmax drops, and the quantization error
+     * falls with |k − μ| (≈ 0.6 |k| on real models). μ is fixed by the
+     * first append that reaches past position 0, from the positions
+     * 1..centre_window it holds (a short prompt gives μ from fewer); it
+     * never changes after, is inherited by forks and kept by truncation
+     * (cleared only with every token). rq_cache_attention_ref attends
+     * the reconstructed keys μ + decode(block) and the exact sink. */
+    int centre_keys;
+    int centre_window;           /* positions that fix μ; 0 = 64                */
+    /* Per-layer types (a bits budget, rq_kv_alloc): NULL, or n_layers
+     * registry names, an entry NULL meaning type_k / type_v. Read during
+     * rq_cache_init only. Each layer's pages hold its own types' blocks:
+     * the pool keeps one free list per page size and max_bytes bounds the
+     * bytes of all pages together (rq_cache_page_bytes and
+     * rq_cache_pages_available speak of the largest pages). */
+    const char *const *layer_type_k, *const *layer_type_v;
 } rq_cache_config;
 
 RQ_API rq_cache_config rq_cache_config_default(void);
@@ -335,11 +358,21 @@ RQ_API size_t rq_cache_bytes_per_token(const rq_cache *c);
 /* Payload bytes stored now (= Σ_sequences Σ_layers tokens × per-layer bytes
  * per token; tokens shared by forked sequences count once per sequence). */
 RQ_API size_t rq_cache_bytes_used(const rq_cache *c);
-/* Bytes allocated: the pool's pages (in use or free, each
- * rq_cache_page_bytes) and the sequences' block tables. */
+/* Bytes allocated: the pool's pages (in use or free; each page costs
+ * rq_cache_page_bytes, or its layer's size with per-layer types) and the
+ * sequences' block tables. */
 RQ_API size_t rq_cache_bytes_allocated(const rq_cache *c);
 /* The key (is_value = 0) or value quantizer; lives as long as the cache. */
 RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
+/* The same for one layer (its layer_type_k/v or the defaults); NULL for a
+ * bad layer or NULL cache. Any thread. */
+RQ_API const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value);
+/* Stored bits per cached value, averaged over K and V, every layer and
+ * KV head, for one sequence of n_ctx tokens: the blocks (norms, scales and
+ * codes included) and, with centre_keys, μ and the fp16 sink (position 0's
+ * key and value, kept next to its unread blocks). 0 for NULL or n_ctx = 0.
+ * Any thread. */
+RQ_API double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx);
 
 /* Many sequences (paged, as vLLM's PagedAttention). The cache holds
  * sequences with ids the caller chooses (≥ 0); sequence 0 exists from
@@ -593,6 +626,35 @@ typedef struct {
  * > 2^24). On error the outputs are unspecified. */
 RQ_API rq_status rq_cache_attention_batch(const rq_cache *c, int layer, const rq_attn_seq *seqs, size_t n_seqs,
                                           const rq_attn_params *p);
+
+/* ---------------------------------------------------------------------------
+ * A bits budget (src/budget.c): per-layer K/V types from a measured cost.
+ * ------------------------------------------------------------------------- */
+typedef struct {
+    int n_layers, head_dim;
+    int n_types_k, n_types_v;          /* candidates per side, 1..64            */
+    const char *const *types_k;        /* [n_types_k] registry names            */
+    const char *const *types_v;        /* [n_types_v]                           */
+    const double *cost_k;              /* [n_layers][n_types_k]: the cost (≥ 0)
+                                          of layer l's keys in type i, values
+                                          exact — e.g. attention output error  */
+    const double *cost_v;              /* [n_layers][n_types_v], keys exact      */
+    double overhead_bits;              /* bits/value spent outside the blocks
+                                          (rq_cache_bits_per_value's μ and sink) */
+} rq_kv_alloc_problem;
+
+/* The per-layer types (choice_k[l], choice_v[l]: candidate indices,
+ * [n_layers] each, caller-owned) minimising Σ_l cost_k + cost_v with
+ * mean bits per value — Σ_l (bits of K type + bits of V type) / (2 n_layers)
+ * + overhead_bits, every block byte counted (norms, scales) — at most
+ * `budget`: a Lagrangian choice, then greedy upgrades (FINDINGS.md's
+ * allocator). bits_out, cost_out (may be NULL): the choice's bits and cost.
+ * Deterministic; any thread. Errors: RQ_ERR_INVALID_ARG (NULL, counts out of
+ * range, budget not > 0, overhead < 0), RQ_ERR_UNKNOWN_TYPE, RQ_ERR_DIM (a
+ * type refuses head_dim), RQ_ERR_NONFINITE (a cost NaN, Inf or negative),
+ * RQ_ERR_RANGE (even the smallest types exceed the budget). */
+RQ_API rq_status rq_kv_alloc(const rq_kv_alloc_problem *p, double budget, int *choice_k, int *choice_v,
+                             double *bits_out, double *cost_out);
 
 /* ---------------------------------------------------------------------------
  * Threads (src/threads.c): one process-wide pool of workers behind every

@@ -185,6 +185,8 @@ void rqm_gemma3_free(rqm_gemma3 *m) {
     free(m);
 }
 
+float rqm_gemma3_attn_scale(const rqm_gemma3 *m) { return m->attn_scale; }
+
 size_t rqm_gemma3_window(const rqm_gemma3 *m, int layer) {
     return m && layer >= 0 && layer < m->hp.n_layers ? m->layers[layer].window : 0;
 }

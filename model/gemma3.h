@@ -36,6 +36,8 @@ rq_status rqm_gemma3_load(rqm_gemma3 **out, rqm_llama_hparams *hp, const rqm_ggu
 void rqm_gemma3_free(rqm_gemma3 *m);
 
 /* The window of layer l in tokens (0 = a global layer). */
+/* The attention score scale (query_pre_attn_scalar^−½). */
+float rqm_gemma3_attn_scale(const rqm_gemma3 *m);
 size_t rqm_gemma3_window(const rqm_gemma3 *m, int layer);
 
 /* Activations for batches of up to n_batch tokens. */

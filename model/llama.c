@@ -170,6 +170,8 @@ size_t rqm_llama_layer_window(const rqm_llama *m, int layer) {
     return m && m->gemma3 ? rqm_gemma3_window(m->gemma3, layer) : 0;
 }
 
+float rqm_llama_attn_scale(const rqm_llama *m) { return m && m->gemma3 ? rqm_gemma3_attn_scale(m->gemma3) : 0.0f; }
+
 void rqm_session_free(rqm_session *s) {
     if (!s) return;
     rq_cache_free(s->cache);
@@ -202,6 +204,8 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     cc.type_k = s->cfg.type_k, cc.type_v = s->cfg.type_v;
     cc.quant.seed = cfg->seed;
     cc.quant.norm_correct = cfg->norm_correct != 0;
+    cc.centre_keys = cfg->centre_keys != 0, cc.centre_window = cfg->centre_window;
+    cc.layer_type_k = cfg->layer_type_k, cc.layer_type_v = cfg->layer_type_v;
     cc.n_threads = s->cfg.n_threads;
     rq_status st = rq_cache_init(&s->cache, &cc);
     /* sliding-window layers (Gemma 3's local layers): a property of the

@@ -29,6 +29,9 @@ const rqm_llama_hparams *rqm_llama_hparams_of(const rqm_llama *m);
 /* The sliding window of a layer in tokens: its queries read only the last
  * that many positions (Gemma 3's local layers); 0 = every position. */
 size_t rqm_llama_layer_window(const rqm_llama *m, int layer);
+/* The attention score scale the forward pass uses (rq_attn_params.scale;
+ * 0 = 1/sqrt(head_dim)). */
+float rqm_llama_attn_scale(const rqm_llama *m);
 
 /* Called once per layer and batch, after attention: post-RoPE queries and
  * keys, values, and the attention output, for shadow evaluation and dumps. */
@@ -45,6 +48,10 @@ typedef struct {
     const char *type_k, *type_v; /* cache types (registry names); NULL = "f32" */
     uint64_t seed;               /* quantizer seed of the cache               */
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
+    int centre_keys;             /* keys as k − μ, position 0 exact (rq_cache_config) */
+    int centre_window;           /* positions 1..N fix μ (0 = 64)             */
+    const char *const *layer_type_k, *const *layer_type_v; /* NULL, or per-layer
+                                    types (rq_cache_config; a bits budget)   */
     const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][ranges][head_dim²]:
                                     rq_cache_set_key_basis per head (calib.h) */
     size_t key_basis_ranges;     /* key-position ranges, first positions in */

@@ -62,7 +62,27 @@
 typedef struct page_hdr {
     struct page_hdr *next; /* free list */
     size_t refs;           /* block tables pointing at the page; 0 when free */
+    int cls;               /* its size class (rq_cache.cls): the free list it returns to */
 } page_hdr;
+
+/* Pages of one size: layers whose K/V types give the same page bytes share
+ * a class (one class when every layer has the same types). */
+typedef struct {
+    size_t cost;    /* PAGE_HDR + page bytes + RQ_PAGE_SLACK */
+    page_hdr *free; /* free list */
+    size_t n_free;
+} page_class;
+
+/* One layer's K/V types (rq_cache_config.layer_type_k/v): its quantizers
+ * (owned by the cache, shared by layers of the same type), block bytes and
+ * page geometry. */
+typedef struct layer_kind {
+    rq_quantizer *qk, *qv;
+    size_t bk, bv;       /* bytes per block                      */
+    size_t head_stride;  /* bytes of one head's region in a page */
+    size_t page_bytes;
+    int cls;             /* page size class                      */
+} layer_kind;
 
 static page_hdr *hdr_of(uint8_t *pg) { return (page_hdr *)(void *)(pg - PAGE_HDR); }
 static uint8_t *data_of(page_hdr *h) { return (uint8_t *)(void *)h + PAGE_HDR; }
@@ -70,11 +90,19 @@ static uint8_t *data_of(page_hdr *h) { return (uint8_t *)(void *)h + PAGE_HDR; }
 /* One sequence's store of one layer: its block table. Pages before
  * n_dropped are NULL (released behind the layer's sliding window). */
 typedef struct {
+    const layer_kind *kind; /* the layer's types and page geometry */
     size_t n_tokens;
     size_t n_pages, cap_pages;
     size_t n_dropped;
     uint8_t **pages;
     float kmax; /* f32 keys: the largest |stored value| (bounds the scores) */
+    /* key centring (cfg.centre_keys), allocated with position 0: per KV
+     * head μ, the sink key k0 and value v0 (fp16: the saved state), and the
+     * sink in the kernels' domains, Π_K A₀(k0 − μ) and Π_V v0 (derived) */
+    uint16_t *cx;   /* [H][3][d]: μ, k0, v0                              */
+    float *sinkf;   /* [H][2][d]                                         */
+    float sink_kmax; /* the largest |sinkf key value| (bounds the scores) */
+    int mu_set;     /* μ fixed (by the first append past position 0)     */
 } layer_store;
 
 typedef struct {
@@ -110,27 +138,31 @@ static size_t range_of(const key_basis *b, size_t t) {
 
 struct rq_cache {
     rq_cache_config cfg;
-    rq_quantizer *qk, *qv;
-    size_t bk, bv;          /* bytes per block                     */
-    size_t head_stride;     /* bytes of one head's region in a page */
-    size_t page_bytes;
+    rq_quantizer *qk, *qv;  /* the default types' (type_k, type_v)   */
+    layer_kind *kind;       /* [n_layers]                            */
+    rq_quantizer **quants;  /* every distinct quantizer, owned       */
+    uint8_t *quant_is_value; /* [i]: quants[i] is a value quantizer  */
+    size_t n_quants;
     /* sequences, sorted by id (binary search) */
     sequence **seqs;
     size_t n_seqs, cap_seqs;
     size_t *window;       /* [n_layers]: sliding window in tokens, 0 = none */
-    /* the page pool */
-    page_hdr *free_pages; /* free list */
+    /* the page pool: a free list per page size, one byte budget */
+    page_class *cls;
+    int n_cls, big_cls;   /* classes; the one with the largest pages */
     size_t n_pages_alloc; /* pages allocated: in use + free */
     size_t n_pages_free;
-    size_t max_pages;     /* SIZE_MAX: no budget */
+    size_t bytes_alloc;   /* bytes of those pages (their costs)  */
+    size_t max_bytes;     /* SIZE_MAX: no budget */
     /* key bases (rq_cache_set_key_basis): per layer × KV head, NULL or */
     struct key_basis **kbasis;
     size_t max_ranges; /* the most ranges of any head's basis (≥ 1): bounds workspaces */
     /* append staging, grown to the largest append (never shrunk) */
     uint8_t *stage;    /* encoded blocks of one append: keys, then values */
     size_t stage_bytes;
-    float *kstage;     /* keys mapped into their bases: A·k */
+    float *kstage;     /* keys mapped into their bases: A·k (centred: A(k − μ)) */
     size_t kstage_floats;
+    float *mu_tmp;     /* [n_kv_heads][d]: the μ of an append (centre_keys) */
     /* attention workspaces not in use (rq_cache_attention), under ws_mu:
      * the only state a const call changes */
     pthread_mutex_t ws_mu;
@@ -150,33 +182,38 @@ rq_cache_config rq_cache_config_default(void) {
     c.n_layers = 1, c.n_kv_heads = 1, c.head_dim = 128;
     c.type_k = "turbo3", c.type_v = "turbo3";
     c.quant = rq_quant_config_default();
+    c.quant.norm_correct = 1; /* lower KLD in every measured cache (docs/RESULTS.md, "Key centring") */
     c.page_tokens = 256;
     c.n_threads = 1;
     return c;
 }
 
 /* ---- the page pool -------------------------------------------------------- */
-/* Cost of one page in the pool's budget: header, blocks, tail padding. */
-static size_t page_cost(const rq_cache *c) { return PAGE_HDR + c->page_bytes + RQ_PAGE_SLACK; }
+/* Cost of one page of the largest class in the pool's budget: header,
+ * blocks, tail padding (every page, with uniform types). */
+static size_t page_cost(const rq_cache *c) { return c->cls[c->big_cls].cost; }
 
-/* Pages a caller may still take: free ones and the budget not yet allocated. */
-static size_t pages_available(const rq_cache *c) {
-    if (c->max_pages == SIZE_MAX) return SIZE_MAX;
-    return c->n_pages_free + (c->max_pages - c->n_pages_alloc);
+/* Pages of class k a caller may still take: free ones and the budget not
+ * yet allocated. */
+static size_t pages_available(const rq_cache *c, int k) {
+    if (c->max_bytes == SIZE_MAX) return SIZE_MAX;
+    return c->cls[k].n_free + (c->max_bytes - c->bytes_alloc) / c->cls[k].cost;
 }
 
-/* A page with one reference: from the free list, or newly allocated within
- * the budget; NULL when the budget is spent or malloc fails. */
-static uint8_t *page_take(rq_cache *c) {
-    page_hdr *h = c->free_pages;
+/* A page of class k with one reference: from its free list, or newly
+ * allocated within the budget; NULL when the budget is spent or malloc
+ * fails. */
+static uint8_t *page_take(rq_cache *c, int k) {
+    page_class *pc = &c->cls[k];
+    page_hdr *h = pc->free;
     if (h) {
-        c->free_pages = h->next, c->n_pages_free--;
+        pc->free = h->next, pc->n_free--, c->n_pages_free--;
     } else {
-        if (c->n_pages_alloc >= c->max_pages) return NULL;
-        if (!(h = malloc(page_cost(c)))) return NULL; /* SIMD readers over-read the tail */
-        c->n_pages_alloc++;
+        if (c->max_bytes != SIZE_MAX && c->max_bytes - c->bytes_alloc < pc->cost) return NULL;
+        if (!(h = malloc(pc->cost))) return NULL; /* SIMD readers over-read the tail */
+        c->n_pages_alloc++, c->bytes_alloc += pc->cost;
     }
-    h->next = NULL, h->refs = 1;
+    h->next = NULL, h->refs = 1, h->cls = k;
     return data_of(h);
 }
 
@@ -184,7 +221,8 @@ static void page_unref(rq_cache *c, uint8_t *pg) {
     if (!pg) return;
     page_hdr *h = hdr_of(pg);
     if (--h->refs) return;
-    h->next = c->free_pages, c->free_pages = h, c->n_pages_free++;
+    page_class *pc = &c->cls[h->cls];
+    h->next = pc->free, pc->free = h, pc->n_free++, c->n_pages_free++;
 }
 
 /* ---- sequences ------------------------------------------------------------ */
@@ -206,6 +244,19 @@ static sequence *seq_find(const rq_cache *c, int id) {
     return found ? c->seqs[i] : NULL;
 }
 
+/* Key centring's per-layer state: bytes of cx ([H][3][d] fp16) and of
+ * sinkf ([H][2][d] f32); centre_alloc gives a layer both (zeroed), once. */
+static size_t centre_bytes(const rq_cache *c) { return sizeof(uint16_t) * 3 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
+static size_t sinkf_bytes(const rq_cache *c) { return sizeof(float) * 2 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
+
+static rq_status centre_alloc(const rq_cache *c, layer_store *ls) {
+    if (ls->cx) return RQ_OK;
+    ls->cx = calloc(1, centre_bytes(c)), ls->sinkf = calloc(1, sinkf_bytes(c));
+    if (ls->cx && ls->sinkf) return RQ_OK;
+    free(ls->cx), free(ls->sinkf), ls->cx = NULL, ls->sinkf = NULL;
+    return RQ_ERR_NOMEM;
+}
+
 /* Drops the sequence's pages past its first n tokens in every layer. */
 static void seq_truncate(rq_cache *c, sequence *s, size_t n) {
     const size_t pt = (size_t)c->cfg.page_tokens;
@@ -216,7 +267,7 @@ static void seq_truncate(rq_cache *c, sequence *s, size_t n) {
         for (size_t p = keep; p < ls->n_pages; p++) page_unref(c, ls->pages[p]), ls->pages[p] = NULL;
         ls->n_pages = keep, ls->n_tokens = n;
         if (ls->n_dropped > keep) ls->n_dropped = keep;
-        if (!n) ls->kmax = 0;
+        if (!n) ls->kmax = 0, ls->sink_kmax = 0, ls->mu_set = 0; /* μ and the sink go with the last token */
     }
 }
 
@@ -224,7 +275,7 @@ static void seq_free(rq_cache *c, sequence *s) {
     if (!s) return;
     if (s->layers) {
         seq_truncate(c, s, 0);
-        for (int l = 0; l < c->cfg.n_layers; l++) free(s->layers[l].pages);
+        for (int l = 0; l < c->cfg.n_layers; l++) free(s->layers[l].pages), free(s->layers[l].cx), free(s->layers[l].sinkf);
     }
     free(s->layers), free(s);
 }
@@ -244,6 +295,7 @@ static rq_status seq_insert(rq_cache *c, const char *fn, int id, size_t i, seque
         return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (sequence %d)", fn, id);
     }
     s->id = id;
+    for (int l = 0; l < c->cfg.n_layers; l++) s->layers[l].kind = &c->kind[l];
     memmove(c->seqs + i + 1, c->seqs + i, (c->n_seqs - i) * sizeof *c->seqs);
     c->seqs[i] = s, c->n_seqs++;
     *out = s;
@@ -257,17 +309,36 @@ void rq_cache_free(rq_cache *c) {
         free(w->data), free(w);
     }
     pthread_mutex_destroy(&c->ws_mu);
-    free(c->stage), free(c->kstage);
+    free(c->stage), free(c->kstage), free(c->mu_tmp);
     for (size_t i = 0; i < c->n_seqs; i++) seq_free(c, c->seqs[i]);
     free(c->seqs);
-    for (page_hdr *h = c->free_pages, *next; h; h = next) next = h->next, free(h);
+    for (int k = 0; c->cls && k < c->n_cls; k++)
+        for (page_hdr *h = c->cls[k].free, *next; h; h = next) next = h->next, free(h);
+    free(c->cls), free(c->kind);
     free(c->window);
     if (c->kbasis)
         for (size_t i = 0; i < (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads; i++) key_basis_free(c->kbasis[i]);
     free(c->kbasis);
-    rq_quantizer_free(c->qk);
-    rq_quantizer_free(c->qv);
+    for (size_t i = 0; i < c->n_quants; i++) rq_quantizer_free(c->quants[i]);
+    free(c->quants), free(c->quant_is_value);
     free(c);
+}
+
+/* The cache's quantizer of type `name` for keys (is_value = 0) or values:
+ * an existing one, or a new one (keys with quant.seed, values with a seed
+ * derived from it, as with uniform types). quants holds room for 2 per
+ * layer + 2. */
+static rq_status quant_for(rq_cache *c, const char *name, int is_value, rq_quantizer **out) {
+    for (size_t i = 0; i < c->n_quants; i++)
+        if (c->quant_is_value[i] == is_value && !strcmp(rq_quantizer_type(c->quants[i])->name, name))
+            return *out = c->quants[i], RQ_OK;
+    rq_quant_config qc = c->cfg.quant;
+    if (is_value) qc.seed = rq_seed_derive(c->cfg.quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
+    rq_status st = rq_quantizer_init(&c->quants[c->n_quants], name, c->cfg.head_dim, &qc);
+    if (st) return st;
+    c->quant_is_value[c->n_quants] = (uint8_t)is_value;
+    *out = c->quants[c->n_quants++];
+    return RQ_OK;
 }
 
 rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
@@ -283,6 +354,11 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
                         1 << 20);
     if (cfg->n_threads < 0 || cfg->n_threads > 256)
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: n_threads = %d out of range (0..256)", cfg->n_threads);
+    if (cfg->centre_keys < 0 || cfg->centre_keys > 1)
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: centre_keys = %d (0 or 1)", cfg->centre_keys);
+    if (cfg->centre_window < 0 || cfg->centre_window > (1 << 20))
+        return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: centre_window = %d out of range (0..%d)",
+                        cfg->centre_window, 1 << 20);
     rq_cache *c = calloc(1, sizeof *c);
     if (!c) return rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
     if (pthread_mutex_init(&c->ws_mu, NULL)) {
@@ -293,26 +369,51 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     c->cfg = *cfg;
     if (!c->cfg.page_tokens) c->cfg.page_tokens = 256;
     if (!c->cfg.n_threads) c->cfg.n_threads = 1;
-    rq_quant_config qv = cfg->quant;
-    qv.seed = rq_seed_derive(cfg->quant.seed, RQ_STREAM_ROTATION, 1); /* V gets its own rotation */
-    rq_status st = rq_quantizer_init(&c->qk, cfg->type_k, cfg->head_dim, &cfg->quant);
-    if (st) rq__fail(st, "rq_cache_init: type_k: %s", rq_last_error());
-    if (!st && (st = rq_quantizer_init(&c->qv, cfg->type_v, cfg->head_dim, &qv)))
-        rq__fail(st, "rq_cache_init: type_v: %s", rq_last_error());
-    if (!st) {
-        c->bk = rq_quantizer_bytes_per_vector(c->qk);
-        c->bv = rq_quantizer_bytes_per_vector(c->qv);
-        c->head_stride = (size_t)c->cfg.page_tokens * (c->bk + c->bv);
-        c->page_bytes = c->head_stride * (size_t)cfg->n_kv_heads;
-        c->max_pages = cfg->max_bytes ? cfg->max_bytes / page_cost(c) : SIZE_MAX;
-        if (cfg->max_bytes && !c->max_pages)
-            st = rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: max_bytes = %zu is less than one page (%zu bytes)",
-                          cfg->max_bytes, page_cost(c));
+    if (!c->cfg.centre_window) c->cfg.centre_window = 64;
+    c->cfg.layer_type_k = c->cfg.layer_type_v = NULL; /* not kept: the kinds hold the types */
+    const size_t L = (size_t)cfg->n_layers;
+    c->quants = calloc(2 * L + 2, sizeof *c->quants), c->quant_is_value = calloc(2 * L + 2, 1);
+    c->kind = calloc(L, sizeof *c->kind), c->cls = calloc(L, sizeof *c->cls);
+    rq_status st = !c->quants || !c->quant_is_value || !c->kind || !c->cls
+                       ? rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory")
+                       : RQ_OK;
+    if (!st && (st = quant_for(c, cfg->type_k, 0, &c->qk))) rq__fail(st, "rq_cache_init: type_k: %s", rq_last_error());
+    if (!st && (st = quant_for(c, cfg->type_v, 1, &c->qv))) rq__fail(st, "rq_cache_init: type_v: %s", rq_last_error());
+    /* each layer's types (the defaults unless layer_type_k/v name others),
+     * geometry and page class */
+    for (size_t l = 0; l < L && !st; l++) {
+        layer_kind *kd = &c->kind[l];
+        const char *tk = cfg->layer_type_k && cfg->layer_type_k[l] ? cfg->layer_type_k[l] : NULL;
+        const char *tv = cfg->layer_type_v && cfg->layer_type_v[l] ? cfg->layer_type_v[l] : NULL;
+        kd->qk = c->qk, kd->qv = c->qv;
+        if (tk && (st = quant_for(c, tk, 0, &kd->qk))) {
+            rq__fail(st, "rq_cache_init: layer_type_k[%zu]: %s", l, rq_last_error());
+            break;
+        }
+        if (tv && (st = quant_for(c, tv, 1, &kd->qv))) {
+            rq__fail(st, "rq_cache_init: layer_type_v[%zu]: %s", l, rq_last_error());
+            break;
+        }
+        kd->bk = rq_quantizer_bytes_per_vector(kd->qk), kd->bv = rq_quantizer_bytes_per_vector(kd->qv);
+        kd->head_stride = (size_t)c->cfg.page_tokens * (kd->bk + kd->bv);
+        kd->page_bytes = kd->head_stride * (size_t)cfg->n_kv_heads;
+        const size_t cost = PAGE_HDR + kd->page_bytes + RQ_PAGE_SLACK;
+        int k = 0;
+        while (k < c->n_cls && c->cls[k].cost != cost) k++;
+        if (k == c->n_cls) c->cls[c->n_cls++].cost = cost;
+        kd->cls = k;
+        if (cost > c->cls[c->big_cls].cost) c->big_cls = k;
     }
+    c->max_bytes = cfg->max_bytes ? cfg->max_bytes : SIZE_MAX;
+    if (!st && cfg->max_bytes && cfg->max_bytes < page_cost(c))
+        st = rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_init: max_bytes = %zu is less than one page (%zu bytes)",
+                      cfg->max_bytes, page_cost(c));
     if (!st) {
         c->window = calloc((size_t)cfg->n_layers, sizeof(size_t));
         c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
-        if (!c->window || !c->kbasis) st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
+        if (cfg->centre_keys) c->mu_tmp = calloc((size_t)cfg->n_kv_heads * (size_t)cfg->head_dim, sizeof(float));
+        if (!c->window || !c->kbasis || (cfg->centre_keys && !c->mu_tmp))
+            st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
     }
     sequence *s0;
     if (!st) st = seq_insert(c, "rq_cache_init", 0, 0, &s0); /* sequence 0 exists by default */
@@ -337,21 +438,36 @@ size_t rq_cache_seq_n_tokens(const rq_cache *c, int seq, int layer) {
     return s ? s->layers[layer].n_tokens : 0;
 }
 
+/* Bytes of one token of every KV head of a layer, K + V. */
+static size_t layer_token_bytes(const rq_cache *c, int l) {
+    return (size_t)c->cfg.n_kv_heads * (c->kind[l].bk + c->kind[l].bv);
+}
+
 size_t rq_cache_bytes_per_token(const rq_cache *c) {
-    return c ? (size_t)c->cfg.n_layers * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv) : 0;
+    size_t n = 0;
+    for (int l = 0; c && l < c->cfg.n_layers; l++) n += layer_token_bytes(c, l);
+    return n;
+}
+
+double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx) {
+    if (!c || !n_ctx) return 0;
+    const double LH = (double)c->cfg.n_layers * (double)c->cfg.n_kv_heads, d = (double)c->cfg.head_dim;
+    double bits = (double)n_ctx * 8.0 * (double)rq_cache_bytes_per_token(c);
+    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0 per head */
+    return bits / ((double)n_ctx * LH * d * 2);
 }
 
 size_t rq_cache_bytes_used(const rq_cache *c) {
     if (!c) return 0;
     size_t n = 0;
     for (size_t i = 0; i < c->n_seqs; i++)
-        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].n_tokens;
-    return n * (size_t)c->cfg.n_kv_heads * (c->bk + c->bv);
+        for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].n_tokens * layer_token_bytes(c, l);
+    return n;
 }
 
 size_t rq_cache_bytes_allocated(const rq_cache *c) {
     if (!c) return 0;
-    size_t n = c->n_pages_alloc * page_cost(c);
+    size_t n = c->bytes_alloc;
     for (size_t i = 0; i < c->n_seqs; i++)
         for (int l = 0; l < c->cfg.n_layers; l++) n += c->seqs[i]->layers[l].cap_pages * sizeof(uint8_t *);
     return n;
@@ -359,7 +475,7 @@ size_t rq_cache_bytes_allocated(const rq_cache *c) {
 
 size_t rq_cache_pages_in_use(const rq_cache *c) { return c ? c->n_pages_alloc - c->n_pages_free : 0; }
 
-size_t rq_cache_pages_available(const rq_cache *c) { return c ? pages_available(c) : 0; }
+size_t rq_cache_pages_available(const rq_cache *c) { return c ? pages_available(c, c->big_cls) : 0; }
 
 size_t rq_cache_page_bytes(const rq_cache *c) { return c ? page_cost(c) : 0; }
 
@@ -410,13 +526,19 @@ rq_status rq_cache_seq_fork(rq_cache *c, int parent, int child) {
         tab[l] = *pl;
         tab[l].cap_pages = pl->n_pages;
         tab[l].pages = pl->n_pages ? malloc(pl->n_pages * sizeof(uint8_t *)) : NULL;
+        tab[l].cx = NULL, tab[l].sinkf = NULL; /* the child inherits μ and the sink: its own copy */
         if (pl->n_pages && !tab[l].pages) ok = false;
         else if (pl->n_pages) memcpy(tab[l].pages, pl->pages, pl->n_pages * sizeof(uint8_t *));
+        if (ok && pl->cx && centre_alloc(c, &tab[l])) ok = false;
+        if (ok && pl->cx) {
+            memcpy(tab[l].cx, pl->cx, centre_bytes(c));
+            memcpy(tab[l].sinkf, pl->sinkf, sinkf_bytes(c));
+        }
     }
     sequence *s = NULL;
     if (ok && seq_insert(c, fn, child, i, &s)) ok = false;
     if (!ok) {
-        for (int l = 0; tab && l < c->cfg.n_layers; l++) free(tab[l].pages);
+        for (int l = 0; tab && l < c->cfg.n_layers; l++) free(tab[l].pages), free(tab[l].cx), free(tab[l].sinkf);
         free(tab);
         return rq__fail(RQ_ERR_NOMEM, "%s: out of memory (the block tables of sequence %d)", fn, child);
     }
@@ -471,6 +593,11 @@ const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value) {
     return c ? (is_value ? c->qv : c->qk) : NULL;
 }
 
+const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value) {
+    if (!c || layer < 0 || layer >= c->cfg.n_layers) return NULL;
+    return is_value ? c->kind[layer].qv : c->kind[layer].qk;
+}
+
 /* One head's bases from n ranges' A (validated: starts, finite, invertible
  * and well conditioned); *out = NULL for n = 0. `fn` names the public
  * function in messages. */
@@ -510,9 +637,10 @@ static rq_status key_basis_build(const rq_cache *c, const char *fn, int layer, i
             key_basis_free(b);
             return rq__fail(st, "%s: layer %d, KV head %d, range %zu: %s", fn, layer, kv_head, r, rq_last_error());
         }
-        for (size_t j = 0; c->qk->rot && j < d; j++) { /* Π_K A⁻ᵀ, column by column */
+        const rq_quantizer *qk = c->kind[layer].qk;
+        for (size_t j = 0; qk->rot && j < d; j++) { /* Π_K A⁻ᵀ, column by column */
             for (size_t i = 0; i < d; i++) col[i] = inv[i * d + j];
-            rq_rotation_forward(c->qk->rot, col, rcol, 1);
+            rq_rotation_forward(qk->rot, col, rcol, 1);
             for (size_t i = 0; i < d; i++) inv[i * d + j] = rcol[i];
         }
         for (size_t i = 0; i < d; i++)
@@ -612,14 +740,37 @@ static void matvec(const float *restrict Mt, const float *restrict x, int d, flo
     }
 }
 
+/* The sink of every KV head of a layer in the kernels' domains (ls->sinkf)
+ * from the fp16 state (ls->cx): the key as the kernels score it, Π_K A₀(k0 −
+ * μ) (A₀ the basis of the range holding position 0, if any; μ = 0 while
+ * unset), the value as they accumulate it, Π_V v0. */
+static void centre_derive(const rq_cache *c, int layer, layer_store *ls) {
+    const size_t d = (size_t)c->cfg.head_dim, H = (size_t)c->cfg.n_kv_heads;
+    float x[RQ_MAX_DIMS], y[RQ_MAX_DIMS];
+    ls->sink_kmax = 0;
+    for (size_t h = 0; h < H; h++) {
+        const uint16_t *mu = ls->cx + h * 3 * d, *k0 = mu + d, *v0 = k0 + d;
+        float *sk = ls->sinkf + h * 2 * d, *sv = sk + d;
+        for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(k0[i]) - (ls->mu_set ? rq_f16_to_f32(mu[i]) : 0.0f);
+        const key_basis *b = c->kbasis[(size_t)layer * H + h];
+        if (b) matvec(b->mk, x, (int)d, y), memcpy(x, y, sizeof(float) * d); /* range 0 serves position 0 */
+        if (c->kind[layer].qk->rot) rq_rotation_forward(c->kind[layer].qk->rot, x, sk, 1);
+        else memcpy(sk, x, sizeof(float) * d);
+        for (size_t i = 0; i < d; i++) ls->sink_kmax = fabsf(sk[i]) > ls->sink_kmax ? fabsf(sk[i]) : ls->sink_kmax;
+        for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(v0[i]);
+        if (c->kind[layer].qv->rot) rq_rotation_forward(c->kind[layer].qv->rot, x, sv, 1);
+        else memcpy(sv, x, sizeof(float) * d);
+    }
+}
+
 static inline uint8_t *key_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
-    return ls->pages[t / pt] + (size_t)h * c->head_stride + (t % pt) * c->bk;
+    return ls->pages[t / pt] + (size_t)h * ls->kind->head_stride + (t % pt) * ls->kind->bk;
 }
 
 static inline uint8_t *value_block(const rq_cache *c, const layer_store *ls, int h, size_t t) {
     size_t pt = (size_t)c->cfg.page_tokens;
-    return ls->pages[t / pt] + (size_t)h * c->head_stride + pt * c->bk + (t % pt) * c->bv;
+    return ls->pages[t / pt] + (size_t)h * ls->kind->head_stride + pt * ls->kind->bk + (t % pt) * ls->kind->bv;
 }
 
 /* The message for a failed encode of n vectors x (k or v of an append):
@@ -659,12 +810,13 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
                         n_tokens);
     if (!n_tokens) return RQ_OK;
     layer_store *ls = &sq->layers[layer];
+    const layer_kind *kd = &c->kind[layer];
     size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim, pt = (size_t)c->cfg.page_tokens;
     if (n_tokens > ((size_t)1 << 40) / (H * d))
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_cache_append: n_tokens = %zu too large (at most %zu per call)",
                         n_tokens, ((size_t)1 << 40) / (H * d));
     key_basis **kb = c->kbasis + (size_t)layer * H;
-    bool any_basis = false;
+    bool any_basis = c->cfg.centre_keys != 0; /* centred keys are staged too (k − μ) */
     for (size_t h = 0; h < H; h++) {
         if (kb[h] && kb[h]->n_ctx && ls->n_tokens + n_tokens > kb[h]->n_ctx)
             return rq__fail(RQ_ERR_RANGE,
@@ -673,10 +825,47 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
                             layer, ls->n_tokens + n_tokens - 1, kb[h]->n_ctx);
         any_basis |= kb[h] != NULL;
     }
+    /* 0. key centring: the sink (position 0) must fit fp16; μ of this
+     *    append: fixed now from positions 1..centre_window it holds, or the
+     *    layer's, or 0 while only position 0 exists */
+    const size_t t0 = ls->n_tokens;
+    const bool centre = c->cfg.centre_keys != 0;
+    const bool new_mu = centre && !ls->mu_set && t0 + n_tokens >= 2;
+    if (centre && t0 == 0)
+        for (size_t i = 0; i < H * d; i++) {
+            const float a = k[i], b = v[i];
+            if (!rq__finite(a) || !rq__finite(b))
+                return rq__fail(RQ_ERR_NONFINITE, "rq_cache_append: layer %d, token 0, KV head %zu: %s[%zu] = %g is not finite",
+                                layer, i / d, rq__finite(a) ? "v" : "k", i % d, (double)(rq__finite(a) ? b : a));
+            if (fabsf(a) > 65504.0f || fabsf(b) > 65504.0f)
+                return rq__fail(RQ_ERR_RANGE,
+                                "rq_cache_append: layer %d, token 0, KV head %zu: %s[%zu] = %g is too large for the fp16 "
+                                "sink (centre_keys)",
+                                layer, i / d, fabsf(a) > 65504.0f ? "k" : "v", i % d,
+                                (double)(fabsf(a) > 65504.0f ? a : b));
+        }
+    if (new_mu) {
+        const size_t p0 = t0 ? t0 : 1, p1 = (size_t)c->cfg.centre_window < t0 + n_tokens - 1
+                                               ? (size_t)c->cfg.centre_window : t0 + n_tokens - 1;
+        for (size_t i = 0; i < H * d; i++) {
+            double sum = 0; /* positions in order: the same μ on every machine */
+            for (size_t p = p0; p <= p1; p++) sum += k[(p - t0) * H * d + i];
+            const float m = rq_f16_to_f32(rq_f32_to_f16((float)(sum / (double)(p1 - p0 + 1))));
+            if (!rq__finite(m))
+                return rq__fail(isnan(sum) || isinf(sum) ? RQ_ERR_NONFINITE : RQ_ERR_RANGE,
+                                "rq_cache_append: layer %d, KV head %zu: the key mean μ[%zu] over positions %zu..%zu is "
+                                "%s",
+                                layer, i / d, i % d, p0, p1,
+                                isnan(sum) || isinf(sum) ? "not finite (a key is NaN or Inf)" : "beyond fp16");
+            c->mu_tmp[i] = m;
+        }
+    } else if (centre) {
+        for (size_t i = 0; i < H * d; i++) c->mu_tmp[i] = ls->mu_set ? rq_f16_to_f32(ls->cx[(i / d) * 3 * d + i % d]) : 0.0f;
+    }
     /* 1. encode everything into the staging buffer (grown with the largest
      *    append, kept): a bad value rejects the whole append and leaves the
      *    cache untouched */
-    const size_t n_vec = n_tokens * H, n_stage = n_vec * (c->bk + c->bv);
+    const size_t n_vec = n_tokens * H, n_stage = n_vec * (kd->bk + kd->bv);
     if (n_stage > c->stage_bytes) {
         uint8_t *ns = realloc(c->stage, n_stage);
         if (!ns) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (%zu staging bytes)", n_stage);
@@ -693,14 +882,24 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     float *kt = any_basis ? c->kstage : NULL;
     for (size_t i = 0; kt && i < n_vec; i++) {
         const key_basis *b = kb[i % H];
-        if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, k + i * d, (int)d, kt + i * d);
-        else memcpy(kt + i * d, k + i * d, sizeof(float) * d);
+        const float *ki = k + i * d;
+        float kc[RQ_MAX_DIMS];
+        if (centre && t0 + i / H > 0) { /* k − μ; position 0's block holds k0 (the sink is read instead) */
+            for (size_t x = 0; x < d; x++) kc[x] = ki[x] - c->mu_tmp[(i % H) * d + x];
+            ki = kc;
+        }
+        if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, ki, (int)d, kt + i * d);
+        else memcpy(kt + i * d, ki, sizeof(float) * d);
     }
     const float *ks = kt ? kt : k;
-    rq_status st = rq_quantizer_encode(c->qk, ks, stage, n_vec);
-    if (st) return append_error(c, st, layer, kt ? "key in its basis, A·k" : "k", c->qk, ks, n_vec, stage);
-    if ((st = rq_quantizer_encode(c->qv, v, stage + n_vec * c->bk, n_vec)))
-        return append_error(c, st, layer, "v", c->qv, v, n_vec, stage);
+    rq_status st = rq_quantizer_encode(kd->qk, ks, stage, n_vec);
+    if (st)
+        return append_error(c, st, layer, centre ? "centred key, k − μ" : kt ? "key in its basis, A·k" : "k", kd->qk,
+                            ks, n_vec, stage);
+    if (centre && t0 == 0 && centre_alloc(c, ls))
+        return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (the sink of layer %d)", layer);
+    if ((st = rq_quantizer_encode(kd->qv, v, stage + n_vec * kd->bk, n_vec)))
+        return append_error(c, st, layer, "v", kd->qv, v, n_vec, stage);
     /* 2. make room, all or nothing: the page table first; then count the
      *    pages needed (new ones, and a copy of a shared, partly filled last
      *    page: copy-on-write after a fork) against the pool, counting
@@ -720,27 +919,27 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     size_t drop_to = W && ls->n_tokens > W ? (ls->n_tokens - W) / pt : 0, freed = 0;
     if (drop_to > ls->n_pages) drop_to = ls->n_pages;
     for (size_t p = ls->n_dropped; p < drop_to; p++) freed += hdr_of(ls->pages[p])->refs == 1;
-    const size_t wanted = need - ls->n_pages + cow, avail = pages_available(c);
+    const size_t wanted = need - ls->n_pages + cow, avail = pages_available(c, kd->cls);
     if (avail != SIZE_MAX && avail + freed < wanted)
         return rq__fail(RQ_ERR_NOMEM,
-                        "rq_cache_append: sequence %d, layer %d: out of pages (%zu needed, %zu free in the pool of "
-                        "%zu pages of %zu bytes, max_bytes = %zu)",
-                        seq, layer, wanted, avail + freed, c->max_pages, page_cost(c), c->cfg.max_bytes);
+                        "rq_cache_append: sequence %d, layer %d: out of pages (%zu needed, %zu free in the pool: "
+                        "pages of %zu bytes, max_bytes = %zu)",
+                        seq, layer, wanted, avail + freed, c->cls[kd->cls].cost, c->cfg.max_bytes);
     for (; ls->n_dropped < drop_to; ls->n_dropped++)
         page_unref(c, ls->pages[ls->n_dropped]), ls->pages[ls->n_dropped] = NULL;
     if (cow) { /* the last page is shared: write into a copy */
-        uint8_t *pg = page_take(c);
-        if (!pg) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
-        memcpy(pg, ls->pages[ls->n_pages - 1], c->page_bytes);
+        uint8_t *pg = page_take(c, kd->cls);
+        if (!pg) return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", kd->page_bytes);
+        memcpy(pg, ls->pages[ls->n_pages - 1], kd->page_bytes);
         page_unref(c, ls->pages[ls->n_pages - 1]);
         ls->pages[ls->n_pages - 1] = pg;
     }
     while (ls->n_pages < need) {
-        uint8_t *pg = page_take(c);
+        uint8_t *pg = page_take(c, kd->cls);
         if (!pg) { /* malloc failed: give back the pages taken so far */
             for (size_t keep = (ls->n_tokens + pt - 1) / pt; ls->n_pages > keep;)
                 page_unref(c, ls->pages[--ls->n_pages]), ls->pages[ls->n_pages] = NULL;
-            return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", c->page_bytes);
+            return rq__fail(RQ_ERR_NOMEM, "rq_cache_append: out of memory (a page of %zu bytes)", kd->page_bytes);
         }
         ls->pages[ls->n_pages++] = pg;
     }
@@ -748,12 +947,18 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
      *    scores attention can meet (the other types' blocks bound it) */
     for (size_t t = 0; t < n_tokens; t++)
         for (size_t h = 0; h < H; h++) {
-            memcpy(key_block(c, ls, (int)h, ls->n_tokens + t), stage + (t * H + h) * c->bk, c->bk);
-            memcpy(value_block(c, ls, (int)h, ls->n_tokens + t), stage + n_vec * c->bk + (t * H + h) * c->bv, c->bv);
+            memcpy(key_block(c, ls, (int)h, ls->n_tokens + t), stage + (t * H + h) * kd->bk, kd->bk);
+            memcpy(value_block(c, ls, (int)h, ls->n_tokens + t), stage + n_vec * kd->bk + (t * H + h) * kd->bv, kd->bv);
         }
-    if (rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32)
+    if (rq_quantizer_type(kd->qk)->family == RQ_FAMILY_F32)
         for (size_t i = 0; i < n_vec * d; i++) ls->kmax = fabsf(ks[i]) > ls->kmax ? fabsf(ks[i]) : ls->kmax;
     ls->n_tokens += n_tokens;
+    /* 4. centring: the sink and μ, then the sink in the kernels' domains */
+    for (size_t i = 0; centre && t0 == 0 && i < H * d; i++)
+        ls->cx[(i / d) * 3 * d + d + i % d] = rq_f32_to_f16(k[i]), ls->cx[(i / d) * 3 * d + 2 * d + i % d] = rq_f32_to_f16(v[i]);
+    for (size_t i = 0; new_mu && i < H * d; i++) ls->cx[(i / d) * 3 * d + i % d] = rq_f32_to_f16(c->mu_tmp[i]);
+    if (new_mu) ls->mu_set = 1;
+    if (centre && (t0 == 0 || new_mu)) centre_derive(c, layer, ls);
     return RQ_OK;
 }
 
@@ -819,6 +1024,7 @@ typedef struct {
 typedef struct {
     const rq_cache *c;
     const rq_attn_kernels *K;
+    const rq_quantizer *qk, *qv; /* the layer's */
     block_view kv, vv;
     int group, n_q_heads, d;
     float scale;
@@ -841,7 +1047,7 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
                        int values, float *tile, float *tile_sig) {
     const rq_cache *c = j->c;
     const int d = j->d;
-    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? c->bv : c->bk;
+    const size_t pt = (size_t)c->cfg.page_tokens, stride = values ? ls->kind->bv : ls->kind->bk;
     if (!bv->layout->signs && !bv->layout->in_place) {
         void (*dec)(const uint8_t *, int, float *) = bv->layout->codes ? NULL : rq__values_decoder(j->K, bv->block);
         for (size_t t = 0; t < n;) {
@@ -919,7 +1125,21 @@ static void attn_task(void *arg, int task_) {
             }
             const key_basis *kb = j->kb[h];
             const int qstride = (int)(it->n_ranges * 2 * (size_t)d);
-            for (size_t t0 = t_begin, n; t0 < t_end; t0 += n) {
+            size_t t_from = t_begin;
+            if (it->ls->sinkf && t_begin == 0 && t_end > 0) {
+                /* key centring: position 0 is the exact sink, the first token
+                 * of the online softmax (m = its score, l = 1, acc = its value),
+                 * scored against the query of range 0 in index order */
+                const float *sk = it->ls->sinkf + (size_t)h * 2 * (size_t)d, *sv = sk + d;
+                for (int g = 0; g < gn; g++) {
+                    float sc = 0;
+                    for (int x = 0; x < d; x++) sc += Q[g][x] * sk[x];
+                    P[g][0] = sc, P[g][1] = 1;
+                    memcpy(P[g] + 2, sv, sizeof(float) * (size_t)d);
+                }
+                t_from = 1;
+            }
+            for (size_t t0 = t_from, n; t0 < t_end; t0 += n) {
                 n = t_end - t0 < sub ? t_end - t0 : sub;
                 /* the query prepared for the key basis of these positions; a
                  * sub-block never spans two ranges */
@@ -1092,6 +1312,7 @@ static void key_value_bound(const layer_store *ls, const block_view *kv, double 
         *signs = F16_MAX * fabs((double)kv->alpha);
         break;
     }
+    if ((double)ls->sink_kmax > *codes) *codes = (double)ls->sink_kmax; /* key centring's exact sink */
 }
 
 /* The largest |x_i| as the bits of a nonnegative float: integer order is
@@ -1130,7 +1351,8 @@ static float bits_float(uint32_t b) {
 static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_params *p) {
     memset(j, 0, sizeof *j);
     j->c = c, j->K = rq__attn_kernels(), j->d = c->cfg.head_dim, j->n_q_heads = p->n_q_heads;
-    j->kv = view_of(c->qk), j->vv = view_of(c->qv);
+    j->qk = c->kind[layer].qk, j->qv = c->kind[layer].qv;
+    j->kv = view_of(j->qk), j->vv = view_of(j->qv);
     j->group = p->n_q_heads / c->cfg.n_kv_heads;
     j->scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)j->d);
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
@@ -1161,9 +1383,9 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
                     float *qr = it->qprep + ((i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * it->n_ranges + r) *
                                                 2 * (size_t)d;
                     if (B) memcpy(qr, qb + (size_t)g * ld + r * (size_t)d, sizeof(float) * (size_t)d);
-                    else if (c->qk->rot) rq_rotation_forward(c->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
+                    else if (j->qk->rot) rq_rotation_forward(j->qk->rot, qg + (size_t)g * (size_t)d, qr, 1);
                     else memcpy(qr, qg + (size_t)g * (size_t)d, sizeof(float) * (size_t)d);
-                    if (kprod) rq__qjl_apply(c->qk, qr, qr + d);
+                    if (kprod) rq__qjl_apply(j->qk, qr, qr + d);
                     /* the score scale goes into the prepared query: one multiply
                      * per coordinate here instead of one per score in the loop */
                     for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j->scale;
@@ -1193,7 +1415,6 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
 /* Merges one item's chunk partials (in chunk order) and leaves the rotated
  * domain, into it->out. */
 static rq_status attend_merge(const attn_job *j, const attn_item *it, const char *fn) {
-    const rq_cache *c = j->c;
     const int d = j->d, Hq = j->n_q_heads;
     float acc[RQ_MAX_DIMS], sig[RQ_MAX_DIMS], tmp[RQ_MAX_DIMS];
     for (size_t i = 0; i < it->n_queries * (size_t)Hq; i++) {
@@ -1218,10 +1439,10 @@ static rq_status attend_merge(const attn_job *j, const attn_item *it, const char
         for (int x = 0; x < d; x++) acc[x] *= inv;
         if (j->vv.family == RQ_FAMILY_PROD) {
             for (int x = 0; x < d; x++) sig[x] *= inv;
-            qjl_transpose_f(c->qv, sig, tmp);
+            qjl_transpose_f(j->qv, sig, tmp);
             for (int x = 0; x < d; x++) acc[x] += tmp[x];
         }
-        if (c->qv->rot) rq_rotation_inverse(c->qv->rot, acc, o, 1);
+        if (j->qv->rot) rq_rotation_inverse(j->qv->rot, acc, o, 1);
         else memcpy(o, acc, sizeof(float) * (size_t)d);
         /* the scores cannot overflow (above); sums of huge f32 values can */
         if (max_abs_bits(o, d) >= NONFINITE_BITS)
@@ -1400,12 +1621,17 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
     }
     for (int h = 0; h < c->cfg.n_kv_heads; h++) {
         const key_basis *B = c->kbasis[(size_t)layer * (size_t)c->cfg.n_kv_heads + (size_t)h];
+        const uint16_t *cx = ls->cx ? ls->cx + (size_t)h * 3 * (size_t)d : NULL; /* centring: μ, k0, v0 */
         for (size_t t = t_kept; t < n_tok; t++) { /* positions released behind the window are never read */
             float *kt = kd + t * (size_t)d;
-            rq_quantizer_decode(c->qk, key_block(c, ls, h, t), kt, 1);
+            if (cx && t == 0) { /* the exact sink */
+                for (int x = 0; x < d; x++) kt[x] = rq_f16_to_f32(cx[d + x]), vd[x] = rq_f16_to_f32(cx[2 * d + x]);
+                continue;
+            }
+            rq_quantizer_decode(ls->kind->qk, key_block(c, ls, h, t), kt, 1);
             if (B) { /* back from the range's basis: k = A⁻¹ (A k) = (Πᵀ Π A⁻ᵀ)ᵀ (A k) */
                 const float *pit = B->mq + range_of(B, t) * (size_t)d * (size_t)d;
-                if (c->qk->rot) rq_rotation_forward(c->qk->rot, kt, y, 1); /* Π (A k) */
+                if (ls->kind->qk->rot) rq_rotation_forward(ls->kind->qk->rot, kt, y, 1); /* Π (A k) */
                 else memcpy(y, kt, sizeof(float) * (size_t)d);
                 for (int x = 0; x < d; x++) { /* (Π A⁻ᵀ)ᵀ Π (A k) = A⁻¹ Πᵀ Π A k */
                     double a = 0;
@@ -1413,7 +1639,8 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
                     kt[x] = (float)a;
                 }
             }
-            rq_quantizer_decode(c->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
+            for (int x = 0; cx && ls->mu_set && x < d; x++) kt[x] += rq_f16_to_f32(cx[x]); /* μ + (k − μ)^ */
+            rq_quantizer_decode(ls->kind->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
         }
         for (size_t i = 0; i < n_queries; i++)
             for (int g = 0; g < G; g++) {
@@ -1451,9 +1678,9 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
  * block with an fp16 NaN never reaches attention) before it changes
  * anything, then takes every page it needs at once. */
 #define SEQ_MAGIC "RQKVSEQ"   /* 8 bytes with its NUL */
-#define SEQ_FILE_VERSION 1u
+#define SEQ_FILE_VERSION 2u  /* 2: key centring (μ and the sink per layer) */
 #define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
-#define SEQ_HEADER_FIXED 104  /* header bytes before the windows */
+#define SEQ_HEADER_FIXED 112  /* header bytes before the windows */
 
 /* CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final
  * xor 0xFFFFFFFF), one table lookup per byte. */
@@ -1530,8 +1757,17 @@ static uint64_t key_basis_hash(const rq_cache *c) {
     return any ? h : 0;
 }
 
-static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 4; }
-static size_t record_bytes(const rq_cache *c) { return 8 + 16 * (size_t)c->cfg.n_layers + 4; }
+static size_t header_bytes(const rq_cache *c) { return SEQ_HEADER_FIXED + 40 * (size_t)c->cfg.n_layers + 4; }
+/* Where layer l's K and V type names (SEQ_TYPE_NAME bytes each) start. */
+static size_t layer_types_at(const rq_cache *c, int l) {
+    return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 2 * SEQ_TYPE_NAME * (size_t)l;
+}
+static size_t record_bytes(const rq_cache *c) { return 8 + 24 * (size_t)c->cfg.n_layers + 4; }
+/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0 in
+ * fp16), present when the cache centres keys and the layer holds tokens. */
+static size_t centre_saved(const rq_cache *c, size_t n_tokens) {
+    return c->cfg.centre_keys && n_tokens ? 4 + centre_bytes(c) : 0;
+}
 
 static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
     memset(p, 0, header_bytes(c));
@@ -1546,7 +1782,13 @@ static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
     put_u32(p + 80, (uint32_t)c->cfg.quant.law), put_u32(p + 84, (uint32_t)c->cfg.quant.norm_correct);
     put_u32(p + 88, (uint32_t)c->cfg.quant.qjl), put_u32(p + 92, n_seqs);
     put_u64(p + 96, key_basis_hash(c));
+    put_u32(p + 104, (uint32_t)c->cfg.centre_keys), put_u32(p + 108, (uint32_t)c->cfg.centre_window);
     for (int l = 0; l < c->cfg.n_layers; l++) put_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l, c->window[l]);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        strncpy((char *)p + layer_types_at(c, l), rq_quantizer_type(c->kind[l].qk)->name, SEQ_TYPE_NAME - 1);
+        strncpy((char *)p + layer_types_at(c, l) + SEQ_TYPE_NAME, rq_quantizer_type(c->kind[l].qv)->name,
+                SEQ_TYPE_NAME - 1);
+    }
     const size_t n = header_bytes(c) - 4;
     put_u32(p + n, crc32c(p, n));
 }
@@ -1564,7 +1806,8 @@ static size_t seq_saved_bytes(const rq_cache *c, const sequence *s) {
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
-        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (c->bk + c->bv);
+        n += centre_saved(c, ls->n_tokens);
+        n += 4 * (pages - ls->n_dropped) + (ls->n_tokens - ls->n_dropped * pt) * H * (ls->kind->bk + ls->kind->bv);
     }
     return n;
 }
@@ -1574,20 +1817,27 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
     uint8_t *rec = p;
     put_u32(p, (uint32_t)s->id), put_u32(p + 4, 0);
     p += 8;
-    for (int l = 0; l < c->cfg.n_layers; l++, p += 16)
-        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped);
+    for (int l = 0; l < c->cfg.n_layers; l++, p += 24)
+        put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped),
+            put_u64(p + 16, (uint64_t)s->layers[l].mu_set);
     put_u32(p, crc32c(rec, (size_t)(p - rec)));
     p += 4;
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
+        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, little-endian fp16 */
+            const size_t n = centre_bytes(c) / 2;
+            for (size_t i = 0; i < n; i++) p[4 + 2 * i] = (uint8_t)ls->cx[i], p[5 + 2 * i] = (uint8_t)(ls->cx[i] >> 8);
+            put_u32(p, crc32c(p + 4, 2 * n));
+            p += 4 + 2 * n;
+        }
         for (size_t pg = ls->n_dropped; pg < pages; pg++) {
             const size_t used = page_used(c, ls->n_tokens, pg);
             uint8_t *body = p + 4, *q = body;
             for (size_t h = 0; h < H; h++) { /* the used slots of each head: keys, then values */
-                const uint8_t *region = ls->pages[pg] + h * c->head_stride;
-                memcpy(q, region, used * c->bk), q += used * c->bk;
-                memcpy(q, region + pt * c->bk, used * c->bv), q += used * c->bv;
+                const uint8_t *region = ls->pages[pg] + h * ls->kind->head_stride;
+                memcpy(q, region, used * ls->kind->bk), q += used * ls->kind->bk;
+                memcpy(q, region + pt * ls->kind->bk, used * ls->kind->bv), q += used * ls->kind->bv;
             }
             put_u32(p, crc32c(body, (size_t)(q - body)));
             p = q;
@@ -1636,7 +1886,7 @@ rq_status rq_cache_seq_save(const rq_cache *c, int seq, const char *path) {
 typedef struct {
     int id;
     const uint8_t *pages;
-    size_t *n_tokens, *n_dropped; /* [n_layers] each, in one allocation */
+    size_t *n_tokens, *n_dropped, *mu_set; /* [n_layers] each, in one allocation */
 } seq_rec;
 
 /* Checks the header against the cache; *n_seqs from it. */
@@ -1650,7 +1900,7 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
         return rq__fail(RQ_ERR_FORMAT, "%s: block format version %u, this library writes version %d", fn,
                         get_u32(p + 12), RQ_FORMAT_VERSION);
     const uint32_t hb = get_u32(p + 20);
-    if (hb != header_bytes(c)) /* the header holds one window per layer */
+    if (hb != header_bytes(c)) /* the header holds one window and two type names per layer */
         return rq__fail(RQ_ERR_FORMAT, "%s: a header of %u bytes, a cache of %d layers needs %zu", fn, hb,
                         c->cfg.n_layers, header_bytes(c));
     if (n < hb) return rq__fail(RQ_ERR_TRUNCATED, "%s: %zu bytes, shorter than the header (%u)", fn, n, hb);
@@ -1677,6 +1927,9 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
                         fn, (unsigned long long)get_u64(p + 72), get_u32(p + 80), get_u32(p + 84), get_u32(p + 88),
                         (unsigned long long)c->cfg.quant.seed, (int)c->cfg.quant.law, c->cfg.quant.norm_correct,
                         (int)c->cfg.quant.qjl);
+    if (get_u32(p + 104) != (uint32_t)c->cfg.centre_keys || get_u32(p + 108) != (uint32_t)c->cfg.centre_window)
+        return rq__fail(RQ_ERR_FORMAT, "%s: saved with centre_keys %u (window %u), the cache has %d (%d)", fn,
+                        get_u32(p + 104), get_u32(p + 108), c->cfg.centre_keys, c->cfg.centre_window);
     if (get_u64(p + 96) != key_basis_hash(c))
         return rq__fail(RQ_ERR_FORMAT, "%s: saved with key bases of hash %016llx, the cache's are %016llx%s", fn,
                         (unsigned long long)get_u64(p + 96), (unsigned long long)key_basis_hash(c),
@@ -1685,6 +1938,13 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
         if (get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l) != c->window[l])
             return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with a window of %llu, the cache's is %zu", fn, l,
                             (unsigned long long)get_u64(p + SEQ_HEADER_FIXED + 8 * (size_t)l), c->window[l]);
+    for (int l = 0; l < c->cfg.n_layers; l++) {
+        memcpy(tk, p + layer_types_at(c, l), SEQ_TYPE_NAME), memcpy(tv, p + layer_types_at(c, l) + SEQ_TYPE_NAME, SEQ_TYPE_NAME);
+        const char *lk = rq_quantizer_type(c->kind[l].qk)->name, *lv = rq_quantizer_type(c->kind[l].qv)->name;
+        if (strcmp(tk, lk) || strcmp(tv, lv))
+            return rq__fail(RQ_ERR_FORMAT, "%s: layer %d saved with types %.16s/%.16s (K/V), the cache's are %s/%s", fn,
+                            l, tk, tv, lk, lv);
+    }
     *n_seqs = get_u32(p + 92);
     return RQ_OK;
 }
@@ -1694,12 +1954,13 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
 static rq_status check_page(const rq_cache *c, const char *fn, const uint8_t *body, size_t used, int id, int layer,
                             size_t page, float *scratch, float *kmax) {
     const size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim;
-    const bool f32k = rq_quantizer_type(c->qk)->family == RQ_FAMILY_F32;
+    const layer_kind *kd = &c->kind[layer];
+    const bool f32k = rq_quantizer_type(kd->qk)->family == RQ_FAMILY_F32;
     for (size_t h = 0; h < H; h++)
         for (size_t t = 0; t < 2 * used; t++) {
             const bool val = t >= used;
-            const uint8_t *blk = body + h * used * (c->bk + c->bv) + (val ? used * c->bk + (t - used) * c->bv : t * c->bk);
-            if (rq_quantizer_decode(val ? c->qv : c->qk, blk, scratch, 1))
+            const uint8_t *blk = body + h * used * (kd->bk + kd->bv) + (val ? used * kd->bk + (t - used) * kd->bv : t * kd->bk);
+            if (rq_quantizer_decode(val ? kd->qv : kd->qk, blk, scratch, 1))
                 return rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (%s)",
                                 fn, id, layer, page, h, val ? "value" : "key", rq_last_error());
             for (size_t x = 0; f32k && !val && x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
@@ -1723,10 +1984,12 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         return rq__fail(RQ_ERR_TRUNCATED, "%s: %u sequences cannot fit in %zu bytes", fn, n_seqs, n_bytes);
     p += header_bytes(c);
     const int L = c->cfg.n_layers;
-    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads, tok_bytes = H * (c->bk + c->bv);
+    const size_t pt = (size_t)c->cfg.page_tokens, H = (size_t)c->cfg.n_kv_heads;
+    size_t *need_cls = calloc((size_t)c->n_cls, sizeof(size_t)); /* pages needed per size class */
+    if (!need_cls) return rq__fail(RQ_ERR_NOMEM, "%s: out of memory", fn);
     /* pass 1: parse and check everything; nothing changes yet */
     seq_rec *recs = calloc(n_seqs ? n_seqs : 1, sizeof *recs);
-    size_t *counts = malloc(sizeof(size_t) * 2 * (size_t)L * (n_seqs ? n_seqs : 1));
+    size_t *counts = malloc(sizeof(size_t) * 3 * (size_t)L * (n_seqs ? n_seqs : 1));
     float *scratch = malloc(sizeof(float) * (size_t)c->cfg.head_dim);
     float *kmax = calloc((size_t)L * (n_seqs ? n_seqs : 1), sizeof(float));
     if (!recs || !counts || !scratch || !kmax) {
@@ -1736,7 +1999,7 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
     size_t pages_needed = 0;
     for (uint32_t i = 0; i < n_seqs && !st; i++) {
         seq_rec *r = &recs[i];
-        r->n_tokens = counts + 2 * (size_t)L * i, r->n_dropped = r->n_tokens + L;
+        r->n_tokens = counts + 3 * (size_t)L * i, r->n_dropped = r->n_tokens + L, r->mu_set = r->n_dropped + L;
         if ((size_t)(end - p) < record_bytes(c)) {
             st = rq__fail(RQ_ERR_TRUNCATED, "%s: the data ends inside the record of sequence %u", fn, i);
             break;
@@ -1756,17 +2019,23 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         if (!st && seq < 0 && seq_find(c, r->id))
             st = rq__fail(RQ_ERR_INVALID_ARG, "%s: sequence %d already exists in the cache", fn, r->id);
         for (int l = 0; l < L && !st; l++) {
-            const size_t n = get_u64(p + 8 + 16 * (size_t)l), dr = get_u64(p + 16 + 16 * (size_t)l);
+            const size_t n = get_u64(p + 8 + 24 * (size_t)l), dr = get_u64(p + 16 + 24 * (size_t)l);
+            const uint64_t mu = get_u64(p + 24 + 24 * (size_t)l);
             const size_t W = c->window[l];
-            r->n_tokens[l] = n, r->n_dropped[l] = dr;
+            r->n_tokens[l] = n, r->n_dropped[l] = dr, r->mu_set[l] = (size_t)mu;
+            /* μ is set exactly when a centred layer holds positions past 0 */
+            if (mu != (uint64_t)(c->cfg.centre_keys && n >= 2) && !(c->cfg.centre_keys && n == 1 && mu == 1))
+                st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ flag %llu with %zu tokens (centre_keys %d)",
+                              fn, r->id, l, (unsigned long long)mu, n, c->cfg.centre_keys);
             const key_basis *const *kb = (const key_basis *const *)c->kbasis + (size_t)l * H;
             const size_t max_dr = W && n > W ? (n - W) / pt : 0; /* so dr·pt ≤ n */
+            if (st) break;
             if (dr > max_dr)
                 st = rq__fail(RQ_ERR_FORMAT,
                               "%s: sequence %d, layer %d: %zu pages released, at most %zu with %zu tokens and a window "
                               "of %zu",
                               fn, r->id, l, dr, max_dr, n, W);
-            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / tok_bytes)
+            else if (n > ((size_t)1 << 40) || n - dr * pt > (size_t)(end - p) / layer_token_bytes(c, l))
                 st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: %zu tokens cannot fit in the data", fn,
                               r->id, l, n);
             for (size_t h = 0; h < H && !st; h++)
@@ -1778,9 +2047,23 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
         p += record_bytes(c);
         r->pages = p;
         for (int l = 0; l < L && !st; l++) {
-            const size_t pages = (r->n_tokens[l] + pt - 1) / pt;
+            const size_t pages = (r->n_tokens[l] + pt - 1) / pt, cs = centre_saved(c, r->n_tokens[l]);
+            if (cs) { /* the centring state: CRC, then fp16 values that must be finite */
+                if ((size_t)(end - p) < cs) {
+                    st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside μ and the sink", fn,
+                                  r->id, l);
+                    break;
+                }
+                if (!CRC_OK(p + 4, cs - 4, get_u32(p)))
+                    st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ and the sink: CRC32C mismatch", fn, r->id, l);
+                for (size_t x = 0; !st && x < (cs - 4) / 2; x++)
+                    if (((p[5 + 2 * x] >> 2) & 0x1f) == 0x1f)
+                        st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ or the sink holds an fp16 NaN or Inf",
+                                      fn, r->id, l);
+                p += cs;
+            }
             for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {
-                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * tok_bytes;
+                const size_t used = page_used(c, r->n_tokens[l], pg), body = used * layer_token_bytes(c, l);
                 if ((size_t)(end - p) < 4 || (size_t)(end - p) - 4 < body) {
                     st = rq__fail(RQ_ERR_TRUNCATED, "%s: sequence %d, layer %d: the data ends inside page %zu", fn,
                                   r->id, l, pg);
@@ -1794,13 +2077,20 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                 p += 4 + body;
             }
             pages_needed += pages - r->n_dropped[l];
+            need_cls[c->kind[l].cls] += pages - r->n_dropped[l];
         }
     }
     if (!st && p != end)
         st = rq__fail(RQ_ERR_FORMAT, "%s: %zu bytes after the last sequence", fn, (size_t)(end - p));
-    if (!st && pages_available(c) != SIZE_MAX && pages_available(c) < pages_needed)
-        st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed, %zu free in the pool)", fn, pages_needed,
-                      pages_available(c));
+    if (!st && c->max_bytes != SIZE_MAX) { /* free pages of each size first, then the budget */
+        size_t bytes = 0;
+        for (int k = 0; k < c->n_cls; k++)
+            if (need_cls[k] > c->cls[k].n_free) bytes += (need_cls[k] - c->cls[k].n_free) * c->cls[k].cost;
+        if (bytes > c->max_bytes - c->bytes_alloc)
+            st = rq__fail(RQ_ERR_NOMEM, "%s: out of pages (%zu needed: %zu new bytes, %zu left in the pool's budget)",
+                          fn, pages_needed, bytes, c->max_bytes - c->bytes_alloc);
+    }
+    free(need_cls);
     /* pass 2: the sequences, their tables and pages; on failure, undone */
     const bool pass2 = !st;
     size_t made = 0;
@@ -1820,19 +2110,29 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
             }
             ls->cap_pages = pages, ls->n_dropped = r->n_dropped[l];
             ls->kmax = kmax[(size_t)L * i + (size_t)l];
+            if (centre_saved(c, r->n_tokens[l])) {
+                if (centre_alloc(c, ls)) {
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (the sink of layer %d)", fn, l);
+                    break;
+                }
+                for (size_t x = 0; x < centre_bytes(c) / 2; x++) ls->cx[x] = (uint16_t)(q[4 + 2 * x] | (q[5 + 2 * x] << 8));
+                ls->mu_set = (int)r->mu_set[l];
+                centre_derive(c, l, ls);
+                q += centre_saved(c, r->n_tokens[l]);
+            }
             for (ls->n_pages = r->n_dropped[l]; ls->n_pages < pages; ls->n_pages++) {
-                uint8_t *pg = page_take(c);
+                uint8_t *pg = page_take(c, ls->kind->cls);
                 if (!pg) {
-                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, c->page_bytes);
+                    st = rq__fail(RQ_ERR_NOMEM, "%s: out of memory (a page of %zu bytes)", fn, ls->kind->page_bytes);
                     break;
                 }
                 ls->pages[ls->n_pages] = pg;
                 const size_t used = page_used(c, r->n_tokens[l], ls->n_pages);
                 q += 4;
                 for (size_t h = 0; h < H; h++) {
-                    uint8_t *region = pg + h * c->head_stride;
-                    memcpy(region, q, used * c->bk), q += used * c->bk;
-                    memcpy(region + pt * c->bk, q, used * c->bv), q += used * c->bv;
+                    uint8_t *region = pg + h * ls->kind->head_stride;
+                    memcpy(region, q, used * ls->kind->bk), q += used * ls->kind->bk;
+                    memcpy(region + pt * ls->kind->bk, q, used * ls->kind->bv), q += used * ls->kind->bv;
                 }
             }
             /* on failure, as many tokens as pages taken: seq_free then releases them all */

@@ -65,6 +65,7 @@ extern const rq_test tests_quant[];
 extern const rq_test tests_attention[];
 extern const rq_test tests_sequences[];
 extern const rq_test tests_seqio[];
+extern const rq_test tests_centre[];
 extern const rq_test tests_keybasis[];
 extern const rq_test tests_threads[];
 extern const rq_test tests_simd[];

@@ -329,7 +329,13 @@ static void test_attention_overflow(void) {
         const char *name = rq__simd_level_name(levels[li]);
         const char *types[] = {"f16", "q8_0", "turbo3", "turbo3p", "f32"};
         for (int ti = 0; ti < 5; ti++) {
-            rq_cache *c = make_cache(types[ti], "f16", 1, 1, 64, 0, 2);
+            /* keys at the fp16 edge: plain norms (a norm-corrected n/‖c‖ of
+             * a 60000-norm key is past fp16, refused at append) */
+            rq_cache_config cc = rq_cache_config_default();
+            cc.n_layers = 1, cc.n_kv_heads = 1, cc.head_dim = 64, cc.type_k = types[ti], cc.type_v = "f16";
+            cc.n_threads = 2, cc.quant.norm_correct = 0;
+            rq_cache *c = NULL;
+            CHECK_OK(rq_cache_init(&c, &cc));
             if (!c) continue;
             float k[300 * 64], v[300 * 64], q[2 * 64], o[2 * 64];
             for (int i = 0; i < 300 * 64; i++) k[i] = i % 64 == 0 ? 60000.0f : 0.5f, v[i] = (float)(i % 7);
