@@ -201,6 +201,7 @@ typedef enum {
     RQ_FAMILY_F32, RQ_FAMILY_F16, RQ_FAMILY_Q8_0, RQ_FAMILY_Q4_0,
     RQ_FAMILY_MSE,  /* rotation + Lloyd-Max codes              */
     RQ_FAMILY_PROD, /* rotation + (b−1)-bit codes + 1-bit QJL  */
+    RQ_FAMILY_TCQ,  /* rotation + trellis-coded b-bit stream   */
 } rq_family;
 
 typedef struct {
