@@ -60,4 +60,11 @@ void rq__tcq_decode_ref(const uint8_t *s, int T, int k, const float *lut, float 
 void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                           const float *lut);
 
+#ifndef RQ_NO_SIMD
+/* the AVX-512 slots (src/simd/tcq_avx512.c) */
+void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out);
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                             const float *lut);
+#endif
+
 #endif /* RQ_TCQ_H */

@@ -173,6 +173,8 @@ static void test_levels(void) {
                   *y1 = malloc(sizeof(float) * (size_t)n * d);
             uint8_t *b0 = malloc(nb * n + RQ_PAGE_SLACK), *b1 = malloc(nb * n + RQ_PAGE_SLACK);
             for (int i = 0; i < n * d; i++) x[i] = (float)rq_rng_gauss(&r) * (i % 7 == 0 ? 3.0f : 1.0f);
+            for (int i = 0; i < d; i++) /* ties: a one-hot vector (±1/√d after the rotation), a constant one */
+                x[i] = i == 3 ? 1.0f : 0.0f, x[d + i] = 0.25f;
             memset(b0, 0, nb * n + RQ_PAGE_SLACK);
             memset(b1, 0, nb * n + RQ_PAGE_SLACK);
             rq__simd_force(RQ_SIMD_SCALAR);

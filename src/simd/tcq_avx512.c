@@ -1,0 +1,185 @@
+/*
+ * tcq_avx512.c — AVX-512 TCQ kernels (src/tcq.h): the decode_tcq_n slot of
+ * fused attention. Same floats as rq__decode_tcq_n_ref (one multiply per
+ * value, scale · lut[window]).
+ *
+ * Eight values t0 .. t0+7 (t0 % 8 == 0) have their windows in the 64 bits
+ * at byte t0·k/8 (bit t0·k is byte-aligned; the last window ends at bit
+ * 7k + 8 ≤ 43): one load, a per-lane shift i·k (vpsrlvq), the low 8 bits;
+ * sixteen values are two such loads, the LUT read a gather. Only the last
+ * eight values' windows wrap: their 64 bits are the stream's last k bytes
+ * with its first byte after them. Loads of the other groups may read up to
+ * 8 bytes past the stream's end (RQ_PAGE_SLACK covers it); their windows
+ * never use those bits.
+ */
+#include "attn_kernels.h"
+#include "tcq.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t u;
+    memcpy(&u, p, 8);
+    return u;
+}
+
+/* the 64 bits of group t0 (t0 % 8 == 0) of a stream of T values at k bits */
+static inline uint64_t group_bits(const uint8_t *s, int T, int k, int t0) {
+    if (t0 + 8 < T) return load64(s + (size_t)t0 * (size_t)k / 8);
+    uint64_t u = 0; /* the last group: k tail bytes, then the stream's first byte */
+    memcpy(&u, s + (size_t)t0 * (size_t)k / 8, (size_t)k);
+    return u | (uint64_t)s[0] << (8 * k);
+}
+
+static inline void decode_one(float *out, const uint8_t *s, int T, int k, const float *lut, float scale) {
+    const __m512i sh = _mm512_setr_epi64(0, k, 2 * k, 3 * k, 4 * k, 5 * k, 6 * k, 7 * k);
+    const __m512i m8 = _mm512_set1_epi32(0xff);
+    const __m512 vs = _mm512_set1_ps(scale);
+    int t = 0;
+    for (; t + 16 <= T; t += 16) {
+        __m256i a = _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t)), sh));
+        __m256i b =
+            _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t + 8)), sh));
+        __m512i w = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), m8);
+        _mm512_storeu_ps(out + t, _mm512_mul_ps(vs, _mm512_i32gather_ps(w, lut, 4)));
+    }
+    if (t < T) { /* T % 16 == 8 */
+        __m256i a = _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t)), sh));
+        __m256i w = _mm256_and_si256(a, _mm512_castsi512_si256(m8));
+        _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm512_castps512_ps256(vs), _mm256_i32gather_ps(lut, w, 4)));
+    }
+}
+
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                             const float *lut) {
+    for (int t = 0; t < n; t++, blk += stride, out += d)
+        decode_one(out, blk + off_codes, d, bits, lut, rq_f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8))));
+}
+
+/* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
+ * The costs live transposed: position p = j·P + lo holds state
+ * s = (lo << k) | j, so the predecessors of every state with low bits lo
+ * (positions j·P + lo, j < 2^k) are one column: the smallest predecessor
+ * cost is a vertical min over 2^k vectors (strict <, increasing j: the
+ * reference's first j on ties), and the new cost of position p is
+ * best[s mod P] (a permute of best) + e·e, e = y_t − lut[s]: the reference's
+ * float operations in its order, so the same bits. The best end state is
+ * the smallest state index among those of least cost, as the reference's
+ * first-minimum scan. k = 2, 3, 4 (P ≥ 16); k = 5 takes the reference. */
+#define NV (RQ_TCQ_STATES / 16)
+
+typedef struct {
+    int k, P, J;
+    __m512 lut[NV];   /* lut[s(p)] by position           */
+    __m512i bidx[NV]; /* s(p) mod P: where best[] is read */
+    __m512i st[NV];   /* s(p)                            */
+} trellis;
+
+static void trellis_init(trellis *tr, int k, const float *lut) {
+    tr->k = k, tr->P = 1 << (RQ_TCQ_L - k), tr->J = 1 << k;
+    for (int v = 0; v < NV; v++) {
+        float l[16];
+        int b[16], s[16];
+        for (int i = 0; i < 16; i++) {
+            int p = 16 * v + i, j = p / tr->P, lo = p % tr->P;
+            s[i] = (lo << k) | j, b[i] = s[i] & (tr->P - 1), l[i] = lut[s[i]];
+        }
+        tr->lut[v] = _mm512_loadu_ps(l), tr->bidx[v] = _mm512_loadu_si512(b), tr->st[v] = _mm512_loadu_si512(s);
+    }
+}
+
+/* best[] (P/16 vectors) gathered to position vector v */
+static inline __m512 best_at(const trellis *tr, const __m512 *best, int v) {
+    switch (tr->P) {
+    case 16: return _mm512_permutexvar_ps(tr->bidx[v], best[0]);
+    case 32: return _mm512_permutex2var_ps(best[0], tr->bidx[v], best[1]);
+    default: { /* 64 */
+        __m512 lo = _mm512_permutex2var_ps(best[0], tr->bidx[v], best[1]);
+        __m512 hi = _mm512_permutex2var_ps(best[2], tr->bidx[v], best[3]);
+        return _mm512_mask_blend_ps(_mm512_test_epi32_mask(tr->bidx[v], _mm512_set1_epi32(32)), lo, hi);
+    }
+    }
+}
+
+/* one pass (tb < 0: free); back: T × 64 predecessor choices, or NULL */
+static int viterbi_avx512(const trellis *tr, const float *y, int T, int tb, uint8_t (*back)[64]) {
+    const int k = tr->k, P = tr->P, J = tr->J, PV = P / 16;
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    __m512 C[NV], best[4];
+    __m512 y0 = _mm512_set1_ps(y[0]);
+    for (int v = 0; v < NV; v++) {
+        __m512 e = _mm512_sub_ps(y0, tr->lut[v]);
+        C[v] = _mm512_mul_ps(e, e);
+        if (tb >= 0) /* start states: s mod P == tb */
+            C[v] = _mm512_mask_mov_ps(inf, _mm512_cmpeq_epi32_mask(tr->bidx[v], _mm512_set1_epi32(tb)), C[v]);
+    }
+    for (int t = 1; t < T; t++) {
+        for (int u = 0; u < PV; u++) {
+            __m512 b = C[u];
+            __m512i bj = _mm512_setzero_si512();
+            for (int j = 1; j < J; j++) {
+                __m512 c = C[j * PV + u];
+                __mmask16 m = _mm512_cmp_ps_mask(c, b, _CMP_LT_OQ);
+                b = _mm512_mask_mov_ps(b, m, c);
+                bj = _mm512_mask_mov_epi32(bj, m, _mm512_set1_epi32(j));
+            }
+            best[u] = b;
+            if (back) _mm_storeu_si128((__m128i *)(void *)(back[t] + 16 * u), _mm512_cvtepi32_epi8(bj));
+        }
+        const __m512 yt = _mm512_set1_ps(y[t]);
+        for (int v = 0; v < NV; v++) {
+            __m512 e = _mm512_sub_ps(yt, tr->lut[v]);
+            C[v] = _mm512_add_ps(best_at(tr, best, v), _mm512_mul_ps(e, e));
+        }
+    }
+    /* the least cost among the allowed end states, then its smallest state */
+    __mmask16 ok[NV];
+    __m512 m = inf;
+    for (int v = 0; v < NV; v++) {
+        ok[v] = tb < 0 ? 0xffff : _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(tr->st[v], (unsigned)k), _mm512_set1_epi32(tb));
+        m = _mm512_mask_min_ps(m, ok[v], m, C[v]);
+    }
+    const float mc = _mm512_reduce_min_ps(m);
+    const __m512 vm = _mm512_set1_ps(mc);
+    int bs = RQ_TCQ_STATES;
+    for (int v = 0; v < NV; v++) {
+        __mmask16 eq = ok[v] & _mm512_cmp_ps_mask(C[v], vm, _CMP_EQ_OQ);
+        if (eq) {
+            int s = _mm512_mask_reduce_min_epi32(eq, tr->st[v]);
+            bs = s < bs ? s : bs;
+        }
+    }
+    if (bs == RQ_TCQ_STATES) /* every allowed cost +∞ (never for finite y): the reference's first allowed state */
+        for (int v = 0; v < NV; v++)
+            if (ok[v]) {
+                int s = _mm512_mask_reduce_min_epi32(ok[v], tr->st[v]);
+                bs = s < bs ? s : bs;
+            }
+    return bs;
+}
+
+void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out) {
+    if (k < 2 || k > 4) {
+        rq__tcq_encode_ref(y, T, k, lut, out);
+        return;
+    }
+    trellis tr;
+    trellis_init(&tr, k, lut);
+    const int P = tr.P;
+    uint8_t back[RQ_TCQ_MAX_T][64];
+    int tb = viterbi_avx512(&tr, y, T, -1, NULL) >> k;
+    int s = viterbi_avx512(&tr, y, T, tb, back);
+    memset(out, 0, (size_t)T * (size_t)k / 8);
+    for (int t = T - 1; t >= 0; t--) {
+        size_t bit = (size_t)t * (size_t)k;
+        unsigned v = (unsigned)s & ((1u << k) - 1);
+        out[bit >> 3] |= (uint8_t)(v << (bit & 7));
+        if ((bit & 7) + (size_t)k > 8) out[(bit >> 3) + 1] |= (uint8_t)(v >> (8 - (bit & 7)));
+        if (t) {
+            int lo = s & (P - 1);
+            s = (lo << k) | back[t][lo];
+        }
+    }
+}
