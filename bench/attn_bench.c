@@ -9,7 +9,9 @@
  * and q8_0 compare medians measured in this same run. "GB/s" = bytes of
  * K and V blocks read for the context / time.
  *
- *   bench/attn_bench [--threads N] [--max-ctx N] [--quick]
+ *   bench/attn_bench [--threads N] [--max-ctx N] [--quick] [--types T,..]
+ * (--types: the types to run, in place of the default list; f16 and q8_0,
+ * the references of the ratio columns, are added when missing)
  */
 #include "rotorquant.h"
 
@@ -45,17 +47,30 @@ int main(int argc, char **argv) {
     int threads = 1;
     size_t max_ctx = 65536;
     double target = 0.25;
+    static const char *defaults[] = {"f32", "f16", "q8_0", "q4_0h", "turbo4", "turbo3", "rotor3", "turbo3p", "turbo4p"};
+    const char *types[32];
+    char list[512] = "";
+    int NT = 0;
+    for (; NT < (int)(sizeof defaults / sizeof defaults[0]); NT++) types[NT] = defaults[NT];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--max-ctx") && i + 1 < argc) max_ctx = (size_t)atoll(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) max_ctx = 4096, target = 0.05;
-        else {
-            fprintf(stderr, "usage: attn_bench [--threads N] [--max-ctx N] [--quick]\n");
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc && strlen(argv[i + 1]) < sizeof list - 12) {
+            snprintf(list, sizeof list, "f16,q8_0,%s", argv[++i]);
+            NT = 0;
+            for (char *tok = strtok(list, ","); tok && NT < 32; tok = strtok(NULL, ",")) {
+                int seen = 0;
+                for (int u = 0; u < NT; u++) seen |= !strcmp(types[u], tok);
+                if (!seen) types[NT++] = tok;
+            }
+        } else {
+            fprintf(stderr, "usage: attn_bench [--threads N] [--max-ctx N] [--quick] [--types T,..]\n");
             return 2;
         }
     }
-    static const char *types[] = {"f32", "f16", "q8_0", "q4_0h", "turbo4", "turbo3", "rotor3", "turbo3p", "turbo4p"};
-    enum { NT = sizeof types / sizeof types[0] };
+    int i16 = 0, i8 = 0; /* the ratio columns' references */
+    for (int u = 0; u < NT; u++) i16 = !strcmp(types[u], "f16") ? u : i16, i8 = !strcmp(types[u], "q8_0") ? u : i8;
     static const struct { int d, kv, gqa; } cfgs[] = {{128, 8, 4}, {64, 3, 3}};
     static const size_t ctxs[] = {1024, 4096, 16384, 65536};
     printf("decode attention, one query position, one layer (all heads), %d thread(s), SIMD %s\n",
@@ -72,8 +87,8 @@ int main(int argc, char **argv) {
         }
         float *q = malloc(sizeof(float) * (size_t)Hq * (size_t)d), *out = malloc(sizeof(float) * (size_t)Hq * (size_t)d);
         for (int i = 0; i < Hq * d; i++) q[i] = (float)rq_rng_gauss(&r);
-        double t[NT][4];
-        size_t bpt[NT];
+        double t[32][4];
+        size_t bpt[32];
         printf("\n### head_dim %d, %d KV heads, GQA %d:1 (%d query heads)\n\n", d, H, cfgs[ci].gqa, Hq);
         printf("| type | bytes/token (K+V, all heads) |");
         for (size_t x = 0; x < 4 && ctxs[x] <= max_ctx; x++) printf(" %zuK: µs | tok/s | GB/s | ×f16 | ×q8_0 |", ctxs[x] / 1024);
@@ -100,7 +115,7 @@ int main(int argc, char **argv) {
             printf("| %s | %zu |", types[ti], bpt[ti]);
             for (size_t x = 0; x < 4 && ctxs[x] <= max_ctx; x++)
                 printf(" %.1f | %.0f | %.1f | %.2f | %.2f |", 1e6 * t[ti][x], 1.0 / t[ti][x],
-                       (double)bpt[ti] * (double)ctxs[x] / t[ti][x] / 1e9, t[1][x] / t[ti][x], t[2][x] / t[ti][x]);
+                       (double)bpt[ti] * (double)ctxs[x] / t[ti][x] / 1e9, t[i16][x] / t[ti][x], t[i8][x] / t[ti][x]);
             printf("\n");
         }
         free(k), free(v), free(q), free(out);
