@@ -67,7 +67,8 @@ void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int 
  * best[s mod P] (a permute of best) + e·e, e = y_t − lut[s]: the reference's
  * float operations in its order, so the same bits. The best end state is
  * the smallest state index among those of least cost, as the reference's
- * first-minimum scan. k = 2, 3, 4 (P ≥ 16); k = 5 takes the reference. */
+ * first-minimum scan. k = 5 (P = 8): a vector holds two j, its halves
+ * are compared at the end (smaller cost, then smaller j). */
 #define NV (RQ_TCQ_STATES / 16)
 
 typedef struct {
@@ -93,6 +94,7 @@ static void trellis_init(trellis *tr, int k, const float *lut) {
 /* best[] (P/16 vectors) gathered to position vector v */
 static inline __m512 best_at(const trellis *tr, const __m512 *best, int v) {
     switch (tr->P) {
+    case 8: /* best[0] lanes 0–7 */
     case 16: return _mm512_permutexvar_ps(tr->bidx[v], best[0]);
     case 32: return _mm512_permutex2var_ps(best[0], tr->bidx[v], best[1]);
     default: { /* 64 */
@@ -116,6 +118,24 @@ static int viterbi_avx512(const trellis *tr, const float *y, int T, int tb, uint
             C[v] = _mm512_mask_mov_ps(inf, _mm512_cmpeq_epi32_mask(tr->bidx[v], _mm512_set1_epi32(tb)), C[v]);
     }
     for (int t = 1; t < T; t++) {
+        if (P == 8) { /* k = 5: vector v holds j = 2v (lanes 0–7) and 2v + 1 (lanes 8–15) */
+            const __m512i j0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            __m512 b = C[0];
+            __m512i bj = j0;
+            for (int v = 1; v < NV; v++) { /* each parity's first minimum */
+                __mmask16 m = _mm512_cmp_ps_mask(C[v], b, _CMP_LT_OQ);
+                b = _mm512_mask_mov_ps(b, m, C[v]);
+                bj = _mm512_mask_mov_epi32(bj, m, _mm512_add_epi32(j0, _mm512_set1_epi32(2 * v)));
+            }
+            /* the odd j's against the even: the smaller cost, on ties the smaller j */
+            __m512 bo = _mm512_shuffle_f32x4(b, b, 0xee);
+            __m512i jo = _mm512_shuffle_i32x4(bj, bj, 0xee);
+            __mmask16 m = _mm512_cmp_ps_mask(bo, b, _CMP_LT_OQ) |
+                          (_mm512_cmp_ps_mask(bo, b, _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(jo, bj));
+            best[0] = _mm512_mask_mov_ps(b, m, bo);
+            bj = _mm512_mask_mov_epi32(bj, m, jo);
+            if (back) _mm_storel_epi64((__m128i *)(void *)back[t], _mm512_cvtepi32_epi8(bj));
+        }
         for (int u = 0; u < PV; u++) {
             __m512 b = C[u];
             __m512i bj = _mm512_setzero_si512();
@@ -161,7 +181,7 @@ static int viterbi_avx512(const trellis *tr, const float *y, int T, int tb, uint
 }
 
 void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out) {
-    if (k < 2 || k > 4) {
+    if (k < 2 || k > 5) {
         rq__tcq_encode_ref(y, T, k, lut, out);
         return;
     }
