@@ -3,14 +3,8 @@
  * fused attention. Same floats as rq__decode_tcq_n_ref (one multiply per
  * value, scale · lut[window]).
  *
- * Eight values t0 .. t0+7 (t0 % 8 == 0) have their windows in the 64 bits
- * at byte t0·k/8 (bit t0·k is byte-aligned; the last window ends at bit
- * 7k + 8 ≤ 43): one load, a per-lane shift i·k (vpsrlvq), the low 8 bits;
- * sixteen values are two such loads, the LUT read a gather. Only the last
- * eight values' windows wrap: their 64 bits are the stream's last k bytes
- * with its first byte after them. Loads of the other groups may read up to
- * 8 bytes past the stream's end (RQ_PAGE_SLACK covers it); their windows
- * never use those bits.
+ * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
+ * vpsrlvd), the LUT held in registers (vpermi2ps and blends).
  */
 #include "attn_kernels.h"
 #include "tcq.h"
@@ -19,43 +13,86 @@
 #include <math.h>
 #include <string.h>
 
-static inline uint64_t load64(const uint8_t *p) {
-    uint64_t u;
-    memcpy(&u, p, 8);
-    return u;
+/* The 256-entry LUT in 16 registers; lut[w] for 16 windows w by eight
+ * two-table permutes (index bits 0–4) and a blend tree on bits 5, 6, 7 —
+ * port-5 work, no gather. */
+typedef struct {
+    __m512 t[16];
+} lut_regs;
+
+static inline __m512 lut_at(const lut_regs *L, __m512i w) {
+    /* written out: GCC -O2 keeps an array-and-loop form in memory */
+    const __m512 r0 = _mm512_permutex2var_ps(L->t[0], w, L->t[1]), r1 = _mm512_permutex2var_ps(L->t[2], w, L->t[3]),
+                 r2 = _mm512_permutex2var_ps(L->t[4], w, L->t[5]), r3 = _mm512_permutex2var_ps(L->t[6], w, L->t[7]),
+                 r4 = _mm512_permutex2var_ps(L->t[8], w, L->t[9]), r5 = _mm512_permutex2var_ps(L->t[10], w, L->t[11]),
+                 r6 = _mm512_permutex2var_ps(L->t[12], w, L->t[13]),
+                 r7 = _mm512_permutex2var_ps(L->t[14], w, L->t[15]);
+    const __mmask16 b5 = _mm512_test_epi32_mask(w, _mm512_set1_epi32(32)),
+                    b6 = _mm512_test_epi32_mask(w, _mm512_set1_epi32(64)),
+                    b7 = _mm512_test_epi32_mask(w, _mm512_set1_epi32(128));
+    const __m512 a0 = _mm512_mask_blend_ps(b5, r0, r1), a1 = _mm512_mask_blend_ps(b5, r2, r3),
+                 a2 = _mm512_mask_blend_ps(b5, r4, r5), a3 = _mm512_mask_blend_ps(b5, r6, r7);
+    return _mm512_mask_blend_ps(b7, _mm512_mask_blend_ps(b6, a0, a1), _mm512_mask_blend_ps(b6, a2, a3));
 }
 
-/* the 64 bits of group t0 (t0 % 8 == 0) of a stream of T values at k bits */
-static inline uint64_t group_bits(const uint8_t *s, int T, int k, int t0) {
-    if (t0 + 8 < T) return load64(s + (size_t)t0 * (size_t)k / 8);
-    uint64_t u = 0; /* the last group: k tail bytes, then the stream's first byte */
-    memcpy(&u, s + (size_t)t0 * (size_t)k / 8, (size_t)k);
-    return u | (uint64_t)s[0] << (8 * k);
-}
+/* Windows of 16 values t0 .. t0+15 (t0 % 16 == 0): their bits lie in the
+ * 16 bytes at p = stream + t0·k/8 (value i: bits [i·k, i·k + 8), i·k ≤ 75).
+ * The bytes broadcast to the four 128-bit lanes; vpshufb puts bytes
+ * ⌊i·k/8⌋ and the next into dword i, vpsrlvd shifts by i·k mod 8. */
+typedef struct {
+    __m512i shuf, shift;
+} window_ctl;
 
-static inline void decode_one(float *out, const uint8_t *s, int T, int k, const float *lut, float scale) {
-    const __m512i sh = _mm512_setr_epi64(0, k, 2 * k, 3 * k, 4 * k, 5 * k, 6 * k, 7 * k);
-    const __m512i m8 = _mm512_set1_epi32(0xff);
-    const __m512 vs = _mm512_set1_ps(scale);
-    int t = 0;
-    for (; t + 16 <= T; t += 16) {
-        __m256i a = _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t)), sh));
-        __m256i b =
-            _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t + 8)), sh));
-        __m512i w = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), m8);
-        _mm512_storeu_ps(out + t, _mm512_mul_ps(vs, _mm512_i32gather_ps(w, lut, 4)));
+static void window_ctl_init(window_ctl *c, int k) {
+    uint8_t sh[64];
+    int sv[16];
+    for (int i = 0; i < 16; i++) {
+        int b = i * k / 8;
+        sh[4 * i] = (uint8_t)b, sh[4 * i + 1] = (uint8_t)(b + 1), sh[4 * i + 2] = sh[4 * i + 3] = 0x80;
+        sv[i] = i * k % 8;
     }
-    if (t < T) { /* T % 16 == 8 */
-        __m256i a = _mm512_cvtepi64_epi32(_mm512_srlv_epi64(_mm512_set1_epi64((long long)group_bits(s, T, k, t)), sh));
-        __m256i w = _mm256_and_si256(a, _mm512_castsi512_si256(m8));
-        _mm256_storeu_ps(out + t, _mm256_mul_ps(_mm512_castps512_ps256(vs), _mm256_i32gather_ps(lut, w, 4)));
+    c->shuf = _mm512_loadu_si512(sh);
+    c->shift = _mm512_loadu_si512(sv);
+}
+
+static inline __m512i windows16(const window_ctl *c, const uint8_t *p) {
+    __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(b, c->shuf), c->shift), _mm512_set1_epi32(0xff));
+}
+
+/* One block's T values. Groups whose 16 bytes fit in the stream read it in
+ * place; the rest (the last ≤ 2 groups, whose windows also wrap) read a
+ * zeroed copy of the stream's tail followed by its first byte (a window
+ * wraps by at most 8 − k ≤ 6 bits), by a masked load: no byte past the
+ * stream is read. */
+static inline void decode_one(float *out, const uint8_t *s, int T, int k, const lut_regs *L, const window_ctl *c,
+                              float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    const int nb = T * k / 8;
+    int t = 0;
+    for (; t + 16 <= T && t * k / 8 + 16 <= nb && !(t + 16 == T); t += 16)
+        _mm512_storeu_ps(out + t, _mm512_mul_ps(vs, lut_at(L, windows16(c, s + t * k / 8))));
+    if (t < T) {
+        uint8_t buf[32];
+        const int b0 = t * k / 8, m = nb - b0; /* m < 16 */
+        __m256i bv = _mm256_maskz_loadu_epi8((__mmask32)((1u << m) - 1), s + b0);
+        _mm256_storeu_si256((__m256i *)(void *)buf, _mm256_mask_set1_epi8(bv, (__mmask32)(1u << m), (char)s[0]));
+        for (; t < T; t += 16) {
+            __m512 v = _mm512_mul_ps(vs, lut_at(L, windows16(c, buf + (t * k / 8 - b0))));
+            if (t + 16 <= T) _mm512_storeu_ps(out + t, v);
+            else _mm512_mask_storeu_ps(out + t, (__mmask16)0xff, v); /* T % 16 == 8 */
+        }
     }
 }
 
 void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                              const float *lut) {
+    lut_regs L;
+    window_ctl c;
+    for (int i = 0; i < 16; i++) L.t[i] = _mm512_loadu_ps(lut + 16 * i);
+    window_ctl_init(&c, bits);
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        decode_one(out, blk + off_codes, d, bits, lut, rq_f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8))));
+        decode_one(out, blk + off_codes, d, bits, &L, &c, _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
 }
 
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
