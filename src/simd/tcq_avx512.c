@@ -35,33 +35,32 @@ static void window_ctl_init(window_ctl *c, int k) {
     c->shift = _mm512_loadu_si512(sv);
 }
 
-static inline __m512i windows16(const window_ctl *c, const uint8_t *p) {
-    __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)p));
+static inline __m512i windows16(const window_ctl *c, __m128i bytes) {
+    __m512i b = _mm512_broadcast_i32x4(bytes);
     return _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(b, c->shuf), c->shift), _mm512_set1_epi32(0xff));
 }
 
-/* One block's T values. Groups whose 16 bytes fit in the stream read it in
- * place; the rest (the last ≤ 2 groups, whose windows also wrap) read a
- * zeroed copy of the stream's tail followed by its first byte (a window
- * wraps by at most 8 − k ≤ 6 bits), by a masked load: no byte past the
- * stream is read. */
+/* One block's T values. Groups whose 16 bytes lie in the stream load them;
+ * the rest (the last one or two: fewer than 16 bytes left, and the last
+ * group's windows wrap) take the bytes left by a masked load with the
+ * stream's first byte after them (a window wraps by at most 8 − k ≤ 6
+ * bits). No byte past the stream is read. */
 static inline void decode_one(float *out, const uint8_t *s, int T, int k, const float *lut, const window_ctl *c,
                               float scale) {
     const __m512 vs = _mm512_set1_ps(scale);
     const int nb = T * k / 8;
-    int t = 0;
-    for (; t + 16 <= T && t * k / 8 + 16 <= nb && !(t + 16 == T); t += 16)
-        _mm512_storeu_ps(out + t, _mm512_mul_ps(vs, _mm512_i32gather_ps(windows16(c, s + t * k / 8), lut, 4)));
-    if (t < T) {
-        uint8_t buf[32];
-        const int b0 = t * k / 8, m = nb - b0; /* m < 16 */
-        __m256i bv = _mm256_maskz_loadu_epi8((__mmask32)((1u << m) - 1), s + b0);
-        _mm256_storeu_si256((__m256i *)(void *)buf, _mm256_mask_set1_epi8(bv, (__mmask32)(1u << m), (char)s[0]));
-        for (; t < T; t += 16) {
-            __m512 v = _mm512_mul_ps(vs, _mm512_i32gather_ps(windows16(c, buf + (t * k / 8 - b0)), lut, 4));
-            if (t + 16 <= T) _mm512_storeu_ps(out + t, v);
-            else _mm512_mask_storeu_ps(out + t, (__mmask16)0xff, v); /* T % 16 == 8 */
+    for (int t = 0; t < T; t += 16) {
+        const int off = t * k / 8, left = nb - off;
+        __m128i bytes;
+        if (left >= 16 && t + 16 < T) {
+            bytes = _mm_loadu_si128((const __m128i *)(const void *)(s + off));
+        } else {
+            bytes = _mm_maskz_loadu_epi8(left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1), s + off);
+            if (left < 16) bytes = _mm_mask_set1_epi8(bytes, (__mmask16)(1u << left), (char)s[0]);
         }
+        __m512 v = _mm512_mul_ps(vs, _mm512_i32gather_ps(windows16(c, bytes), lut, 4));
+        if (t + 16 <= T) _mm512_storeu_ps(out + t, v);
+        else _mm512_mask_storeu_ps(out + t, (__mmask16)0xff, v); /* T % 16 == 8 */
     }
 }
 
