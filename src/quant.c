@@ -265,13 +265,12 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
     }
     rq__rotate(k, q->rot, x, 1.0f / norm, y); /* y = Π(x/n) */
 
-    if (L->trellis) { /* TCQ stream; the scale: least squares (n·<y,c>/<c,c>) or ‖x̂‖ = n (norm correction) */
+    if (L->trellis) { /* TCQ stream; the scale n/‖c‖ keeps ‖x̂‖ = n (always: on SmolLM2 it beat the least-squares
+                       * scale n·<y,c>/‖c‖², mean KLD 0.121 vs 0.136 at K tcq4 / V tcq2, for 0.6% more MSE) */
         float c[RQ_MAX_DIMS];
         k->tcq_encode(y, d, q->mse_bits, q->tcq_lut, code_dst);
         rq__tcq_decode_ref(code_dst, d, q->mse_bits, q->tcq_lut, 1.0f, c);
-        float cc = k->sumsq(c, d), scale = norm;
-        if (cc > 0.0f) scale = q->cfg.norm_correct ? norm / sqrtf(cc) : norm * (rq__dot_ref(y, c, d) / cc);
-        if (!(scale >= 0.0f)) scale = 0.0f; /* a path anti-correlated with y: never better than zero */
+        float cc = k->sumsq(c, d), scale = cc > 0.0f ? norm / sqrtf(cc) : norm;
         if (f16_field(scale, &h)) return RQ_ERR_RANGE;
         put_f16(blk, h);
         return RQ_OK;
