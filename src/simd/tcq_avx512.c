@@ -4,9 +4,9 @@
  * value, scale · lut[window]).
  *
  * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
- * vpsrlvd), the LUT read by a gather (on this Sapphire Rapids VM 26 ns per
- * d = 128 block against 33 ns for the LUT held in 16 registers and read
- * by 8 vpermi2ps + a blend tree: that form is port-5 bound).
+ * vpsrlvd), the LUT read by a gather (on the Sapphire Rapids VM faster
+ * than the LUT held in 16 registers and read by 8 vpermi2ps + a blend
+ * tree, which is port-5 bound; bench/tcq_bench times this slot).
  */
 #include "attn_kernels.h"
 #include "tcq.h"
