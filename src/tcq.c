@@ -1,6 +1,6 @@
 /*
  * tcq.c — the TCQ encoder (Viterbi over the bitshift trellis, tail-biting)
- * and the reference decoders (tcq.h; docs/FORMAT.md §5.4).
+ * and the reference decoders (tcq.h; docs/FORMAT.md §5.1).
  *
  * Trellis: state s_t = window t (L bits, stream bits [t·k, t·k + L)); the
  * predecessors of s are ((s mod P) << k) | j, j < 2^k, P = 2^(L−k). The

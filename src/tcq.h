@@ -1,6 +1,6 @@
 /*
  * tcq.h — trellis-coded quantization (TCQ; a QTIP-style bitshift trellis,
- * tail-biting), the code of the tcq{2,3,4,5} types (docs/FORMAT.md §5.4).
+ * tail-biting), the code of the tcq{2,3,4,5} types (docs/FORMAT.md §5.1).
  *
  * A vector of T values at k bits per value is a circular stream of T·k bits
  * (code bit i at bit i & 7 of byte i >> 3, as rq__pack_ref). Value t is

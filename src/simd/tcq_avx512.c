@@ -1,7 +1,8 @@
 /*
  * tcq_avx512.c — AVX-512 TCQ kernels (src/tcq.h): the decode_tcq_n slot of
- * fused attention. Same floats as rq__decode_tcq_n_ref (one multiply per
- * value, scale · lut[window]).
+ * fused attention (same floats as rq__decode_tcq_n_ref: one multiply per
+ * value, scale · lut[window]) and the tcq_encode slot (same bytes as
+ * rq__tcq_encode_ref). AVX2 has neither: its table keeps the references.
  *
  * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
  * vpsrlvd), the LUT read by a gather (on the Sapphire Rapids VM faster
