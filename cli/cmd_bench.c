@@ -678,7 +678,7 @@ static int bench_run(const opts *o) {
 static int types_run(int dims) {
     printf("| type | family | rotation | bytes/vector (d=%d) | bits/value | x vs f16 |\n", dims);
     printf("|---|---|---|---:|---:|---:|\n");
-    static const char *fam[] = {"f32", "f16", "q8_0", "q4_0", "mse", "prod (QJL)"};
+    static const char *fam[] = {"f32", "f16", "q8_0", "q4_0", "mse", "prod (QJL)", "tcq (trellis)"};
     for (int i = 0; i < rq_type_count(); i++) {
         const rq_type_info *t = rq_type_at(i);
         size_t b = rq_type_bytes_per_vector(t, dims);
