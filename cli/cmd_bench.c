@@ -207,6 +207,10 @@ static int type_selected(const opts *o, const rq_type_info *t) {
  * after the llama.cpp forks), "+qjl" for the QJL variants; a baseline
  * ("q4_0h", ...) is its own family. */
 static void family_name(const rq_type_info *t, char *buf, size_t cap) {
+    if (t->family == RQ_FAMILY_TCQ) { /* trellis codes after turbo's rotation */
+        snprintf(buf, cap, "tcq");
+        return;
+    }
     if (t->family != RQ_FAMILY_MSE && t->family != RQ_FAMILY_PROD) {
         snprintf(buf, cap, "%s", t->name);
         return;
@@ -359,6 +363,8 @@ static rq_status run_type(const opts *o, const derived *dv, int d, const rq_type
         double dmse = cb ? cb->distortion * d : 1.0;
         r->theory = t->family == RQ_FAMILY_MSE ? dmse : dmse * (acos(-1.0) / 2 - 1.0 / d);
         r->has_theory = 1;
+    } else if (t->family == RQ_FAMILY_TCQ) {
+        r->bound = pow(4.0, -(double)t->n_bits); /* no closed-form distortion */
     } else {
         r->bound = pow(4.0, -r->bpv);
     }
@@ -672,7 +678,7 @@ static int bench_run(const opts *o) {
 static int types_run(int dims) {
     printf("| type | family | rotation | bytes/vector (d=%d) | bits/value | x vs f16 |\n", dims);
     printf("|---|---|---|---:|---:|---:|\n");
-    static const char *fam[] = {"f32", "f16", "q8_0", "q4_0", "mse", "prod (QJL)"};
+    static const char *fam[] = {"f32", "f16", "q8_0", "q4_0", "mse", "prod (QJL)", "tcq (trellis)"};
     for (int i = 0; i < rq_type_count(); i++) {
         const rq_type_info *t = rq_type_at(i);
         size_t b = rq_type_bytes_per_vector(t, dims);

@@ -201,6 +201,7 @@ typedef enum {
     RQ_FAMILY_F32, RQ_FAMILY_F16, RQ_FAMILY_Q8_0, RQ_FAMILY_Q4_0,
     RQ_FAMILY_MSE,  /* rotation + Lloyd-Max codes              */
     RQ_FAMILY_PROD, /* rotation + (b−1)-bit codes + 1-bit QJL  */
+    RQ_FAMILY_TCQ,  /* rotation + trellis-coded b-bit stream   */
 } rq_family;
 
 typedef struct {
@@ -241,9 +242,10 @@ RQ_API int rq_quantizer_dims(const rq_quantizer *q);
 RQ_API size_t rq_quantizer_bytes_per_vector(const rq_quantizer *q);
 /* Nominal bits per value = 8 · bytes_per_vector / d (everything counted). */
 RQ_API double rq_quantizer_bits_per_value(const rq_quantizer *q);
-/* Every parameter the quantizer holds: rotation, codebook, QJL matrix. */
+/* Every parameter the quantizer holds: rotation, codebook (TCQ: its 256-entry
+ * LUT), QJL matrix. */
 RQ_API size_t rq_quantizer_n_params(const rq_quantizer *q);
-RQ_API const rq_codebook *rq_quantizer_codebook(const rq_quantizer *q); /* NULL if none */
+RQ_API const rq_codebook *rq_quantizer_codebook(const rq_quantizer *q); /* NULL if none (also TCQ types) */
 RQ_API const rq_rotation *rq_quantizer_rotation(const rq_quantizer *q); /* NULL if none */
 
 /* n_vec vectors of d floats → n_vec blocks of bytes_per_vector bytes. On any

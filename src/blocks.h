@@ -17,6 +17,8 @@
  *   MSE     rq_block_mse_head  = [fp16 n′], then ⌈d·b/8⌉ bytes of codes
  *   PROD    rq_block_prod_head = [fp16 n′][fp16 ‖r′‖], then ⌈d·(b−1)/8⌉
  *           bytes of codes, then ⌈d/8⌉ bytes of QJL sign bits
+ *   TCQ     rq_block_mse_head  = [fp16 scale], then d·k/8 bytes: the
+ *           circular k-bit/value trellis stream (src/tcq.h; d % 8 == 0)
  */
 #ifndef RQ_BLOCKS_H
 #define RQ_BLOCKS_H
@@ -55,6 +57,7 @@ typedef enum {
     RQ_BLOCK_Q4_0 = 3,
     RQ_BLOCK_MSE = 4,
     RQ_BLOCK_PROD = 5,
+    RQ_BLOCK_TCQ = 6,
     RQ_BLOCK_COUNT
 } rq_block_kind;
 
@@ -62,6 +65,7 @@ typedef enum {
 #define RQ_MSE_CODES_OFF ((int)sizeof(rq_block_mse_head))
 #define RQ_PROD_CODES_OFF ((int)sizeof(rq_block_prod_head))
 #define RQ_PROD_RNORM_OFF ((int)offsetof(rq_block_prod_head, rnorm))
+#define RQ_TCQ_CODES_OFF ((int)sizeof(rq_block_mse_head)) /* TCQ: the MSE head, then the stream */
 
 #ifdef __cplusplus
 #define RQ_STATIC_ASSERT(c, m) static_assert(c, m)

@@ -135,6 +135,7 @@ typedef struct {
     bool codes;        /* rotated Lloyd-Max codes (MSE, PROD), not values     */
     bool signs;        /* + fp16 ‖r′‖ and the QJL sign bits (PROD)            */
     bool in_place;     /* the block is the d floats themselves (f32)          */
+    bool trellis;      /* codes are a TCQ stream (src/tcq.h), not Lloyd-Max   */
     size_t codes_off;  /* codes start (after the fp16 head)                   */
     /* bytes of one d-value vector with code_bits-bit codes */
     size_t (*bytes)(int d, int code_bits);
@@ -173,6 +174,7 @@ struct rq_quantizer {
     float *qjl_s;          /* Gaussian S, m×d row-major (m = d)          */
     rq_rotation *qjl_rot;  /* structured S = √d · Π_qjl                  */
     float qjl_alpha;       /* reconstruction scale α                     */
+    float *tcq_lut;        /* TCQ: 2^L floats, rq__tcq_lut / √d (else NULL) */
 };
 
 /* How the cache and the attention kernels read a quantizer's blocks. */

@@ -1002,6 +1002,10 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
     }
     if (bv->layout->signs) K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
     if (!bv->bits) return NULL;
+    if (bv->layout->trellis) {
+        K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->cent);
+        return buf;
+    }
     K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
     return buf;
 }
@@ -1057,7 +1061,8 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
             float *out = tile + t * (size_t)d;
             /* value blocks: a page run is m whole vectors back to back
              * (stride = bytes per vector), decoded as m·d values at once */
-            if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            if (bv->layout->trellis) j->K->decode_tcq_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            else if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
             else dec(blk, (int)m * d, out);
             t += m;
         }
@@ -1296,7 +1301,9 @@ rq_status rq_cache_attention_workspace_size(const rq_cache *c, size_t n_queries,
 static void key_value_bound(const layer_store *ls, const block_view *kv, double *codes, double *signs) {
     const double F16_MAX = 65504;
     double cmax = 0;
-    if (kv->cent) {
+    if (kv->cent && kv->layout->trellis) { /* TCQ: the LUT, in no order */
+        for (int s = 0; s < RQ_TCQ_STATES; s++) cmax = fmax(cmax, fabs((double)kv->cent[s]));
+    } else if (kv->cent) {
         const int n = 1 << kv->bits;
         cmax = fmax(fabs((double)kv->cent[0]), fabs((double)kv->cent[n - 1]));
     }
@@ -1306,7 +1313,8 @@ static void key_value_bound(const layer_store *ls, const block_view *kv, double 
     case RQ_FAMILY_F16: *codes = F16_MAX; break;
     case RQ_FAMILY_Q8_0: *codes = F16_MAX * 128; break; /* d · q, q ∈ [−128, 127] */
     case RQ_FAMILY_Q4_0: *codes = F16_MAX * 8; break;   /* d · (q − 8), q ∈ [0, 15] */
-    case RQ_FAMILY_MSE: *codes = F16_MAX * cmax; break;
+    case RQ_FAMILY_MSE:
+    case RQ_FAMILY_TCQ: *codes = F16_MAX * cmax; break;
     case RQ_FAMILY_PROD:
         *codes = F16_MAX * cmax;
         *signs = F16_MAX * fabs((double)kv->alpha);

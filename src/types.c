@@ -20,8 +20,11 @@
  * the QJL types keep their 1..4 range). Baselines in
  * llama.cpp's exact block layouts: f32, f16, q8_0, q4_0, and q4_0h = q4_0 after
  * the randomized Hadamard rotation (what upstream llama.cpp ships).
+ * tcq{2..5}: turbo's rotation, then a k-bit tail-biting trellis code
+ * (src/tcq.h) in place of the scalar Lloyd-Max code.
  */
 #include "internal.h"
+#include "tcq.h"
 
 #include <math.h>
 
@@ -165,6 +168,11 @@ static size_t prod_bytes(int d, int bits) {
     return RQ_PROD_CODES_OFF + rq__packed_bytes(d, bits) + rq__packed_bytes(d, 1);
 }
 static bool mse_fields_ok(const uint8_t *blk, int d) { return (void)d, f16_finite(blk); }
+/* TCQ (encode and decode: quant.c, tcq.c): whole bytes of stream, d ≤ RQ_TCQ_MAX_T */
+static size_t tcq_bytes(int d, int bits) {
+    if (d < 8 || d % 8 || d > RQ_TCQ_MAX_T || bits < RQ_TCQ_MIN_BITS || bits > RQ_TCQ_MAX_BITS) return 0;
+    return RQ_TCQ_CODES_OFF + (size_t)d * (size_t)bits / 8;
+}
 static bool prod_fields_ok(const uint8_t *blk, int d) {
     return (void)d, f16_finite(blk) && f16_finite(blk + RQ_PROD_RNORM_OFF);
 }
@@ -182,6 +190,8 @@ const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
                       .fields_ok = mse_fields_ok},
     [RQ_BLOCK_PROD] = {.name = "prod", .codes = true, .signs = true, .codes_off = RQ_PROD_CODES_OFF, .bytes = prod_bytes,
                        .fields_ok = prod_fields_ok},
+    [RQ_BLOCK_TCQ] = {.name = "tcq", .codes = true, .trellis = true, .codes_off = RQ_TCQ_CODES_OFF, .bytes = tcq_bytes,
+                      .fields_ok = mse_fields_ok},
 };
 
 /* ---- the type rows ---------------------------------------------------------- */
@@ -206,6 +216,11 @@ static const rq_type_traits TYPES[] = {
     ROWS("rotor", RQ_ROT_ROTOR),
     ROWS("planar", RQ_ROT_PLANAR),
     ROWS("iso", RQ_ROT_ISO),
+    /* TCQ after turbo's rotation: k = 2..5 bits per value (src/tcq.h) */
+    ROW("tcq2", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 2, 2),
+    ROW("tcq3", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 3, 3),
+    ROW("tcq4", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 4, 4),
+    ROW("tcq5", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 5, 5),
 };
 #undef ROWS
 #undef ROW32

@@ -77,6 +77,7 @@ extern const rq_test tests_ggml[];
 extern const rq_test tests_tokenizer[];
 extern const rq_test tests_model[];
 extern const rq_test tests_gemma3[];
+extern const rq_test tests_tcq[];
 
 /* Deterministic test data helpers (tests/test_main.c). */
 void test_random_unit(rq_rng *rng, float *x, int d);

@@ -366,6 +366,7 @@ static void test_bytes_match_format(void) {
             case RQ_FAMILY_Q4_0: want = d % 32 ? 0 : 18 * (size_t)d / 32; break;
             case RQ_FAMILY_MSE: want = 2 + ((size_t)d * b + 7) / 8; break;
             case RQ_FAMILY_PROD: want = 4 + ((size_t)d * (b - 1) + 7) / 8 + ((size_t)d + 7) / 8; break;
+            case RQ_FAMILY_TCQ: want = d % 8 || d > 512 ? 0 : 2 + (size_t)d * b / 8; break;
             }
             size_t got = rq_type_bytes_per_vector(ti, d);
             CHECK(got == want, "%s d=%d: %zu bytes, FORMAT.md says %zu", ti->name, d, got, want);

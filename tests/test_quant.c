@@ -297,6 +297,10 @@ static const struct {
     {"iso2p", 0x280950160fbb67bcull},
     {"iso3p", 0x32b0e942dd082103ull},
     {"iso4p", 0xad6e0b3220c3d59aull},
+    {"tcq2", 0xf465207de361e109ull},
+    {"tcq3", 0x5641420d6e7d68b3ull},
+    {"tcq4", 0x122e385c994996d1ull},
+    {"tcq5", 0x7b14c3c5eac28be8ull},
 };
 
 static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) {
@@ -528,7 +532,8 @@ static void test_decode_nonfinite_fields(void) {
             case RQ_FAMILY_F16: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 2; break;
             case RQ_FAMILY_Q8_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 34; break;
             case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
-            case RQ_FAMILY_MSE: fields[n_fields++] = nb; break;
+            case RQ_FAMILY_MSE:
+            case RQ_FAMILY_TCQ: fields[n_fields++] = nb; break;
             case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
             }
             for (int f = 0; f < n_fields; f++)

@@ -96,7 +96,7 @@ static int n_cfg(const rq_type_info *t, config *c) {
     int n = 0;
     c[n].cfg = rq_quant_config_default(), c[n++].what = "default";
     if (t->rotation != RQ_ROT_HADAMARD && t->rotation != RQ_ROT_ROTOR) return n;
-    if (t->family == RQ_FAMILY_MSE) {
+    if (t->family == RQ_FAMILY_MSE || t->family == RQ_FAMILY_TCQ) {
         c[n].cfg = rq_quant_config_default(), c[n].cfg.norm_correct = 1, c[n].cfg.seed = 7, c[n++].what = "norm_correct";
     }
     if (t->family == RQ_FAMILY_PROD) {

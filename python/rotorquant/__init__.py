@@ -104,7 +104,7 @@ def types(dim: int = 128) -> list:
     """Every type the library serves at head dimension ``dim``.
 
     Returns a list of dicts: ``name`` ("turbo3", "rotor2p", "q4_0h", ...),
-    ``family`` ("mse", "prod", "f32", "f16", "q8_0", "q4_0"), ``rotation``
+    ``family`` ("mse", "prod", "tcq", "f32", "f16", "q8_0", "q4_0"), ``rotation``
     ("hadamard", "dense", "rotor", "planar", "iso", "none"), ``bits``
     (nominal bits per value: MSE bits + the QJL bit for `p` types),
     ``bits_per_value`` (8 · bytes_per_vector / dim, everything counted) and

@@ -284,6 +284,7 @@ static const char *family_name(rq_family f) {
     case RQ_FAMILY_Q4_0: return "q4_0";
     case RQ_FAMILY_MSE: return "mse";
     case RQ_FAMILY_PROD: return "prod";
+    case RQ_FAMILY_TCQ: return "tcq";
     }
     return "?";
 }

@@ -36,6 +36,7 @@
 #define RQ_KERNELS_H
 
 #include "internal.h"
+#include "tcq.h"
 
 typedef struct rq_kernels rq_kernels;
 struct rq_kernels {
@@ -81,6 +82,14 @@ struct rq_kernels {
      * vector *n_done. Same bytes and statuses as the composed pipeline. */
     bool (*encode_mse)(const rq_quantizer *q, const float *x, uint8_t *blk, size_t n_vec, size_t *n_done,
                        rq_status *st);
+    /* ---- TCQ (src/tcq.h) ---- */
+    /* the trellis stream of y[0..T) at k bits (rq__tcq_encode_ref's bytes) */
+    void (*tcq_encode)(const float *y, int T, int k, const float *lut, uint8_t *out);
+    /* n consecutive TCQ blocks `stride` bytes apart → n·d floats: value t =
+     * the block's fp16 scale (offset 0) · lut[window t of the stream at
+     * off_codes] (rq__decode_tcq_n_ref's floats) */
+    void (*decode_tcq_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                         const float *lut);
     /* ---- fused attention (attn_kernels.h) ---- */
     /* one token's field → floats (the caller reuses them for every query
      * head of the GQA group): codes → scale·cent[code_j]; signs → ±scale */
@@ -125,7 +134,8 @@ float rq__exp_sum_ref(float *x, int n, float m);
     .quantize_pack = rq__quantize_pack_ref, .unpack_scale = rq__unpack_scale_ref,                                \
     .pack_signs = rq__pack_signs_ref, .decode_codes = rq__decode_codes_ref,                                      \
     .decode_signs = rq__decode_signs_ref, .decode_mse_n = rq__decode_mse_n_ref, .scores = rq__scores_ref,        \
-    .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref
+    .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref, .tcq_encode = rq__tcq_encode_ref,                         \
+    .decode_tcq_n = rq__decode_tcq_n_ref
 
 /* A level's table overrides slots of RQ_KERNELS_REF by design. */
 #if defined(__clang__)

@@ -1,0 +1,220 @@
+/*
+ * tcq_avx512.c — AVX-512 TCQ kernels (src/tcq.h): the decode_tcq_n slot of
+ * fused attention (same floats as rq__decode_tcq_n_ref: one multiply per
+ * value, scale · lut[window]) and the tcq_encode slot (same bytes as
+ * rq__tcq_encode_ref). AVX2 has neither: its table keeps the references.
+ *
+ * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
+ * vpsrlvd), the LUT read by a gather (on the Sapphire Rapids VM faster
+ * than the LUT held in 16 registers and read by 8 vpermi2ps + a blend
+ * tree, which is port-5 bound; bench/tcq_bench times this slot).
+ */
+#include "attn_kernels.h"
+#include "tcq.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+/* Windows of 16 values t0 .. t0+15 (t0 % 16 == 0): their bits lie in the
+ * 16 bytes at p = stream + t0·k/8 (value i: bits [i·k, i·k + 8), i·k ≤ 75).
+ * The bytes broadcast to the four 128-bit lanes; vpshufb puts bytes
+ * ⌊i·k/8⌋ and the next into dword i, vpsrlvd shifts by i·k mod 8. */
+typedef struct {
+    __m512i shuf, shift;
+} window_ctl;
+
+static void window_ctl_init(window_ctl *c, int k) {
+    uint8_t sh[64];
+    int sv[16];
+    for (int i = 0; i < 16; i++) {
+        int b = i * k / 8;
+        sh[4 * i] = (uint8_t)b, sh[4 * i + 1] = (uint8_t)(b + 1), sh[4 * i + 2] = sh[4 * i + 3] = 0x80;
+        sv[i] = i * k % 8;
+    }
+    c->shuf = _mm512_loadu_si512(sh);
+    c->shift = _mm512_loadu_si512(sv);
+}
+
+static inline __m512i windows16(const window_ctl *c, __m128i bytes) {
+    __m512i b = _mm512_broadcast_i32x4(bytes);
+    return _mm512_and_si512(_mm512_srlv_epi32(_mm512_shuffle_epi8(b, c->shuf), c->shift), _mm512_set1_epi32(0xff));
+}
+
+/* One block's T values. Groups whose 16 bytes lie in the stream load them;
+ * the rest (the last one or two: fewer than 16 bytes left, and the last
+ * group's windows wrap) take the bytes left by a masked load with the
+ * stream's first byte after them (a window wraps by at most 8 − k ≤ 6
+ * bits). No byte past the stream is read. */
+static inline void decode_one(float *out, const uint8_t *s, int T, int k, const float *lut, const window_ctl *c,
+                              float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    const int nb = T * k / 8;
+    for (int t = 0; t < T; t += 16) {
+        const int off = t * k / 8, left = nb - off;
+        __m128i bytes;
+        if (left >= 16 && t + 16 < T) {
+            bytes = _mm_loadu_si128((const __m128i *)(const void *)(s + off));
+        } else {
+            bytes = _mm_maskz_loadu_epi8(left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1), s + off);
+            if (left < 16) bytes = _mm_mask_set1_epi8(bytes, (__mmask16)(1u << left), (char)s[0]);
+        }
+        __m512 v = _mm512_mul_ps(vs, _mm512_i32gather_ps(windows16(c, bytes), lut, 4));
+        if (t + 16 <= T) _mm512_storeu_ps(out + t, v);
+        else _mm512_mask_storeu_ps(out + t, (__mmask16)0xff, v); /* T % 16 == 8 */
+    }
+}
+
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                             const float *lut) {
+    window_ctl c;
+    window_ctl_init(&c, bits);
+    for (int t = 0; t < n; t++, blk += stride, out += d)
+        decode_one(out, blk + off_codes, d, bits, lut, &c, _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
+}
+
+/* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
+ * The costs live transposed: position p = j·P + lo holds state
+ * s = (lo << k) | j, so the predecessors of every state with low bits lo
+ * (positions j·P + lo, j < 2^k) are one column: the smallest predecessor
+ * cost is a vertical min over 2^k vectors (strict <, increasing j: the
+ * reference's first j on ties), and the new cost of position p is
+ * best[s mod P] (a permute of best) + e·e, e = y_t − lut[s]: the reference's
+ * float operations in its order, so the same bits. The best end state is
+ * the smallest state index among those of least cost, as the reference's
+ * first-minimum scan. k = 5 (P = 8): a vector holds two j, its halves
+ * are compared at the end (smaller cost, then smaller j). */
+#define NV (RQ_TCQ_STATES / 16)
+
+typedef struct {
+    int k, P, J;
+    __m512 lut[NV];   /* lut[s(p)] by position           */
+    __m512i bidx[NV]; /* s(p) mod P: where best[] is read */
+    __m512i st[NV];   /* s(p)                            */
+} trellis;
+
+static void trellis_init(trellis *tr, int k, const float *lut) {
+    tr->k = k, tr->P = 1 << (RQ_TCQ_L - k), tr->J = 1 << k;
+    for (int v = 0; v < NV; v++) {
+        float l[16];
+        int b[16], s[16];
+        for (int i = 0; i < 16; i++) {
+            int p = 16 * v + i, j = p / tr->P, lo = p % tr->P;
+            s[i] = (lo << k) | j, b[i] = s[i] & (tr->P - 1), l[i] = lut[s[i]];
+        }
+        tr->lut[v] = _mm512_loadu_ps(l), tr->bidx[v] = _mm512_loadu_si512(b), tr->st[v] = _mm512_loadu_si512(s);
+    }
+}
+
+/* best[] (P/16 vectors) gathered to position vector v */
+static inline __m512 best_at(const trellis *tr, const __m512 *best, int v) {
+    switch (tr->P) {
+    case 8: /* best[0] lanes 0–7 */
+    case 16: return _mm512_permutexvar_ps(tr->bidx[v], best[0]);
+    case 32: return _mm512_permutex2var_ps(best[0], tr->bidx[v], best[1]);
+    default: { /* 64 */
+        __m512 lo = _mm512_permutex2var_ps(best[0], tr->bidx[v], best[1]);
+        __m512 hi = _mm512_permutex2var_ps(best[2], tr->bidx[v], best[3]);
+        return _mm512_mask_blend_ps(_mm512_test_epi32_mask(tr->bidx[v], _mm512_set1_epi32(32)), lo, hi);
+    }
+    }
+}
+
+/* one pass (tb < 0: free); back: T × 64 predecessor choices, or NULL */
+static int viterbi_avx512(const trellis *tr, const float *y, int T, int tb, uint8_t (*back)[64]) {
+    const int k = tr->k, P = tr->P, J = tr->J, PV = P / 16;
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    __m512 C[NV], best[4];
+    __m512 y0 = _mm512_set1_ps(y[0]);
+    for (int v = 0; v < NV; v++) {
+        __m512 e = _mm512_sub_ps(y0, tr->lut[v]);
+        C[v] = _mm512_mul_ps(e, e);
+        if (tb >= 0) /* start states: s mod P == tb */
+            C[v] = _mm512_mask_mov_ps(inf, _mm512_cmpeq_epi32_mask(tr->bidx[v], _mm512_set1_epi32(tb)), C[v]);
+    }
+    for (int t = 1; t < T; t++) {
+        if (P == 8) { /* k = 5: vector v holds j = 2v (lanes 0–7) and 2v + 1 (lanes 8–15) */
+            const __m512i j0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            __m512 b = C[0];
+            __m512i bj = j0;
+            for (int v = 1; v < NV; v++) { /* each parity's first minimum */
+                __mmask16 m = _mm512_cmp_ps_mask(C[v], b, _CMP_LT_OQ);
+                b = _mm512_mask_mov_ps(b, m, C[v]);
+                bj = _mm512_mask_mov_epi32(bj, m, _mm512_add_epi32(j0, _mm512_set1_epi32(2 * v)));
+            }
+            /* the odd j's against the even: the smaller cost, on ties the smaller j */
+            __m512 bo = _mm512_shuffle_f32x4(b, b, 0xee);
+            __m512i jo = _mm512_shuffle_i32x4(bj, bj, 0xee);
+            __mmask16 m = _mm512_cmp_ps_mask(bo, b, _CMP_LT_OQ) |
+                          (_mm512_cmp_ps_mask(bo, b, _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(jo, bj));
+            best[0] = _mm512_mask_mov_ps(b, m, bo);
+            bj = _mm512_mask_mov_epi32(bj, m, jo);
+            if (back) _mm_storel_epi64((__m128i *)(void *)back[t], _mm512_cvtepi32_epi8(bj));
+        }
+        for (int u = 0; u < PV; u++) {
+            __m512 b = C[u];
+            __m512i bj = _mm512_setzero_si512();
+            for (int j = 1; j < J; j++) {
+                __m512 c = C[j * PV + u];
+                __mmask16 m = _mm512_cmp_ps_mask(c, b, _CMP_LT_OQ);
+                b = _mm512_mask_mov_ps(b, m, c);
+                bj = _mm512_mask_mov_epi32(bj, m, _mm512_set1_epi32(j));
+            }
+            best[u] = b;
+            if (back) _mm_storeu_si128((__m128i *)(void *)(back[t] + 16 * u), _mm512_cvtepi32_epi8(bj));
+        }
+        const __m512 yt = _mm512_set1_ps(y[t]);
+        for (int v = 0; v < NV; v++) {
+            __m512 e = _mm512_sub_ps(yt, tr->lut[v]);
+            C[v] = _mm512_add_ps(best_at(tr, best, v), _mm512_mul_ps(e, e));
+        }
+    }
+    /* the least cost among the allowed end states, then its smallest state */
+    __mmask16 ok[NV];
+    __m512 m = inf;
+    for (int v = 0; v < NV; v++) {
+        ok[v] = tb < 0 ? 0xffff : _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(tr->st[v], (unsigned)k), _mm512_set1_epi32(tb));
+        m = _mm512_mask_min_ps(m, ok[v], m, C[v]);
+    }
+    const float mc = _mm512_reduce_min_ps(m);
+    const __m512 vm = _mm512_set1_ps(mc);
+    int bs = RQ_TCQ_STATES;
+    for (int v = 0; v < NV; v++) {
+        __mmask16 eq = ok[v] & _mm512_cmp_ps_mask(C[v], vm, _CMP_EQ_OQ);
+        if (eq) {
+            int s = _mm512_mask_reduce_min_epi32(eq, tr->st[v]);
+            bs = s < bs ? s : bs;
+        }
+    }
+    if (bs == RQ_TCQ_STATES) /* every allowed cost +∞ (never for finite y): the reference's first allowed state */
+        for (int v = 0; v < NV; v++)
+            if (ok[v]) {
+                int s = _mm512_mask_reduce_min_epi32(ok[v], tr->st[v]);
+                bs = s < bs ? s : bs;
+            }
+    return bs;
+}
+
+void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out) {
+    if (k < 2 || k > 5) {
+        rq__tcq_encode_ref(y, T, k, lut, out);
+        return;
+    }
+    trellis tr;
+    trellis_init(&tr, k, lut);
+    const int P = tr.P;
+    uint8_t back[RQ_TCQ_MAX_T][64];
+    int tb = viterbi_avx512(&tr, y, T, -1, NULL) >> k;
+    int s = viterbi_avx512(&tr, y, T, tb, back);
+    memset(out, 0, (size_t)T * (size_t)k / 8);
+    for (int t = T - 1; t >= 0; t--) {
+        size_t bit = (size_t)t * (size_t)k;
+        unsigned v = (unsigned)s & ((1u << k) - 1);
+        out[bit >> 3] |= (uint8_t)(v << (bit & 7));
+        if ((bit & 7) + (size_t)k > 8) out[(bit >> 3) + 1] |= (uint8_t)(v >> (8 - (bit & 7)));
+        if (t) {
+            int lo = s & (P - 1);
+            s = (lo << k) | back[t][lo];
+        }
+    }
+}
