@@ -24,10 +24,12 @@ run() {
     "$B/rotorquant" "$@" > "$OUT/$f.tmp"
     mv "$OUT/$f.tmp" "$OUT/$f"
 }
-CHUNKS=${CHUNKS:-4}
-LC=${LONG_CHUNKS:-1}
-CONFIGS=${CONFIGS:-f16/f16,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo3/turbo3,turbo4/turbo2,q4_0/turbo3,rotor3/rotor3}
-LONG_CONFIGS=${LONG_CONFIGS:-f16/f16,q4_0/q4_0,turbo3/turbo3,q4_0/turbo3}
+CHUNKS=${CHUNKS:-8}
+LC=${LONG_CHUNKS:-3}
+# every type and the K/V pairs that matter; SmolLM2's table (bench/model_results.sh)
+# has the same rows, so the two models compare row by row
+CONFIGS=${CONFIGS:-f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo5,turbo4/turbo4,turbo3/turbo3,turbo2/turbo2,turbo5/turbo4,turbo5/turbo3,turbo4/turbo3,turbo4/turbo2,q8_0/turbo3,q4_0/turbo3,turbo3p/turbo3,rotor3/rotor3,dense3/dense3}
+LONG_CONFIGS=${LONG_CONFIGS:-f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo4/turbo4,turbo3/turbo3,turbo5/turbo3,turbo4/turbo3,turbo4/turbo2,q4_0/turbo3}
 PPL="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS"
 run perplexity.md $PPL
 L0="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS"

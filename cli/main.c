@@ -72,6 +72,9 @@ static const struct {
      "    --chunks N    at most N chunks (8)\n"
      "    --configs L   K/V pairs (or T for both), comma-separated, each a row after f32\n"
      "    --decode-ctx L  also time greedy decoding after prefills of these lengths\n"
+     "    --llamacpp-chunks  llama-perplexity's exact chunks and scored positions (the\n"
+     "                  stream starts with BOS when the model adds one; the last position\n"
+     "                  of a chunk is not scored), to compare with llama.cpp's numbers\n"
      "    -t N, -b N, --seed S, --key-basis, --norm-correct: as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
