@@ -85,7 +85,7 @@ static int die(const char *what, rq_status st, const char *err) {
 int main(int argc, char **argv) {
     const char *model = "gemma3", *text = NULL, *types_arg = "f16,turbo3";
     long ctx = 2048, steps = 16, rounds = 5, threads = 2;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return fprintf(stderr, "decode_profile: %s needs a value\n", a), 2;
         if (!strcmp(a, "-m")) model = v;
@@ -96,7 +96,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = atol(v);
         else if (!strcmp(a, "--types")) types_arg = v;
         else return fprintf(stderr, "decode_profile: unknown option %s\n", a), 2;
-        i++;
     }
     if (ctx < 1 || ctx > 32768 || steps < 2 || steps > 1024 || rounds < 1 || rounds > 100 || threads < 1 ||
         threads > 256)

@@ -74,7 +74,8 @@ for M in ${MODELS:-gemma3}; do
         "$LP" $common -ctk f32 -ctv f32 --kl-divergence-base "$RUNS/${M}_f16.kld" --kl-divergence \
             > "$RUNS/${M}_f32.log" 2>&1 || true
     f32=$(lppl_q "$RUNS/${M}_f32.log")
-    echo "| $M | f32 | ${f32:-(refused)} | $(ours "$O" f32 f32 6) | | | | |"
+    # llama.cpp's f32 row: KLD and top-1 against its own f16 cache (ours: the reference)
+    echo "| $M | f32 | ${f32:-(refused)} | $(ours "$O" f32 f32 6) | $(lkld "$RUNS/${M}_f32.log") | | $(ltop "$RUNS/${M}_f32.log")% | |"
     echo "| $M | f16 | $(lpl "$RUNS/${M}_f16.log") | $(ours "$O" f16 f16 6) | | $(ours "$O" f16 f16 8) | | $(ours "$O" f16 f16 10) |"
     [ "${KLD:-1}" = 1 ] || continue
     for rot in 1 0; do
