@@ -121,7 +121,7 @@ try:
         if l.startswith("model name"): cpu = l.split(":", 1)[1].strip(); break
 except OSError: pass
 dl = open(f"{out}/decode.md").read().splitlines()
-decode = "\n".join(l for l in dl[1:] if l.strip() and not l.startswith("#"))
+decode = "\n".join(l for l in dl if not l.startswith("#")).strip()
 per_layer = "\n".join(l.rstrip() for l in open(f"{out}/fidelity_turbo3.md") if l.startswith("|"))
 sec = f"""<!-- BEGIN gemma3 -->
 ## A second architecture: Gemma 3 270M (issue 15)
