@@ -49,7 +49,7 @@ gguf() {
 
 # llama-perplexity's final PPL and KLD lines from a log
 lpl() { sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$1" | tail -n 1; }
-lkld() { sed -n 's/.*Mean    KLD: *\([0-9.]*\).*/\1/p' "$1" | tail -n 1; }
+lkld() { sed -n 's/.*Mean    KLD: *\(-\{0,1\}[0-9.]*\).*/\1/p' "$1" | tail -n 1; }
 ltop() { sed -n 's/.*Same top p: *\([0-9.]*\).*/\1/p' "$1" | tail -n 1; }
 lppl_q() { sed -n 's/.*Mean PPL(Q) *: *\([0-9.]*\).*/\1/p' "$1" | tail -n 1; }
 # our PPL / mean KLD / top-1 of the row "| K | V |" from a markdown table
