@@ -47,7 +47,7 @@ run perplexity_2048.md $L0
 L2="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS2"
 run perplexity2_2048.md $L2
 # decode speed, f16 vs turbo3 side by side at 2048 context, and a profile of one step
-DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-3} --threads 2 --types f16,turbo3"
+DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3"
 if [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/decode.md" ]; then
     echo "gemma-results: reusing $OUT/decode.md"
 else
