@@ -209,6 +209,13 @@ bench-ggml: $(BUILD)/bench/ggml_bench
 
 bench: bench-ggml
 
+# decode tokens/s of a real model per cache type, side by side, and where a
+# decode step's time goes (bench/decode_profile.c; issue 15). Not in `make
+# bench`: it needs the downloaded model (make model MODEL=gemma3).
+$(BUILD)/bench/decode_profile: bench/decode_profile.c $(MODEL_OBJ) $(BUILD)/librotorquant.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 ifeq ($(CUDA),1)
 $(BUILD)/bench/cuda_bench: bench/cuda_bench.cu $(BUILD)/librotorquant.a
 	@mkdir -p $(dir $@)

@@ -4,11 +4,18 @@
 # head, local layers with a 512-token window) with the KV cache types in
 # `rotorquant perplexity` (PPL, KLD and top-1 against the f32 cache on the
 # same tokens) at 4 × 512 (CHUNKS=8: the issue's 8 × 512, twice the time)
-# and at 2048 context, decode tokens/s at 2048
-# context, and per-layer attention fidelity (local vs global layers). Run it
-# as `make gemma-results` (about 35 minutes on the 2 shared cores). Raw outputs stay in BUILD/results-gemma3/. Every
+# and at 2048 context (LONG_CHUNKS=N for more chunks), decode tokens/s at
+# 2048 context side by side with a profile of one decode step
+# (bench/decode_profile.c), and per-layer attention fidelity (local vs global
+# layers). Run it as `make gemma-results` (about an hour on the 2 shared
+# cores when they are free). Raw outputs stay in BUILD/results-gemma3/. Every
 # number written comes from these commands. REUSE=1 keeps raw outputs already
 # there and runs only the missing ones.
+#
+# The configurations of a table run as two commands (CONFIGS, CONFIGS2), each
+# with its own f32 reference: a shorter command to rerun, and a check — the
+# two f32 rows must agree to the last digit (same tokens, same forward pass),
+# or the script stops.
 set -eu
 B=${1:-build}
 OUT=$B/results-gemma3
@@ -26,14 +33,28 @@ run() {
 }
 CHUNKS=${CHUNKS:-4}
 LC=${LONG_CHUNKS:-1}
+# every type and the K/V pairs that matter (the issue's list), in two commands
 CONFIGS=${CONFIGS:-f16/f16,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo3/turbo3,turbo4/turbo2,q4_0/turbo3,rotor3/rotor3}
+CONFIGS2=${CONFIGS2:-q8_0/q8_0,turbo5/turbo5,turbo4/turbo4,turbo2/turbo2,turbo4/turbo3,dense3/dense3}
 LONG_CONFIGS=${LONG_CONFIGS:-f16/f16,q4_0/q4_0,turbo3/turbo3,q4_0/turbo3}
+LONG_CONFIGS2=${LONG_CONFIGS2:-q4_0h/q4_0h,turbo5/turbo3,turbo4/turbo3,turbo4/turbo2}
 PPL="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS"
 run perplexity.md $PPL
+PPL2="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS2"
+run perplexity2.md $PPL2
 L0="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS"
 run perplexity_2048.md $L0
-DEC="perplexity -m gemma3 --ctx 512 --chunks 1 --threads 2 --configs f16/f16,turbo3/turbo3 --decode-ctx 2048"
-run decode.md $DEC
+L2="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS2"
+run perplexity2_2048.md $L2
+# decode speed, f16 vs turbo3 side by side at 2048 context, and a profile of one step
+DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3"
+if [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/decode.md" ]; then
+    echo "gemma-results: reusing $OUT/decode.md"
+else
+    echo "gemma-results: $B/bench/decode_profile $DEC"
+    "$B/bench/decode_profile" $DEC > "$OUT/decode.md.tmp"
+    mv "$OUT/decode.md.tmp" "$OUT/decode.md"
+fi
 FID="fidelity -m gemma3 --ctx 1024 --chunks 1 --threads 2"
 for t in turbo3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
@@ -58,9 +79,9 @@ for t in $GEN_TYPES; do
     run "generate_$t.txt" generate -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" <<'PY'
+python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" "$PPL2" "$L2" <<'PY'
 import re, sys, subprocess, datetime
-out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types, kb_cmd = sys.argv[1:8]
+out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types, kb_cmd, ppl2_cmd, l2_cmd = sys.argv[1:10]
 import os
 def gen(t):
     txt = open(f"{out}/generate_{t}.txt").read().rstrip("\n").replace("\n", "⏎")
@@ -68,6 +89,12 @@ def gen(t):
 gens = "\n".join(gen(t) for t in gen_types.split())
 def table(f):
     return "\n".join(l for l in open(f"{out}/{f}").read().splitlines() if l.startswith("|"))
+def merged(f1, f2):
+    """f1's table and f2's rows after its header and f32 row; the f32 rows must agree"""
+    a, b = table(f1).splitlines(), table(f2).splitlines()
+    if a[2] != b[2]:
+        sys.exit(f"gemma-results: the f32 rows of {f1} and {f2} differ:\n{a[2]}\n{b[2]}")
+    return "\n".join(a + b[3:])
 kb = ""
 if kb_cmd and os.path.exists(f"{out}/perplexity_kb.md"):
     cal = open(f"{out}/calibrate.txt").read().strip()
@@ -93,6 +120,8 @@ try:
     for l in open("/proc/cpuinfo"):
         if l.startswith("model name"): cpu = l.split(":", 1)[1].strip(); break
 except OSError: pass
+dl = open(f"{out}/decode.md").read().splitlines()
+decode = "\n".join(l for l in dl if not l.startswith("#")).strip()
 per_layer = "\n".join(l.rstrip() for l in open(f"{out}/fidelity_turbo3.md") if l.startswith("|"))
 sec = f"""<!-- BEGIN gemma3 -->
 ## A second architecture: Gemma 3 270M (issue 15)
@@ -110,19 +139,23 @@ Command: `make gemma-results` (bench/gemma_results.sh). bits/value is the
 mean of K and V at d = 256 (turbo3: 96 bytes of codes + a 2-byte norm per
 256 values = 3.0625 bits; q4_0: 4.5).
 
-Chunks of 512 tokens, the second half of each scored (`rotorquant {ppl_cmd}`):
+Chunks of 512 tokens, the second half of each scored (`rotorquant {ppl_cmd}`,
+and the rows after rotor3 from `rotorquant {ppl2_cmd}`: the same f32 row to
+the last digit):
 
-{table("perplexity.md")}
+{merged("perplexity.md", "perplexity2.md")}
 
 At 2048 context, where the local layers' 512-token window masks most of the
-context (`rotorquant {l0_cmd}`):
+context (`rotorquant {l0_cmd}`, and the rows after q4_0/turbo3 from
+`rotorquant {l2_cmd}`):
 
-{table("perplexity_2048.md")}
+{merged("perplexity_2048.md", "perplexity2_2048.md")}
 
-Decode speed: one token after a prefill of 2048 tokens, median of 16
-steps (`rotorquant {dec_cmd}`):
+Decode speed at 2048 context (`build/bench/decode_profile {dec_cmd}`, made
+by `make build/bench/decode_profile`: each type prefilled with the same 2048
+tokens, then rounds of 16 timed single-token steps per type in turn):
 
-{table("decode.md")}
+{decode}
 
 Attention fidelity per layer kind at 1024 context (`rotorquant {fid_cmd}
 -ctk T -ctv T`: the f32-cache forward, and at every layer the compressed K/V

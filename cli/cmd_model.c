@@ -4,7 +4,7 @@
  *
  *   rotorquant generate   -m MODEL -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S]
  *   rotorquant perplexity -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]
- *                         [--decode-ctx 512,2048] [--json]
+ *                         [--decode-ctx 512,2048] [--llamacpp-chunks] [--json]
  *   rotorquant fidelity   -m MODEL -f TEXT [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--json]
  *   rotorquant dump-kv    -m MODEL -f TEXT -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]
  *   rotorquant calibrate  -m MODEL [-f TEXT] -o BASIS.gguf [--n-tokens N] [--ctx N] [--ranges R] [--temp X] [--seed S]
@@ -58,11 +58,11 @@ typedef struct {
     int n_decode_ctx;
     double temp;
     unsigned long long seed;
-    int json, f16, norm_correct;
     int centre_keys;    /* --centre-keys: keys stored as k − μ, position 0 exact (rq_cache_config) */
     long centre_window; /* --centre-window N: positions 1..N fix μ (0: the library's 64) */
     double kv_bits[MAX_BUDGETS]; /* --kv-bits B,..: per-layer types within B bits/value */
     int n_kv_bits;
+    int json, f16, norm_correct, llamacpp;
 } mopts;
 
 typedef struct {
@@ -220,6 +220,7 @@ typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
     O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW, O_KV_BITS, O_NO_NORM_CORRECT, O_NO_CENTRE_KEYS,
+    O_LLAMACPP,
 } opt_id;
 
 static const struct {
@@ -256,6 +257,7 @@ static const struct {
     {"--no-centre-keys", NULL, O_NO_CENTRE_KEYS, 0, GEN | PPL | FID},
     {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL | FID},
     {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL | FID},
+    {"--llamacpp-chunks", NULL, O_LLAMACPP, 0, PPL},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -393,6 +395,7 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
         case O_CENTRE_WINDOW:
             if (parse_long(v, 1, 1 << 20, &o->centre_window)) want = "a number of positions in 1 .. 2^20";
             break;
+        case O_LLAMACPP: o->llamacpp = 1; break;
         }
         if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
@@ -714,7 +717,7 @@ int cmd_perplexity(int argc, char **argv) {
     for (int r = 0; r < n_rows && !st; r++) st = session_new_kv(&sess[r], &m, &kv[r], (long)ctx, &o, NULL, NULL);
     if (st) goto done;
     const int32_t bos = rqm_tokenizer_seq_bos(m.tok);
-    rqm_ppl_config pc = {ctx, n_chunks, V, progress_cb, (void *)"perplexity", bos >= 0, bos};
+    rqm_ppl_config pc = {ctx, n_chunks, V, progress_cb, (void *)"perplexity", bos >= 0, bos, o.llamacpp};
     double t_start = now_s();
     if ((st = rqm_perplexity_run(sess, (size_t)n_rows, ids, n_ids, &pc, res))) goto done;
     const double t_ppl = now_s() - t_start;
@@ -731,9 +734,9 @@ int cmd_perplexity(int argc, char **argv) {
                V, ctx, n_chunks, res[0].n_targets, t_ppl, o.key_basis ? "\"" : "", o.key_basis ? o.key_basis : "null",
                o.key_basis ? "\"" : "");
     } else {
-        printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens), "
+        printf("perplexity over %zu chunks of %zu tokens (the second half of each scored: %zu tokens%s), "
                "%ld threads, %.1f s\n\n",
-               n_chunks, ctx, res[0].n_targets, o.threads, t_ppl);
+               n_chunks, ctx, res[0].n_targets, o.llamacpp ? ", llama-perplexity's chunks" : "", o.threads, t_ppl);
         if (o.key_basis) printf("keys in the calibrated basis %s (\"+ basis\": every compressed key type)\n\n", o.key_basis);
         printf("| K | V | bits/value | bytes/token | PPL | ΔPPL | mean KLD | p99 KLD | top-1 |");
         for (int i = 0; i < o.n_decode_ctx; i++) printf(" tok/s @%ld |", o.decode_ctx[i]);

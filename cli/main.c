@@ -81,6 +81,9 @@ static const struct {
      "    --configs L   K/V pairs (or T for both), comma-separated, each a row after f32\n"
      "    --decode-ctx L  also time greedy decoding after prefills of these lengths\n"
      "    --kv-bits L   budgets in bits/value, each a row of per-layer types (as for generate)\n"
+     "    --llamacpp-chunks  llama-perplexity's exact chunks and scored positions (the\n"
+     "                  stream starts with BOS when the model adds one; the last position\n"
+     "                  of a chunk is not scored), to compare with llama.cpp's numbers\n"
      "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window:\n"
      "    as for generate\n"},
     {"fidelity", cmd_fidelity,

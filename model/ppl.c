@@ -11,6 +11,8 @@
  * doubles) while the other sessions run the same chunk. With add_bos, each
  * chunk starts with BOS in place of its first token (rqm_session_eval_seq:
  * llama-perplexity's convention for Gemma); targets stay the text's tokens.
+ * cfg->llamacpp: llama-perplexity's chunks exactly (model/ppl.h), for the
+ * cross-check against it (bench/llamacpp_peer.sh).
  * Decode speed: the median of RQM_DECODE_TOKENS single-token forward passes
  * (the median ignores a first-call or scheduler outlier).
  */
@@ -78,26 +80,33 @@ rq_status rqm_perplexity_run(rqm_session *const *sessions, size_t n_sessions, co
     for (size_t r = 0; r < n_sessions; r++)
         if (!sessions[r]) return RQ_ERR_INVALID_ARG;
     const size_t V = cfg->n_vocab, ctx = cfg->ctx, first = ctx / 2, n_chunks = cfg->n_chunks;
-    const size_t n_scored = n_chunks * (ctx - first);
     const int32_t bos = cfg->add_bos ? cfg->bos : -1; /* in place of each chunk's first token */
+    /* llamacpp: the stream is BOS, ids[0], ..: chunk c starts one token earlier
+     * in ids (its first token is BOS anyway), and the last position is not scored */
+    const size_t shift = cfg->llamacpp && bos >= 0 ? 1 : 0, end = cfg->llamacpp ? ctx - 1 : ctx;
+    if (end <= first) return RQ_ERR_INVALID_ARG;
+    const size_t n_scored = n_chunks * (end - first);
     memset(out, 0, n_sessions * sizeof *out);
     float *logits = malloc(ctx * V * sizeof *logits);              /* [ctx][V]          */
-    double *base = malloc((ctx - first) * V * sizeof *base);       /* reference, [ctx − first][V] */
+    double *base = malloc((end - first) * V * sizeof *base);       /* reference, [end − first][V] */
     double *lq = malloc(V * sizeof *lq);                           /* one position      */
     double *kld = calloc(n_sessions * n_scored, sizeof *kld);      /* [session][scored] */
     size_t *n_top1 = calloc(n_sessions, sizeof *n_top1);
-    rq_status st = logits && base && lq && kld && n_top1 ? RQ_OK : RQ_ERR_NOMEM;
+    int32_t *chunk = malloc(ctx * sizeof *chunk);                  /* [ctx] this chunk's tokens */
+    rq_status st = logits && base && lq && kld && n_top1 && chunk ? RQ_OK : RQ_ERR_NOMEM;
     for (size_t c = 0; c < n_chunks && !st; c++) {
-        const int32_t *chunk = ids + c * ctx;
+        /* chunk[j] = stream[c·ctx + j], stream = ids shifted right by `shift` (BOS first) */
+        for (size_t j = 0; j < ctx; j++) chunk[j] = c * ctx + j < shift ? bos : ids[c * ctx + j - shift];
+        const size_t next = c * ctx + ctx - shift; /* the next chunk's first token in ids */
         for (size_t r = 0; r < n_sessions && !st; r++) {
             rqm_session_reset(sessions[r]);
             if ((st = rqm_session_eval_seq(sessions[r], bos, chunk, ctx, 1, logits))) break;
-            for (size_t t = first; t < ctx; t++) {
-                const size_t j = c * (ctx - first) + (t - first);
+            for (size_t t = first; t < end; t++) {
+                const size_t j = c * (end - first) + (t - first);
                 double *lp = r == 0 ? base + (t - first) * V : lq;
                 log_softmax(logits + t * V, V, lp);
                 /* logits at t predict token t + 1; the chunk's last predicts the next chunk's first */
-                const int32_t target = t + 1 < ctx ? chunk[t + 1] : (c * ctx + ctx < n_ids ? ids[c * ctx + ctx] : -1);
+                const int32_t target = t + 1 < ctx ? chunk[t + 1] : (next < n_ids ? ids[next] : -1);
                 if (target >= 0 && (size_t)target < V) out[r].nll -= lp[target], out[r].n_targets++;
                 if (r == 0) continue;
                 const double *pb = base + (t - first) * V;
@@ -120,6 +129,6 @@ rq_status rqm_perplexity_run(rqm_session *const *sessions, size_t n_sessions, co
         w->kld_p99 = k[(size_t)(0.99 * (double)(n_scored - 1))];
         w->top1 = (double)n_top1[r] / (double)n_scored;
     }
-    free(logits), free(base), free(lq), free(kld), free(n_top1);
+    free(logits), free(base), free(lq), free(kld), free(n_top1), free(chunk);
     return st;
 }

@@ -20,13 +20,22 @@ typedef struct {
      * (rqm_session_eval_seq; bos = rqm_tokenizer_seq_bos when that is ≥ 0) */
     int add_bos;
     int32_t bos;
+    /* llamacpp: llama-perplexity's exact chunks, for a cross-check against it
+     * (bench/llamacpp_peer.sh): with add_bos the token stream is BOS, ids[0],
+     * ids[1], .. (chunk c: BOS, ids[c·ctx], .., ids[c·ctx + ctx − 2]; llama.cpp
+     * tokenizes the text with its BOS and then puts BOS in place of each
+     * chunk's first token), and positions ctx/2 .. ctx − 2 are scored (the last
+     * position, which predicts the next chunk's first token, is not). 0: the
+     * chunks above and positions ctx/2 .. ctx − 1. */
+    int llamacpp;
 } rqm_ppl_config;
 
 typedef struct {
     double nll;        /* Σ −log p(target) over the scored positions that have a target   */
     size_t n_targets;  /* those positions (the text's last token has no next one)          */
     double ppl;        /* exp(nll / n_targets)                                             */
-    size_t n_scored;   /* scored positions: n_chunks · (ctx − ctx/2); KLD and top-1 over them */
+    size_t n_scored;   /* scored positions: n_chunks · (ctx − ctx/2) (− n_chunks with llamacpp);
+                          KLD and top-1 over them */
     double kld_mean;   /* KL(reference ‖ this) in nats per position: mean and 99th percentile */
     double kld_p99;    /* (element ⌊0.99 (n_scored − 1)⌋ of the sorted values); 0 for the reference */
     double top1;       /* fraction of positions whose argmax matches the reference's; 1 for it */

@@ -313,7 +313,7 @@ static void test_model_tiny_perplexity(void) {
     for (int i = 0; i < N_IDS; i++) ids[i] = (int32_t)(rq_rng_next(&rng) % V);
     rqm_session *s[2] = {tiny_session(tm.m, "f32", 0, 1), tiny_session(tm.m, "turbo1", 0, 1)};
     size_t calls[3] = {0};
-    rqm_ppl_config pc = {CTX, CHUNKS, V, progress_count, calls, 0, -1};
+    rqm_ppl_config pc = {CTX, CHUNKS, V, progress_count, calls, 0, -1, 0};
     rqm_ppl_result res[2];
     CHECK_OK(rqm_perplexity_run(s, 2, ids, N_IDS, &pc, res));
     CHECK(calls[0] == CHUNKS * 2 && calls[1] == calls[2] && calls[2] == CHUNKS * 2, "progress: %zu calls, %zu/%zu",
@@ -430,6 +430,32 @@ static void test_model_tiny_perplexity(void) {
         CHECK(memcmp(la, lb, CTX * V * sizeof *la) == 0, "bos < 0: rqm_session_eval");
     }
     free(la), free(lb);
+    /* llamacpp: llama-perplexity's chunks — the stream BOS, ids[0], .. cut
+     * into chunks (each starting with BOS), positions FIRST .. CTX − 2 scored:
+     * the same NLL as each such chunk run alone (n_ids = CTX: its last
+     * position has no target), summed */
+    int32_t stream[2 * CTX];
+    stream[0] = bos;
+    memcpy(stream + 1, ids, (2 * CTX - 1) * sizeof *stream);
+    rqm_ppl_config pl = pc;
+    pl.n_chunks = 2, pl.add_bos = 1, pl.bos = bos, pl.llamacpp = 1;
+    rqm_ppl_result rl[2], rc[2];
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, N_IDS, &pl, rl));
+    double nll_c[2] = {0, 0};
+    size_t nt_c = 0;
+    for (int c = 0; c < 2; c++) {
+        CHECK_OK(rqm_perplexity_run(s, 2, stream + c * CTX, CTX, &pb, rc));
+        nll_c[0] += rc[0].nll, nll_c[1] += rc[1].nll, nt_c += rc[0].n_targets;
+    }
+    CHECK(rl[0].n_targets == nt_c && nt_c == 2 * (CTX - FIRST - 1) && rl[1].n_scored == nt_c,
+          "llamacpp: %zu targets, %zu scored", rl[0].n_targets, rl[1].n_scored);
+    CHECK(fabs(rl[0].nll - nll_c[0]) < 1e-12 * nll_c[0] && fabs(rl[1].nll - nll_c[1]) < 1e-12 * nll_c[1],
+          "llamacpp: nll %.12g vs %.12g, %.12g vs %.12g", rl[0].nll, nll_c[0], rl[1].nll, nll_c[1]);
+    pl.add_bos = 0, pl.n_chunks = 1; /* no BOS: chunks from ids itself, the last position unscored */
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, N_IDS, &pl, rl));
+    CHECK_OK(rqm_perplexity_run(s, 2, ids, CTX, &pr, rc));
+    CHECK(rl[0].nll == rc[0].nll && rl[0].n_targets == CTX - FIRST - 1, "llamacpp without BOS: nll %.9g vs %.9g",
+          rl[0].nll, rc[0].nll);
     rqm_session_free(s[0]), rqm_session_free(s[1]);
     free(dl), free(lf), free(lq);
     tiny_close(&tm);
