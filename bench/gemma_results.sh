@@ -38,13 +38,13 @@ CONFIGS=${CONFIGS:-f16/f16,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo3/turbo3,tur
 CONFIGS2=${CONFIGS2:-q8_0/q8_0,turbo5/turbo5,turbo4/turbo4,turbo2/turbo2,turbo4/turbo3,dense3/dense3}
 LONG_CONFIGS=${LONG_CONFIGS:-f16/f16,q4_0/q4_0,turbo3/turbo3,q4_0/turbo3}
 LONG_CONFIGS2=${LONG_CONFIGS2:-q4_0h/q4_0h,turbo5/turbo3,turbo4/turbo3,turbo4/turbo2}
-PPL="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS"
+PPL="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS"
 run perplexity.md $PPL
-PPL2="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS2"
+PPL2="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS2"
 run perplexity2.md $PPL2
-L0="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS"
+L0="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS"
 run perplexity_2048.md $L0
-L2="perplexity -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS2"
+L2="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS2"
 run perplexity2_2048.md $L2
 # decode speed, f16 vs turbo3 side by side at 2048 context, and a profile of one step
 DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3"
@@ -55,7 +55,7 @@ else
     "$B/bench/decode_profile" $DEC > "$OUT/decode.md.tmp"
     mv "$OUT/decode.md.tmp" "$OUT/decode.md"
 fi
-FID="fidelity -m gemma3 --ctx 1024 --chunks 1 --threads 2"
+FID="fidelity --no-norm-correct --no-centre-keys -m gemma3 --ctx 1024 --chunks 1 --threads 2"
 for t in turbo3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
@@ -68,7 +68,7 @@ KBP=""
 if [ "${KB:-0}" = 1 ]; then
     run calibrate.txt calibrate -m gemma3 -f "$TEXT" --offset 100000 --ctx 512 --n-tokens 1024 --threads 2 \
         -o "$OUT/key_basis.gguf"
-    KBP="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $OUT/key_basis.gguf --configs turbo3/turbo3,turbo4/turbo2,q4_0/q4_0"
+    KBP="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $OUT/key_basis.gguf --configs turbo3/turbo3,turbo4/turbo2,q4_0/q4_0"
     run perplexity_kb.md $KBP
 fi
 
@@ -76,7 +76,7 @@ fi
 # the city of" is the prompt where it names Paris)
 GEN_TYPES="f32 f16 q8_0 q4_0 q4_0h turbo5 turbo4 turbo3 turbo2 turbo3p rotor3"
 for t in $GEN_TYPES; do
-    run "generate_$t.txt" generate -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
+    run "generate_$t.txt" generate --no-norm-correct --no-centre-keys -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
 done
 
 python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" "$PPL2" "$L2" <<'PY'

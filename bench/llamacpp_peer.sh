@@ -62,7 +62,7 @@ for M in ${MODELS:-gemma3}; do
     common="-m $G -f $TEXT -c 512 --chunks $CHUNKS -t 2"
     # our rows: f32 (the reference), f16, q4_0, q4_0h on llama-perplexity's chunks
     [ -s "$RUNS/${M}_ours.md" ] ||
-        "$B/rotorquant" perplexity -m "$M" --ctx 512 --chunks "$CHUNKS" --threads 2 --llamacpp-chunks \
+        "$B/rotorquant" perplexity --no-norm-correct --no-centre-keys -m "$M" --ctx 512 --chunks "$CHUNKS" --threads 2 --llamacpp-chunks \
             --configs f16/f16,q4_0/q4_0,q4_0h/q4_0h > "$RUNS/${M}_ours.md"
     O="$RUNS/${M}_ours.md"
     # llama.cpp: f16 cache (and the KLD base), f32 if it accepts it

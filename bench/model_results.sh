@@ -29,9 +29,9 @@ CHUNKS=${CHUNKS:-8}
 CONFIGS=f16/f16,q8_0/q8_0,q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,turbo5/turbo4,turbo4/turbo4,turbo4/turbo3,turbo4/turbo2,turbo3/turbo3,turbo3p/turbo3,rotor3/rotor3,dense3/dense3,planar3/planar3,iso3/iso3,q8_0/turbo3
 NC_CONFIGS=turbo5/turbo3,turbo4/turbo4,turbo4/turbo2,turbo3/turbo3
 
-PPL="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS --decode-ctx 512,2048"
+PPL="perplexity --no-norm-correct --no-centre-keys --ctx 512 --chunks $CHUNKS --threads 2 --configs $CONFIGS --decode-ctx 512,2048"
 run perplexity.md $PPL
-NC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
+NC="perplexity --no-centre-keys --ctx 512 --chunks $CHUNKS --threads 2 --norm-correct --configs $NC_CONFIGS"
 run perplexity_nc.md $NC
 # A calibrated key basis (rotorquant calibrate), one for every run below:
 # bases per key-position range (0, 256, 512, 1024) from 2 × 2064 tokens the
@@ -40,17 +40,17 @@ KB="$OUT/key_basis.gguf"
 CAL="calibrate --ctx 2064 --n-tokens 4128 --threads 2 -o $KB"
 run calibrate.txt $CAL
 KB_CONFIGS=turbo3/turbo3,turbo4/turbo2,turbo3/turbo2,turbo4/turbo3,q4_0/q4_0
-KBP="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --configs $KB_CONFIGS"
+KBP="perplexity --no-norm-correct --no-centre-keys --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --configs $KB_CONFIGS"
 run perplexity_kb.md $KBP
-KBNC="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --norm-correct --configs turbo3/turbo3,turbo4/turbo2"
+KBNC="perplexity --no-centre-keys --ctx 512 --chunks $CHUNKS --threads 2 --key-basis $KB --norm-correct --configs turbo3/turbo3,turbo4/turbo2"
 run perplexity_kb_nc.md $KBNC
 
 LC=${LONG_CHUNKS:-3}
-L0="perplexity --ctx 2048 --chunks $LC --threads 2 --configs f16/f16,q4_0/q4_0,turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
+L0="perplexity --no-norm-correct --no-centre-keys --ctx 2048 --chunks $LC --threads 2 --configs f16/f16,q4_0/q4_0,turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
 run perplexity_2048.md $L0
-L1="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --configs turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
+L1="perplexity --no-norm-correct --no-centre-keys --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --configs turbo4/turbo2,turbo3/turbo3 --decode-ctx 2048"
 run perplexity_2048_kb.md $L1
-L2="perplexity --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
+L2="perplexity --no-centre-keys --ctx 2048 --chunks $LC --threads 2 --key-basis $KB --norm-correct --configs turbo4/turbo2,turbo3/turbo3"
 run perplexity_2048_kb_nc.md $L2
 # Ablation (turbo3/turbo3): one basis for every position (--ranges 1)
 # calibrated on 512, 2064 and 8192 positions, and a 512-position one from
@@ -60,13 +60,13 @@ run calibrate_single512.txt calibrate --ctx 512 --ranges 1 --threads 2 -o $OUT/k
 run calibrate_single2064.txt calibrate --ctx 2064 --n-tokens 4128 --ranges 1 --threads 2 -o $OUT/kb_single2064.gguf
 run calibrate_single8192.txt calibrate -f $TEXT --offset 600000 --ctx 8192 --n-tokens 8192 --ranges 1 --threads 2 -o $OUT/kb_single8192.gguf
 run calibrate_austen512.txt calibrate -f $TEXT --offset 600000 --ctx 512 --threads 2 -o $OUT/kb_austen512.gguf
-AB="perplexity --ctx 512 --chunks $CHUNKS --threads 2 --configs turbo3/turbo3"
-AB2="perplexity --ctx 2048 --chunks $LC --threads 2 --configs turbo3/turbo3"
+AB="perplexity --no-norm-correct --no-centre-keys --ctx 512 --chunks $CHUNKS --threads 2 --configs turbo3/turbo3"
+AB2="perplexity --no-norm-correct --no-centre-keys --ctx 2048 --chunks $LC --threads 2 --configs turbo3/turbo3"
 for b in single512 single2064 single8192 austen512; do
     run ablation_$b.md $AB --key-basis $OUT/kb_$b.gguf
 done
 run ablation_single2064_2048.md $AB2 --key-basis $OUT/kb_single2064.gguf
-FID="fidelity --ctx 512 --chunks 2 --threads 2"
+FID="fidelity --no-norm-correct --no-centre-keys --ctx 512 --chunks 2 --threads 2"
 for t in turbo3 rotor3 q4_0; do
     run "fidelity_$t.md" $FID -ctk $t -ctv $t
 done
