@@ -851,17 +851,6 @@ static rqm_gguf *real_gguf(void) {
     return g;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RQ_TEST_SLOW_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RQ_TEST_SLOW_BUILD 1
-#endif
-#endif
-#ifndef RQ_TEST_SLOW_BUILD
-#define RQ_TEST_SLOW_BUILD 0
-#endif
-
 /* Encodings verified against HF tokenizers (see the file comment) on the
  * GGUF's vocab and merges. */
 static void test_tokenizer_real_model(void) {
@@ -878,9 +867,9 @@ static void test_tokenizer_real_model(void) {
         CHECK(st == RQ_OK, "from_gguf: %s (%s)", rq_status_str(st), err);
         if (dt < best) best = dt;
     }
-    /* budget: 50 ms (measured ~10 ms at -O2); sanitizers slow everything */
+    /* reported, not asserted: speed belongs to benchmarks, not tests (a
+     * 50 ms bound here failed under a load average of 15) */
     TEST_NOTE("49152 tokens + 48900 merges built in %.1f ms", best);
-    CHECK(best < (RQ_TEST_SLOW_BUILD ? 500.0 : 50.0), "tokenizer build took %.1f ms", best);
     if (t) {
         CHECK(rqm_tokenizer_n_vocab(t) == 49152, "n_vocab %zu", rqm_tokenizer_n_vocab(t));
         CHECK(rqm_tokenizer_bos(t) == 1 && rqm_tokenizer_eos(t) == 2, "bos %d eos %d", (int)rqm_tokenizer_bos(t),
