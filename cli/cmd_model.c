@@ -63,6 +63,7 @@ typedef struct {
     double kv_bits[MAX_BUDGETS]; /* --kv-bits B,..: per-layer types within B bits/value */
     int n_kv_bits;
     int json, f16, norm_correct, llamacpp;
+    int kv_tcq; /* --kv-family tcq: the budget picks among tcq2..5 (and turbo1) */
 } mopts;
 
 typedef struct {
@@ -220,7 +221,7 @@ typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
     O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW, O_KV_BITS, O_NO_NORM_CORRECT, O_NO_CENTRE_KEYS,
-    O_LLAMACPP,
+    O_LLAMACPP, O_KV_FAMILY,
 } opt_id;
 
 static const struct {
@@ -258,6 +259,7 @@ static const struct {
     {"--centre-window", NULL, O_CENTRE_WINDOW, 1, GEN | PPL | FID},
     {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL | FID},
     {"--llamacpp-chunks", NULL, O_LLAMACPP, 0, PPL},
+    {"--kv-family", NULL, O_KV_FAMILY, 1, GEN | PPL | FID},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -396,6 +398,11 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
             if (parse_long(v, 1, 1 << 20, &o->centre_window)) want = "a number of positions in 1 .. 2^20";
             break;
         case O_LLAMACPP: o->llamacpp = 1; break;
+        case O_KV_FAMILY:
+            if (!strcmp(v, "tcq")) o->kv_tcq = 1;
+            else if (!strcmp(v, "turbo")) o->kv_tcq = 0;
+            else want = "turbo or tcq";
+            break;
         }
         if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
@@ -502,8 +509,14 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
  * --norm-correct say. */
 #define SENS_TOKENS 512
 static void progress(const char *what, size_t done, size_t total);
-static const char *const BUDGET_TYPES[] = {"turbo1", "turbo2", "turbo3", "turbo4", "turbo5"};
+/* Candidates per bit width 1..5: turbo, or (--kv-family tcq) the trellis
+ * codes where they exist (tcq2..5; 1 bit stays turbo1). */
+static const char *const BUDGET_TURBO[] = {"turbo1", "turbo2", "turbo3", "turbo4", "turbo5"};
+static const char *const BUDGET_TCQ[] = {"turbo1", "tcq2", "tcq3", "tcq4", "tcq5"};
 #define N_BUDGET_TYPES 5
+#define BUDGET_TYPES (o->kv_tcq ? BUDGET_TCQ : BUDGET_TURBO)
+/* the bit width digit of a candidate's name ("turbo3", "tcq3") */
+static char budget_digit(const char *name) { return name[strlen(name) - 1]; }
 
 typedef struct {
     double *cost_k, *cost_v; /* [n_layers][N_BUDGET_TYPES] */
@@ -562,9 +575,10 @@ static rq_status budget_row(const model *m, const mopts *o, budget_state *b, int
     dk[L] = dv[L] = 0;
     *kv = (kv_pair){"turbo3", "turbo3", lk, lv, o->kv_bits[i]};
     fprintf(stderr,
-            "kv-bits %.2f: %.4f bits/value at %ld positions%s; turbo bits per layer 0..%d: K %s / V %s (output-error "
+            "kv-bits %.2f: %.4f bits/value at %ld positions%s; %s bits per layer 0..%d: K %s / V %s (output-error "
             "cost %.4f, measured on %d tokens of the model's own text in %.0f s)\n",
-            o->kv_bits[i], bits, n_ctx, o->centre_keys ? " (μ and the sink included)" : "", L - 1, dk, dv, cost,
+            o->kv_bits[i], bits, n_ctx, o->centre_keys ? " (μ and the sink included)" : "",
+            o->kv_tcq ? "tcq (1: turbo1)" : "turbo", L - 1, dk, dv, cost,
             SENS_TOKENS, b->seconds);
     return RQ_OK;
 }
@@ -755,7 +769,8 @@ int cmd_perplexity(int argc, char **argv) {
         char tk[64], tv[64], dk[4097] = "", dv[4097] = "";
         snprintf(tk, sizeof tk, "%s", kv[r].k), snprintf(tv, sizeof tv, "%s", kv[r].v);
         if (kv[r].lk) {
-            for (int l = 0; l < m.hp->n_layers && l < 4096; l++) dk[l] = kv[r].lk[l][5], dv[l] = kv[r].lv[l][5];
+            for (int l = 0; l < m.hp->n_layers && l < 4096; l++)
+                dk[l] = budget_digit(kv[r].lk[l]), dv[l] = budget_digit(kv[r].lv[l]);
             dk[m.hp->n_layers] = dv[m.hp->n_layers] = 0;
             snprintf(tk, sizeof tk, "kv-bits %.2f", kv[r].budget), snprintf(tv, sizeof tv, "per layer");
         }
@@ -767,8 +782,8 @@ int cmd_perplexity(int argc, char **argv) {
                    jnum(b2, "%.6f", w->ppl - ppl0), w->kld_mean, w->kld_p99, w->top1,
                    o.centre_keys && strcmp(kv[r].k, "f32") ? "true" : "false", o.norm_correct ? "true" : "false");
             if (kv[r].lk)
-                printf(", \"kv_bits\": %.4f, \"layer_turbo_bits_k\": \"%s\", \"layer_turbo_bits_v\": \"%s\"",
-                       kv[r].budget, dk, dv);
+                printf(", \"kv_bits\": %.4f, \"kv_family\": \"%s\", \"layer_bits_k\": \"%s\", \"layer_bits_v\": \"%s\"",
+                       kv[r].budget, o.kv_tcq ? "tcq" : "turbo", dk, dv);
             for (int i = 0; i < o.n_decode_ctx; i++)
                 printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], decode_tps[r][i]);
             printf("}%s\n", r + 1 < n_rows ? "," : "");
@@ -783,11 +798,12 @@ int cmd_perplexity(int argc, char **argv) {
     if (o.json) printf("]}\n");
     for (int r = 0; !o.json && r < n_rows; r++) /* the per-layer choices of --kv-bits rows */
         if (kv[r].lk) {
-            printf("%skv-bits %.2f, turbo bits of layers 0..%d: K ", r == 1 + o.n_cfg ? "\n" : "", kv[r].budget,
+            printf("%skv-bits %.2f, %s bits of layers 0..%d: K ", r == 1 + o.n_cfg ? "\n" : "", kv[r].budget,
+                   o.kv_tcq ? "tcq (1: turbo1)" : "turbo",
                    m.hp->n_layers - 1);
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lk[l][5]);
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(budget_digit(kv[r].lk[l]));
             printf(" / V ");
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lv[l][5]);
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(budget_digit(kv[r].lv[l]));
             printf("\n");
         }
     rc = 0;

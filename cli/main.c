@@ -52,7 +52,7 @@ static const struct {
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
      "             [-b N] [--key-basis B.gguf] [--no-norm-correct] [--no-centre-keys] [--centre-window N]\n"
-     "             [--kv-bits B]\n"
+     "             [--kv-bits B [--kv-family turbo|tcq]]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -68,7 +68,9 @@ static const struct {
      "                        N = --centre-window, 64) with position 0 exact in fp16\n"
      "    --kv-bits B         per-layer K/V types (turbo1..5) within B bits/value, every stored\n"
      "                        bit counted, from costs measured on 512 tokens of the model's own\n"
-     "                        text (printed); overrides -ctk/-ctv\n"},
+     "                        text (printed); overrides -ctk/-ctv\n"
+     "    --kv-family tcq     the budget's 2..5-bit candidates are the trellis codes tcq2..5\n"
+     "                        (1 bit: turbo1); default turbo\n"},
     {"perplexity", cmd_perplexity,
      "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
      "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--kv-bits B,..] [--no-norm-correct]\n"
@@ -84,8 +86,8 @@ static const struct {
      "    --llamacpp-chunks  llama-perplexity's exact chunks and scored positions (the\n"
      "                  stream starts with BOS when the model adds one; the last position\n"
      "                  of a chunk is not scored), to compare with llama.cpp's numbers\n"
-     "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window:\n"
-     "    as for generate\n"},
+     "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window,\n"
+     "    --kv-family: as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
      "             [--kv-bits B] [--no-norm-correct] [--no-centre-keys] [--json]\n"
@@ -93,8 +95,8 @@ static const struct {
      "\n"
      "    One K/V pair (-ctk/-ctv, default turbo3) against exact attention, every position a\n"
      "    query, on an f32 forward pass. --ctx N: tokens per chunk (512); --chunks N: at most N\n"
-     "    chunks (2). -t N, -b N, --seed S, --kv-bits, --no-norm-correct, --no-centre-keys,\n"
-     "    --centre-window: as for generate.\n"},
+     "    chunks (2). -t N, -b N, --seed S, --kv-bits, --kv-family, --no-norm-correct,\n"
+     "    --no-centre-keys, --centre-window: as for generate.\n"},
     {"dump-kv", cmd_dump_kv,
      "  dump-kv    [-m MODEL] [-f TEXT] -o DIR [--layers L,..] [--n-tokens N] [--offset N] [--f16]\n"
      "                                                 real post-RoPE Q, K, V to .npy\n"
