@@ -36,7 +36,7 @@ run() {
 }
 
 # ---- help --------------------------------------------------------------------
-for c in bench eval types generate perplexity fidelity dump-kv calibrate; do
+for c in bench eval types generate perplexity fidelity dump-kv calibrate batched; do
     "$RQ" "$c" --help >"$tmp/out" 2>"$tmp/err"
     if [ $? -eq 0 ] && grep -q "^usage: rotorquant $c " "$tmp/out" && [ ! -s "$tmp/err" ]; then ok "$c --help"
     else bad "$c --help"; fi
@@ -58,6 +58,9 @@ run "calibrate --offset without -f" 2 "--offset applies to -f TEXT" "$RQ" calibr
 run "bench --types names the bad type" 2 "'nope'" "$RQ" bench --types turbo3,nope
 run "types: unknown option" 2 "unknown or incomplete option '--bogus'" "$RQ" types --bogus
 run "eval: unknown option" 2 "unknown option '--bogus'" "$RQ" eval --type turbo3 --keys k.npy --bogus 1
+run "batched --sequences names the bad item" 2 "bad item 'x' in '1,x'" "$RQ" batched --sequences 1,x
+run "batched --mem-budget unit" 2 "bad value for --mem-budget: '1XB'" "$RQ" batched --mem-budget 1XB
+run "batched: --types or -ctk" 2 "either --types or -ctk/-ctv" "$RQ" batched --types turbo3 -ctk f16
 run "RQ_SIMD=bogus" 2 "unknown SIMD level 'bogus'" env RQ_SIMD=bogus "$RQ" types
 run "RQ_SIMD=scalar" 0 "" env RQ_SIMD=scalar "$RQ" types
 
@@ -102,6 +105,15 @@ else
     "$RQ" generate -p "Hi" -n 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q "generated 1 tokens - tok/s" "$tmp/err"; then ok "generate -n 1: decode speed undefined, '-'"
     else bad "generate -n 1: decode speed undefined, '-'"; fi
+    # batched: a tiny run of 3 sequences (forked, then distinct copies); the
+    # capacity by page arithmetic is what allocating finds
+    for fill in "" --distinct; do
+        "$RQ" batched --sequences 1,3 --ctx 16 --steps 2 --types turbo3 --mem-budget 8MiB --json $fill \
+            >"$tmp/out" 2>"$tmp/err"
+        if [ $? -eq 0 ] && grep -q '"sequences": 3, "ctx": 16,' "$tmp/out" &&
+            grep -q '"by_pages": 6, "by_alloc": 6, "f16_by_pages": 1}' "$tmp/out"; then ok "batched $fill: runs and capacity"
+        else bad "batched $fill: runs and capacity"; fi
+    done
     printf 'Hello world' >"$tmp/two.txt" # two tokens: the scored one has no next token
     "$RQ" perplexity -f "$tmp/two.txt" --ctx 2 --chunks 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q '^| f32 | f32 | 32.000 | 46080 | - | - |' "$tmp/out"; then ok "perplexity 0/0 prints '-'"
@@ -135,6 +147,7 @@ if [ ! -f "$GEMMA" ]; then
 else
     "$RQ" generate -m gemma3 -p "The capital of France is the city of" -n 4 -ctk f16 -ctv f16 >"$tmp/out" 2>"$tmp/err"
     if grep -q "Paris" "$tmp/out"; then ok "generate -m gemma3: Paris"; else bad "generate -m gemma3: Paris"; fi
+    run "batched -m gemma3: llama models only" 1 "llama-architecture" "$RQ" batched -m "$GEMMA"
     if [ ! -f "$TEXT" ]; then
         skip=$((skip + 1))
         echo "  skip cli: fidelity -m gemma3: evaluation text not found at $TEXT (run \`make evaltext\`)"
