@@ -52,7 +52,7 @@ static const struct {
      "  types  [--dims D]                              the type registry with exact sizes\n"},
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
-     "             [-b N] [--key-basis B.gguf] [--norm-correct]\n"
+     "             [-b N] [--key-basis B.gguf] [--norm-correct] [--prompt-cache FILE]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -62,7 +62,10 @@ static const struct {
      "    --seed S    sampling and quantizer seed (42)      -t N      threads (2)\n"
      "    -b N        tokens per forward batch (256)\n"
      "    --key-basis B.gguf  keys in a calibrated basis (`rotorquant calibrate`)\n"
-     "    --norm-correct      store |x|/|x^| so decoded vectors keep their norm\n"},
+     "    --norm-correct      store |x|/|x^| so decoded vectors keep their norm\n"
+     "    --prompt-cache FILE  after the prompt, save its KV cache and token ids to FILE; a later\n"
+     "                run reuses the longest common token prefix and prefills only the rest (same\n"
+     "                model, cache types, seed and key basis; otherwise a warning and a full prefill)\n"},
     {"batched", cmd_batched,
      "  batched    [-m MODEL] [--sequences 1,8,32] [--ctx 512,4096] [-ctk T -ctv T | --types T,..]\n"
      "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--json]\n"

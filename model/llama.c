@@ -424,11 +424,13 @@ rq_status rqm_session_restore(rqm_session *s, const void *data, size_t n_bytes, 
     if (n_keep > (size_t)s->cfg.n_ctx) return RQ_ERR_RANGE;
     rqm_session_reset(s);
     rq_status st = rq_cache_seq_remove(s->cache, 0);
-    if (!st) st = rq_cache_seq_load_mem(s->cache, 0, data, n_bytes);
-    if (!st && rq_cache_seq_n_tokens(s->cache, 0, 0) < n_keep) st = RQ_ERR_RANGE;
+    if (!st) st = rq_cache_seq_load_mem(s->cache, 0, data, n_bytes); /* all or nothing */
+    const int loaded = !st;
+    if (!st && rq_cache_seq_n_tokens(s->cache, 0, 0) < n_keep)
+        st = RQ_ERR_RANGE; /* (rq_last_error keeps no message of this) */
     if (!st) st = rq_cache_seq_truncate(s->cache, 0, n_keep);
-    if (st) {
-        (void)rq_cache_seq_remove(s->cache, 0); /* absent after a failed load: harmless */
+    if (st) { /* sequence 0 back, empty; the failing call's message stays */
+        if (loaded) (void)rq_cache_seq_remove(s->cache, 0);
         rq_status st2 = rq_cache_seq_add(s->cache, 0);
         s->broken = st2 != RQ_OK;
         return st;

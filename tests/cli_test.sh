@@ -105,6 +105,32 @@ else
     "$RQ" generate -p "Hi" -n 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q "generated 1 tokens - tok/s" "$tmp/err"; then ok "generate -n 1: decode speed undefined, '-'"
     else bad "generate -n 1: decode speed undefined, '-'"; fi
+    # --prompt-cache: the second run restores the prompt and prints what the
+    # first printed (greedy); a changed prompt reuses the common prefix and
+    # prints what a run without the cache prints; a corrupt file: a warning
+    P="The quick brown fox jumps over the lazy dog. Once upon a time, in a land far away, there lived"
+    for t in f16 turbo3; do
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out1" 2>"$tmp/err1"
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "reused 0 of" "$tmp/err1" && grep -q "saved$" "$tmp/err1" && grep -q "reused 22 of 23 prompt tokens" "$tmp/err" &&
+            cmp -s "$tmp/plain" "$tmp/out1" && cmp -s "$tmp/plain" "$tmp/out"; then ok "generate --prompt-cache ($t): the same greedy text"
+        else bad "generate --prompt-cache ($t): the same greedy text"; fi
+        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "reused 23 of 25 prompt tokens, prefilled 2" "$tmp/err" && cmp -s "$tmp/plain" "$tmp/out"; then
+            ok "generate --prompt-cache ($t): a longer prompt reuses the common prefix"
+        else bad "generate --prompt-cache ($t): a longer prompt reuses the common prefix"; fi
+    done
+    "$RQ" generate -p "$P" -n 2 -ctk turbo3 -ctv turbo3 --prompt-cache "$tmp/pc.f16" >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && [ "$(grep -c warning "$tmp/err")" -eq 1 ] && grep -q "saved with types f16/f16" "$tmp/err" &&
+        grep -q "reused 0 of 23" "$tmp/err"; then ok "generate --prompt-cache: other cache types, one warning, a full prefill"
+    else bad "generate --prompt-cache: other cache types, one warning, a full prefill"; fi
+    head -c 200 "$tmp/pc.turbo3" >"$tmp/pc.cut"
+    "$RQ" generate -p "$P" -n 2 -ctk turbo3 -ctv turbo3 --prompt-cache "$tmp/pc.cut" >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && [ "$(grep -c warning "$tmp/err")" -eq 1 ] && grep -q "do not hold" "$tmp/err"; then
+        ok "generate --prompt-cache: a truncated file, one warning"
+    else bad "generate --prompt-cache: a truncated file, one warning"; fi
     # batched: a tiny run of 3 sequences (forked, then distinct copies); the
     # capacity by page arithmetic is what allocating finds
     for fill in "" --distinct; do

@@ -24,6 +24,7 @@
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
+#include "../model/prompt_cache.h"
 #include "../model/roundtrip.h"
 #include "../model/sample.h"
 #include "../model/tokenizer.h"
@@ -1050,10 +1051,92 @@ static void test_model_tiny_batched_decode(void) {
     tiny_close(&tm);
 }
 
+/* The prompt cache (model/prompt_cache.c): save after a prompt, load with
+ * the same, a changed and a foreign prompt; another model's identity, a
+ * truncated or corrupt file: an error and a reset, usable session. */
+static void test_model_tiny_prompt_cache(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        TEST_NOTE("load: %s", tm.err);
+        tiny_close(&tm);
+        return;
+    }
+    char path[64], bad[80], err[512];
+    snprintf(path, sizeof path, "/tmp/rq_test_pc.%ld", (long)getpid());
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    const uint64_t id = rqm_model_identity(tm.g, rqm_llama_hparams_of(tm.m));
+    enum { N = 12 };
+    int32_t a[N], b[N];
+    for (int i = 0; i < N; i++) a[i] = b[i] = (int32_t)((7 * i + 3) % T_VOCAB);
+    b[8] = (b[8] + 1) % T_VOCAB; /* b shares a's first 8 tokens */
+    float *want = malloc(T_VOCAB * sizeof *want), *got = malloc(T_VOCAB * sizeof *got);
+    rqm_session *s = tiny_session(tm.m, "turbo3", 0, 1);
+    CHECK_OK(rqm_session_eval(s, a, N, 0, want));
+    CHECK_OK(rqm_prompt_cache_save(path, id, a, N, s, err, sizeof err));
+    size_t reused = 99;
+    int same = 0;
+    /* the same prompt: all but the last token restored */
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, a, N, &reused, &same, err, sizeof err));
+    CHECK(reused == N - 1 && same && rqm_session_pos(s) == N - 1, "same prompt: %zu of %d reused", reused, N);
+    CHECK_OK(rqm_session_eval(s, a + reused, N - reused, 0, got));
+    CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "restored + the rest = the whole prompt's logits");
+    /* a changed prompt: the common prefix */
+    rqm_session *r = tiny_session(tm.m, "turbo3", 0, 1);
+    CHECK_OK(rqm_session_eval(r, b, N, 0, want));
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, b, N, &reused, &same, err, sizeof err));
+    CHECK(reused == 8 && !same, "changed prompt: the 8 common tokens reused (%zu)", reused);
+    CHECK_OK(rqm_session_eval(s, b + reused, N - reused, 0, got));
+    CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "common prefix + the rest = the changed prompt's logits");
+    /* a shorter prompt, a foreign one */
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, a, 5, &reused, &same, err, sizeof err));
+    CHECK(reused == 4, "a prefix of the saved prompt: all but its last token");
+    int32_t c = (a[0] + 1) % T_VOCAB;
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, &c, 1, &reused, &same, err, sizeof err));
+    CHECK(reused == 0 && rqm_session_pos(s) == 0, "nothing in common: nothing restored");
+    /* refusals */
+    CHECK(rqm_prompt_cache_load(path, id ^ 1, s, a, N, &reused, &same, err, sizeof err) == RQ_ERR_FORMAT &&
+              strstr(err, "another model"),
+          "another model's cache: %s", err);
+    rqm_session *f = tiny_session(tm.m, "turbo4", 0, 1);
+    CHECK(rqm_prompt_cache_load(path, id, f, a, N, &reused, &same, err, sizeof err) == RQ_ERR_FORMAT &&
+              strstr(err, "types"),
+          "other cache types: %s", err);
+    FILE *in = fopen(path, "rb");
+    uint8_t *bytes = malloc(1 << 20);
+    const size_t len = in ? fread(bytes, 1, 1 << 20, in) : 0;
+    if (in) fclose(in);
+    CHECK(len > 48 + 4 * N, "file written (%zu bytes)", len);
+    int refused = 1;
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 4) { /* truncated */
+        FILE *o = fopen(bad, "wb");
+        if (o) fwrite(bytes, 1, cut, o), fclose(o);
+        refused &= rqm_prompt_cache_load(bad, id, s, a, N, &reused, &same, err, sizeof err) != RQ_OK && !reused;
+    }
+    for (size_t at = 0; at < len; at += 1 + at / 3) { /* one flipped bit */
+        bytes[at] ^= 4;
+        FILE *o = fopen(bad, "wb");
+        if (o) fwrite(bytes, 1, len, o), fclose(o);
+        bytes[at] ^= 4;
+        rq_status st = rqm_prompt_cache_load(bad, id, s, a, N, &reused, &same, err, sizeof err);
+        refused &= st != RQ_OK;
+    }
+    CHECK(refused, "every truncated or corrupted file refused");
+    CHECK(rqm_prompt_cache_load("/nonexistent/x", id, s, a, N, &reused, &same, err, sizeof err) == RQ_ERR_IO,
+          "a missing file");
+    CHECK_OK(rqm_session_eval(s, a, N, 0, got));
+    CHECK(rqm_session_pos(s) == N, "the session runs after the refusals");
+    remove(path), remove(bad);
+    free(bytes), free(want), free(got);
+    rqm_session_free(s), rqm_session_free(r), rqm_session_free(f);
+    tiny_close(&tm);
+}
+
 const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
     {"model_tiny_batched_decode", test_model_tiny_batched_decode},
+    {"model_tiny_prompt_cache", test_model_tiny_prompt_cache},
     {"model_tiny_perplexity", test_model_tiny_perplexity},
     {"model_sample_roundtrip", test_model_sample_roundtrip},
     {"model_tiny_unaligned", test_model_tiny_unaligned},
