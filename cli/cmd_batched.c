@@ -246,48 +246,48 @@ typedef struct {
     size_t bytes_logical, bytes_alloc;
 } result;
 
-/* B sequences at ctx (sequence 0 holds the prompt), `steps` timed steps. */
-static rq_status run_one(rqm_session *s, const bopts *o, long B, long ctx, const float *logits0, size_t n_vocab,
-                         result *r) {
-    rq_cache *c = rqm_session_cache_mut(s);
+/* One type's session while a (ctx, B) point is measured. */
+typedef struct {
+    rqm_session *s;
+    float *logits0; /* [n_vocab]: the prompt's last logits      */
+    float *logits;  /* [B][n_vocab]                             */
+    int32_t *tok;   /* [B] the next token of each sequence      */
+    double *t;      /* [steps] step times                       */
+} lane;
+
+/* Sequences 1 .. B get the prompt of sequence 0 (which stays as it is):
+ * forked, or loaded as copies of its saved bytes (--distinct). */
+static rq_status fill(lane *ln, const bopts *o, long B, size_t n_vocab) {
+    rq_cache *c = rqm_session_cache_mut(ln->s);
     rq_status st = RQ_OK;
-    int *ids = malloc((size_t)B * sizeof *ids);
-    int32_t *tok = malloc((size_t)B * sizeof *tok);
-    float *logits = malloc((size_t)B * n_vocab * sizeof *logits);
-    double *t = malloc((size_t)o->steps * sizeof *t);
     void *saved = NULL;
     size_t nb = 0;
-    if (!ids || !tok || !logits || !t) st = RQ_ERR_NOMEM;
-    if (!st && o->distinct) { /* the prompt's pages as bytes, loaded as copies */
+    if (o->distinct) {
         st = rq_cache_seq_save_mem(c, 0, NULL, 0, &nb);
         if (!st && !(saved = malloc(nb))) st = RQ_ERR_NOMEM;
         if (!st) st = rq_cache_seq_save_mem(c, 0, saved, nb, &nb);
     }
-    const int32_t first = rqm_argmax(logits0, n_vocab);
+    const int32_t first = rqm_argmax(ln->logits0, n_vocab);
     for (long b = 0; b < B && !st; b++) {
-        ids[b] = (int)b + 1; /* sequence 0 stays the pristine prompt */
-        tok[b] = first;
-        st = o->distinct ? rq_cache_seq_load_mem(c, ids[b], saved, nb) : rq_cache_seq_fork(c, 0, ids[b]);
+        ln->tok[b] = first;
+        st = o->distinct ? rq_cache_seq_load_mem(c, (int)b + 1, saved, nb) : rq_cache_seq_fork(c, 0, (int)b + 1);
     }
-    for (long k = 0; k < o->steps && !st; k++) {
-        double t0 = now_s();
-        st = rqm_session_decode(s, ids, tok, (size_t)B, logits);
-        t[k] = now_s() - t0;
-        for (long b = 0; b < B && !st; b++) tok[b] = rqm_argmax(logits + (size_t)b * n_vocab, n_vocab);
-    }
-    if (!st) {
-        qsort(t, (size_t)o->steps, sizeof *t, cmp_dbl);
-        r->step_s = o->steps % 2 ? t[o->steps / 2] : 0.5 * (t[o->steps / 2 - 1] + t[o->steps / 2]);
-        r->agg = (double)B / r->step_s;
-        r->per_seq = 1.0 / r->step_s;
-        r->bytes_logical = (size_t)B * (size_t)ctx * rq_cache_bytes_per_token(c);
-        /* the pool's pages in use: the prompt's (shared by the forks, or
-         * B + 1 copies) and the pages each sequence took since */
-        r->bytes_alloc = rq_cache_pages_in_use(c) * rq_cache_page_bytes(c);
-    }
-    for (long b = 0; b < B && ids; b++) (void)rq_cache_seq_remove(c, (int)b + 1);
-    free(ids), free(tok), free(logits), free(t), free(saved);
+    free(saved);
     return st;
+}
+
+/* One timed decode step of sequences 1 .. B; the next tokens greedy. */
+static rq_status step(lane *ln, const int *ids, long B, size_t n_vocab, double *secs) {
+    double t0 = now_s();
+    rq_status st = rqm_session_decode(ln->s, ids, ln->tok, (size_t)B, ln->logits);
+    *secs = now_s() - t0;
+    for (long b = 0; b < B && !st; b++) ln->tok[b] = rqm_argmax(ln->logits + (size_t)b * n_vocab, n_vocab);
+    return st;
+}
+
+static double median(double *t, size_t n) {
+    qsort(t, n, sizeof *t, cmp_dbl);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 int cmd_batched(int argc, char **argv) {
@@ -327,7 +327,6 @@ int cmd_batched(int argc, char **argv) {
     for (int i = 0; i < o.n_seqs; i++) max_b = o.seqs[i] > max_b ? o.seqs[i] : max_b;
     int rc = 1, from_text = 0;
     int32_t *prompt = NULL;
-    float *logits0 = NULL;
     result *res = calloc((size_t)o.n_types * (size_t)o.n_ctx * (size_t)o.n_seqs, sizeof *res);
     long *cap_pages = calloc((size_t)o.n_types * (size_t)o.n_ctx, sizeof *cap_pages);
     long *cap_alloc = calloc((size_t)o.n_types * (size_t)o.n_ctx, sizeof *cap_alloc);
@@ -337,7 +336,7 @@ int cmd_batched(int argc, char **argv) {
                   hp->n_ctx_train);
         goto done;
     }
-    if (!res || !cap_pages || !cap_alloc || !(logits0 = malloc((size_t)hp->n_vocab * sizeof *logits0)) ||
+    if (!res || !cap_pages || !cap_alloc ||
         !(prompt = prompt_ids(tok, (size_t)hp->n_vocab, (size_t)max_ctx, o.seed, &from_text))) {
         cli_fail(CMD, RQ_ERR_NOMEM, "buffers");
         goto done;
@@ -346,7 +345,8 @@ int cmd_batched(int argc, char **argv) {
         printf("# rotorquant batched: %s, %d layers, %d KV heads x %d, %ld threads, SIMD %s\n", path, hp->n_layers,
                hp->n_kv_heads, hp->head_dim, o.threads, rq_simd_name());
         printf("# each ctx: one %s prompt prefilled once into sequence 0, then %s; %ld decode steps of all B\n"
-               "# sequences timed one by one (median step; aggregate = B / step, per sequence = 1 / step)\n",
+               "# sequences timed one by one, the types taking turns step by step (so each sees the same machine\n"
+               "# load); median step; aggregate = B / step, per sequence = 1 / step\n",
                from_text ? "evaluation-text" : "pseudo-random-token",
                o.distinct ? "copied into B sequences of their own (distinct pages: B x the memory traffic)"
                           : "forked into B sequences (shared pages, as a server with one shared system prompt;\n"
@@ -356,38 +356,71 @@ int cmd_batched(int argc, char **argv) {
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         fflush(stdout);
     }
-    for (int ti = 0; ti < o.n_types; ti++) {
-        const char *tk = o.types[ti], *tv = tv_override ? tv_override : o.types[ti];
+    /* every type's session at once: the steps of the types take turns, so
+     * each type's median sees the same machine load (this matters on a
+     * shared machine; the ratios are the result) */
+    lane *lanes = calloc((size_t)o.n_types, sizeof *lanes);
+    int *ids = malloc((size_t)max_b * sizeof *ids);
+    if (!lanes || !ids) st = RQ_ERR_NOMEM;
+    for (long b = 0; ids && b < max_b; b++) ids[b] = (int)b + 1; /* sequence 0 stays the pristine prompt */
+    for (int ti = 0; ti < o.n_types && !st; ti++) {
         rqm_session_config sc;
         memset(&sc, 0, sizeof sc);
-        sc.type_k = tk, sc.type_v = tv;
+        sc.type_k = o.types[ti], sc.type_v = tv_override ? tv_override : o.types[ti];
         sc.seed = o.seed;
         sc.n_ctx = (int)(max_ctx + o.steps);
         sc.n_batch = (int)(max_b > 256 ? max_b : 256);
         sc.n_threads = (int)o.threads;
-        rqm_session *s = NULL;
-        if ((st = rqm_session_init(&s, m, &sc))) goto done;
-        for (int ci = 0; ci < o.n_ctx && !st; ci++) {
-            rqm_session_reset(s);
-            double t0 = now_s();
-            st = rqm_session_eval(s, prompt, (size_t)o.ctx[ci], 0, logits0);
-            const double prefill = now_s() - t0;
-            for (int bi = 0; bi < o.n_seqs && !st; bi++) {
-                result *r = &res[n_res];
-                *r = (result){.tk = tk, .tv = tv, .B = o.seqs[bi], .ctx = o.ctx[ci], .prefill_s = prefill};
-                if ((st = run_one(s, &o, o.seqs[bi], o.ctx[ci], logits0, (size_t)hp->n_vocab, r))) break;
-                n_res++;
-                if (!o.json) {
-                    printf("| %s / %s | %ld | %ld | %.2f | %.1f | %.1f | %.2f | %.1f MiB | %.1f MiB |\n", tk, tv, r->B,
-                           r->ctx, r->prefill_s, 1e3 * r->step_s, r->agg, r->per_seq,
-                           (double)r->bytes_logical / 1048576.0, (double)r->bytes_alloc / 1048576.0);
-                    fflush(stdout);
-                }
-            }
-        }
-        rqm_session_free(s);
-        if (st) goto done;
+        lane *ln = &lanes[ti];
+        if ((st = rqm_session_init(&ln->s, m, &sc))) break;
+        ln->logits0 = malloc((size_t)hp->n_vocab * sizeof(float));
+        ln->logits = malloc((size_t)max_b * (size_t)hp->n_vocab * sizeof(float));
+        ln->tok = malloc((size_t)max_b * sizeof *ln->tok);
+        ln->t = malloc((size_t)o.steps * sizeof *ln->t);
+        if (!ln->logits0 || !ln->logits || !ln->tok || !ln->t) st = RQ_ERR_NOMEM;
     }
+    for (int ci = 0; ci < o.n_ctx && !st; ci++) {
+        double prefill[MAX_TYPES];
+        for (int ti = 0; ti < o.n_types && !st; ti++) {
+            rqm_session_reset(lanes[ti].s);
+            double t0 = now_s();
+            st = rqm_session_eval(lanes[ti].s, prompt, (size_t)o.ctx[ci], 0, lanes[ti].logits0);
+            prefill[ti] = now_s() - t0;
+        }
+        for (int bi = 0; bi < o.n_seqs && !st; bi++) {
+            const long B = o.seqs[bi];
+            for (int ti = 0; ti < o.n_types && !st; ti++) st = fill(&lanes[ti], &o, B, (size_t)hp->n_vocab);
+            for (long k = 0; k < o.steps && !st; k++)
+                for (int ti = 0; ti < o.n_types && !st; ti++)
+                    st = step(&lanes[ti], ids, B, (size_t)hp->n_vocab, &lanes[ti].t[k]);
+            for (int ti = 0; ti < o.n_types && !st; ti++) {
+                const rq_cache *c = rqm_session_cache(lanes[ti].s);
+                result *r = &res[n_res++];
+                *r = (result){.tk = o.types[ti], .tv = tv_override ? tv_override : o.types[ti], .B = B,
+                              .ctx = o.ctx[ci], .prefill_s = prefill[ti]};
+                r->step_s = median(lanes[ti].t, (size_t)o.steps);
+                r->agg = (double)B / r->step_s;
+                r->per_seq = 1.0 / r->step_s;
+                r->bytes_logical = (size_t)B * (size_t)o.ctx[ci] * rq_cache_bytes_per_token(c);
+                /* the pool's pages in use: the prompt's (shared by the forks,
+                 * or B + 1 copies) and the pages each sequence took since */
+                r->bytes_alloc = rq_cache_pages_in_use(c) * rq_cache_page_bytes(c);
+                if (!o.json)
+                    printf("| %s / %s | %ld | %ld | %.2f | %.1f | %.1f | %.2f | %.1f MiB | %.1f MiB |\n", r->tk, r->tv,
+                           r->B, r->ctx, r->prefill_s, 1e3 * r->step_s, r->agg, r->per_seq,
+                           (double)r->bytes_logical / 1048576.0, (double)r->bytes_alloc / 1048576.0);
+            }
+            fflush(stdout);
+            for (int ti = 0; ti < o.n_types; ti++)
+                for (long b = 0; b < B; b++) (void)rq_cache_seq_remove(rqm_session_cache_mut(lanes[ti].s), (int)b + 1);
+        }
+    }
+    for (int ti = 0; lanes && ti < o.n_types; ti++) {
+        rqm_session_free(lanes[ti].s);
+        free(lanes[ti].logits0), free(lanes[ti].logits), free(lanes[ti].tok), free(lanes[ti].t);
+    }
+    free(lanes), free(ids);
+    if (st) goto done;
     if (!o.json)
         printf("\n# capacity: ctx-token sequences in a page pool of %.0f MiB (pages: budget / page bytes / pages per "
                "sequence; alloc: copies of a saved sequence loaded until RQ_ERR_NOMEM)\n\n"
@@ -444,7 +477,7 @@ int cmd_batched(int argc, char **argv) {
     rc = 0;
 done:
     if (st && rc) cli_fail(CMD, st, rq_last_error()[0] ? rq_last_error() : "running the model");
-    free(res), free(cap_pages), free(cap_alloc), free(prompt), free(logits0);
+    free(res), free(cap_pages), free(cap_alloc), free(prompt);
     rqm_matmul_shutdown();
     rqm_tokenizer_free(tok);
     rqm_llama_free(m);
