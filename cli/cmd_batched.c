@@ -20,7 +20,8 @@
  * accounting (⌊budget / rq_cache_page_bytes⌋ pages, n_layers·⌈ctx /
  * page_tokens⌉ pages per sequence) and checked by allocation: a cache with
  * that budget takes copies of one saved ctx-token sequence until
- * RQ_ERR_NOMEM.
+ * RQ_ERR_NOMEM. Every layer counts at full context: a model's sliding-window
+ * layers (Gemma 3's local ones) would hold fewer pages.
  *
  * Everything here is parsing, calling and printing; the forward pass is
  * model/llama.c, the cache src/kvcache.c.
@@ -314,14 +315,6 @@ int cmd_batched(int argc, char **argv) {
         return cli_failf(CMD, err[0] ? RQ_OK : st, "%s: %s", path, err);
     }
     const rqm_llama_hparams *hp = rqm_llama_hparams_of(m);
-    rqm_str arch;
-    if (rqm_gguf_get_str(g, "general.architecture", &arch) || !rqm_str_eq(arch, "llama")) {
-        rqm_tokenizer_free(tok);
-        rqm_llama_free(m);
-        rqm_gguf_close(g);
-        return cli_failf(CMD, RQ_OK, "%s: batched decode runs llama-architecture models (SmolLM2); "
-                         "Gemma 3's forward pass takes one sequence", path);
-    }
     long max_ctx = 0, max_b = 0;
     for (int i = 0; i < o.n_ctx; i++) max_ctx = o.ctx[i] > max_ctx ? o.ctx[i] : max_ctx;
     for (int i = 0; i < o.n_seqs; i++) max_b = o.seqs[i] > max_b ? o.seqs[i] : max_b;

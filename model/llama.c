@@ -221,7 +221,9 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
         return st;
     }
     if (m->gemma3) {
-        if ((st = rqm_gemma3_scratch_init(&s->g3, m->gemma3, (size_t)s->cfg.n_batch))) {
+        s->seq_pos = malloc((size_t)s->cfg.n_batch * sizeof *s->seq_pos);
+        if (!s->seq_pos) st = RQ_ERR_NOMEM;
+        if (st || (st = rqm_gemma3_scratch_init(&s->g3, m->gemma3, (size_t)s->cfg.n_batch))) {
             rqm_session_free(s);
             return st;
         }
@@ -291,8 +293,8 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
     rq_status st;
     if (m->gemma3) {
         st = rqm_gemma3_eval_batch(m->gemma3, s->g3, s->cache, s->pos, tokens, n, all_logits, logits, T,
-                                   s->cfg.observer, s->cfg.observer_user);
-        if (!st) s->pos += n;
+                                   s->cfg.observer, s->cfg.observer_user, seqs, s->seq_pos);
+        if (!st && !seqs) s->pos += n;
         return st;
     }
 
@@ -397,7 +399,6 @@ rq_cache *rqm_session_cache_mut(rqm_session *s) { return s ? s->cache : NULL; }
 
 rq_status rqm_session_decode(rqm_session *s, const int *seqs, const int32_t *tokens, size_t n, float *logits) {
     if (!s || !seqs || !tokens || !n || n > (size_t)s->cfg.n_batch || s->broken) return RQ_ERR_INVALID_ARG;
-    if (s->m->gemma3) return RQ_ERR_UNSUPPORTED;
     const rqm_llama_hparams *hp = &s->m->hp;
     int has0 = 0; /* sequence 0 is in the step: the session's position moves */
     for (size_t i = 0; i < n; i++) {

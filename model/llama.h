@@ -102,9 +102,12 @@ rq_cache *rqm_session_cache_mut(rqm_session *s);
  * observer is not called. On error every sequence is truncated back to its
  * length before the call (nothing appended). Errors: RQ_ERR_INVALID_ARG
  * (NULL, n = 0 or > n_batch, repeated id, no such sequence, token out of
- * vocabulary), RQ_ERR_RANGE (a sequence at n_ctx), RQ_ERR_UNSUPPORTED (a
- * Gemma 3 model: its forward pass takes one sequence), RQ_ERR_NOMEM (the
- * page budget), and the cache's. */
+ * vocabulary), RQ_ERR_RANGE (a sequence at n_ctx), RQ_ERR_NOMEM (the
+ * page budget), and the cache's. Both architectures (llama, Gemma 3); on
+ * Gemma 3's sliding-window layers the rollback of a failed step can itself
+ * fail (RQ_ERR_RANGE from rq_cache_seq_truncate when the step's append
+ * released a page behind the window): those sequences must then be
+ * removed. */
 rq_status rqm_session_decode(rqm_session *s, const int *seqs, const int32_t *tokens, size_t n, float *logits);
 
 /* Replace sequence 0 by the first n_keep tokens of a saved sequence

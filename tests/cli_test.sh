@@ -173,7 +173,9 @@ if [ ! -f "$GEMMA" ]; then
 else
     "$RQ" generate -m gemma3 -p "The capital of France is the city of" -n 4 -ctk f16 -ctv f16 >"$tmp/out" 2>"$tmp/err"
     if grep -q "Paris" "$tmp/out"; then ok "generate -m gemma3: Paris"; else bad "generate -m gemma3: Paris"; fi
-    run "batched -m gemma3: llama models only" 1 "llama-architecture" "$RQ" batched -m "$GEMMA"
+    "$RQ" batched -m gemma3 --sequences 2 --ctx 8 --steps 1 --types turbo3 --no-alloc-check --json >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && grep -q '"sequences": 2, "ctx": 8,' "$tmp/out"; then ok "batched -m gemma3: many sequences"
+    else bad "batched -m gemma3: many sequences"; fi
     if [ ! -f "$TEXT" ]; then
         skip=$((skip + 1))
         echo "  skip cli: fidelity -m gemma3: evaluation text not found at $TEXT (run \`make evaltext\`)"
