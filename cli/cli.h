@@ -33,5 +33,6 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_fidelity(int argc, char **argv);
 int cmd_dump_kv(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_batched(int argc, char **argv);
 
 #endif

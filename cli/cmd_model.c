@@ -33,6 +33,7 @@
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
+#include "../model/prompt_cache.h"
 #include "../model/roundtrip.h"
 #include "../model/sample.h"
 #include "../model/tokenizer.h"
@@ -49,6 +50,7 @@ typedef struct {
 
 typedef struct {
     const char *model, *prompt, *text, *out_dir, *layers, *key_basis;
+    const char *prompt_cache; /* generate --prompt-cache FILE (model/prompt_cache.h) */
     kv_pair cfg[MAX_CONFIGS];
     int n_cfg;
     const char *ctk, *ctv;
@@ -221,7 +223,7 @@ typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
     O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW, O_KV_BITS, O_NO_NORM_CORRECT, O_NO_CENTRE_KEYS,
-    O_LLAMACPP, O_KV_FAMILY,
+    O_LLAMACPP, O_KV_FAMILY, O_PROMPT_CACHE,
 } opt_id;
 
 static const struct {
@@ -260,6 +262,7 @@ static const struct {
     {"--kv-bits", NULL, O_KV_BITS, 1, GEN | PPL | FID},
     {"--llamacpp-chunks", NULL, O_LLAMACPP, 0, PPL},
     {"--kv-family", NULL, O_KV_FAMILY, 1, GEN | PPL | FID},
+    {"--prompt-cache", NULL, O_PROMPT_CACHE, 1, GEN},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -403,6 +406,7 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
             else if (!strcmp(v, "turbo")) o->kv_tcq = 0;
             else want = "turbo or tcq";
             break;
+        case O_PROMPT_CACHE: o->prompt_cache = v; break;
         }
         if (want) return cli_usage(cmd, "bad value for %s: '%s' (expected %s)", a, v, want);
     }
@@ -621,8 +625,25 @@ int cmd_generate(int argc, char **argv) {
     if ((st = session_new_kv(&s, &m, &kv, n_ctx, &o, NULL, NULL))) goto done;
     fwrite(o.prompt, 1, strlen(o.prompt), stdout);
     double t0 = now_s();
-    if ((st = rqm_session_eval(s, ids, n_prompt, 0, logits))) goto done;
+    size_t n_reused = 0; /* --prompt-cache: prompt tokens restored, not prefilled */
+    int pc_same = 0;
+    const uint64_t model_id = o.prompt_cache ? rqm_model_identity(m.gguf, m.hp) : 0;
+    if (o.prompt_cache && !access(o.prompt_cache, F_OK)) {
+        char err[512] = "";
+        if (rqm_prompt_cache_load(o.prompt_cache, model_id, s, ids, n_prompt, &n_reused, &pc_same, err, sizeof err))
+            fprintf(stderr, "rotorquant: generate: warning: --prompt-cache: %s; prefilling the whole prompt\n", err);
+    }
+    if ((st = rqm_session_eval(s, ids + n_reused, n_prompt - n_reused, 0, logits))) goto done;
     double t1 = now_s();
+    if (o.prompt_cache) {
+        char err[512] = "";
+        const int save = !pc_same;
+        if (save && rqm_prompt_cache_save(o.prompt_cache, model_id, ids, n_prompt, s, err, sizeof err))
+            fprintf(stderr, "rotorquant: generate: warning: --prompt-cache: %s; not saved\n", err);
+        fprintf(stderr, "rotorquant: prompt cache %s: reused %zu of %zu prompt tokens, prefilled %zu; time to first "
+                "token %.1f ms; %s\n", o.prompt_cache, n_reused, n_prompt, n_prompt - n_reused, 1e3 * (t1 - t0),
+                save && !err[0] ? "saved" : save ? "not saved" : "file unchanged");
+    }
     rq_rng rng;
     rq_rng_seed(&rng, o.seed);
     long n_gen = 0;
@@ -638,7 +659,8 @@ int cmd_generate(int argc, char **argv) {
     char tps[32]; /* decode speed: undefined ("-") with fewer than 2 tokens generated */
     cli_num(tps, sizeof tps, "%.1f", n_gen > 1 ? (double)(n_gen - 1) / (t2 - t1) : NAN);
     fprintf(stderr, "rotorquant: cache K %s / V %s, %zu B/token; prompt %zu tokens %.1f tok/s; generated %ld tokens %s tok/s\n",
-            kv.lk ? "per layer" : kv.k, kv.lk ? "per layer" : kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)), n_prompt, (double)n_prompt / (t1 - t0),
+            kv.lk ? "per layer" : kv.k, kv.lk ? "per layer" : kv.v, rq_cache_bytes_per_token(rqm_session_cache(s)),
+            n_prompt - n_reused, (double)(n_prompt - n_reused) / (t1 - t0),
             n_gen, tps);
     rc = 0;
     st = RQ_OK;

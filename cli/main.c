@@ -8,6 +8,7 @@
  *   rotorquant eval   --type T --keys K.npy [--queries Q.npy] [--values V.npy] [--json] ...
  *   rotorquant types  [--dims D]
  *   rotorquant generate | perplexity | fidelity | dump-kv | calibrate  (a real LLM: cli/cmd_model.c)
+ *   rotorquant batched  (many sequences at once: cli/cmd_batched.c)
  *   rotorquant CMD --help    that command's usage
  *   rotorquant --version
  */
@@ -52,7 +53,7 @@ static const struct {
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
      "             [-b N] [--key-basis B.gguf] [--no-norm-correct] [--no-centre-keys] [--centre-window N]\n"
-     "             [--kv-bits B [--kv-family turbo|tcq]]\n"
+     "             [--kv-bits B [--kv-family turbo|tcq]] [--prompt-cache FILE]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -70,7 +71,24 @@ static const struct {
      "                        bit counted, from costs measured on 512 tokens of the model's own\n"
      "                        text (printed); overrides -ctk/-ctv\n"
      "    --kv-family tcq     the budget's 2..5-bit candidates are the trellis codes tcq2..5\n"
-     "                        (1 bit: turbo1); default turbo\n"},
+     "                        (1 bit: turbo1); default turbo\n"
+     "    --prompt-cache FILE  after the prompt, save its KV cache and token ids to FILE; a later\n"
+     "                run reuses the longest common token prefix and prefills only the rest (same\n"
+     "                model, cache types, seed and key basis; otherwise a warning and a full prefill)\n"},
+    {"batched", cmd_batched,
+     "  batched    [-m MODEL] [--sequences 1,8,32] [--ctx 512,4096] [-ctk T -ctv T | --types T,..]\n"
+     "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--json]\n"
+     "                                                 decode many sequences at once: tok/s, bytes, capacity\n"
+     "\n"
+     "    For each type, ctx and B: one prompt of ctx tokens is prefilled once and forked into B\n"
+     "    sequences (shared pages, as a server with one system prompt; --distinct: B copies of\n"
+     "    the pages instead, B x the memory traffic), then --steps (8) decode steps of all B at\n"
+     "    once are timed: median step, aggregate tok/s (B / step), per-sequence tok/s, cache bytes.\n"
+     "    Then per type and ctx the most ctx-token sequences a --mem-budget page pool holds\n"
+     "    (page arithmetic, checked by allocating unless --no-alloc-check), and the ratio to f16.\n"
+     "    --types T,..  several runs, K = V = T each (default: -ctk/-ctv, else f16)\n"
+     "    --mem-budget  bytes, or with K/KiB/M/MiB/G/GiB (1GiB)   -t N  threads (2)\n"
+     "    The prompt is the evaluation text's start (pseudo-random tokens without it).\n"},
     {"perplexity", cmd_perplexity,
      "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
      "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--kv-bits B,..] [--no-norm-correct]\n"

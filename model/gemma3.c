@@ -46,6 +46,7 @@ struct rqm_gemma3_scratch {
     float *cos_g, *sin_g, *cos_l, *sin_l; /* [n_batch][D/2] per RoPE base */
     size_t *n_ctx;
     double *inv_freq_g, *inv_freq_l;
+    rq_attn_seq *aseq; /* rows of many sequences: one attention entry each */
 };
 
 /* ---- metadata ---------------------------------------------------------- */
@@ -197,6 +198,7 @@ void rqm_gemma3_scratch_free(rqm_gemma3_scratch *s) {
     if (!s) return;
     free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->att), free(s->gate), free(s->up);
     free(s->cos_g), free(s->sin_g), free(s->cos_l), free(s->sin_l), free(s->n_ctx);
+    free(s->aseq);
     free(s->inv_freq_g), free(s->inv_freq_l);
     free(s);
 }
@@ -217,7 +219,8 @@ rq_status rqm_gemma3_scratch_init(rqm_gemma3_scratch **out, const rqm_gemma3 *m,
     s->cos_l = rqm_alloc_f32(B * R), s->sin_l = rqm_alloc_f32(B * R);
     s->n_ctx = malloc(B * sizeof(size_t));
     s->inv_freq_g = malloc(R * sizeof(double)), s->inv_freq_l = malloc(R * sizeof(double));
-    if (!s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->cos_g || !s->sin_g ||
+    s->aseq = malloc(B * sizeof *s->aseq);
+    if (!s->aseq || !s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->cos_g || !s->sin_g ||
         !s->cos_l || !s->sin_l || !s->n_ctx || !s->inv_freq_g || !s->inv_freq_l) {
         rqm_gemma3_scratch_free(s);
         return RQ_ERR_NOMEM;
@@ -259,7 +262,8 @@ static float gelu_tanh(float x) {
 
 rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_cache *cache, size_t pos,
                                 const int32_t *tokens, size_t n, int all_logits, float *logits, int T,
-                                rqm_observer observer, void *observer_user) {
+                                rqm_observer observer, void *observer_user, const int *seqs,
+                                const size_t *seq_pos) {
     const rqm_llama_hparams *hp = &m->hp;
     const size_t E = (size_t)hp->n_embd, D = (size_t)hp->head_dim, F = (size_t)hp->n_ff, R = D / 2;
     const size_t H = (size_t)hp->n_heads, G = (size_t)hp->n_kv_heads, QD = H * D, KV = G * D;
@@ -271,14 +275,15 @@ rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_c
     for (size_t t = 0; t < n; t++) {
         if ((st = rqm_matrix_row(&m->tok_embd, (size_t)tokens[t], s->x + t * E))) return st;
         for (size_t i = 0; i < E; i++) s->x[t * E + i] *= emb_scale;
-        const double p = (double)(pos + t);
+        const size_t pt = seqs ? seq_pos[t] : pos + t;
+        const double p = (double)pt;
         for (size_t i = 0; i < R; i++) {
             s->cos_g[t * R + i] = (float)cos(p * s->inv_freq_g[i]);
             s->sin_g[t * R + i] = (float)sin(p * s->inv_freq_g[i]);
             s->cos_l[t * R + i] = (float)cos(p * s->inv_freq_l[i]);
             s->sin_l[t * R + i] = (float)sin(p * s->inv_freq_l[i]);
         }
-        s->n_ctx[t] = pos + t + 1;
+        s->n_ctx[t] = pt + 1;
     }
     for (int l = 0; l < hp->n_layers; l++) {
         const g3_layer *w = &m->layers[l];
@@ -297,10 +302,19 @@ rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_c
         }
         /* the cache: keys and values stored, attention over them (the
          * sliding window on local layers) */
-        if ((st = rq_cache_append(cache, l, s->k, s->v, n))) return st;
         rq_attn_params ap = {.n_q_heads = hp->n_heads, .scale = m->attn_scale}; /* window: the cache layer's */
-        if ((st = rq_cache_attention(cache, l, s->q, n, s->n_ctx, &ap, s->att))) return st;
-        if (observer) {
+        if (seqs) { /* each row the next token of its own sequence */
+            for (size_t t = 0; t < n; t++) {
+                if ((st = rq_cache_seq_append(cache, seqs[t], l, s->k + t * KV, s->v + t * KV, 1))) return st;
+                s->aseq[t] = (rq_attn_seq){.seq = seqs[t], .q = s->q + t * QD, .n_queries = 1, .n_ctx = s->n_ctx + t,
+                                           .out = s->att + t * QD};
+            }
+            if ((st = rq_cache_attention_batch(cache, l, s->aseq, n, &ap))) return st;
+        } else {
+            if ((st = rq_cache_append(cache, l, s->k, s->v, n))) return st;
+            if ((st = rq_cache_attention(cache, l, s->q, n, s->n_ctx, &ap, s->att))) return st;
+        }
+        if (observer && !seqs) {
             rqm_layer_event ev = {.layer = l, .pos0 = pos, .n_tokens = n, .q = s->q, .k = s->k, .v = s->v,
                                   .attn_out = s->att};
             if ((st = observer(observer_user, &ev))) return st;

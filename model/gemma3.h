@@ -47,9 +47,14 @@ void rqm_gemma3_scratch_free(rqm_gemma3_scratch *s);
 
 /* n ≤ n_batch tokens at positions pos .. pos + n − 1, keys and values
  * appended to cache (which holds pos tokens per layer). logits: NULL,
- * [n][n_vocab] (all_logits) or [n_vocab] for the last token. */
+ * [n][n_vocab] (all_logits) or [n_vocab] for the last token. With seqs
+ * set (a decode step of many sequences, rqm_session_decode): row t is the
+ * next token of sequence seqs[t] at position seq_pos[t] (pos unused; the
+ * observer not called); attention is one rq_cache_attention_batch call per
+ * layer. seqs NULL: sequence 0. */
 rq_status rqm_gemma3_eval_batch(const rqm_gemma3 *m, rqm_gemma3_scratch *s, rq_cache *cache, size_t pos,
                                 const int32_t *tokens, size_t n, int all_logits, float *logits, int n_threads,
-                                rqm_observer observer, void *observer_user);
+                                rqm_observer observer, void *observer_user, const int *seqs,
+                                const size_t *seq_pos);
 
 #endif

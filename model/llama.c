@@ -44,6 +44,8 @@ struct rqm_session {
     float *x, *h, *q, *k, *v, *att, *gate, *up, *rope_cos, *rope_sin;
     size_t *n_ctx;
     double *inv_freq;
+    rq_attn_seq *aseq; /* rqm_session_decode: one attention entry per row   */
+    size_t *seq_pos;   /* its rows' positions before the step              */
     rqm_gemma3_scratch *g3; /* the Gemma 3 activations (m->gemma3) */
 };
 
@@ -178,6 +180,7 @@ void rqm_session_free(rqm_session *s) {
     rqm_gemma3_scratch_free(s->g3);
     free(s->x), free(s->h), free(s->q), free(s->k), free(s->v), free(s->att);
     free(s->gate), free(s->up), free(s->rope_cos), free(s->rope_sin), free(s->n_ctx), free(s->inv_freq);
+    free(s->aseq), free(s->seq_pos);
     free(s);
 }
 
@@ -222,7 +225,9 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
         return st;
     }
     if (m->gemma3) {
-        if ((st = rqm_gemma3_scratch_init(&s->g3, m->gemma3, (size_t)s->cfg.n_batch))) {
+        s->seq_pos = malloc((size_t)s->cfg.n_batch * sizeof *s->seq_pos);
+        if (!s->seq_pos) st = RQ_ERR_NOMEM;
+        if (st || (st = rqm_gemma3_scratch_init(&s->g3, m->gemma3, (size_t)s->cfg.n_batch))) {
             rqm_session_free(s);
             return st;
         }
@@ -244,7 +249,9 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     s->rope_sin = rqm_alloc_f32(B * R + 1);
     s->n_ctx = malloc(B * sizeof(size_t));
     s->inv_freq = malloc((R + 1) * sizeof(double));
-    if (!s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->rope_cos ||
+    s->aseq = malloc(B * sizeof *s->aseq);
+    s->seq_pos = malloc(B * sizeof *s->seq_pos);
+    if (!s->aseq || !s->seq_pos || !s->x || !s->h || !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->rope_cos ||
         !s->rope_sin || !s->n_ctx || !s->inv_freq) {
         rqm_session_free(s);
         return RQ_ERR_NOMEM;
@@ -276,7 +283,12 @@ static void rope(float *x, size_t n_heads, int head_dim, size_t n_pairs, const f
     }
 }
 
-static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, float *logits, int all_logits) {
+/* n rows through the model. seqs NULL: tokens at the next n positions of
+ * sequence 0 (a prefill batch, causal). seqs set: row t is the next token
+ * of sequence seqs[t], at position s->seq_pos[t] (a decode step of many
+ * sequences; all rows' logits). */
+static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, float *logits, int all_logits,
+                            const int *seqs) {
     const rqm_llama *m = s->m;
     const rqm_llama_hparams *hp = &m->hp;
     const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff, D = (size_t)hp->head_dim;
@@ -285,20 +297,21 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
     rq_status st;
     if (m->gemma3) {
         st = rqm_gemma3_eval_batch(m->gemma3, s->g3, s->cache, s->pos, tokens, n, all_logits, logits, T,
-                                   s->cfg.observer, s->cfg.observer_user);
-        if (!st) s->pos += n;
+                                   s->cfg.observer, s->cfg.observer_user, seqs, s->seq_pos);
+        if (!st && !seqs) s->pos += n;
         return st;
     }
 
     for (size_t t = 0; t < n; t++) {
         if ((st = rqm_matrix_row(&m->tok_embd, (size_t)tokens[t], s->x + t * E))) return st;
-        const double pos = (double)(s->pos + t);
+        const size_t p = seqs ? s->seq_pos[t] : s->pos + t;
+        const double pos = (double)p;
         for (size_t i = 0; i < R; i++) {
             const double a = pos * s->inv_freq[i];
             s->rope_cos[t * R + i] = (float)cos(a);
             s->rope_sin[t * R + i] = (float)sin(a);
         }
-        s->n_ctx[t] = s->pos + t + 1; /* causal: a token sees itself and the past */
+        s->n_ctx[t] = p + 1; /* causal: a token sees itself and the past */
     }
     rq_attn_params ap = {.n_q_heads = hp->n_heads, .scale = 0};
     for (int l = 0; l < hp->n_layers; l++) {
@@ -312,9 +325,18 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
             rope(s->k + t * KV, (size_t)hp->n_kv_heads, hp->head_dim, R, s->rope_cos + t * R,
                  s->rope_sin + t * R);
         }
-        if ((st = rq_cache_append(s->cache, l, s->k, s->v, n))) return st;
-        if ((st = rq_cache_attention(s->cache, l, s->q, n, s->n_ctx, &ap, s->att))) return st;
-        if (s->cfg.observer) {
+        if (seqs) { /* each row its own sequence; one attention call for all */
+            for (size_t t = 0; t < n; t++) {
+                if ((st = rq_cache_seq_append(s->cache, seqs[t], l, s->k + t * KV, s->v + t * KV, 1))) return st;
+                s->aseq[t] = (rq_attn_seq){.seq = seqs[t], .q = s->q + t * E, .n_queries = 1, .n_ctx = s->n_ctx + t,
+                                           .out = s->att + t * E};
+            }
+            if ((st = rq_cache_attention_batch(s->cache, l, s->aseq, n, &ap))) return st;
+        } else {
+            if ((st = rq_cache_append(s->cache, l, s->k, s->v, n))) return st;
+            if ((st = rq_cache_attention(s->cache, l, s->q, n, s->n_ctx, &ap, s->att))) return st;
+        }
+        if (s->cfg.observer && !seqs) {
             rqm_layer_event ev = {.layer = l, .pos0 = s->pos, .n_tokens = n, .q = s->q, .k = s->k,
                                   .v = s->v, .attn_out = s->att};
             if ((st = s->cfg.observer(s->cfg.observer_user, &ev))) return st;
@@ -332,7 +354,7 @@ static rq_status eval_batch(rqm_session *s, const int32_t *tokens, size_t n, flo
         rqm_matmul(&w->w_down, s->gate, n, s->h, T);
         for (size_t i = 0; i < n * E; i++) s->x[i] += s->h[i];
     }
-    s->pos += n;
+    if (!seqs) s->pos += n;
     if (!logits) return RQ_OK;
     const size_t first = all_logits ? 0 : n - 1;
     for (size_t t = first; t < n; t++) rqm_rms_norm(s->x + t * E, m->output_norm, s->h + t * E, E, hp->rms_eps);
@@ -355,7 +377,7 @@ rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int 
         float *lg = NULL;
         if (logits && all_logits) lg = logits + t0 * V;
         else if (logits && last) lg = logits;
-        rq_status st = eval_batch(s, tokens + t0, nb, lg, all_logits);
+        rq_status st = eval_batch(s, tokens + t0, nb, lg, all_logits, NULL);
         if (st) {
             s->broken = 1;
             return st;
@@ -374,6 +396,52 @@ rq_status rqm_session_eval_seq(rqm_session *s, int32_t bos, const int32_t *ids, 
     rq_status st = rqm_session_eval(s, b, n, all_logits, logits);
     free(b);
     return st;
+}
+
+/* ---- many sequences ----------------------------------------------------- */
+rq_cache *rqm_session_cache_mut(rqm_session *s) { return s ? s->cache : NULL; }
+
+rq_status rqm_session_decode(rqm_session *s, const int *seqs, const int32_t *tokens, size_t n, float *logits) {
+    if (!s || !seqs || !tokens || !n || n > (size_t)s->cfg.n_batch || s->broken) return RQ_ERR_INVALID_ARG;
+    const rqm_llama_hparams *hp = &s->m->hp;
+    int has0 = 0; /* sequence 0 is in the step: the session's position moves */
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) return RQ_ERR_INVALID_ARG;
+        for (size_t j = 0; j < i; j++)
+            if (seqs[j] == seqs[i]) return RQ_ERR_INVALID_ARG;
+        /* a sequence's position is its token count (every layer holds the same) */
+        s->seq_pos[i] = rq_cache_seq_n_tokens(s->cache, seqs[i], 0);
+        if (s->seq_pos[i] >= (size_t)s->cfg.n_ctx) return RQ_ERR_RANGE;
+        has0 |= seqs[i] == 0;
+    }
+    rq_status st = eval_batch(s, tokens, n, logits, 1, seqs);
+    if (st) { /* nothing half-appended: every sequence back to its length (a
+               * missing id fails in its append and is skipped here) */
+        for (size_t i = 0; i < n; i++) (void)rq_cache_seq_truncate(s->cache, seqs[i], s->seq_pos[i]);
+        return st;
+    }
+    if (has0) s->pos++;
+    return RQ_OK;
+}
+
+rq_status rqm_session_restore(rqm_session *s, const void *data, size_t n_bytes, size_t n_keep) {
+    if (!s || !data) return RQ_ERR_INVALID_ARG;
+    if (n_keep > (size_t)s->cfg.n_ctx) return RQ_ERR_RANGE;
+    rqm_session_reset(s);
+    rq_status st = rq_cache_seq_remove(s->cache, 0);
+    if (!st) st = rq_cache_seq_load_mem(s->cache, 0, data, n_bytes); /* all or nothing */
+    const int loaded = !st;
+    if (!st && rq_cache_seq_n_tokens(s->cache, 0, 0) < n_keep)
+        st = RQ_ERR_RANGE; /* (rq_last_error keeps no message of this) */
+    if (!st) st = rq_cache_seq_truncate(s->cache, 0, n_keep);
+    if (st) { /* sequence 0 back, empty; the failing call's message stays */
+        if (loaded) (void)rq_cache_seq_remove(s->cache, 0);
+        rq_status st2 = rq_cache_seq_add(s->cache, 0);
+        s->broken = st2 != RQ_OK;
+        return st;
+    }
+    s->pos = n_keep;
+    return RQ_OK;
 }
 
 const char *rqm_default_path(rqm_path_kind kind, char *buf, size_t len) {

@@ -88,6 +88,43 @@ rq_status rqm_session_eval(rqm_session *s, const int32_t *tokens, size_t n, int 
 rq_status rqm_session_eval_seq(rqm_session *s, int32_t bos, const int32_t *ids, size_t n, int all_logits,
                                float *logits);
 
+/* ---- many sequences (one cache, paged: rq_cache_seq_*) ------------------
+ * The session's cache may hold several sequences. rqm_session_eval and the
+ * functions above act on sequence 0; the ones below act on any sequence,
+ * each at its own position (its token count). Sequences are added, forked
+ * and removed on the cache itself (rqm_session_cache_mut): forking
+ * sequence 0 into sequences 1 .. B−1 shares one prefilled prompt, as a
+ * server with one system prompt does. Changing sequence 0's tokens through
+ * the cache is not allowed (the session's position would disagree); use
+ * rqm_session_restore for that. */
+rq_cache *rqm_session_cache_mut(rqm_session *s);
+
+/* One decode step of n sequences at once: token tokens[i] goes to the next
+ * position of sequence seqs[i] (ids distinct, n ≤ the session's n_batch).
+ * The n activations run as rows of one batch through every matrix product
+ * (each weight block is dequantized once per step for all n rows) and
+ * attention is one rq_cache_attention_batch call per layer. logits: NULL or
+ * [n][n_vocab]. The results are bit for bit those of decoding each
+ * sequence alone (the matmul and batched attention guarantees). The
+ * observer is not called. On error every sequence is truncated back to its
+ * length before the call (nothing appended). Errors: RQ_ERR_INVALID_ARG
+ * (NULL, n = 0 or > n_batch, repeated id, no such sequence, token out of
+ * vocabulary), RQ_ERR_RANGE (a sequence at n_ctx), RQ_ERR_NOMEM (the
+ * page budget), and the cache's. Both architectures (llama, Gemma 3); on
+ * Gemma 3's sliding-window layers the rollback of a failed step can itself
+ * fail (RQ_ERR_RANGE from rq_cache_seq_truncate when the step's append
+ * released a page behind the window): those sequences must then be
+ * removed. */
+rq_status rqm_session_decode(rqm_session *s, const int *seqs, const int32_t *tokens, size_t n, float *logits);
+
+/* Replace sequence 0 by the first n_keep tokens of a saved sequence
+ * (rq_cache_seq_save_mem bytes of one sequence): the prompt cache's
+ * restore. The session's position becomes n_keep. On error the session is
+ * reset (sequence 0 empty, position 0). Errors: those of
+ * rq_cache_seq_load_mem and rq_cache_seq_truncate; RQ_ERR_RANGE (n_keep
+ * above the saved tokens or n_ctx). */
+rq_status rqm_session_restore(rqm_session *s, const void *data, size_t n_bytes, size_t n_keep);
+
 /* Default locations: $RQ_MODEL / $RQ_TEXT if set, else in the download
  * cache ${RQ_CACHE_DIR:-$HOME/.cache/rotorquant} (scripts/fetch_model.sh,
  * scripts/fetch_text.sh). Returns buf. */

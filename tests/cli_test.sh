@@ -36,7 +36,7 @@ run() {
 }
 
 # ---- help --------------------------------------------------------------------
-for c in bench eval types generate perplexity fidelity dump-kv calibrate; do
+for c in bench eval types generate perplexity fidelity dump-kv calibrate batched; do
     "$RQ" "$c" --help >"$tmp/out" 2>"$tmp/err"
     if [ $? -eq 0 ] && grep -q "^usage: rotorquant $c " "$tmp/out" && [ ! -s "$tmp/err" ]; then ok "$c --help"
     else bad "$c --help"; fi
@@ -60,6 +60,9 @@ run "calibrate --offset without -f" 2 "--offset applies to -f TEXT" "$RQ" calibr
 run "bench --types names the bad type" 2 "'nope'" "$RQ" bench --types turbo3,nope
 run "types: unknown option" 2 "unknown or incomplete option '--bogus'" "$RQ" types --bogus
 run "eval: unknown option" 2 "unknown option '--bogus'" "$RQ" eval --type turbo3 --keys k.npy --bogus 1
+run "batched --sequences names the bad item" 2 "bad item 'x' in '1,x'" "$RQ" batched --sequences 1,x
+run "batched --mem-budget unit" 2 "bad value for --mem-budget: '1XB'" "$RQ" batched --mem-budget 1XB
+run "batched: --types or -ctk" 2 "either --types or -ctk/-ctv" "$RQ" batched --types turbo3 -ctk f16
 run "RQ_SIMD=bogus" 2 "unknown SIMD level 'bogus'" env RQ_SIMD=bogus "$RQ" types
 run "RQ_SIMD=scalar" 0 "" env RQ_SIMD=scalar "$RQ" types
 
@@ -104,6 +107,41 @@ else
     "$RQ" generate -p "Hi" -n 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q "generated 1 tokens - tok/s" "$tmp/err"; then ok "generate -n 1: decode speed undefined, '-'"
     else bad "generate -n 1: decode speed undefined, '-'"; fi
+    # --prompt-cache: the second run restores the prompt and prints what the
+    # first printed (greedy); a changed prompt reuses the common prefix and
+    # prints what a run without the cache prints; a corrupt file: a warning
+    P="The quick brown fox jumps over the lazy dog. Once upon a time, in a land far away, there lived"
+    for t in f16 turbo3; do
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out1" 2>"$tmp/err1"
+        "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "reused 0 of" "$tmp/err1" && grep -q "saved$" "$tmp/err1" && grep -q "reused 22 of 23 prompt tokens" "$tmp/err" &&
+            cmp -s "$tmp/plain" "$tmp/out1" && cmp -s "$tmp/plain" "$tmp/out"; then ok "generate --prompt-cache ($t): the same greedy text"
+        else bad "generate --prompt-cache ($t): the same greedy text"; fi
+        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "reused 23 of 25 prompt tokens, prefilled 2" "$tmp/err" && cmp -s "$tmp/plain" "$tmp/out"; then
+            ok "generate --prompt-cache ($t): a longer prompt reuses the common prefix"
+        else bad "generate --prompt-cache ($t): a longer prompt reuses the common prefix"; fi
+    done
+    "$RQ" generate -p "$P" -n 2 -ctk turbo3 -ctv turbo3 --prompt-cache "$tmp/pc.f16" >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && [ "$(grep -c warning "$tmp/err")" -eq 1 ] && grep -q "saved with types f16/f16" "$tmp/err" &&
+        grep -q "reused 0 of 23" "$tmp/err"; then ok "generate --prompt-cache: other cache types, one warning, a full prefill"
+    else bad "generate --prompt-cache: other cache types, one warning, a full prefill"; fi
+    head -c 200 "$tmp/pc.turbo3" >"$tmp/pc.cut"
+    "$RQ" generate -p "$P" -n 2 -ctk turbo3 -ctv turbo3 --prompt-cache "$tmp/pc.cut" >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && [ "$(grep -c warning "$tmp/err")" -eq 1 ] && grep -q "do not hold" "$tmp/err"; then
+        ok "generate --prompt-cache: a truncated file, one warning"
+    else bad "generate --prompt-cache: a truncated file, one warning"; fi
+    # batched: a tiny run of 3 sequences (forked, then distinct copies); the
+    # capacity by page arithmetic is what allocating finds
+    for fill in "" --distinct; do
+        "$RQ" batched --sequences 1,3 --ctx 16 --steps 2 --types turbo3 --mem-budget 8MiB --json $fill \
+            >"$tmp/out" 2>"$tmp/err"
+        if [ $? -eq 0 ] && grep -q '"sequences": 3, "ctx": 16,' "$tmp/out" &&
+            grep -q '"by_pages": 6, "by_alloc": 6, "f16_by_pages": 1}' "$tmp/out"; then ok "batched $fill: runs and capacity"
+        else bad "batched $fill: runs and capacity"; fi
+    done
     printf 'Hello world' >"$tmp/two.txt" # two tokens: the scored one has no next token
     "$RQ" perplexity -f "$tmp/two.txt" --ctx 2 --chunks 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q '^| f32 | f32 | 32.000 | 46080 | - | - |' "$tmp/out"; then ok "perplexity 0/0 prints '-'"
@@ -140,6 +178,9 @@ if [ ! -f "$GEMMA" ]; then
 else
     "$RQ" generate -m gemma3 -p "The capital of France is the city of" -n 4 -ctk f16 -ctv f16 >"$tmp/out" 2>"$tmp/err"
     if grep -q "Paris" "$tmp/out"; then ok "generate -m gemma3: Paris"; else bad "generate -m gemma3: Paris"; fi
+    "$RQ" batched -m gemma3 --sequences 2 --ctx 8 --steps 1 --types turbo3 --no-alloc-check --json >"$tmp/out" 2>"$tmp/err"
+    if [ $? -eq 0 ] && grep -q '"sequences": 2, "ctx": 8,' "$tmp/out"; then ok "batched -m gemma3: many sequences"
+    else bad "batched -m gemma3: many sequences"; fi
     if [ ! -f "$TEXT" ]; then
         skip=$((skip + 1))
         echo "  skip cli: fidelity -m gemma3: evaluation text not found at $TEXT (run \`make evaltext\`)"

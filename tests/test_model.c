@@ -24,6 +24,7 @@
 #include "../model/calib.h"
 #include "../model/llama.h"
 #include "../model/ppl.h"
+#include "../model/prompt_cache.h"
 #include "../model/roundtrip.h"
 #include "../model/sample.h"
 #include "../model/tokenizer.h"
@@ -950,9 +951,218 @@ static void test_model_real_kv_fixture(void) {
     }
 }
 
+/* rqm_session_decode: B sequences of different prompt lengths decoded
+ * together, one token each per step, give the tokens and logits of decoding
+ * each alone (bit for bit: the matmul is row-count independent and the
+ * batched attention equals each sequence's own); a fork of a prefilled
+ * prompt decodes as its parent; errors append nothing. Then
+ * rqm_session_restore: a saved prompt cut to n − 1 tokens and the last token
+ * evaluated gives the full prompt's logits. */
+static void test_model_tiny_batched_decode(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        TEST_NOTE("load: %s", tm.err);
+        tiny_close(&tm);
+        return;
+    }
+    enum { B = 3, STEPS = 7, MAXP = 9 };
+    static const size_t plen[B] = {5, 9, 2};
+    const char *types[] = {"f32", "turbo3", "turbo4"};
+    int32_t prompt[B][MAXP];
+    rq_rng rng;
+    rq_rng_seed(&rng, 19);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < MAXP; t++) prompt[b][t] = (int32_t)(rq_rng_next(&rng) % T_VOCAB);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        /* alone: each sequence in its own session, the usual prefill and decode */
+        int32_t alone_tok[B][STEPS];
+        float *alone = malloc((size_t)B * STEPS * T_VOCAB * sizeof *alone), *lg = malloc(B * T_VOCAB * sizeof *lg);
+        for (int b = 0; b < B; b++) {
+            rqm_session *s = tiny_session(tm.m, types[ti], 0, 1);
+            CHECK_OK(rqm_session_eval(s, prompt[b], plen[b], 0, lg));
+            for (int k = 0; k < STEPS; k++) {
+                memcpy(alone + ((size_t)b * STEPS + k) * T_VOCAB, lg, T_VOCAB * sizeof *lg);
+                alone_tok[b][k] = rqm_argmax(lg, T_VOCAB);
+                CHECK_OK(rqm_session_eval(s, &alone_tok[b][k], 1, 0, lg));
+            }
+            rqm_session_free(s);
+        }
+        /* together: sequence 0 prefilled as a batch and forked into 3 (a
+         * shared prompt); 1 and 2 prefilled token by token through decode */
+        rqm_session *s = tiny_session(tm.m, types[ti], 8, 2);
+        rq_cache *c = rqm_session_cache_mut(s);
+        CHECK_OK(rq_cache_seq_add(c, 1));
+        CHECK_OK(rq_cache_seq_add(c, 2));
+        float *l0 = malloc(T_VOCAB * sizeof *l0);
+        CHECK_OK(rqm_session_eval(s, prompt[0], plen[0], 0, l0));
+        CHECK_OK(rq_cache_seq_fork(c, 0, 3));
+        float *first[B];
+        first[0] = l0;
+        for (int b = 1; b < B; b++) {
+            first[b] = malloc(T_VOCAB * sizeof(float));
+            for (size_t t = 0; t < plen[b]; t++) {
+                const int id = b;
+                CHECK_OK(rqm_session_decode(s, &id, &prompt[b][t], 1, first[b]));
+            }
+        }
+        for (int b = 0; b < B; b++) memcpy(lg + (size_t)b * T_VOCAB, first[b], T_VOCAB * sizeof *lg);
+        free(first[1]), free(first[2]);
+        memcpy(l0, lg, T_VOCAB * sizeof *l0); /* sequence 3 (the fork) starts from 0's logits */
+        int same_tok = 1, fork_same = 1;
+        double max_d = 0;
+        float *lg4 = malloc(4 * T_VOCAB * sizeof *lg4);
+        for (int k = 0; k < STEPS; k++) {
+            int32_t next[4];
+            for (int b = 0; b < B; b++) {
+                const float *a = alone + ((size_t)b * STEPS + k) * T_VOCAB;
+                for (int i = 0; i < T_VOCAB; i++) max_d = fmax(max_d, fabs(lg[(size_t)b * T_VOCAB + i] - a[i]));
+                next[b] = rqm_argmax(lg + (size_t)b * T_VOCAB, T_VOCAB);
+                same_tok &= next[b] == alone_tok[b][k];
+            }
+            next[3] = rqm_argmax(l0, T_VOCAB);
+            fork_same &= next[3] == next[0];
+            const int ids[4] = {2, 0, 3, 1}; /* any order of rows */
+            const int32_t tk[4] = {next[2], next[0], next[3], next[1]};
+            CHECK_OK(rqm_session_decode(s, ids, tk, 4, lg4));
+            memcpy(lg + 2 * T_VOCAB, lg4, T_VOCAB * sizeof *lg);
+            memcpy(lg, lg4 + T_VOCAB, T_VOCAB * sizeof *lg);
+            memcpy(l0, lg4 + 2 * T_VOCAB, T_VOCAB * sizeof *lg);
+            memcpy(lg + T_VOCAB, lg4 + 3 * T_VOCAB, T_VOCAB * sizeof *lg);
+        }
+        TEST_NOTE("%s: batched decode vs alone: max |Δlogit| %.2e", types[ti], max_d);
+        CHECK(same_tok, "%s: the batched greedy tokens are those of each sequence alone", types[ti]);
+        CHECK(max_d == 0, "%s: the same logits bit for bit (max |Δ| %.2e)", types[ti], max_d);
+        CHECK(fork_same, "%s: a fork of the prompt decodes as its parent", types[ti]);
+        CHECK(rqm_session_pos(s) == plen[0] + STEPS, "sequence 0's position is the session's");
+        CHECK(rq_cache_seq_n_tokens(c, 2, 1) == plen[2] + STEPS, "every layer of sequence 2 advanced");
+
+        /* errors: nothing appended anywhere */
+        const size_t n1 = rq_cache_seq_n_tokens(c, 1, 0), n2 = rq_cache_seq_n_tokens(c, 2, 0);
+        const int dup[2] = {1, 1}, missing[2] = {2, 7}, two[2] = {1, 2};
+        const int32_t tk2[2] = {1, 2}, bad[2] = {1, T_VOCAB};
+        CHECK(rqm_session_decode(s, dup, tk2, 2, NULL) == RQ_ERR_INVALID_ARG, "a repeated sequence id");
+        CHECK(rqm_session_decode(s, missing, tk2, 2, NULL) == RQ_ERR_INVALID_ARG, "no such sequence");
+        CHECK(rqm_session_decode(s, two, bad, 2, NULL) == RQ_ERR_INVALID_ARG, "a token out of the vocabulary");
+        CHECK(rqm_session_decode(s, two, tk2, 9, NULL) == RQ_ERR_INVALID_ARG, "more rows than n_batch");
+        CHECK(rq_cache_seq_n_tokens(c, 1, 0) == n1 && rq_cache_seq_n_tokens(c, 2, 0) == n2 &&
+                  rq_cache_seq_n_tokens(c, 2, 1) == n2,
+              "failed steps appended nothing");
+
+        /* restore: sequence 0's prompt saved, loaded cut to n − 1, the last token evaluated */
+        rqm_session *p = tiny_session(tm.m, types[ti], 0, 1), *r = tiny_session(tm.m, types[ti], 0, 1);
+        float *want = malloc(T_VOCAB * sizeof *want), *got = malloc(T_VOCAB * sizeof *got);
+        CHECK_OK(rqm_session_eval(p, prompt[1], plen[1], 0, want));
+        size_t nb = 0;
+        CHECK_OK(rq_cache_seq_save_mem(rqm_session_cache(p), 0, NULL, 0, &nb));
+        void *bytes = malloc(nb);
+        CHECK_OK(rq_cache_seq_save_mem(rqm_session_cache(p), 0, bytes, nb, &nb));
+        CHECK_OK(rqm_session_eval(r, prompt[0], 3, 0, got)); /* restore replaces what was there */
+        CHECK_OK(rqm_session_restore(r, bytes, nb, plen[1] - 1));
+        CHECK(rqm_session_pos(r) == plen[1] - 1, "restored position");
+        CHECK_OK(rqm_session_eval(r, &prompt[1][plen[1] - 1], 1, 0, got));
+        CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "%s: restored prefix + the last token = the whole prompt",
+              types[ti]);
+        CHECK(rqm_session_restore(r, bytes, nb, plen[1] + 1) == RQ_ERR_RANGE && rqm_session_pos(r) == 0,
+              "keeping more than was saved: an error and a reset session");
+        ((uint8_t *)bytes)[nb / 2] ^= 1;
+        CHECK(rqm_session_restore(r, bytes, nb, 2) == RQ_ERR_FORMAT, "a corrupt saved sequence is refused");
+        CHECK_OK(rqm_session_eval(r, prompt[1], plen[1], 0, got));
+        CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "the session works after a failed restore");
+        free(bytes), free(want), free(got);
+        rqm_session_free(p), rqm_session_free(r);
+        rqm_session_free(s);
+        free(alone), free(lg), free(l0), free(lg4);
+    }
+    tiny_close(&tm);
+}
+
+/* The prompt cache (model/prompt_cache.c): save after a prompt, load with
+ * the same, a changed and a foreign prompt; another model's identity, a
+ * truncated or corrupt file: an error and a reset, usable session. */
+static void test_model_tiny_prompt_cache(void) {
+    tiny_model tm;
+    tiny_open(&tm);
+    if (!tm.m) {
+        TEST_NOTE("load: %s", tm.err);
+        tiny_close(&tm);
+        return;
+    }
+    char path[64], bad[80], err[512];
+    snprintf(path, sizeof path, "/tmp/rq_test_pc.%ld", (long)getpid());
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    const uint64_t id = rqm_model_identity(tm.g, rqm_llama_hparams_of(tm.m));
+    enum { N = 12 };
+    int32_t a[N], b[N];
+    for (int i = 0; i < N; i++) a[i] = b[i] = (int32_t)((7 * i + 3) % T_VOCAB);
+    b[8] = (b[8] + 1) % T_VOCAB; /* b shares a's first 8 tokens */
+    float *want = malloc(T_VOCAB * sizeof *want), *got = malloc(T_VOCAB * sizeof *got);
+    rqm_session *s = tiny_session(tm.m, "turbo3", 0, 1);
+    CHECK_OK(rqm_session_eval(s, a, N, 0, want));
+    CHECK_OK(rqm_prompt_cache_save(path, id, a, N, s, err, sizeof err));
+    size_t reused = 99;
+    int same = 0;
+    /* the same prompt: all but the last token restored */
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, a, N, &reused, &same, err, sizeof err));
+    CHECK(reused == N - 1 && same && rqm_session_pos(s) == N - 1, "same prompt: %zu of %d reused", reused, N);
+    CHECK_OK(rqm_session_eval(s, a + reused, N - reused, 0, got));
+    CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "restored + the rest = the whole prompt's logits");
+    /* a changed prompt: the common prefix */
+    rqm_session *r = tiny_session(tm.m, "turbo3", 0, 1);
+    CHECK_OK(rqm_session_eval(r, b, N, 0, want));
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, b, N, &reused, &same, err, sizeof err));
+    CHECK(reused == 8 && !same, "changed prompt: the 8 common tokens reused (%zu)", reused);
+    CHECK_OK(rqm_session_eval(s, b + reused, N - reused, 0, got));
+    CHECK(!memcmp(want, got, T_VOCAB * sizeof *got), "common prefix + the rest = the changed prompt's logits");
+    /* a shorter prompt, a foreign one */
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, a, 5, &reused, &same, err, sizeof err));
+    CHECK(reused == 4, "a prefix of the saved prompt: all but its last token");
+    int32_t c = (a[0] + 1) % T_VOCAB;
+    CHECK_OK(rqm_prompt_cache_load(path, id, s, &c, 1, &reused, &same, err, sizeof err));
+    CHECK(reused == 0 && rqm_session_pos(s) == 0, "nothing in common: nothing restored");
+    /* refusals */
+    CHECK(rqm_prompt_cache_load(path, id ^ 1, s, a, N, &reused, &same, err, sizeof err) == RQ_ERR_FORMAT &&
+              strstr(err, "another model"),
+          "another model's cache: %s", err);
+    rqm_session *f = tiny_session(tm.m, "turbo4", 0, 1);
+    CHECK(rqm_prompt_cache_load(path, id, f, a, N, &reused, &same, err, sizeof err) == RQ_ERR_FORMAT &&
+              strstr(err, "types"),
+          "other cache types: %s", err);
+    FILE *in = fopen(path, "rb");
+    uint8_t *bytes = malloc(1 << 20);
+    const size_t len = in ? fread(bytes, 1, 1 << 20, in) : 0;
+    if (in) fclose(in);
+    CHECK(len > 48 + 4 * N, "file written (%zu bytes)", len);
+    int refused = 1;
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 4) { /* truncated */
+        FILE *o = fopen(bad, "wb");
+        if (o) fwrite(bytes, 1, cut, o), fclose(o);
+        refused &= rqm_prompt_cache_load(bad, id, s, a, N, &reused, &same, err, sizeof err) != RQ_OK && !reused;
+    }
+    for (size_t at = 0; at < len; at += 1 + at / 3) { /* one flipped bit */
+        bytes[at] ^= 4;
+        FILE *o = fopen(bad, "wb");
+        if (o) fwrite(bytes, 1, len, o), fclose(o);
+        bytes[at] ^= 4;
+        rq_status st = rqm_prompt_cache_load(bad, id, s, a, N, &reused, &same, err, sizeof err);
+        refused &= st != RQ_OK;
+    }
+    CHECK(refused, "every truncated or corrupted file refused");
+    CHECK(rqm_prompt_cache_load("/nonexistent/x", id, s, a, N, &reused, &same, err, sizeof err) == RQ_ERR_IO,
+          "a missing file");
+    CHECK_OK(rqm_session_eval(s, a, N, 0, got));
+    CHECK(rqm_session_pos(s) == N, "the session runs after the refusals");
+    remove(path), remove(bad);
+    free(bytes), free(want), free(got);
+    rqm_session_free(s), rqm_session_free(r), rqm_session_free(f);
+    tiny_close(&tm);
+}
+
 const rq_test tests_model[] = {
     {"model_real_kv_fixture", test_model_real_kv_fixture},
     {"model_tiny_forward", test_model_tiny_forward},
+    {"model_tiny_batched_decode", test_model_tiny_batched_decode},
+    {"model_tiny_prompt_cache", test_model_tiny_prompt_cache},
     {"model_tiny_perplexity", test_model_tiny_perplexity},
     {"model_sample_roundtrip", test_model_sample_roundtrip},
     {"model_tiny_unaligned", test_model_tiny_unaligned},
