@@ -632,6 +632,17 @@ int cmd_generate(int argc, char **argv) {
         char err[512] = "";
         if (rqm_prompt_cache_load(o.prompt_cache, model_id, s, ids, n_prompt, &n_reused, &pc_same, err, sizeof err))
             fprintf(stderr, "rotorquant: generate: warning: --prompt-cache: %s; prefilling the whole prompt\n", err);
+        /* Centred keys: μ is the mean of key positions 1..W of the first
+         * prefill, so a restored prefix gives the cache a run without the
+         * file would build only when it holds all W + 1 of them (or the
+         * prompt is the saved one); a shorter prefix is prefilled again. */
+        const size_t w1 = (size_t)(o.centre_window > 0 ? o.centre_window : 64) + 1;
+        if (o.centre_keys && n_reused && !pc_same && n_reused < w1) {
+            fprintf(stderr, "rotorquant: prompt cache %s: the common prefix (%zu tokens) is shorter than the key "
+                    "centring window (%zu); prefilling the whole prompt\n", o.prompt_cache, n_reused, w1);
+            rqm_session_reset(s);
+            n_reused = 0;
+        }
     }
     if ((st = rqm_session_eval(s, ids + n_reused, n_prompt - n_reused, 0, logits))) goto done;
     double t1 = now_s();

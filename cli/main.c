@@ -74,7 +74,8 @@ static const struct {
      "                        (1 bit: turbo1); default turbo\n"
      "    --prompt-cache FILE  after the prompt, save its KV cache and token ids to FILE; a later\n"
      "                run reuses the longest common token prefix and prefills only the rest (same\n"
-     "                model, cache types, seed and key basis; otherwise a warning and a full prefill)\n"},
+     "                model, cache types, seed and key basis; otherwise a warning and a full prefill;\n"
+     "                with centred keys a common prefix shorter than the window + 1 is prefilled again)\n"},
     {"batched", cmd_batched,
      "  batched    [-m MODEL] [--sequences 1,8,32] [--ctx 512,4096] [-ctk T -ctv T | --types T,..]\n"
      "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--json]\n"

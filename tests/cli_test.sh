@@ -111,6 +111,7 @@ else
     # first printed (greedy); a changed prompt reuses the common prefix and
     # prints what a run without the cache prints; a corrupt file: a warning
     P="The quick brown fox jumps over the lazy dog. Once upon a time, in a land far away, there lived"
+    PL="$P a miller who had three sons, a mill, a donkey and a cat. When the miller died, the eldest son took the mill, the second son the donkey, and the youngest son was left with nothing but the cat, which made him very sad indeed. But the cat said to him: do not worry, master, give me a bag and a pair of boots, and you will see"
     for t in f16 turbo3; do
         "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
         "$RQ" generate -p "$P" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out1" 2>"$tmp/err1"
@@ -118,9 +119,17 @@ else
         if grep -q "reused 0 of" "$tmp/err1" && grep -q "saved$" "$tmp/err1" && grep -q "reused 22 of 23 prompt tokens" "$tmp/err" &&
             cmp -s "$tmp/plain" "$tmp/out1" && cmp -s "$tmp/plain" "$tmp/out"; then ok "generate --prompt-cache ($t): the same greedy text"
         else bad "generate --prompt-cache ($t): the same greedy text"; fi
-        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
-        "$RQ" generate -p "$P a king" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
-        if grep -q "reused 23 of 25 prompt tokens, prefilled 2" "$tmp/err" && cmp -s "$tmp/plain" "$tmp/out"; then
+        # keys are centred (the default): a common prefix shorter than the
+        # centring window (64 + 1) is prefilled again, so the cache is the one
+        # a run without the file builds; a longer one is reused
+        "$RQ" generate -p "$PL" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$PL" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "shorter than the key centring window" "$tmp/err" && grep -q "reused 0 of 105" "$tmp/err" &&
+            cmp -s "$tmp/plain" "$tmp/out"; then ok "generate --prompt-cache ($t): a prefix shorter than the centring window is prefilled"
+        else bad "generate --prompt-cache ($t): a prefix shorter than the centring window is prefilled"; fi
+        "$RQ" generate -p "$PL that" -n 8 -ctk $t -ctv $t >"$tmp/plain" 2>"$tmp/err"
+        "$RQ" generate -p "$PL that" -n 8 -ctk $t -ctv $t --prompt-cache "$tmp/pc.$t" >"$tmp/out" 2>"$tmp/err"
+        if grep -q "reused 105 of 106 prompt tokens, prefilled 1" "$tmp/err" && cmp -s "$tmp/plain" "$tmp/out"; then
             ok "generate --prompt-cache ($t): a longer prompt reuses the common prefix"
         else bad "generate --prompt-cache ($t): a longer prompt reuses the common prefix"; fi
     done
