@@ -36,7 +36,7 @@ from . import _ext
 from ._ext import Error, InputError
 
 __all__ = [
-    "Error", "InputError", "Quantizer", "KVCache", "types", "codebook", "eval", "data",
+    "Error", "InputError", "Quantizer", "KVCache", "types", "codebook", "eval", "data", "kv_alloc",
     "__version__", "simd", "FORMAT_VERSION",
 ]
 
@@ -289,6 +289,13 @@ class KVCache:
     in one library call; ``save``/``load`` and ``to_bytes``/``from_bytes``
     persist one sequence or all of them.
 
+    ``centre_keys=True`` stores keys as k − μ, μ the mean of key positions
+    1..``centre_window`` (0 = 64) per sequence, layer and KV head, and keeps
+    position 0 (the attention sink) exactly in fp16; scores shift by q·μ,
+    which softmax drops, and the quantization error falls with |k − μ|.
+    ``layer_types_k`` / ``layer_types_v``: one type name per layer (None
+    entries = ``type_k`` / ``type_v``), e.g. from :func:`kv_alloc`.
+
     Safe to share across threads: append / clear / set_key_basis and the
     sequence structure changes (add, remove, fork, truncate, set_window,
     load) take the cache's lock exclusively; attention, attention_batch and
@@ -297,7 +304,8 @@ class KVCache:
 
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
-                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian", max_bytes: int = 0):
+                 law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian", max_bytes: int = 0,
+                 centre_keys: bool = False, centre_window: int = 0, layer_types_k=None, layer_types_v=None):
         if law not in _LAWS or qjl not in _QJL:
             raise InputError("KVCache: law must be 'beta'/'gauss' and qjl 'gaussian'/'structured'")
         for name, val, hi in (("n_layers", n_layers, 1 << 20), ("n_kv_heads", n_kv_heads, 1 << 20),
@@ -309,14 +317,51 @@ class KVCache:
             raise InputError(f"KVCache: seed must be in [0, 2^64), got {seed}")
         if not 0 <= int(max_bytes) < 2 ** 63:
             raise InputError(f"KVCache: max_bytes must be in [0, 2^63), got {max_bytes}")
+        if not 0 <= int(centre_window) <= 1 << 24:
+            raise InputError(f"KVCache: centre_window must be in [0, 2^24], got {centre_window}")
+        lt_k = self._layer_types(layer_types_k, "layer_types_k", int(n_layers))
+        lt_v = self._layer_types(layer_types_v, "layer_types_v", int(n_layers))
         self._c = _ext.KVCache(int(n_layers), int(n_kv_heads), int(head_dim), str(type_k), str(type_v),
                                int(n_threads), int(seed), int(page_tokens), _LAWS[law], bool(norm_correct),
-                               _QJL[qjl], int(max_bytes))
+                               _QJL[qjl], int(max_bytes), bool(centre_keys), int(centre_window), lt_k, lt_v)
+        self.centre_keys, self.centre_window = bool(centre_keys), int(centre_window)
         self.max_bytes = int(max_bytes)
         self.n_layers, self.n_kv_heads, self.head_dim = int(n_layers), int(n_kv_heads), int(head_dim)
         self.type_k = self._c.quantizer_info(False)[0]
         self.type_v = self._c.quantizer_info(True)[0]
         self.n_threads, self.seed = int(n_threads), int(seed)
+
+    @staticmethod
+    def _layer_types(names, what, n_layers):
+        if names is None:
+            return None
+        if isinstance(names, (str, bytes)):
+            raise InputError(f"KVCache: {what} must be a sequence of n_layers type names, not one string")
+        try:
+            names = list(names)
+        except TypeError:
+            raise InputError(f"KVCache: {what} must be a sequence of n_layers type names") from None
+        if len(names) != n_layers:
+            raise InputError(f"KVCache: {what} needs n_layers = {n_layers} entries, got {len(names)}")
+        for i, t in enumerate(names):
+            if t is not None and not isinstance(t, str):
+                raise InputError(f"KVCache: {what}[{i}] must be a type name (str) or None, got {t!r}")
+        return names
+
+    def layer_type(self, layer: int, value: bool = False) -> str:
+        """The type name of one layer's keys (or values with ``value=True``):
+        its ``layer_types_k/v`` entry or the default."""
+        return self._c.layer_quantizer_info(self._layer(layer), bool(value))[0]
+
+    def bits_per_value(self, n_ctx: int) -> float:
+        """Stored bits per cached value, averaged over K and V, every layer
+        and KV head, for one sequence of ``n_ctx`` tokens: the blocks (norms,
+        scales and codes included) and, with ``centre_keys``, μ and the fp16
+        sink (rq_cache_bits_per_value). 0.0 for n_ctx = 0."""
+        n_ctx = operator.index(n_ctx)
+        if not 0 <= n_ctx < 2 ** 63:
+            raise InputError(f"bits_per_value: n_ctx must be in [0, 2^63), got {n_ctx}")
+        return self._c.bits_per_value(n_ctx)
 
     def __repr__(self):
         return (f"KVCache(n_layers={self.n_layers}, n_kv_heads={self.n_kv_heads}, head_dim={self.head_dim}, "
@@ -572,6 +617,46 @@ class KVCache:
         on). Raises :class:`Error` naming what is wrong with the file."""
         import os
         self._c.load_key_basis(os.fspath(path))
+
+
+# ---------------------------------------------------------------------------
+# kv_alloc: per-layer types under a bits budget (rq_kv_alloc)
+# ---------------------------------------------------------------------------
+def _costs(c, name):
+    a = np.asarray(c)
+    if a.dtype.kind not in "fiu" or a.ndim != 2 or 0 in a.shape:
+        raise InputError(f"kv_alloc: {name} must be a non-empty (n_layers, n_types) array of numbers, "
+                         f"got shape {a.shape} dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def kv_alloc(cost_k, cost_v, types_k, types_v, head_dim: int, budget: float,
+             overhead_bits: float = 0.0) -> tuple:
+    """Per-layer K/V types under a bits budget (rq_kv_alloc).
+
+    ``cost_k[l, i]`` is the measured cost (≥ 0, e.g. attention output error
+    with exact values) of storing layer l's keys in ``types_k[i]``; ``cost_v``
+    likewise for values with ``types_v``. Returns ``(choice_k, choice_v, bits,
+    cost)``: int arrays (n_layers,) of candidate indices minimising the total
+    cost with mean bits per value (every block byte counted, plus
+    ``overhead_bits``, e.g. centring's μ and sink) at most ``budget``, the
+    choice's bits and cost. Deterministic. :class:`InputError` for bad
+    shapes, unknown types, a head_dim a type refuses, a NaN/Inf/negative cost
+    or a budget below what the smallest types need."""
+    ck, cv = _costs(cost_k, "cost_k"), _costs(cost_v, "cost_v")
+    tk = [types_k] if isinstance(types_k, str) else list(types_k)
+    tv = [types_v] if isinstance(types_v, str) else list(types_v)
+    if ck.shape[0] != cv.shape[0]:
+        raise InputError(f"kv_alloc: cost_k has {ck.shape[0]} layers, cost_v {cv.shape[0]}")
+    if ck.shape[1] != len(tk) or cv.shape[1] != len(tv):
+        raise InputError(f"kv_alloc: cost_k {ck.shape} / cost_v {cv.shape} need one column per type "
+                         f"({len(tk)} / {len(tv)})")
+    budget, overhead_bits = float(budget), float(overhead_bits)
+    if not math.isfinite(budget) or not math.isfinite(overhead_bits):
+        raise InputError("kv_alloc: budget and overhead_bits must be finite")
+    ch_k, ch_v, bits, cost = _ext.kv_alloc(ck, cv, [str(t) for t in tk], [str(t) for t in tv], ck.shape[0],
+                                           int(head_dim), budget, overhead_bits)
+    return np.asarray(ch_k, dtype=np.intp), np.asarray(ch_v, dtype=np.intp), bits, cost
 
 
 # ---------------------------------------------------------------------------

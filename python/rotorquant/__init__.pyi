@@ -75,10 +75,18 @@ class KVCache:
     n_threads: int
     seed: int
     max_bytes: int
+    centre_keys: bool
+    centre_window: int
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
                  law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian",
-                 max_bytes: int = 0) -> None: ...
+                 max_bytes: int = 0, centre_keys: bool = False, centre_window: int = 0,
+                 layer_types_k: Sequence[str | None] | None = None,
+                 layer_types_v: Sequence[str | None] | None = None) -> None: ...
+    def layer_type(self, layer: int, value: bool = False) -> str:
+        """One layer's key (or value) type name."""
+    def bits_per_value(self, n_ctx: int) -> float:
+        """Stored bits per value for one sequence of n_ctx tokens (μ and sink included)."""
     def append(self, layer: int, k: npt.ArrayLike, v: npt.ArrayLike, seq: int = 0) -> None:
         """k, v (n_tokens, n_kv_heads, head_dim); all or nothing; MemoryError past max_bytes."""
     def attention(self, layer: int, q: npt.ArrayLike, n_q_heads: int, causal: bool = True, *, scale: float = 0.0,
@@ -141,6 +149,11 @@ class KVCache:
         """Store keys in basis A (scores unchanged); None removes it."""
     def load_key_basis(self, path: str | PathLike[str]) -> None:
         """Key bases from a `rotorquant calibrate` file."""
+
+def kv_alloc(cost_k: npt.ArrayLike, cost_v: npt.ArrayLike, types_k: Sequence[str], types_v: Sequence[str],
+             head_dim: int, budget: float,
+             overhead_bits: float = 0.0) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], float, float]:
+    """Per-layer K/V types under a bits budget: (choice_k, choice_v, bits, cost)."""
 
 def eval(type: str, keys: npt.ArrayLike, queries: npt.ArrayLike | None = None, values: npt.ArrayLike | None = None,
          *, type_v: str | None = None, causal: bool = False, scale: float = 0.0, seed: int = 42,

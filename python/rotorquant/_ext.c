@@ -77,7 +77,7 @@ static PyObject *raise_status(rq_status st, const char *what) {
 }
 
 /* ---- buffers --------------------------------------------------------------
- * kind 'f': float32; 'B': uint8. A buffer of any shape is taken as a flat
+ * kind 'f': float32; 'd': float64; 'B': uint8. A buffer of any shape is taken as a flat
  * C-contiguous run of items; the caller checks the count. */
 static int get_buf(PyObject *obj, Py_buffer *view, char kind, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -88,11 +88,12 @@ static int get_buf(PyObject *obj, Py_buffer *view, char kind, int writable, cons
     }
     const char *f = view->format ? view->format : "B";
     if (*f == '<' || *f == '=' || *f == '@') f++;
-    size_t want = kind == 'f' ? 4 : 1;
+    size_t want = kind == 'f' ? 4 : kind == 'd' ? 8 : 1;
     int ok = (size_t)view->itemsize == want && f[0] == kind && f[1] == 0;
     if (!ok && kind == 'B' && view->itemsize == 1 && (f[0] == 'b' || f[0] == 'c') && f[1] == 0) ok = 1;
     if (!ok) {
-        PyErr_Format(InputError, "%s: expected %s items, got format '%s'", name, kind == 'f' ? "float32" : "uint8",
+        PyErr_Format(InputError, "%s: expected %s items, got format '%s'", name,
+                     kind == 'f' ? "float32" : kind == 'd' ? "float64" : "uint8",
                      view->format ? view->format : "B");
         PyBuffer_Release(view);
         return -1;
@@ -362,15 +363,57 @@ static void cache_dealloc(CacheObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* Per-layer type names: None, or a sequence of n_layers entries, each a str
+ * or None (= the default type). *names gets a PyMem array (NULL for None)
+ * pointing into *keep (the sequence, kept alive by the caller until
+ * rq_cache_init returns). */
+static int layer_names(PyObject *o, int n_layers, const char *what, PyObject **keep, const char ***names) {
+    *keep = NULL, *names = NULL;
+    if (o == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(o, "KVCache: layer types must be a sequence of str or None");
+    if (!seq) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != n_layers) {
+        PyErr_Format(InputError, "KVCache: %s needs n_layers = %d entries, got %zd", what, n_layers, n);
+        Py_DECREF(seq);
+        return -1;
+    }
+    const char **a = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *a);
+    if (!a) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *e = PySequence_Fast_GET_ITEM(seq, i);
+        if (e == Py_None) a[i] = NULL;
+        else if (!PyUnicode_Check(e) || !(a[i] = PyUnicode_AsUTF8(e))) {
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+                PyErr_Clear();
+                PyErr_Format(InputError, "KVCache: %s[%zd] must be a type name (str) or None", what, i);
+            }
+            PyMem_Free(a);
+            Py_DECREF(seq);
+            return -1;
+        }
+    }
+    *keep = seq, *names = a;
+    return 0;
+}
+
 static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"n_layers", "n_kv_heads", "head_dim", "type_k", "type_v", "n_threads", "seed",
-                             "page_tokens", "law", "norm_correct", "qjl", "max_bytes", NULL};
+                             "page_tokens", "law", "norm_correct", "qjl", "max_bytes", "centre_keys",
+                             "centre_window", "layer_types_k", "layer_types_v", NULL};
     rq_cache_config cfg = rq_cache_config_default();
     unsigned long long seed = cfg.quant.seed, max_bytes = 0;
     int law = cfg.quant.law, norm_correct = cfg.quant.norm_correct, qjl = cfg.quant.qjl;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipiK", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
+    PyObject *lto_k = Py_None, *lto_v = Py_None, *keep_k = NULL, *keep_v = NULL;
+    const char **lt_k = NULL, **lt_v = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipiKpiOO", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
                                      &cfg.head_dim, &cfg.type_k, &cfg.type_v, &cfg.n_threads, &seed,
-                                     &cfg.page_tokens, &law, &norm_correct, &qjl, &max_bytes))
+                                     &cfg.page_tokens, &law, &norm_correct, &qjl, &max_bytes, &cfg.centre_keys,
+                                     &cfg.centre_window, &lto_k, &lto_v))
         return -1;
     if (max_bytes > SIZE_MAX) {
         PyErr_SetString(InputError, "KVCache: max_bytes does not fit size_t");
@@ -381,6 +424,17 @@ static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_RuntimeError, "KVCache is already initialized");
         return -1;
     }
+    if ((lto_k != Py_None || lto_v != Py_None) && (cfg.n_layers < 1 || cfg.n_layers > 4096)) {
+        PyErr_Format(InputError, "KVCache: n_layers must be in [1, 4096], got %d", cfg.n_layers);
+        return -1;
+    }
+    if (layer_names(lto_k, cfg.n_layers, "layer_types_k", &keep_k, &lt_k) ||
+        layer_names(lto_v, cfg.n_layers, "layer_types_v", &keep_v, &lt_v)) {
+        PyMem_Free(lt_k);
+        Py_XDECREF(keep_k);
+        return -1;
+    }
+    cfg.layer_type_k = lt_k, cfg.layer_type_v = lt_v;
     cfg.quant.seed = seed, cfg.quant.law = (rq_law)law, cfg.quant.norm_correct = norm_correct;
     cfg.quant.qjl = (rq_qjl_kind)qjl;
     rq_cache *c = NULL;
@@ -388,6 +442,10 @@ static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
     Py_BEGIN_ALLOW_THREADS
     st = rq_cache_init(&c, &cfg);
     Py_END_ALLOW_THREADS
+    PyMem_Free(lt_k);
+    PyMem_Free(lt_v);
+    Py_XDECREF(keep_k);
+    Py_XDECREF(keep_v);
     if (st) {
         raise_status(st, "KVCache");
         return -1;
@@ -976,6 +1034,31 @@ static PyObject *cache_quantizer_info(CacheObject *self, PyObject *args) {
     return type_tuple(rq_quantizer_type(q), self->head_dim);
 }
 
+/* bits_per_value(n_ctx) -> float (rq_cache_bits_per_value). */
+static PyObject *cache_bits_per_value(CacheObject *self, PyObject *args) {
+    unsigned long long n;
+    if (need_c(self) || !PyArg_ParseTuple(args, "K", &n)) return NULL;
+    if (n > SIZE_MAX) {
+        PyErr_SetString(InputError, "bits_per_value: n_ctx does not fit size_t");
+        return NULL;
+    }
+    double b;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    b = rq_cache_bits_per_value(self->c, (size_t)n);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(b);
+}
+
+static PyObject *cache_layer_quantizer_info(CacheObject *self, PyObject *args) {
+    int layer, is_value;
+    if (need_c(self) || !PyArg_ParseTuple(args, "ip", &layer, &is_value)) return NULL;
+    const rq_quantizer *q = rq_cache_layer_quantizer(self->c, layer, is_value);
+    if (!q) Py_RETURN_NONE;
+    return type_tuple(rq_quantizer_type(q), self->head_dim);
+}
+
 static PyMethodDef cache_methods[] = {
     {"append", (PyCFunction)cache_append, METH_VARARGS, "append(layer, k, v, seq=0)"},
     {"attention", (PyCFunction)cache_attention, METH_VARARGS,
@@ -999,6 +1082,9 @@ static PyMethodDef cache_methods[] = {
     {"set_key_basis", (PyCFunction)cache_set_key_basis, METH_VARARGS, "set_key_basis(layer, kv_head, starts, A)"},
     {"load_key_basis", (PyCFunction)cache_load_key_basis, METH_VARARGS, "load_key_basis(path)"},
     {"quantizer_info", (PyCFunction)cache_quantizer_info, METH_VARARGS, "quantizer_info(is_value) -> type tuple"},
+    {"layer_quantizer_info", (PyCFunction)cache_layer_quantizer_info, METH_VARARGS,
+     "layer_quantizer_info(layer, is_value) -> type tuple or None"},
+    {"bits_per_value", (PyCFunction)cache_bits_per_value, METH_VARARGS, "bits_per_value(n_ctx) -> float"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1009,7 +1095,8 @@ static PyTypeObject CacheType = {
     .tp_dealloc = (destructor)cache_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "KVCache(n_layers, n_kv_heads, head_dim, type_k, type_v, n_threads=0, seed=42, page_tokens=0, "
-              "law=0, norm_correct=False, qjl=0, max_bytes=0): an rq_cache (private; use rotorquant.KVCache)",
+              "law=0, norm_correct=False, qjl=0, max_bytes=0, centre_keys=False, centre_window=0, layer_types_k=None, "
+              "layer_types_v=None): an rq_cache (private; use rotorquant.KVCache)",
     .tp_methods = cache_methods,
     .tp_init = (initproc)cache_init,
     .tp_new = PyType_GenericNew,
@@ -1211,6 +1298,92 @@ static PyObject *mod_eval_speed(PyObject *m, PyObject *args) {
     return ret;
 }
 
+/* kv_alloc(cost_k, cost_v, types_k, types_v, n_layers, head_dim, budget,
+ * overhead_bits) -> (choice_k list, choice_v list, bits, cost): rq_kv_alloc;
+ * cost_k, cost_v float64 n_layers·n_types each, types sequences of str. */
+static PyObject *mod_kv_alloc(PyObject *m, PyObject *args) {
+    PyObject *cko, *cvo, *tko, *tvo;
+    int n_layers, head_dim;
+    double budget, overhead;
+    if (!PyArg_ParseTuple(args, "OOOOiidd", &cko, &cvo, &tko, &tvo, &n_layers, &head_dim, &budget, &overhead))
+        return NULL;
+    PyObject *ret = NULL, *sk = NULL, *sv = NULL;
+    const char **nk = NULL, **nv = NULL;
+    int *ck = NULL, *cv = NULL;
+    Py_buffer bk = {0}, bv = {0};
+    int hk = 0, hv = 0;
+    if (n_layers < 1 || n_layers > (1 << 20)) {
+        PyErr_Format(InputError, "kv_alloc: n_layers must be in [1, 2^20], got %d", n_layers);
+        return NULL;
+    }
+    if (!(sk = PySequence_Fast(tko, "kv_alloc: types_k must be a sequence of str")) ||
+        !(sv = PySequence_Fast(tvo, "kv_alloc: types_v must be a sequence of str")))
+        goto done;
+    Py_ssize_t ntk = PySequence_Fast_GET_SIZE(sk), ntv = PySequence_Fast_GET_SIZE(sv);
+    if (ntk < 1 || ntk > 64 || ntv < 1 || ntv > 64) {
+        PyErr_Format(InputError, "kv_alloc: 1..64 candidate types per side, got %zd and %zd", ntk, ntv);
+        goto done;
+    }
+    nk = PyMem_Malloc((size_t)ntk * sizeof *nk), nv = PyMem_Malloc((size_t)ntv * sizeof *nv);
+    ck = PyMem_Malloc((size_t)n_layers * sizeof *ck), cv = PyMem_Malloc((size_t)n_layers * sizeof *cv);
+    if (!nk || !nv || !ck || !cv) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int side = 0; side < 2; side++) {
+        PyObject *sq = side ? sv : sk;
+        const char **a = side ? nv : nk;
+        for (Py_ssize_t i = 0; i < (side ? ntv : ntk); i++) {
+            PyObject *e = PySequence_Fast_GET_ITEM(sq, i);
+            if (!PyUnicode_Check(e) || !(a[i] = PyUnicode_AsUTF8(e))) {
+                PyErr_Clear();
+                PyErr_Format(InputError, "kv_alloc: types_%c[%zd] must be a type name (str)", side ? 'v' : 'k', i);
+                goto done;
+            }
+        }
+    }
+    if (get_buf(cko, &bk, 'd', 0, "cost_k")) goto done;
+    hk = 1;
+    if (get_buf(cvo, &bv, 'd', 0, "cost_v")) goto done;
+    hv = 1;
+    if (buf_items(&bk) != (size_t)n_layers * (size_t)ntk || buf_items(&bv) != (size_t)n_layers * (size_t)ntv) {
+        PyErr_SetString(InputError, "kv_alloc: cost_k and cost_v must be (n_layers, n_types) each");
+        goto done;
+    }
+    rq_kv_alloc_problem pr = {.n_layers = n_layers, .head_dim = head_dim, .n_types_k = (int)ntk,
+                              .n_types_v = (int)ntv, .types_k = nk, .types_v = nv, .cost_k = bk.buf,
+                              .cost_v = bv.buf, .overhead_bits = overhead};
+    double bits = 0, cost = 0;
+    rq_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rq_kv_alloc(&pr, budget, ck, cv, &bits, &cost);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        raise_status(st, "kv_alloc");
+        goto done;
+    }
+    PyObject *lk = PyList_New(n_layers), *lv = lk ? PyList_New(n_layers) : NULL;
+    if (!lv) {
+        Py_XDECREF(lk);
+        goto done;
+    }
+    for (int l = 0; l < n_layers; l++) {
+        PyList_SET_ITEM(lk, l, PyLong_FromLong(ck[l]));
+        PyList_SET_ITEM(lv, l, PyLong_FromLong(cv[l]));
+    }
+    ret = Py_BuildValue("(NNdd)", lk, lv, bits, cost);
+done:
+    if (hk) PyBuffer_Release(&bk);
+    if (hv) PyBuffer_Release(&bv);
+    PyMem_Free(nk);
+    PyMem_Free(nv);
+    PyMem_Free(ck);
+    PyMem_Free(cv);
+    Py_XDECREF(sk);
+    Py_XDECREF(sv);
+    return ret;
+}
+
 static PyObject *mod_status_str(PyObject *m, PyObject *args) {
     int st;
     if (!PyArg_ParseTuple(args, "i", &st)) return NULL;
@@ -1224,6 +1397,9 @@ static PyMethodDef module_methods[] = {
     {"eval_attention", mod_eval_attention, METH_VARARGS, "rq_eval_attention"},
     {"eval_ip", mod_eval_ip, METH_VARARGS, "rq_eval_ip with one set of partners"},
     {"eval_speed", mod_eval_speed, METH_VARARGS, "rq_eval_speed"},
+    {"kv_alloc", mod_kv_alloc, METH_VARARGS,
+     "kv_alloc(cost_k, cost_v, types_k, types_v, n_layers, head_dim, budget, overhead_bits) -> "
+     "(choice_k, choice_v, bits, cost)"},
     {"status_str", mod_status_str, METH_VARARGS, "rq_status_str"},
     {NULL, NULL, 0, NULL},
 };
