@@ -55,10 +55,13 @@ static int viterbi(const float *y, int T, int k, const float *lut, int tb, uint8
 }
 
 void rq__tcq_encode_ref(const float *y, int T, int k, const float *lut, uint8_t *out) {
-    const int P = 1 << (RQ_TCQ_L - k);
     uint8_t back[RQ_TCQ_MAX_T][64];
     int tb = viterbi(y, T, k, lut, -1, NULL) >> k;
-    int s = viterbi(y, T, k, lut, tb, back);
+    rq__tcq_traceback(viterbi(y, T, k, lut, tb, back), T, k, (const uint8_t (*)[64])back, out);
+}
+
+void rq__tcq_traceback(int s, int T, int k, const uint8_t (*back)[64], uint8_t *out) {
+    const int P = 1 << (RQ_TCQ_L - k);
     memset(out, 0, (size_t)T * (size_t)k / 8);
     for (int t = T - 1; t >= 0; t--) {
         size_t bit = (size_t)t * (size_t)k;

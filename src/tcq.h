@@ -40,6 +40,10 @@ extern const float rq__tcq_lut[RQ_TCQ_MAX_BITS - RQ_TCQ_MIN_BITS + 1][RQ_TCQ_STA
  * out[0 .. T·k/8) minimizing Σ_t (y_t − lut[w_t])² (ties: the smallest
  * state index wins). The scalar reference; every level writes these bytes. */
 void rq__tcq_encode_ref(const float *y, int T, int k, const float *lut, uint8_t *out);
+/* The codes of the path ending in state s (back[t][lo]: the dropped k bits
+ * of the best predecessor of a state with low bits lo at step t), packed
+ * k bits per value into out (T·k/8 bytes); shared by the encoders. */
+void rq__tcq_traceback(int s, int T, int k, const uint8_t (*back)[64], uint8_t *out);
 
 /* window t of the circular stream of T·k bits */
 static inline unsigned rq__tcq_window(const uint8_t *s, int T, int k, int t) {

@@ -202,19 +202,7 @@ void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8
     }
     trellis tr;
     trellis_init(&tr, k, lut);
-    const int P = tr.P;
     uint8_t back[RQ_TCQ_MAX_T][64];
     int tb = viterbi_avx512(&tr, y, T, -1, NULL) >> k;
-    int s = viterbi_avx512(&tr, y, T, tb, back);
-    memset(out, 0, (size_t)T * (size_t)k / 8);
-    for (int t = T - 1; t >= 0; t--) {
-        size_t bit = (size_t)t * (size_t)k;
-        unsigned v = (unsigned)s & ((1u << k) - 1);
-        out[bit >> 3] |= (uint8_t)(v << (bit & 7));
-        if ((bit & 7) + (size_t)k > 8) out[(bit >> 3) + 1] |= (uint8_t)(v >> (8 - (bit & 7)));
-        if (t) {
-            int lo = s & (P - 1);
-            s = (lo << k) | back[t][lo];
-        }
-    }
+    rq__tcq_traceback(viterbi_avx512(&tr, y, T, tb, back), T, k, (const uint8_t (*)[64])back, out);
 }
