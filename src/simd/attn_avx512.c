@@ -242,6 +242,26 @@ void rq__scores_avx512(const float *Q, int G, int ldq, const float *K, int n, in
     }
 }
 
+/* Columns j0.. of GN heads one 16-float chunk at a time, the last masked:
+ * all of them for GN < 4 (measured faster at d = 64, GQA 3 than accum_gn's
+ * multi-chunk loop: 4.3 vs 4.8 ns per token), and accum_gn's remainder */
+RQ_ALWAYS_INLINE void accum_gn_1(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d,
+                                  int j0) {
+    for (int j = j0; j < d; j += 16) {
+        __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
+        __m512 a[8];
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++) a[g] = _mm512_maskz_loadu_ps(m, A + (size_t)g * lda + j);
+        for (int t = 0; t < n; t++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, V + (size_t)t * d + j);
+            #pragma GCC unroll 8
+            for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
+        }
+        #pragma GCC unroll 8
+        for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(A + (size_t)g * lda + j, m, a[g]);
+    }
+}
+
 /* GN heads' accumulators for JN 16-float output chunks stay in registers
  * across all n tokens: GN·JN ≥ 8 independent FMA chains (one chain per
  * accumulator waits 4 cycles per FMA; two FMA ports need 8 in flight). Each
@@ -271,47 +291,18 @@ RQ_ALWAYS_INLINE void accum_gn(const int GN, float *A, int lda, const float *P, 
             #pragma GCC unroll 4
             for (int u = 0; u < JN; u++) _mm512_storeu_ps(A + (size_t)g * lda + j + 16 * u, a[g][u]);
     }
-    for (; j < d; j += 16) { /* the rest one chunk at a time, the last masked */
-        __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
-        __m512 a[8];
-        #pragma GCC unroll 8
-        for (int g = 0; g < GN; g++) a[g] = _mm512_maskz_loadu_ps(m, A + (size_t)g * lda + j);
-        for (int t = 0; t < n; t++) {
-            __m512 v = _mm512_maskz_loadu_ps(m, V + (size_t)t * d + j);
-            #pragma GCC unroll 8
-            for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
-        }
-        #pragma GCC unroll 8
-        for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(A + (size_t)g * lda + j, m, a[g]);
-    }
+    accum_gn_1(GN, A, lda, P, ldp, V, n, d, j); /* the rest */
 }
 
-/* GN < 4 heads: one 16-float chunk at a time (measured faster at d = 64,
- * GQA 3 than the multi-chunk loop below: 4.3 vs 4.8 ns per token) */
-RQ_ALWAYS_INLINE void accum_gn_1(const int GN, float *A, int lda, const float *P, int ldp, const float *V, int n, int d) {
-    for (int j = 0; j < d; j += 16) {
-        __mmask16 m = d - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - j)) - 1);
-        __m512 a[8];
-        #pragma GCC unroll 8
-        for (int g = 0; g < GN; g++) a[g] = _mm512_maskz_loadu_ps(m, A + (size_t)g * lda + j);
-        for (int t = 0; t < n; t++) {
-            __m512 v = _mm512_maskz_loadu_ps(m, V + (size_t)t * d + j);
-            #pragma GCC unroll 8
-            for (int g = 0; g < GN; g++) a[g] = _mm512_fmadd_ps(_mm512_set1_ps(P[(size_t)g * ldp + t]), v, a[g]);
-        }
-        #pragma GCC unroll 8
-        for (int g = 0; g < GN; g++) _mm512_mask_storeu_ps(A + (size_t)g * lda + j, m, a[g]);
-    }
-}
 
 void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d) {
     for (int g0 = 0; g0 < G; g0 += 8) {
         float *a = A + (size_t)g0 * lda;
         const float *p = P + (size_t)g0 * ldp;
         switch (G - g0 < 8 ? G - g0 : 8) {
-        case 1: accum_gn_1(1, a, lda, p, ldp, V, n, d); break;
-        case 2: accum_gn_1(2, a, lda, p, ldp, V, n, d); break;
-        case 3: accum_gn_1(3, a, lda, p, ldp, V, n, d); break;
+        case 1: accum_gn_1(1, a, lda, p, ldp, V, n, d, 0); break;
+        case 2: accum_gn_1(2, a, lda, p, ldp, V, n, d, 0); break;
+        case 3: accum_gn_1(3, a, lda, p, ldp, V, n, d, 0); break;
         case 4: accum_gn(4, a, lda, p, ldp, V, n, d); break;
         case 5: accum_gn(5, a, lda, p, ldp, V, n, d); break;
         case 6: accum_gn(6, a, lda, p, ldp, V, n, d); break;
