@@ -28,7 +28,7 @@ run() {
         return
     fi
     echo "gemma-results: $B/rotorquant $*"
-    "$B/rotorquant" "$@" > "$OUT/$f.tmp"
+    "$B/rotorquant" "$@" > "$OUT/$f.tmp" 2> "$OUT/$f.log" || { cat "$OUT/$f.log" >&2; exit 1; }
     mv "$OUT/$f.tmp" "$OUT/$f"
 }
 CHUNKS=${CHUNKS:-4}
@@ -46,6 +46,11 @@ L0="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 2048 --chunks 
 run perplexity_2048.md $L0
 L2="perplexity --no-norm-correct --no-centre-keys -m gemma3 --ctx 2048 --chunks $LC --threads 2 --configs $LONG_CONFIGS2"
 run perplexity2_2048.md $L2
+# the bits budget (issue 14) with today's defaults (keys centred with the sink
+# exact, norm-corrected): per-layer trellis choices at 3.25 and 4.25 bits
+# against q4_0 / q4_0h (centred here too) on the same chunks
+BUD="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,tcq5/tcq3 --kv-bits 3.25,4.25 --kv-family tcq"
+run perplexity_budget.md $BUD
 # decode speed, f16 vs turbo3 side by side at 2048 context, and a profile of one step
 DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3"
 if [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/decode.md" ]; then
@@ -79,9 +84,9 @@ for t in $GEN_TYPES; do
     run "generate_$t.txt" generate --no-norm-correct --no-centre-keys -m gemma3 -p "The capital of France is the city of" -n 8 -ctk $t -ctv $t
 done
 
-python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" "$PPL2" "$L2" <<'PY'
+python3 - "$OUT" "$PPL" "$L0" "$DEC" "$FID" "$GEN_TYPES" "$KBP" "$PPL2" "$L2" "$BUD" <<'PY'
 import re, sys, subprocess, datetime
-out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types, kb_cmd, ppl2_cmd, l2_cmd = sys.argv[1:10]
+out, ppl_cmd, l0_cmd, dec_cmd, fid_cmd, gen_types, kb_cmd, ppl2_cmd, l2_cmd, bud_cmd = sys.argv[1:11]
 import os
 def gen(t):
     txt = open(f"{out}/generate_{t}.txt").read().rstrip("\n").replace("\n", "⏎")
@@ -95,6 +100,7 @@ def merged(f1, f2):
     if a[2] != b[2]:
         sys.exit(f"gemma-results: the f32 rows of {f1} and {f2} differ:\n{a[2]}\n{b[2]}")
     return "\n".join(a + b[3:])
+budget_choice = "\n".join("    " + l.strip() for l in open(f"{out}/perplexity_budget.md.log") if l.startswith("kv-bits"))
 kb = ""
 if kb_cmd and os.path.exists(f"{out}/perplexity_kb.md"):
     cal = open(f"{out}/calibrate.txt").read().strip()
@@ -166,6 +172,14 @@ means over the layers of each kind):
 |---|---|---:|---:|---:|---:|---:|
 {fid_summary("turbo3")}
 {fid_summary("q4_0")}
+
+With today's defaults (keys centred with the sink exact, norm-corrected)
+and the bits budget of issue 14 (`rotorquant {bud_cmd}`; bits/value
+include μ and the sink; the budget rows print their per-layer choice):
+
+{table("perplexity_budget.md")}
+
+{budget_choice}
 
 {kb}Greedy completions with K = V = T (`rotorquant generate -m gemma3 -p "The
 capital of France is the city of" -n 8 -ctk T -ctv T`; ⏎ = newline):
