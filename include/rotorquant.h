@@ -321,6 +321,20 @@ typedef struct {
      * the reconstructed keys μ + decode(block) and the exact sink. */
     int centre_keys;
     int centre_window;           /* positions that fix μ; 0 = 64                */
+    /* Integer key scores (0 = off, the default: float scores as before).
+     * For keys of MSE codes (the turbo/dense/rotor/planar/iso families and
+     * their QJL `p` variants' code part, b ≤ 4 code bits; other key types
+     * are unaffected) attention scores each key in int8: the prepared query
+     * (rotated, scaled, per query, head and key-basis range) is quantized
+     * once per call to q8 = round-half-even(q′·127/max|q′|) with scale
+     * max|q′|/127, the type's centroids to c8 = round(c·127/max|c|), and a
+     * score is qscale · (norm·max|c|/127) · Σ_j q8_j·c8[code_j], the Σ in
+     * exact int32 (AVX512-VNNI vpdpbusd where the CPU has it): every SIMD
+     * level gives the same bits, and they differ from the float scores by
+     * the rounding of q′ and c to 8 bits (docs/RESULTS.md: KLD). QJL sign
+     * parts, values and the exact sink of centre_keys stay float. Read
+     * during rq_cache_init only; attention's thread rules are unchanged. */
+    int int8_scores;
     /* Per-layer types (a bits budget, rq_kv_alloc): NULL, or n_layers
      * registry names, an entry NULL meaning type_k / type_v. Read during
      * rq_cache_init only. Each layer's pages hold its own types' blocks:

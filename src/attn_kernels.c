@@ -54,3 +54,25 @@ float rq__exp_sum_ref(float *x, int n, float m) {
     for (int t = 0; t < n; t++) s += x[t] = expf(x[t] - m);
     return s;
 }
+
+/* ---- integer scores (rq_cache_config.int8_scores) ---------------------- */
+void rq__decode_mse8_n_ref(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                           size_t off_codes, const uint8_t *tab8, float cfac) {
+    for (int t = 0; t < n; t++, blk += stride, out += d) {
+        ks[t] = f16_at(blk) * cfac;
+        for (int j = 0; j < d; j++) out[j] = tab8[code_at(blk + off_codes, j, bits)];
+    }
+}
+
+void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                       const float *ks, int n, int d, float *S, int lds) {
+    (void)qsum; /* the SIMD levels' correction; here each byte is unbiased */
+    for (int g = 0; g < G; g++)
+        for (int t = 0; t < n; t++) {
+            const int8_t *q = Q8 + (size_t)g * ldq;
+            const uint8_t *k = K8 + (size_t)t * d;
+            int32_t dot = 0;
+            for (int j = 0; j < d; j++) dot += (int32_t)q[j] * ((int32_t)k[j] - 128);
+            S[(size_t)g * lds + t] += qs[g] * ks[t] * (float)dot;
+        }
+}

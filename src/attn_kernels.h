@@ -29,6 +29,10 @@ static inline const rq_attn_kernels *rq__attn_kernels_for(rq_simd_level level) {
  * vpmultishiftqb where the CPU has AVX512_VBMI): tests compare both with
  * the reference. */
 void rq__decode_codes_avx512f(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
+/* The AVX-512 level's integer scores without AVX512_VNNI (vpmaddwd on
+ * widened bytes; the level uses vpdpbusd where the CPU has VNNI). */
+void rq__scores_i8_avx512bw(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                            const float *ks, int n, int d, float *S, int lds);
 #endif
 
 #endif

@@ -1022,6 +1022,11 @@ typedef struct {
     size_t n_ranges;  /* query preparations per head: the most ranges in use */
     size_t task0;     /* the item's first task: tasks task0 .. task0 + H·n_chunks − 1 */
     float *qprep;     /* [n_queries][n_q_heads][n_ranges][2][d]: scale·q′, scale·S q′ */
+    /* int8 scores (cfg.int8_scores), per [n_queries][n_q_heads][n_ranges]:
+     * scale·q′ quantized (q8, Q8_LD(d) bytes each), its scale and Σ q8 */
+    float *q8s;
+    int32_t *q8sum;
+    int8_t *q8;
     float *partial;   /* [n_queries][n_q_heads][n_chunks][partial_stride] */
 } attn_item;
 
@@ -1036,7 +1041,20 @@ typedef struct {
     key_basis *const *kb; /* the layer's key bases per KV head (NULL: none)   */
     const attn_item *items;
     size_t n_items;
+    bool int8;            /* int8 key scores (cfg.int8_scores, a key type with MSE codes of ≤ 4 bits) */
+    float cfac;           /* ... the centroids' scale: c ≈ cfac · c8                 */
+    uint8_t tab8[1 << RQ_MAX_BITS]; /* 128 + c8[code]                              */
 } attn_job;
+
+/* bytes per int8 prepared query: d rounded up to whole 64-byte vectors */
+#define Q8_LD(d) (((size_t)(d) + 63) / 64 * 64)
+
+/* Key blocks the int8 score path serves: codes of 1..4 bits, not trellis
+ * (the MSE family and the code part of QJL `p` types). */
+static bool int8_keys(const block_view *kv) {
+    return kv->layout->codes && !kv->layout->trellis && kv->bits >= 1 && kv->bits <= 4 &&
+           (kv->family == RQ_FAMILY_MSE || kv->family == RQ_FAMILY_PROD);
+}
 
 /* floats per chunk partial (m, l, acc[2d]), rounded up to a multiple of
  * 16 (64 bytes) so neighbouring tasks' partials share at most one line */
@@ -1078,6 +1096,28 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
     return codes;
 }
 
+/* decode_run for the int8 scores: tokens t0 .. t0+n−1 of KV head h's keys
+ * into biased bytes tile8 (tab8[code]) and per-token scales ks, one page
+ * run per kernel call; QJL sign parts token by token into tile_sig. */
+static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t t0, size_t n, uint8_t *tile8,
+                        float *ks, float *tile_sig) {
+    const rq_cache *c = j->c;
+    const block_view *bv = &j->kv;
+    const int d = j->d;
+    const size_t pt = (size_t)c->cfg.page_tokens, stride = ls->kind->bk;
+    for (size_t t = 0; t < n;) {
+        size_t m = pt - (t0 + t) % pt;
+        m = m < n - t ? m : n - t;
+        const uint8_t *blk = key_block(c, ls, h, t0 + t);
+        j->K->decode_mse8_n(tile8 + t * (size_t)d, ks + t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8,
+                            j->cfac);
+        for (size_t u = 0; bv->layout->signs && u < m; u++, blk += stride)
+            j->K->decode_signs(tile_sig + (t + u) * (size_t)d, blk + bv->off_signs, d,
+                               f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
+        t += m;
+    }
+}
+
 /* max(m0, x[0..n−1]) with eight independent partial maxima: a single
  * running max is a chain of n dependent compares. */
 static inline float row_max(const float *x, size_t n, float m0) {
@@ -1110,6 +1150,8 @@ static void attn_task(void *arg, int task_) {
     /* one sub-block of decoded keys (then values) and their QJL sign parts:
      * 2 × TILE_FLOATS floats on this thread's stack (64 KiB) */
     float tile[TILE_FLOATS], tile_sig[TILE_FLOATS];
+    float qs8[64], ks8[SUB_TOKENS]; /* int8 scores: the group's query scales, the keys' scales */
+    int32_t qsum8[64];
     size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
     for (size_t i = 0; i < it->n_queries; i++) {
         size_t limit = it->n_ctx ? it->n_ctx[i] : it->ls->n_tokens;
@@ -1152,10 +1194,15 @@ static void attn_task(void *arg, int task_) {
                 if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
                 bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
-                /* decode the sub-block's keys once for the group */
-                bool kcodes = decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig);
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
-                if (kcodes) j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
+                if (j->int8) { /* keys as bytes, scored in int32 against the int8 query */
+                    const size_t nr = it->n_ranges, e0 = (i * (size_t)j->n_q_heads + (size_t)h * G + (size_t)g0) * nr + r;
+                    for (int g = 0; g < gn; g++) qs8[g] = it->q8s[e0 + (size_t)g * nr], qsum8[g] = it->q8sum[e0 + (size_t)g * nr];
+                    decode_run8(j, it->ls, h, t0, n, (uint8_t *)tile, ks8, tile_sig);
+                    j->K->scores_i8(it->q8 + e0 * Q8_LD(d), gn, (int)(nr * Q8_LD(d)), qs8, qsum8, (const uint8_t *)tile,
+                                    ks8, (int)n, d, s[0], SUB_TOKENS);
+                } else if (decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig)) /* the keys, once for the group */
+                    j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
                 if (kprod) j->K->scores(Q0 + d, gn, qstride, tile_sig, (int)n, d, s[0], SUB_TOKENS);
                 for (int g = 0; g < gn; g++) { /* online softmax update */
                     float m = row_max(s[g], n, P[g][0]);
@@ -1229,6 +1276,8 @@ static rq_status check_attention_args(const char *fn, const rq_cache *c, int seq
 typedef struct {
     size_t chunk_tokens, n_chunks, n_ranges;
     size_t n_prep, n_part, n_qb; /* floats of each part */
+    size_t n_q8;                 /* int8 prepared queries (0: no int8 scores), at the end of n_prep */
+    size_t n_qf;                 /* floats of n_prep before them */
 } attn_plan;
 
 /* split-K: enough chunks to keep every thread busy, each ≥ 256 tokens:
@@ -1243,7 +1292,9 @@ static size_t chunks_wanted(const rq_cache *c) {
 
 static void plan_floats(const rq_cache *c, size_t n_queries, int n_q_heads, attn_plan *pl) {
     const size_t d = (size_t)c->cfg.head_dim, Hq = (size_t)n_q_heads;
-    pl->n_prep = n_queries * Hq * pl->n_ranges * 2 * d;
+    pl->n_q8 = c->cfg.int8_scores ? n_queries * Hq * pl->n_ranges : 0;
+    pl->n_qf = n_queries * Hq * pl->n_ranges * 2 * d;
+    pl->n_prep = pl->n_qf + pl->n_q8 * (2 + Q8_LD(d) / sizeof(float));
     pl->n_part = n_queries * Hq * pl->n_chunks * partial_stride((int)d);
     pl->n_qb = Hq / (size_t)c->cfg.n_kv_heads * pl->n_ranges * d;
 }
@@ -1365,6 +1416,30 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     j->scale = p->scale > 0 ? p->scale : 1.0f / sqrtf((float)j->d);
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
     j->window = c->window[layer];
+    j->int8 = c->cfg.int8_scores && int8_keys(&j->kv);
+    if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends), biased by 128 */
+        const int nc = 1 << j->kv.bits;
+        float cmax = 0;
+        for (int i = 0; i < nc; i++) cmax = fabsf(j->kv.cent[i]) > cmax ? fabsf(j->kv.cent[i]) : cmax;
+        const float inv = cmax > 0 ? 127.0f / cmax : 0.0f;
+        for (int i = 0; i < nc; i++) j->tab8[i] = (uint8_t)(128 + (int)lrintf(j->kv.cent[i] * inv));
+        j->cfac = cmax / 127.0f;
+    }
+}
+
+/* q8 = round-half-even(x·127/max|x|) (clamped to ±127), *qs = max|x|/127,
+ * *qsum = Σ q8: the int8 prepared query (all zeros for a zero x). */
+static void quantize_q8(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum) {
+    float amax = 0;
+    for (int i = 0; i < d; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < d; i++) {
+        long v = lrintf(x[i] * inv);
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        q8[i] = (int8_t)v, sum += (int32_t)v;
+    }
+    *qs = amax / 127.0f, *qsum = sum;
 }
 
 /* Prepares one item's queries into it->qprep: each query head once per
@@ -1398,6 +1473,10 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
                      * per coordinate here instead of one per score in the loop */
                     for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j->scale;
                     const uint32_t a = max_abs_bits(qr, d), b = kprod ? max_abs_bits(qr + d, d) : 0;
+                    if (j->int8 && a < NONFINITE_BITS) { /* the int8 copy of the code part */
+                        const size_t e = (i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * it->n_ranges + r;
+                        quantize_q8(qr, d, it->q8 + e * Q8_LD(d), it->q8s + e, it->q8sum + e);
+                    }
                     qmax = a > qmax ? a : qmax;
                     smax = b > smax ? b : smax;
                 }
@@ -1494,6 +1573,11 @@ static attn_item item_of(const layer_store *ls, const float *q, size_t n_queries
     it.ls = ls, it.q = q, it.n_queries = n_queries, it.n_ctx = n_ctx, it.out = out;
     it.n_chunks = pl->n_chunks, it.chunk_tokens = pl->chunk_tokens, it.n_ranges = pl->n_ranges;
     it.qprep = ws, it.partial = ws + pl->n_prep;
+    if (pl->n_q8) { /* after the float queries: the scales, the sums, then the bytes */
+        it.q8s = ws + pl->n_qf;
+        it.q8sum = (int32_t *)(void *)(it.q8s + pl->n_q8);
+        it.q8 = (int8_t *)(void *)(it.q8sum + pl->n_q8);
+    }
     return it;
 }
 

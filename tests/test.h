@@ -78,6 +78,7 @@ extern const rq_test tests_tokenizer[];
 extern const rq_test tests_model[];
 extern const rq_test tests_gemma3[];
 extern const rq_test tests_tcq[];
+extern const rq_test tests_int8[];
 
 /* Deterministic test data helpers (tests/test_main.c). */
 void test_random_unit(rq_rng *rng, float *x, int d);

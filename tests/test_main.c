@@ -25,7 +25,7 @@ void test_random_unit(rq_rng *rng, float *x, int d) {
 static const rq_test *const tables[] = {
     tests_basics, tests_codebook, tests_clifford, tests_rotation, tests_quant,
     tests_attention, tests_sequences, tests_seqio, tests_centre, tests_keybasis, tests_threads, tests_simd, tests_cuda,
-    tests_metrics, tests_npy, tests_gguf, tests_ggml, tests_tokenizer, tests_model, tests_gemma3, tests_tcq,
+    tests_metrics, tests_npy, tests_gguf, tests_ggml, tests_tokenizer, tests_model, tests_gemma3, tests_tcq, tests_int8,
 };
 
 int main(int argc, char **argv) {

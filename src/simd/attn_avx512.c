@@ -350,3 +350,183 @@ void rq__decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, 
     else if (have_vbmi()) decode_codes_vbmi_1(out, codes, d, bits, cent, scale);
     else decode_codes_f(out, codes, d, bits, cent, scale);
 }
+
+/* ---- integer scores (rq_cache_config.int8_scores) -----------------------
+ * Decode with VBMI, 64 codes per step: the 8b bytes of 64 codes loaded
+ * exactly (masked); vpermb spreads them so that qword q holds the 8 bytes
+ * from byte q·b (codes 8q .. 8q+7 at bits 0 .. 8b); vpmultishiftqb puts the
+ * 8 bits from bit i·b of qword q into byte 8q + i (code 8q + i in its low b
+ * bits); vpermb looks the bytes up in the 64-entry table tab8[i mod 2^b]
+ * (it reads only the low 6 bits, and the table repeats every 2^b entries,
+ * so the next codes' bits above a code need no mask). Three shuffle µops
+ * per 64 values. Without VBMI: the reference. */
+VBMI static void decode_mse8_n_vbmi(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d,
+                                    int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+    uint8_t t64[64], spread[64], ctl[64];
+    for (int i = 0; i < 64; i++) {
+        t64[i] = tab8[i & ((1 << bits) - 1)];
+        spread[i] = (uint8_t)((i / 8) * bits + i % 8);
+        ctl[i] = (uint8_t)((i % 8) * bits);
+    }
+    const __m512i tab = _mm512_loadu_si512(t64), sp = _mm512_loadu_si512(spread), sh = _mm512_loadu_si512(ctl);
+    const int d64 = d & ~63, rem = d - d64;
+    const __mmask64 in_full = bits == 8 ? ~(__mmask64)0 : (((__mmask64)1 << (8 * bits)) - 1);
+    const __mmask64 in_tail = (((__mmask64)1 << ((rem * bits + 7) / 8)) - 1); /* rem·b/8 < 64 bytes */
+    const __mmask64 out_tail = (((__mmask64)1 << rem) - 1);
+    for (int t = 0; t < n; t++, blk += stride, out += d) {
+        ks[t] = f16s(blk) * cfac;
+        const uint8_t *c = blk + off_codes;
+        for (int j = 0; j < d64; j += 64) {
+            __m512i w = _mm512_maskz_loadu_epi8(in_full, c + (size_t)j * bits / 8);
+            __m512i x = _mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w));
+            _mm512_storeu_si512(out + j, _mm512_permutexvar_epi8(x, tab));
+        }
+        if (rem) {
+            __m512i w = _mm512_maskz_loadu_epi8(in_tail, c + (size_t)d64 * bits / 8);
+            __m512i x = _mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w));
+            _mm512_mask_storeu_epi8(out + d64, out_tail, _mm512_permutexvar_epi8(x, tab));
+        }
+    }
+}
+
+void rq__decode_mse8_n_avx512(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                              size_t off_codes, const uint8_t *tab8, float cfac) {
+    if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(out, ks, blk, stride, n, d, bits, off_codes, tab8, cfac);
+    else rq__decode_mse8_n_ref(out, ks, blk, stride, n, d, bits, off_codes, tab8, cfac);
+}
+
+/* Byte dot products into 16 int32 lanes: with AVX512_VNNI one vpdpbusd
+ * (unsigned key bytes × signed query bytes, 4 products per lane); without,
+ * the bytes widened to int16 (key zero-, query sign-extended) and vpmaddwd
+ * (2 products per lane), each half of the 64 bytes. Both exact. */
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+VNNI static inline __m512i dot8_vnni(__m512i acc, __m512i k, __m512i q) { return _mm512_dpbusd_epi32(acc, k, q); }
+static inline __m512i dot8_bw(__m512i acc, __m512i k, __m512i q) {
+    __m512i lo = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(k)),
+                                   _mm512_cvtepi8_epi16(_mm512_castsi512_si256(q)));
+    __m512i hi = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(k, 1)),
+                                   _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(q, 1)));
+    return _mm512_add_epi32(acc, _mm512_add_epi32(lo, hi));
+}
+
+/* hsum16 and reduce4 on int32 lanes (the same trees, integer adds) */
+static inline __m512i hsum16_epi32(const __m512i x[16]) {
+    __m512i y[8], z[4];
+    for (int p = 0; p < 8; p++)
+        y[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi32(x[2 * p], x[2 * p + 1]));
+    for (int p = 0; p < 4; p++)
+        z[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(y[2 * p], y[2 * p + 1]), _mm512_unpackhi_epi64(y[2 * p], y[2 * p + 1]));
+    const __m512i w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                         _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                         _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+static inline __m128i reduce4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
+#define H(x) _mm256_add_epi32(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1))
+    __m256i w = _mm256_hadd_epi32(_mm256_hadd_epi32(H(a), H(b)), _mm256_hadd_epi32(H(c), H(d)));
+#undef H
+    return _mm_add_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+/* S[g][t..t+3] += (qs[g]·ks[t..t+3]) · (float)(dots − 128·qsum[g]): the
+ * reference's operations in its order, four tokens at a time. */
+static inline void finish4(float *dst, __m128i dots, float qs, int32_t qsum, const float *ks) {
+    __m128 x = _mm_cvtepi32_ps(_mm_sub_epi32(dots, _mm_set1_epi32(128 * qsum)));
+    __m128 w = _mm_mul_ps(_mm_set1_ps(qs), _mm_loadu_ps(ks));
+    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), _mm_mul_ps(w, x)));
+}
+
+/* GN heads × 4 tokens per step, 64 bytes of d per dot step (the last
+ * masked: zero bytes add nothing, and qsum covers j < d only); as
+ * scores_gn. DOT is dot8_vnni or dot8_bw. */
+#define SCORES8_GN(NAME, ATTR, DOT)                                                                                \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const int8_t *q, int ldq,           \
+                                                                const float *qs, const int32_t *qsum,               \
+                                                                const uint8_t *K, const float *ks, int n, int d,    \
+                                                                float *S, int lds) {                               \
+        const int d64 = d & ~63;                                                                                   \
+        const __mmask64 tm = (((__mmask64)1 << (d - d64)) - 1);                                                     \
+        int t = 0;                                                                                                 \
+        for (; t + 4 <= n; t += 4) {                                                                               \
+            const uint8_t *k = K + (size_t)t * d;                                                                  \
+            __m512i a[4][4];                                                                                       \
+            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) \
+                a[g][u] = _mm512_setzero_si512();                                                                  \
+            for (int j = 0; j < d; j += 64) {                                                                      \
+                const __mmask64 m = j < d64 ? ~(__mmask64)0 : tm;                                                  \
+                __m512i k0 = _mm512_maskz_loadu_epi8(m, k + j), k1 = _mm512_maskz_loadu_epi8(m, k + d + j);        \
+                __m512i k2 = _mm512_maskz_loadu_epi8(m, k + 2 * d + j), k3 = _mm512_maskz_loadu_epi8(m, k + 3 * d + j); \
+                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {                                             \
+                    __m512i qg = _mm512_maskz_loadu_epi8(m, q + (size_t)g * ldq + j);                              \
+                    a[g][0] = DOT(a[g][0], k0, qg), a[g][1] = DOT(a[g][1], k1, qg);                                \
+                    a[g][2] = DOT(a[g][2], k2, qg), a[g][3] = DOT(a[g][3], k3, qg);                                \
+                }                                                                                                  \
+            }                                                                                                      \
+            if (GN == 4) {                                                                                         \
+                __m512i x[16];                                                                                     \
+                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) x[i] = a[i / 4][i % 4];                      \
+                const __m512i r = hsum16_epi32(x);                                                                 \
+                finish4(S + t, _mm512_castsi512_si128(r), qs[0], qsum[0], ks + t);                                 \
+                finish4(S + (size_t)lds + t, _mm512_extracti32x4_epi32(r, 1), qs[1], qsum[1], ks + t);             \
+                finish4(S + 2 * (size_t)lds + t, _mm512_extracti32x4_epi32(r, 2), qs[2], qsum[2], ks + t);         \
+                finish4(S + 3 * (size_t)lds + t, _mm512_extracti32x4_epi32(r, 3), qs[3], qsum[3], ks + t);         \
+            } else {                                                                                               \
+                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)                                               \
+                    finish4(S + (size_t)g * lds + t, reduce4_epi32(a[g][0], a[g][1], a[g][2], a[g][3]), qs[g],     \
+                            qsum[g], ks + t);                                                                      \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
+            const uint8_t *k = K + (size_t)t * d;                                                                  \
+            __m512i a[4];                                                                                          \
+            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_si512();                    \
+            for (int j = 0; j < d; j += 64) {                                                                      \
+                const __mmask64 m = j < d64 ? ~(__mmask64)0 : tm;                                                  \
+                __m512i kv = _mm512_maskz_loadu_epi8(m, k + j);                                                    \
+                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)                                               \
+                    a[g] = DOT(a[g], kv, _mm512_maskz_loadu_epi8(m, q + (size_t)g * ldq + j));                     \
+            }                                                                                                      \
+            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {                                                 \
+                int32_t dot = _mm512_reduce_add_epi32(a[g]) - 128 * qsum[g];                                       \
+                S[(size_t)g * lds + t] += qs[g] * ks[t] * (float)dot;                                              \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+SCORES8_GN(scores8_gn_vnni, VNNI, dot8_vnni)
+SCORES8_GN(scores8_gn_bw, , dot8_bw)
+#undef SCORES8_GN
+
+#define SCORES8(NAME, ATTR, GN_FN)                                                                                 \
+    ATTR static void NAME(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8, \
+                          const float *ks, int n, int d, float *S, int lds) {                                      \
+        for (int g0 = 0; g0 < G; g0 += 4) {                                                                        \
+            const int8_t *q = Q8 + (size_t)g0 * ldq;                                                               \
+            float *s = S + (size_t)g0 * lds;                                                                       \
+            switch (G - g0 < 4 ? G - g0 : 4) {                                                                     \
+            case 1: GN_FN(1, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
+            case 2: GN_FN(2, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
+            case 3: GN_FN(3, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
+            default: GN_FN(4, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                            \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+SCORES8(scores_i8_vnni, VNNI, scores8_gn_vnni)
+SCORES8(scores_i8_bw, , scores8_gn_bw)
+#undef SCORES8
+
+static int have_vnni(void) { return __builtin_cpu_supports("avx512vnni"); }
+
+/* the level's integer scores without VNNI (tests compare both with the reference) */
+void rq__scores_i8_avx512bw(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                            const float *ks, int n, int d, float *S, int lds) {
+    scores_i8_bw(Q8, G, ldq, qs, qsum, K8, ks, n, d, S, lds);
+}
+
+void rq__scores_i8_avx512(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                          const float *ks, int n, int d, float *S, int lds) {
+    if (have_vnni()) scores_i8_vnni(Q8, G, ldq, qs, qsum, K8, ks, n, d, S, lds);
+    else scores_i8_bw(Q8, G, ldq, qs, qsum, K8, ks, n, d, S, lds);
+}

@@ -107,6 +107,21 @@ struct rq_kernels {
     /* x_t ← exp(x_t − m) for t < n; returns Σ_t of the results. SIMD
      * versions use a polynomial exp within 2e-7 relative of expf. */
     float (*exp_sum)(float *x, int n, float m);
+    /* ---- integer scores (opt-in: rq_cache_config.int8_scores) ----
+     * Keys of MSE codes as biased bytes and one float per token:
+     * out[t·d + j] = tab8[code_tj] (tab8[i] = 128 + c8[i], c8 the type's
+     * centroids scaled to ±127; i < 2^bits, bits ≤ 5), ks[t] = the block's
+     * fp16 norm (offset 0) · cfac: n consecutive blocks `stride` bytes
+     * apart, codes at off_codes (as decode_mse_n). */
+    void (*decode_mse8_n)(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                          size_t off_codes, const uint8_t *tab8, float cfac);
+    /* S[g·lds + t] += (qs[g]·ks[t]) · (float)Σ_j Q8[g·ldq + j]·(K8[t·d + j] − 128)
+     * (g < G, t < n): the Σ in int32 is exact (|Σ| ≤ 4096·127·128), so
+     * every level returns the reference's bits (no FMA: two multiplies and
+     * an add, in that order). qsum[g] = Σ_j Q8[g·ldq + j] (the correction
+     * of unsigned-by-signed byte products, Σ q·u − 128·Σ q). */
+    void (*scores_i8)(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                      const float *ks, int n, int d, float *S, int lds);
 };
 
 /* ---- the reference slots (defined in quant.c, attn_kernels.c, rotation.c) */
@@ -126,6 +141,10 @@ void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, 
 void rq__scores_ref(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
 void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
 float rq__exp_sum_ref(float *x, int n, float m);
+void rq__decode_mse8_n_ref(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                           size_t off_codes, const uint8_t *tab8, float cfac);
+void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
+                       const float *ks, int n, int d, float *S, int lds);
 
 #define RQ_KERNELS_REF                                                                                           \
     .name = "scalar", .sumsq_finite = rq__sumsq_finite_ref, .sumsq = rq__sumsq_ref,                             \
@@ -135,7 +154,7 @@ float rq__exp_sum_ref(float *x, int n, float m);
     .pack_signs = rq__pack_signs_ref, .decode_codes = rq__decode_codes_ref,                                      \
     .decode_signs = rq__decode_signs_ref, .decode_mse_n = rq__decode_mse_n_ref, .scores = rq__scores_ref,        \
     .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref, .tcq_encode = rq__tcq_encode_ref,                         \
-    .decode_tcq_n = rq__decode_tcq_n_ref
+    .decode_tcq_n = rq__decode_tcq_n_ref, .decode_mse8_n = rq__decode_mse8_n_ref, .scores_i8 = rq__scores_i8_ref
 
 /* A level's table overrides slots of RQ_KERNELS_REF by design. */
 #if defined(__clang__)
@@ -167,7 +186,11 @@ extern const rq_kernels rq__kernels_avx512;
                                 size_t off_codes, const float *cent);                                             \
     void rq__scores_##ISA(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);       \
     void rq__accum_##ISA(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);        \
-    float rq__exp_sum_##ISA(float *x, int n, float m);
+    float rq__exp_sum_##ISA(float *x, int n, float m);                                                           \
+    void rq__decode_mse8_n_##ISA(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d,        \
+                                 int bits, size_t off_codes, const uint8_t *tab8, float cfac);                    \
+    void rq__scores_i8_##ISA(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum,              \
+                             const uint8_t *K8, const float *ks, int n, int d, float *S, int lds);
 RQ_ATTN_SLOTS_DECL(avx2)
 RQ_ATTN_SLOTS_DECL(avx512)
 #undef RQ_ATTN_SLOTS_DECL
@@ -186,7 +209,8 @@ RQ_ATTN_SLOTS_DECL(avx512)
     .values_encode[RQ_BLOCK_Q4_0] = q4_0_encode_##ISA, .values_decode[RQ_BLOCK_Q4_0] = q4_0_decode_##ISA,         \
     .encode_mse = encode_mse_##ISA, .decode_codes = rq__decode_codes_##ISA,                                       \
     .decode_signs = rq__decode_signs_##ISA, .decode_mse_n = rq__decode_mse_n_##ISA, .scores = rq__scores_##ISA,   \
-    .accum = rq__accum_##ISA, .exp_sum = rq__exp_sum_##ISA
+    .accum = rq__accum_##ISA, .exp_sum = rq__exp_sum_##ISA, .decode_mse8_n = rq__decode_mse8_n_##ISA,            \
+    .scores_i8 = rq__scores_i8_##ISA
 #endif
 
 /* The table of the process's level (rq__simd_level()), or of a given level
