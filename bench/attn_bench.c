@@ -24,8 +24,12 @@
  *                    [--dims 128,64] [--target SECONDS] [--quick] [--clock wall|cpu] [--stat median|min]
  *   bench/attn_bench --roofline [--threads 1,2]    the machine's limits only
  *   bench/attn_bench --kernels    the attention slots alone on one L1-resident
- *                                 64-token tile (decode_mse_n, scores, accum):
+ *                                 64-token tile (decode_mse_n, scores, accum;
+ *                                 the int8 key path's decode_mse8_n, scores_i8):
  *                                 ns per token and KV head, fastest of 3000
+ *
+ * A type named T+i8 (e.g. --types f16,turbo3,turbo3+i8) is type T with
+ * rq_cache_config.int8_scores: its rows sit beside T's in the same run.
  */
 #include "rotorquant.h"
 
@@ -217,21 +221,27 @@ static double time_attention(rq_cache *c, const float *q, size_t ctx, const rq_a
 static int kernels_bench(void) {
     const rq_attn_kernels *K = rq__attn_kernels();
     static uint8_t blk[64 * 170 + RQ_PAGE_SLACK];
-    static float tile[64 * 128], Q[4 * 128], S[4 * 64], A[4 * 128];
+    static float tile[64 * 128], Q[4 * 128], S[4 * 64], A[4 * 128], ks[64], qs[4];
+    static uint8_t tile8[64 * 128], tab8[16];
+    static int8_t Q8[4 * 128];
+    int32_t qsum[4] = {0};
     float cent[16];
     for (int i = 0; i < 16; i++) cent[i] = (float)(i - 7.5) * 0.1f;
     rq_rng r;
     rq_rng_seed(&r, 3);
     for (size_t i = 0; i < sizeof blk; i++) blk[i] = (uint8_t)rq_rng_next(&r);
-    for (int i = 0; i < 4 * 128; i++) Q[i] = (float)rq_rng_gauss(&r);
+    for (int i = 0; i < 4 * 128; i++) Q[i] = (float)rq_rng_gauss(&r), Q8[i] = (int8_t)(rq_rng_next(&r) % 255 - 127);
+    for (int i = 0; i < 16; i++) tab8[i] = (uint8_t)(128 + (int)lrintf(cent[i] * 127 / 0.75f));
+    for (int g = 0; g < 4; g++) qs[g] = 0.01f;
     printf("attention kernels alone (table %s), one 64-token tile in L1, ns per token and KV head, fastest of 3000\n\n", K->name);
-    printf("| head_dim | GQA | bits | decode_mse_n | scores | accum | K+V total |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| head_dim | GQA | bits | decode_mse_n | scores | accum | K+V total | decode_mse8_n | scores_i8 | K+V total, int8 K |\n"
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int di = 0; di < 2; di++) {
         int d = di ? 64 : 128, G = di ? 3 : 4;
         for (int bits = 2; bits <= 4; bits++) {
             size_t stride = 2 + (size_t)d * (size_t)bits / 8;
             for (int t = 0; t < 64; t++) blk[(size_t)t * stride] = 0, blk[(size_t)t * stride + 1] = 0x3c; /* norm 1.0 */
-            double bd = 1e9, bs = 1e9, ba = 1e9;
+            double bd = 1e9, bs = 1e9, ba = 1e9, bd8 = 1e9, bs8 = 1e9;
             for (int rep = 0; rep < 3000; rep++) {
                 double t0 = bench_now();
                 K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent);
@@ -241,10 +251,17 @@ static int kernels_bench(void) {
                 double t2 = bench_now();
                 K->accum(A, G, d, S, 64, tile, 64, d);
                 double t3 = bench_now();
+                K->decode_mse8_n(tile8, ks, blk, stride, 64, d, bits, 2, tab8, 0.75f / 127);
+                double t4 = bench_now();
+                memset(S, 0, sizeof S);
+                K->scores_i8(Q8, G, d, qs, qsum, tile8, ks, 64, d, S, 64);
+                double t5 = bench_now();
                 bd = t1 - t0 < bd ? t1 - t0 : bd, bs = t2 - t1 < bs ? t2 - t1 : bs, ba = t3 - t2 < ba ? t3 - t2 : ba;
+                bd8 = t4 - t3 < bd8 ? t4 - t3 : bd8, bs8 = t5 - t4 < bs8 ? t5 - t4 : bs8;
             }
             double k = 1e9 / 64;
-            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f |\n", d, G, bits, bd * k, bs * k, ba * k, (2 * bd + bs + ba) * k);
+            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", d, G, bits, bd * k, bs * k, ba * k,
+                   (2 * bd + bs + ba) * k, bd8 * k, bs8 * k, (bd8 + bs8 + bd + ba) * k);
         }
     }
     return 0;
@@ -266,7 +283,8 @@ static int parse_list(const char *s, char out[][32]) {
 
 static int usage(void) {
     fprintf(stderr, "usage: attn_bench [--threads 1,2] [--types f16,q8_0,...] [--ctx 16384,65536] [--dims 128,64]\n"
-                    "                  [--target SECONDS] [--quick] [--roofline] [--kernels] [--clock wall|cpu] [--stat median|min]\n");
+                    "                  [--target SECONDS] [--quick] [--roofline] [--kernels] [--clock wall|cpu] [--stat median|min]\n"
+                    "  a type T+i8 (e.g. turbo3+i8) is T with int8 key scores (rq_cache_config.int8_scores)\n");
     return 2;
 }
 
@@ -302,8 +320,16 @@ int main(int argc, char **argv) {
         if (!ctxs[i]) return usage();
         max_ctx = ctxs[i] > max_ctx ? ctxs[i] : max_ctx;
     }
+    char tnames[MAX_LIST][32]; /* the type of each entry: T for T+i8 */
+    int int8[MAX_LIST];
+    for (int i = 0; i < n_types; i++) {
+        size_t l = strlen(types[i]);
+        int8[i] = l > 3 && !strcmp(types[i] + l - 3, "+i8");
+        memcpy(tnames[i], types[i], l + 1);
+        if (int8[i]) tnames[i][l - 3] = 0;
+    }
     for (int i = 0; i < n_types; i++)
-        if (!rq_type_find(types[i])) {
+        if (!rq_type_find(tnames[i])) {
             fprintf(stderr, "attn_bench: unknown type %s\n", types[i]);
             return 2;
         }
@@ -344,8 +370,8 @@ int main(int argc, char **argv) {
         for (int ti = 0; ti < n_types; ti++)
             for (int hi = 0; hi < n_thr; hi++) {
                 rq_cache_config cc = rq_cache_config_default();
-                cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = types[ti], cc.type_v = types[ti];
-                cc.n_threads = thr[hi];
+                cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = tnames[ti], cc.type_v = tnames[ti];
+                cc.n_threads = thr[hi], cc.int8_scores = int8[ti];
                 rq_cache *c;
                 rq_status st = rq_cache_init(&c, &cc);
                 if (!st) st = rq_cache_append(c, 0, k, v, n);
@@ -371,7 +397,7 @@ int main(int argc, char **argv) {
                 for (int hi = 0; hi < n_thr; hi++) {
                     double s = T(ti, ci, hi), bytes = (double)bpt[ti] * (double)ctxs[ci];
                     double bw = read_bw((size_t)bytes, thr[hi]);
-                    int prod = types[ti][strlen(types[ti]) - 1] == 'p';
+                    int prod = tnames[ti][strlen(tnames[ti]) - 1] == 'p';
                     double fmas = (prod ? 4.0 : 2.0) * Hq * (double)ctxs[ci] * d;
                     double tb = bytes / bw, tf = fmas / peak[hi], roof = tb > tf ? tb : tf;
                     printf("| %s | %zuK | %d | %zu | %.1f | %.1f | %.1f | %.1f | %.0f%% | %s |", types[ti], ctxs[ci] / 1024,

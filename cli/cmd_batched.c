@@ -49,6 +49,7 @@ typedef struct {
     size_t budget;
     unsigned long long seed;
     int json, distinct, no_alloc_check;
+    int int8_scores; /* --int8-scores: int8 key scores (rq_cache_config) */
 } bopts;
 
 static const char CMD[] = "batched";
@@ -109,10 +110,12 @@ static int parse(int argc, char **argv, bopts *o) {
     o->budget = (size_t)1 << 30;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        const int has_value = strcmp(a, "--json") && strcmp(a, "--distinct") && strcmp(a, "--no-alloc-check");
+        const int has_value = strcmp(a, "--json") && strcmp(a, "--distinct") && strcmp(a, "--no-alloc-check") &&
+                              strcmp(a, "--int8-scores");
         if (has_value && i + 1 >= argc) return cli_usage(CMD, "option %s needs a value", a);
         char *v = has_value ? argv[++i] : NULL;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--int8-scores")) o->int8_scores = 1;
         else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
                  !strcmp(a, "--cache-type-v")) {
             if (!rq_type_find(v)) return cli_usage(CMD, "%s: unknown cache type '%s' (`rotorquant types`)", a, v);
@@ -364,6 +367,7 @@ int cmd_batched(int argc, char **argv) {
         sc.n_ctx = (int)(max_ctx + o.steps);
         sc.n_batch = (int)(max_b > 256 ? max_b : 256);
         sc.n_threads = (int)o.threads;
+        sc.int8_scores = o.int8_scores;
         lane *ln = &lanes[ti];
         if ((st = rqm_session_init(&ln->s, m, &sc))) break;
         ln->logits0 = malloc((size_t)hp->n_vocab * sizeof(float));

@@ -62,6 +62,7 @@ typedef struct {
     unsigned long long seed;
     int centre_keys;    /* --centre-keys: keys stored as k − μ, position 0 exact (rq_cache_config) */
     long centre_window; /* --centre-window N: positions 1..N fix μ (0: the library's 64) */
+    int int8_scores;    /* --int8-scores: int8 key scores (rq_cache_config) */
     double kv_bits[MAX_BUDGETS]; /* --kv-bits B,..: per-layer types within B bits/value */
     int n_kv_bits;
     int json, f16, norm_correct, llamacpp;
@@ -223,7 +224,7 @@ typedef enum {
     O_MODEL, O_PROMPT, O_TEXT, O_OUT, O_LAYERS, O_KEY_BASIS, O_CTK, O_CTV, O_N_PREDICT, O_CTX, O_CHUNKS,
     O_THREADS, O_BATCH, O_N_TOKENS, O_RANGES, O_OFFSET, O_TEMP, O_SEED, O_CONFIGS, O_DECODE_CTX, O_JSON, O_F16,
     O_NORM_CORRECT, O_CENTRE_KEYS, O_CENTRE_WINDOW, O_KV_BITS, O_NO_NORM_CORRECT, O_NO_CENTRE_KEYS,
-    O_LLAMACPP, O_KV_FAMILY, O_PROMPT_CACHE,
+    O_LLAMACPP, O_KV_FAMILY, O_PROMPT_CACHE, O_INT8_SCORES,
 } opt_id;
 
 static const struct {
@@ -263,6 +264,7 @@ static const struct {
     {"--llamacpp-chunks", NULL, O_LLAMACPP, 0, PPL},
     {"--kv-family", NULL, O_KV_FAMILY, 1, GEN | PPL | FID},
     {"--prompt-cache", NULL, O_PROMPT_CACHE, 1, GEN},
+    {"--int8-scores", NULL, O_INT8_SCORES, 0, GEN | PPL},
 };
 
 /* A cache type named in option opt (token tok of the value whole, or NULL):
@@ -384,6 +386,7 @@ static int parse(const char *cmd, unsigned me, int argc, char **argv, mopts *o) 
         case O_CENTRE_KEYS: o->centre_keys = 1; break;
         case O_NO_NORM_CORRECT: o->norm_correct = 0; break;
         case O_NO_CENTRE_KEYS: o->centre_keys = 0; break;
+        case O_INT8_SCORES: o->int8_scores = 1; break;
         case O_KV_BITS: {
             char whole[256];
             snprintf(whole, sizeof whole, "%s", v);
@@ -489,6 +492,7 @@ static rq_status session_new_kv(rqm_session **s, const model *m, const kv_pair *
     sc.norm_correct = o->norm_correct;
     sc.centre_keys = o->centre_keys && strcmp(tk, "f32"); /* the f32 reference stays as it is */
     sc.centre_window = (int)o->centre_window;
+    sc.int8_scores = o->int8_scores;
     sc.key_basis = strcmp(tk, "f32") ? m->key_basis : NULL;
     sc.key_basis_ranges = m->key_basis_info.n_ranges, sc.key_basis_start = m->key_basis_info.start;
     sc.key_basis_ctx = (int)m->key_basis_info.n_ctx; /* checked before (basis_ctx_ok) */

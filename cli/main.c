@@ -53,7 +53,7 @@ static const struct {
     {"generate", cmd_generate,
      "  generate   [-m MODEL] -p PROMPT [-n N] [-ctk T] [-ctv T] [--temp X] [--seed S] [-t N]\n"
      "             [-b N] [--key-basis B.gguf] [--no-norm-correct] [--no-centre-keys] [--centre-window N]\n"
-     "             [--kv-bits B [--kv-family turbo|tcq]] [--prompt-cache FILE]\n"
+     "             [--kv-bits B [--kv-family turbo|tcq]] [--prompt-cache FILE] [--int8-scores]\n"
      "                                                 run SmolLM2 or Gemma 3 with a compressed KV cache\n"
      "\n"
      "    -m MODEL    GGUF (default $RQ_MODEL, else the `make model` download); smollm2 or\n"
@@ -75,10 +75,13 @@ static const struct {
      "    --prompt-cache FILE  after the prompt, save its KV cache and token ids to FILE; a later\n"
      "                run reuses the longest common token prefix and prefills only the rest (same\n"
      "                model, cache types, seed and key basis; otherwise a warning and a full prefill;\n"
-     "                with centred keys a common prefix shorter than the window + 1 is prefilled again)\n"},
+     "                with centred keys a common prefix shorter than the window + 1 is prefilled again)\n"
+     "    --int8-scores  score keys of 1..4-bit codes in int8 (query and centroids rounded to\n"
+     "                8 bits, exact int32 sums: rq_cache_config.int8_scores); off by default\n"},
     {"batched", cmd_batched,
      "  batched    [-m MODEL] [--sequences 1,8,32] [--ctx 512,4096] [-ctk T -ctv T | --types T,..]\n"
-     "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--json]\n"
+     "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--int8-scores]\n"
+     "             [--json]\n"
      "                                                 decode many sequences at once: tok/s, bytes, capacity\n"
      "\n"
      "    For each type, ctx and B: one prompt of ctx tokens is prefilled once and forked into B\n"
@@ -89,11 +92,12 @@ static const struct {
      "    (page arithmetic, checked by allocating unless --no-alloc-check), and the ratio to f16.\n"
      "    --types T,..  several runs, K = V = T each (default: -ctk/-ctv, else f16)\n"
      "    --mem-budget  bytes, or with K/KiB/M/MiB/G/GiB (1GiB)   -t N  threads (2)\n"
+     "    --int8-scores  int8 key scores, as for generate\n"
      "    The prompt is the evaluation text's start (pseudo-random tokens without it).\n"},
     {"perplexity", cmd_perplexity,
      "  perplexity [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T -ctv T | --configs K/V,..]\n"
      "             [--decode-ctx 512,2048] [--key-basis B.gguf] [--kv-bits B,..] [--no-norm-correct]\n"
-     "             [--no-centre-keys] [--json]\n"
+     "             [--no-centre-keys] [--int8-scores] [--json]\n"
      "                                                 PPL, KLD and top-1 vs the f32 cache\n"
      "\n"
      "    -f TEXT       evaluation text (default $RQ_TEXT, else the `make evaltext` download)\n"
@@ -106,7 +110,7 @@ static const struct {
      "                  stream starts with BOS when the model adds one; the last position\n"
      "                  of a chunk is not scored), to compare with llama.cpp's numbers\n"
      "    -t N, -b N, --seed S, --key-basis, --no-norm-correct, --no-centre-keys, --centre-window,\n"
-     "    --kv-family: as for generate\n"},
+     "    --kv-family, --int8-scores: as for generate\n"},
     {"fidelity", cmd_fidelity,
      "  fidelity   [-m MODEL] [-f TEXT] [--ctx N] [--chunks N] [-ctk T] [-ctv T] [--key-basis B.gguf]\n"
      "             [--kv-bits B] [--no-norm-correct] [--no-centre-keys] [--json]\n"

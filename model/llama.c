@@ -208,6 +208,7 @@ rq_status rqm_session_init(rqm_session **out, const rqm_llama *m, const rqm_sess
     cc.quant.seed = cfg->seed;
     cc.quant.norm_correct = cfg->norm_correct != 0;
     cc.centre_keys = cfg->centre_keys != 0, cc.centre_window = cfg->centre_window;
+    cc.int8_scores = cfg->int8_scores != 0;
     cc.layer_type_k = cfg->layer_type_k, cc.layer_type_v = cfg->layer_type_v;
     cc.n_threads = s->cfg.n_threads;
     rq_status st = rq_cache_init(&s->cache, &cc);

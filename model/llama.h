@@ -50,6 +50,7 @@ typedef struct {
     int norm_correct;            /* store ‖x‖/‖ĉ‖ (rq_quant_config)           */
     int centre_keys;             /* keys as k − μ, position 0 exact (rq_cache_config) */
     int centre_window;           /* positions 1..N fix μ (0 = 64)             */
+    int int8_scores;             /* int8 key scores (rq_cache_config)         */
     const char *const *layer_type_k, *const *layer_type_v; /* NULL, or per-layer
                                     types (rq_cache_config; a bits budget)   */
     const float *key_basis;      /* NULL, or [n_layers][n_kv_heads][ranges][head_dim²]:
