@@ -251,7 +251,7 @@ static int kernels_bench(void) {
                 double t2 = bench_now();
                 K->accum(A, G, d, S, 64, tile, 64, d);
                 double t3 = bench_now();
-                K->decode_mse8_n(tile8, ks, blk, stride, 64, d, bits, 2, tab8, 0.75f / 127);
+                K->decode_mse8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, tab8, 0.75f / 127);
                 double t4 = bench_now();
                 memset(S, 0, sizeof S);
                 K->scores_i8(Q8, G, d, qs, qsum, tile8, ks, 64, d, S, 64);

@@ -56,11 +56,12 @@ float rq__exp_sum_ref(float *x, int n, float m) {
 }
 
 /* ---- integer scores (rq_cache_config.int8_scores) ---------------------- */
-void rq__decode_mse8_n_ref(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                            size_t off_codes, const uint8_t *tab8, float cfac) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) {
+    const int dp = (int)rq__i8_dp(d);
+    for (int t = t0; t < t0 + n; t++, blk += stride) {
         ks[t] = f16_at(blk) * cfac;
-        for (int j = 0; j < d; j++) out[j] = tab8[code_at(blk + off_codes, j, bits)];
+        for (int j = 0; j < dp; j++) tile[rq__i8_at(d, t, j)] = j < d ? tab8[code_at(blk + off_codes, j, bits)] : 128;
     }
 }
 
@@ -70,9 +71,8 @@ void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const 
     for (int g = 0; g < G; g++)
         for (int t = 0; t < n; t++) {
             const int8_t *q = Q8 + (size_t)g * ldq;
-            const uint8_t *k = K8 + (size_t)t * d;
             int32_t dot = 0;
-            for (int j = 0; j < d; j++) dot += (int32_t)q[j] * ((int32_t)k[j] - 128);
+            for (int j = 0; j < d; j++) dot += (int32_t)q[j] * ((int32_t)K8[rq__i8_at(d, t, j)] - 128);
             S[(size_t)g * lds + t] += qs[g] * ks[t] * (float)dot;
         }
 }

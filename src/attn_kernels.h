@@ -19,6 +19,16 @@
 
 #define RQ_PAGE_SLACK 64
 
+/* The int8 key tile of decode_mse8_n / scores_i8 (simd/kernels.h): rows
+ * of dp = d rounded up to 16 bytes; tokens in groups of 4, a group's 4·dp
+ * bytes interleaved by 16-byte pieces (piece c of its token u at c·64 +
+ * u·16), so that one 64-byte vector holds 16 dimensions of 4 tokens and a
+ * query piece broadcast to the 4 lanes scores all of them. */
+static inline size_t rq__i8_dp(int d) { return ((size_t)d + 15) & ~(size_t)15; }
+static inline size_t rq__i8_at(int d, int t, int j) {
+    return (size_t)(t / 4) * 4 * rq__i8_dp(d) + (size_t)(j / 16) * 64 + (size_t)(t % 4) * 16 + (size_t)(j % 16);
+}
+
 /* The attention code reads the one kernel table. */
 typedef rq_kernels rq_attn_kernels;
 static inline const rq_attn_kernels *rq__attn_kernels(void) { return rq__kernels(); }

@@ -1105,12 +1105,13 @@ static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t 
     const block_view *bv = &j->kv;
     const int d = j->d;
     const size_t pt = (size_t)c->cfg.page_tokens, stride = ls->kind->bk;
+    if (n % 4) /* a last group of fewer than 4 tokens: the others' bytes defined too (kernels read whole groups) */
+        memset(tile8 + n / 4 * 4 * rq__i8_dp(d), 128, 4 * rq__i8_dp(d));
     for (size_t t = 0; t < n;) {
         size_t m = pt - (t0 + t) % pt;
         m = m < n - t ? m : n - t;
         const uint8_t *blk = key_block(c, ls, h, t0 + t);
-        j->K->decode_mse8_n(tile8 + t * (size_t)d, ks + t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8,
-                            j->cfac);
+        j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
         for (size_t u = 0; bv->layout->signs && u < m; u++, blk += stride)
             j->K->decode_signs(tile_sig + (t + u) * (size_t)d, blk + bv->off_signs, d,
                                f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
@@ -1428,8 +1429,10 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
 }
 
 /* q8 = round-half-even(x·127/max|x|) (clamped to ±127), *qs = max|x|/127,
- * *qsum = Σ q8: the int8 prepared query (all zeros for a zero x). */
+ * *qsum = Σ q8: the int8 prepared query (all zeros for a zero x), zeros
+ * after d up to Q8_LD(d). */
 static void quantize_q8(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum) {
+    memset(q8 + d, 0, Q8_LD(d) - (size_t)d); /* the kernels read up to 16-byte multiples: zeros */
     float amax = 0;
     for (int i = 0; i < d; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
     const float inv = amax > 0 ? 127.0f / amax : 0.0f;

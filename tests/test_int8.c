@@ -64,9 +64,9 @@ static void test_int8_kernel_parity(void) {
     rq_simd_level levels[] = {RQ_SIMD_AVX2, RQ_SIMD_AVX512};
     rq_rng r;
     rq_rng_seed(&r, 88);
-    enum { MAXD = 300, NB = 11, G = 6 };
-    static uint8_t blob[NB * 200 + RQ_PAGE_SLACK], k0[NB * MAXD], k1[NB * MAXD];
-    static int8_t q8[G * MAXD];
+    enum { MAXD = 300, NB = 11, G = 6, DP = 304, NT = 12 /* NB rounded up to groups of 4 */ };
+    static uint8_t blob[NB * 200 + RQ_PAGE_SLACK], k0[NT * DP], k1[NT * DP];
+    static int8_t q8[G * DP];
     float ks0[NB], ks1[NB], qs[G], S0[G * 12], S1[G * 12], cent[32];
     int32_t qsum[G];
     uint8_t tab8[32];
@@ -88,25 +88,32 @@ static void test_int8_kernel_parity(void) {
                 make_cent(cent, b);
                 float cfac;
                 tab8_of(cent, b, tab8, &cfac);
-                int n = 1 + (d + b) % NB;
-                R->decode_mse8_n(k0, ks0, blob, stride, n, d, b, 2, tab8, cfac);
-                S->decode_mse8_n(k1, ks1, blob, stride, n, d, b, 2, tab8, cfac);
-                bad_dec += memcmp(k0, k1, (size_t)n * d) != 0 || memcmp(ks0, ks1, sizeof(float) * n) != 0;
-                for (int g = 0; g < G; g++) {
+                /* n tokens in two runs (the second from token n1 of the tile) */
+                const int n = 1 + (d + b) % NB, n1 = n / 3, dp = (int)rq__i8_dp(d);
+                memset(k0, 7, sizeof k0), memset(k1, 7, sizeof k1);
+                R->decode_mse8_n(k0, ks0, 0, blob, stride, n1, d, b, 2, tab8, cfac);
+                R->decode_mse8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, 0, blob, stride, n1, d, b, 2, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                bad_dec += memcmp(k0, k1, sizeof k0) != 0 || memcmp(ks0, ks1, sizeof(float) * n) != 0;
+                for (int t = 0; t < n; t++) /* padding bytes are 128 */
+                    for (int j = d; j < dp; j++) bad_dec += k0[rq__i8_at(d, t, j)] != 128;
+                for (int g = 0; g < G; g++) { /* rows of dp bytes, zeros after d */
                     float x[MAXD];
                     for (int j = 0; j < d; j++) x[j] = (float)rq_rng_gauss(&r) * (j % 9 == 2 ? 6.0f : 1.0f);
-                    q8_of(x, d, q8 + g * d, qs + g, qsum + g);
+                    memset(q8 + g * dp, 0, (size_t)dp);
+                    q8_of(x, d, q8 + g * dp, qs + g, qsum + g);
                 }
                 int gn = 1 + (d + 2 * b) % G;
                 for (int i = 0; i < G * 12; i++) S0[i] = S1[i] = (float)rq_rng_gauss(&r);
-                R->scores_i8(q8, gn, d, qs, qsum, k0, ks0, n, d, S0, 12);
-                S->scores_i8(q8, gn, d, qs, qsum, k0, ks0, n, d, S1, 12);
+                R->scores_i8(q8, gn, dp, qs, qsum, k0, ks0, n, d, S0, 12);
+                S->scores_i8(q8, gn, dp, qs, qsum, k0, ks0, n, d, S1, 12);
                 bad_sc += memcmp(S0, S1, sizeof S0) != 0;
 #if defined(__x86_64__) && !defined(RQ_NO_SIMD)
                 if (l == 1) { /* the level's path without VNNI too */
                     for (int i = 0; i < G * 12; i++) S1[i] = S0[i] = (float)i;
-                    R->scores_i8(q8, gn, d, qs, qsum, k0, ks0, n, d, S0, 12);
-                    rq__scores_i8_avx512bw(q8, gn, d, qs, qsum, k0, ks0, n, d, S1, 12);
+                    R->scores_i8(q8, gn, dp, qs, qsum, k0, ks0, n, d, S0, 12);
+                    rq__scores_i8_avx512bw(q8, gn, dp, qs, qsum, k0, ks0, n, d, S1, 12);
                     bad_sc += memcmp(S0, S1, sizeof S0) != 0;
                 }
 #endif
@@ -136,7 +143,7 @@ static void test_int8_scores_bound(void) {
         for (int d = 64; d <= 128; d += 64)
             for (int rep = 0; rep < 40; rep++) {
                 float cent[32], cfac, q[128], ks, qs, S = 0;
-                uint8_t tab8[32], blk[2 + 64 + RQ_PAGE_SLACK], k8[128];
+                uint8_t tab8[32], blk[2 + 64 + RQ_PAGE_SLACK], k8[4 * 128];
                 int8_t q8[128];
                 int32_t qsum;
                 make_cent(cent, b);
@@ -148,7 +155,8 @@ static void test_int8_scores_bound(void) {
                 const double nf = (double)rq_f16_to_f32(h);
                 for (int j = 0; j < d; j++) q[j] = (float)rq_rng_gauss(&r) * (j % 13 == 1 ? 5.0f : 1.0f);
                 q8_of(q, d, q8, &qs, &qsum);
-                K->decode_mse8_n(k8, &ks, blk, 0, 1, d, b, 2, tab8, cfac);
+                memset(k8, 128, sizeof k8);
+                K->decode_mse8_n(k8, &ks, 0, blk, 0, 1, d, b, 2, tab8, cfac);
                 K->scores_i8(q8, 1, d, &qs, &qsum, k8, &ks, 1, d, &S, 1);
                 double exact = 0, sq = 0, sk = 0, sqk = 0;
                 for (int j = 0; j < d; j++) {

@@ -227,59 +227,44 @@ void rq__decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, co
 /* ---- integer scores (rq_cache_config.int8_scores) -----------------------
  * Keys decode by the reference (this level is the fallback of CPUs without
  * AVX-512; the byte tile is a quarter of the float one either way). Scores:
- * one head × 4 tokens per step, 16 bytes of d at a time widened to int16
- * (key zero-, query sign-extended) and multiplied pairwise into 8 int32
- * lanes by vpmaddwd (exact); the d mod 16 tail in scalar; then the
+ * one head × one group of 4 tokens per step, each 16-byte piece of the
+ * tile (attn_kernels.h) widened to int16 (key zero-, query sign-extended)
+ * and multiplied pairwise into 8 int32 lanes by vpmaddwd (exact); then the
  * reference's float operations in its order. */
-void rq__decode_mse8_n_avx2(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                            size_t off_codes, const uint8_t *tab8, float cfac) {
-    rq__decode_mse8_n_ref(out, ks, blk, stride, n, d, bits, off_codes, tab8, cfac);
+void rq__decode_mse8_n_avx2(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
+                            int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+    rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
 }
 
-static inline __m256i dot16(__m256i acc, const uint8_t *k, const int8_t *q) {
+static inline __m256i dot16(__m256i acc, const uint8_t *k, __m256i qw) {
     __m256i kw = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)k));
-    __m256i qw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)q));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(kw, qw));
-}
-
-static inline int32_t dot_tail(const int8_t *q, const uint8_t *k, int j, int d) {
-    int32_t s = 0;
-    for (; j < d; j++) s += (int32_t)q[j] * (int32_t)k[j];
-    return s;
 }
 
 void rq__scores_i8_avx2(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                         const float *ks, int n, int d, float *S, int lds) {
-    const int d16 = d & ~15;
+    const int dp = (int)rq__i8_dp(d);
     for (int g = 0; g < G; g++) {
         const int8_t *q = Q8 + (size_t)g * ldq;
         float *s = S + (size_t)g * lds;
-        int t = 0;
-        for (; t + 4 <= n; t += 4) {
-            const uint8_t *k = K8 + (size_t)t * d;
+        for (int t = 0; t < n; t += 4) {
+            const uint8_t *k = K8 + (size_t)t * dp;
             __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-            for (int j = 0; j < d16; j += 16) {
-                a0 = dot16(a0, k + j, q + j), a1 = dot16(a1, k + d + j, q + j);
-                a2 = dot16(a2, k + 2 * d + j, q + j), a3 = dot16(a3, k + 3 * d + j, q + j);
+            for (int c = 0; c < dp / 16; c++, k += 64) {
+                __m256i qw = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + 16 * c)));
+                a0 = dot16(a0, k, qw), a1 = dot16(a1, k + 16, qw), a2 = dot16(a2, k + 32, qw), a3 = dot16(a3, k + 48, qw);
             }
             __m256i w = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
             __m128i r = _mm_add_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-            if (d16 < d)
-                r = _mm_add_epi32(r, _mm_setr_epi32(dot_tail(q, k, d16, d), dot_tail(q, k + d, d16, d),
-                                                    dot_tail(q, k + 2 * d, d16, d), dot_tail(q, k + 3 * d, d16, d)));
             __m128 x = _mm_cvtepi32_ps(_mm_sub_epi32(r, _mm_set1_epi32(128 * qsum[g])));
-            __m128 wq = _mm_mul_ps(_mm_set1_ps(qs[g]), _mm_loadu_ps(ks + t));
-            _mm_storeu_ps(s + t, _mm_add_ps(_mm_loadu_ps(s + t), _mm_mul_ps(wq, x)));
-        }
-        for (; t < n; t++) {
-            const uint8_t *k = K8 + (size_t)t * d;
-            __m256i a = _mm256_setzero_si256();
-            for (int j = 0; j < d16; j += 16) a = dot16(a, k + j, q + j);
-            __m128i r = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-            r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(1, 0, 3, 2)));
-            r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
-            int32_t dot = _mm_cvtsi128_si32(r) + dot_tail(q, k, d16, d) - 128 * qsum[g];
-            s[t] += qs[g] * ks[t] * (float)dot;
+            if (n - t >= 4) {
+                __m128 wq = _mm_mul_ps(_mm_set1_ps(qs[g]), _mm_loadu_ps(ks + t));
+                _mm_storeu_ps(s + t, _mm_add_ps(_mm_loadu_ps(s + t), _mm_mul_ps(wq, x)));
+            } else {
+                float v[4];
+                _mm_storeu_ps(v, x);
+                for (int u = 0; u < n - t; u++) s[t + u] += qs[g] * ks[t + u] * v[u];
+            }
         }
     }
 }

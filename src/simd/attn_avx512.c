@@ -359,8 +359,23 @@ void rq__decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, 
  * bits); vpermb looks the bytes up in the 64-entry table tab8[i mod 2^b]
  * (it reads only the low 6 bits, and the table repeats every 2^b entries,
  * so the next codes' bits above a code need no mask). Three shuffle µops
- * per 64 values. Without VBMI: the reference. */
-VBMI static void decode_mse8_n_vbmi(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d,
+ * per 64 values; the four 16-byte pieces go to their places in the tile
+ * (attn_kernels.h) by plain stores. Without VBMI: the reference. */
+/* Bytes 16p .. 16p+15 of x to dst + 64p (p < np). */
+static inline void store_pieces(uint8_t *dst, __m512i x, int np) {
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_castsi512_si128(x));
+    if (np > 1) _mm_storeu_si128((__m128i *)(void *)(dst + 64), _mm512_extracti32x4_epi32(x, 1));
+    if (np > 2) _mm_storeu_si128((__m128i *)(void *)(dst + 128), _mm512_extracti32x4_epi32(x, 2));
+    if (np > 3) _mm_storeu_si128((__m128i *)(void *)(dst + 192), _mm512_extracti32x4_epi32(x, 3));
+}
+
+/* 64 codes of b bits at c → 64 table bytes (the three lookups) */
+VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, __m512i sh, __m512i tab) {
+    __m512i w = _mm512_maskz_loadu_epi8(in, c);
+    return _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w)), tab);
+}
+
+VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                                     int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
     uint8_t t64[64], spread[64], ctl[64];
     for (int i = 0; i < 64; i++) {
@@ -369,152 +384,145 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *out, float *ks, const uint8_t *blk,
         ctl[i] = (uint8_t)((i % 8) * bits);
     }
     const __m512i tab = _mm512_loadu_si512(t64), sp = _mm512_loadu_si512(spread), sh = _mm512_loadu_si512(ctl);
-    const int d64 = d & ~63, rem = d - d64;
-    const __mmask64 in_full = bits == 8 ? ~(__mmask64)0 : (((__mmask64)1 << (8 * bits)) - 1);
-    const __mmask64 in_tail = (((__mmask64)1 << ((rem * bits + 7) / 8)) - 1); /* rem·b/8 < 64 bytes */
-    const __mmask64 out_tail = (((__mmask64)1 << rem) - 1);
-    for (int t = 0; t < n; t++, blk += stride, out += d) {
+    const int d64 = d & ~63, rem = d - d64, dp = (int)rq__i8_dp(d);
+    const __mmask64 in_full = ((__mmask64)1 << (8 * bits)) - 1;                  /* bits ≤ 5: 8b < 64 */
+    const __mmask64 in_tail = ((__mmask64)1 << ((rem * bits + 7) / 8)) - 1;      /* < 40 bytes */
+    const __mmask64 live = ((__mmask64)1 << rem) - 1;                            /* the tail's bytes j < d */
+    int t = t0;
+    /* whole groups of 4 tokens, their rows' 64-byte chunks transposed by
+     * 128-bit blocks in registers (8 shuffles, 4 full stores per 4 chunks
+     * instead of 12 extracts and 16 stores) */
+    for (; d64 && t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) {
+        for (int u = 0; u < 4; u++) ks[t + u] = f16s(blk + u * stride) * cfac;
+        uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
+        for (int j = 0; j < d64; j += 64, dst += 256) {
+            const size_t o = off_codes + (size_t)j * bits / 8;
+            __m512i x0 = codes64(blk + o, in_full, sp, sh, tab), x1 = codes64(blk + stride + o, in_full, sp, sh, tab);
+            __m512i x2 = codes64(blk + 2 * stride + o, in_full, sp, sh, tab);
+            __m512i x3 = codes64(blk + 3 * stride + o, in_full, sp, sh, tab);
+            __m512i a = _mm512_shuffle_i64x2(x0, x1, 0x44), b = _mm512_shuffle_i64x2(x0, x1, 0xee);
+            __m512i e = _mm512_shuffle_i64x2(x2, x3, 0x44), f = _mm512_shuffle_i64x2(x2, x3, 0xee);
+            _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(a, e, 0x88));
+            _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(a, e, 0xdd));
+            _mm512_storeu_si512(dst + 128, _mm512_shuffle_i64x2(b, f, 0x88));
+            _mm512_storeu_si512(dst + 192, _mm512_shuffle_i64x2(b, f, 0xdd));
+        }
+        for (int u = 0; rem && u < 4; u++) {
+            __m512i x = codes64(blk + u * stride + off_codes + (size_t)d64 * bits / 8, in_tail, sp, sh, tab);
+            store_pieces(dst + 16 * u, _mm512_mask_blend_epi8(live, _mm512_set1_epi8((char)128), x), (rem + 15) / 16);
+        }
+    }
+    for (; t < t0 + n; t++, blk += stride) {
         ks[t] = f16s(blk) * cfac;
         const uint8_t *c = blk + off_codes;
-        for (int j = 0; j < d64; j += 64) {
+        uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
+        for (int j = 0; j < d64; j += 64, dst += 256) {
             __m512i w = _mm512_maskz_loadu_epi8(in_full, c + (size_t)j * bits / 8);
-            __m512i x = _mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w));
-            _mm512_storeu_si512(out + j, _mm512_permutexvar_epi8(x, tab));
+            __m512i x = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w)), tab);
+            store_pieces(dst, x, 4);
         }
-        if (rem) {
+        if (rem) { /* bytes from d to dp are 128 */
             __m512i w = _mm512_maskz_loadu_epi8(in_tail, c + (size_t)d64 * bits / 8);
-            __m512i x = _mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w));
-            _mm512_mask_storeu_epi8(out + d64, out_tail, _mm512_permutexvar_epi8(x, tab));
+            __m512i x = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(sh, _mm512_permutexvar_epi8(sp, w)), tab);
+            store_pieces(dst, _mm512_mask_blend_epi8(live, _mm512_set1_epi8((char)128), x), (rem + 15) / 16);
         }
     }
 }
 
-void rq__decode_mse8_n_avx512(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                              size_t off_codes, const uint8_t *tab8, float cfac) {
-    if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(out, ks, blk, stride, n, d, bits, off_codes, tab8, cfac);
-    else rq__decode_mse8_n_ref(out, ks, blk, stride, n, d, bits, off_codes, tab8, cfac);
+void rq__decode_mse8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
+                              int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+    if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+    else rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
 }
 
-/* Byte dot products into 16 int32 lanes: with AVX512_VNNI one vpdpbusd
- * (unsigned key bytes × signed query bytes, 4 products per lane); without,
- * the bytes widened to int16 (key zero-, query sign-extended) and vpmaddwd
- * (2 products per lane), each half of the 64 bytes. Both exact. */
+/* Each int32 lane += the dot product of its 4 unsigned key bytes and 4
+ * signed query bytes: with AVX512_VNNI one vpdpbusd; without, the even and
+ * odd bytes widened in place to int16 and two vpmaddwd (the same sums,
+ * exact). */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 VNNI static inline __m512i dot8_vnni(__m512i acc, __m512i k, __m512i q) { return _mm512_dpbusd_epi32(acc, k, q); }
 static inline __m512i dot8_bw(__m512i acc, __m512i k, __m512i q) {
-    __m512i lo = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(k)),
-                                   _mm512_cvtepi8_epi16(_mm512_castsi512_si256(q)));
-    __m512i hi = _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(k, 1)),
-                                   _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(q, 1)));
-    return _mm512_add_epi32(acc, _mm512_add_epi32(lo, hi));
+    const __m512i lo = _mm512_set1_epi16(0xff);
+    __m512i ke = _mm512_and_si512(k, lo), ko = _mm512_srli_epi16(k, 8);
+    __m512i qe = _mm512_srai_epi16(_mm512_slli_epi16(q, 8), 8), qo = _mm512_srai_epi16(q, 8);
+    return _mm512_add_epi32(acc, _mm512_add_epi32(_mm512_madd_epi16(ke, qe), _mm512_madd_epi16(ko, qo)));
 }
 
-/* hsum16 and reduce4 on int32 lanes (the same trees, integer adds) */
-static inline __m512i hsum16_epi32(const __m512i x[16]) {
-    __m512i y[8], z[4];
-    for (int p = 0; p < 8; p++)
-        y[p] = _mm512_add_epi32(_mm512_unpacklo_epi32(x[2 * p], x[2 * p + 1]), _mm512_unpackhi_epi32(x[2 * p], x[2 * p + 1]));
-    for (int p = 0; p < 4; p++)
-        z[p] = _mm512_add_epi32(_mm512_unpacklo_epi64(y[2 * p], y[2 * p + 1]), _mm512_unpackhi_epi64(y[2 * p], y[2 * p + 1]));
-    const __m512i w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                         _mm512_shuffle_i32x4(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512i w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                                         _mm512_shuffle_i32x4(z[2], z[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(2, 0, 2, 0)),
-                            _mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
-static inline __m128i reduce4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
-#define H(x) _mm256_add_epi32(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1))
-    __m256i w = _mm256_hadd_epi32(_mm256_hadd_epi32(H(a), H(b)), _mm256_hadd_epi32(H(c), H(d)));
-#undef H
-    return _mm_add_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-}
-
-/* S[g][t..t+3] += (qs[g]·ks[t..t+3]) · (float)(dots − 128·qsum[g]): the
- * reference's operations in its order, four tokens at a time. */
-static inline void finish4(float *dst, __m128i dots, float qs, int32_t qsum, const float *ks) {
-    __m128 x = _mm_cvtepi32_ps(_mm_sub_epi32(dots, _mm_set1_epi32(128 * qsum)));
-    __m128 w = _mm_mul_ps(_mm_set1_ps(qs), _mm_loadu_ps(ks));
-    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), _mm_mul_ps(w, x)));
-}
-
-/* GN heads × 4 tokens per step, 64 bytes of d per dot step (the last
- * masked: zero bytes add nothing, and qsum covers j < d only); as
- * scores_gn. DOT is dot8_vnni or dot8_bw. */
-#define SCORES8_GN(NAME, ATTR, DOT)                                                                                \
+/* One group of 4 tokens (nt of them live) × GN ≤ 4 heads: accumulator g,
+ * 128-bit lane u = token u's 4 partial sums over the 16-byte pieces. The
+ * sums of the 4 lanes of each, for all heads at once, by two unpack
+ * stages: lane 4u + g = head g, token u. Then the reference's float
+ * operations, and the heads' rows of S. */
+#define SCORES8_GROUP(NAME, ATTR, DOT)                                                                             \
     ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const int8_t *q, int ldq,           \
-                                                                const float *qs, const int32_t *qsum,               \
-                                                                const uint8_t *K, const float *ks, int n, int d,    \
-                                                                float *S, int lds) {                               \
-        const int d64 = d & ~63;                                                                                   \
-        const __mmask64 tm = (((__mmask64)1 << (d - d64)) - 1);                                                     \
-        int t = 0;                                                                                                 \
-        for (; t + 4 <= n; t += 4) {                                                                               \
-            const uint8_t *k = K + (size_t)t * d;                                                                  \
-            __m512i a[4][4];                                                                                       \
-            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) \
-                a[g][u] = _mm512_setzero_si512();                                                                  \
-            for (int j = 0; j < d; j += 64) {                                                                      \
-                const __mmask64 m = j < d64 ? ~(__mmask64)0 : tm;                                                  \
-                __m512i k0 = _mm512_maskz_loadu_epi8(m, k + j), k1 = _mm512_maskz_loadu_epi8(m, k + d + j);        \
-                __m512i k2 = _mm512_maskz_loadu_epi8(m, k + 2 * d + j), k3 = _mm512_maskz_loadu_epi8(m, k + 3 * d + j); \
-                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {                                             \
-                    __m512i qg = _mm512_maskz_loadu_epi8(m, q + (size_t)g * ldq + j);                              \
-                    a[g][0] = DOT(a[g][0], k0, qg), a[g][1] = DOT(a[g][1], k1, qg);                                \
-                    a[g][2] = DOT(a[g][2], k2, qg), a[g][3] = DOT(a[g][3], k3, qg);                                \
-                }                                                                                                  \
-            }                                                                                                      \
-            if (GN == 4) {                                                                                         \
-                __m512i x[16];                                                                                     \
-                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) x[i] = a[i / 4][i % 4];                      \
-                const __m512i r = hsum16_epi32(x);                                                                 \
-                finish4(S + t, _mm512_castsi512_si128(r), qs[0], qsum[0], ks + t);                                 \
-                finish4(S + (size_t)lds + t, _mm512_extracti32x4_epi32(r, 1), qs[1], qsum[1], ks + t);             \
-                finish4(S + 2 * (size_t)lds + t, _mm512_extracti32x4_epi32(r, 2), qs[2], qsum[2], ks + t);         \
-                finish4(S + 3 * (size_t)lds + t, _mm512_extracti32x4_epi32(r, 3), qs[3], qsum[3], ks + t);         \
-            } else {                                                                                               \
-                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)                                               \
-                    finish4(S + (size_t)g * lds + t, reduce4_epi32(a[g][0], a[g][1], a[g][2], a[g][3]), qs[g],     \
-                            qsum[g], ks + t);                                                                      \
-            }                                                                                                      \
+                                                                __m512 qsv, __m512i corr, const uint8_t *kg,        \
+                                                                const float *ks, int nt, int dp, float *S, int lds) { \
+        __m512i a[4];                                                                                              \
+        _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) a[g] = _mm512_setzero_si512();                         \
+        for (int c = 0; c < dp / 16; c++) {                                                                        \
+            const __m512i kc = _mm512_loadu_si512(kg + 64 * c);                                                    \
+            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) a[g] = DOT(a[g], kc,                              \
+                _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(q + (size_t)g * ldq + 16 * c)))); \
         }                                                                                                          \
-        for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
-            const uint8_t *k = K + (size_t)t * d;                                                                  \
-            __m512i a[4];                                                                                          \
-            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_si512();                    \
-            for (int j = 0; j < d; j += 64) {                                                                      \
-                const __mmask64 m = j < d64 ? ~(__mmask64)0 : tm;                                                  \
-                __m512i kv = _mm512_maskz_loadu_epi8(m, k + j);                                                    \
-                _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++)                                               \
-                    a[g] = DOT(a[g], kv, _mm512_maskz_loadu_epi8(m, q + (size_t)g * ldq + j));                     \
-            }                                                                                                      \
-            _Pragma("GCC unroll 4") for (int g = 0; g < GN; g++) {                                                 \
-                int32_t dot = _mm512_reduce_add_epi32(a[g]) - 128 * qsum[g];                                       \
-                S[(size_t)g * lds + t] += qs[g] * ks[t] * (float)dot;                                              \
-            }                                                                                                      \
+        __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));     \
+        __m512i s23 = GN > 2 ? _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3])) \
+                             : _mm512_setzero_si512();                                                             \
+        __m512i r = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));            \
+        const __mmask16 km = (__mmask16)((1u << nt) - 1);                                                          \
+        __m512 ksv = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),      \
+                                           _mm512_castps128_ps512(_mm_maskz_loadu_ps(km, ks)));                    \
+        __m512 x = _mm512_cvtepi32_ps(_mm512_sub_epi32(r, corr));                                                  \
+        __m512 val = _mm512_mul_ps(_mm512_mul_ps(qsv, ksv), x);                                                    \
+        /* lane 4g + u = head g, token u */                                                                        \
+        val = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), val);   \
+        if (nt == 4) {                                                                                             \
+            float *s0 = S;                                                                                         \
+            _mm_storeu_ps(s0, _mm_add_ps(_mm_loadu_ps(s0), _mm512_castps512_ps128(val)));                          \
+            if (GN > 1) _mm_storeu_ps(S + lds, _mm_add_ps(_mm_loadu_ps(S + lds), _mm512_extractf32x4_ps(val, 1))); \
+            if (GN > 2)                                                                                            \
+                _mm_storeu_ps(S + 2 * (size_t)lds, _mm_add_ps(_mm_loadu_ps(S + 2 * (size_t)lds), _mm512_extractf32x4_ps(val, 2))); \
+            if (GN > 3)                                                                                            \
+                _mm_storeu_ps(S + 3 * (size_t)lds, _mm_add_ps(_mm_loadu_ps(S + 3 * (size_t)lds), _mm512_extractf32x4_ps(val, 3))); \
+        } else {                                                                                                   \
+            float v[16];                                                                                           \
+            _mm512_storeu_ps(v, val);                                                                              \
+            for (int g = 0; g < GN; g++)                                                                           \
+                for (int u = 0; u < nt; u++) S[(size_t)g * lds + u] += v[4 * g + u];                               \
         }                                                                                                          \
     }
-SCORES8_GN(scores8_gn_vnni, VNNI, dot8_vnni)
-SCORES8_GN(scores8_gn_bw, , dot8_bw)
-#undef SCORES8_GN
+SCORES8_GROUP(scores8_group_vnni, VNNI, dot8_vnni)
+SCORES8_GROUP(scores8_group_bw, , dot8_bw)
+#undef SCORES8_GROUP
 
-#define SCORES8(NAME, ATTR, GN_FN)                                                                                 \
+/* Every group of 4 tokens, heads 4 at a time (the group's 4·dp key bytes
+ * stay in L1 across the head blocks). */
+#define SCORES8(NAME, ATTR, GROUP_FN)                                                                              \
     ATTR static void NAME(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8, \
                           const float *ks, int n, int d, float *S, int lds) {                                      \
+        const int dp = (int)rq__i8_dp(d);                                                                          \
         for (int g0 = 0; g0 < G; g0 += 4) {                                                                        \
+            const int gn = G - g0 < 4 ? G - g0 : 4;                                                                \
+            float qv[4] = {0, 0, 0, 0};                                                                            \
+            int32_t cv[4] = {0, 0, 0, 0};                                                                          \
+            for (int g = 0; g < gn; g++) qv[g] = qs[g0 + g], cv[g] = 128 * qsum[g0 + g];                          \
+            const __m512 qsv = _mm512_broadcast_f32x4(_mm_loadu_ps(qv));                                           \
+            const __m512i corr = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)cv));       \
             const int8_t *q = Q8 + (size_t)g0 * ldq;                                                               \
             float *s = S + (size_t)g0 * lds;                                                                       \
-            switch (G - g0 < 4 ? G - g0 : 4) {                                                                     \
-            case 1: GN_FN(1, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
-            case 2: GN_FN(2, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
-            case 3: GN_FN(3, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                             \
-            default: GN_FN(4, q, ldq, qs + g0, qsum + g0, K8, ks, n, d, s, lds); break;                            \
+            for (int t = 0; t < n; t += 4) {                                                                       \
+                const uint8_t *kg = K8 + (size_t)t * dp;                                                           \
+                const int nt = n - t < 4 ? n - t : 4;                                                              \
+                switch (gn) {                                                                                      \
+                case 1: GROUP_FN(1, q, ldq, qsv, corr, kg, ks + t, nt, dp, s + t, lds); break;                     \
+                case 2: GROUP_FN(2, q, ldq, qsv, corr, kg, ks + t, nt, dp, s + t, lds); break;                     \
+                case 3: GROUP_FN(3, q, ldq, qsv, corr, kg, ks + t, nt, dp, s + t, lds); break;                     \
+                default: GROUP_FN(4, q, ldq, qsv, corr, kg, ks + t, nt, dp, s + t, lds); break;                    \
+                }                                                                                                  \
             }                                                                                                      \
         }                                                                                                          \
     }
-SCORES8(scores_i8_vnni, VNNI, scores8_gn_vnni)
-SCORES8(scores_i8_bw, , scores8_gn_bw)
+SCORES8(scores_i8_vnni, VNNI, scores8_group_vnni)
+SCORES8(scores_i8_bw, , scores8_group_bw)
 #undef SCORES8
 
 static int have_vnni(void) { return __builtin_cpu_supports("avx512vnni"); }

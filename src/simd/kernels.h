@@ -108,18 +108,22 @@ struct rq_kernels {
      * versions use a polynomial exp within 2e-7 relative of expf. */
     float (*exp_sum)(float *x, int n, float m);
     /* ---- integer scores (opt-in: rq_cache_config.int8_scores) ----
-     * Keys of MSE codes as biased bytes and one float per token:
-     * out[t·d + j] = tab8[code_tj] (tab8[i] = 128 + c8[i], c8 the type's
-     * centroids scaled to ±127; i < 2^bits, bits ≤ 5), ks[t] = the block's
-     * fp16 norm (offset 0) · cfac: n consecutive blocks `stride` bytes
-     * apart, codes at off_codes (as decode_mse_n). */
-    void (*decode_mse8_n)(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+     * Keys of MSE codes as biased bytes in the tile layout of
+     * attn_kernels.h (rq__i8_at): byte (t, j) = tab8[code_tj] (tab8[i] =
+     * 128 + c8[i], c8 the type's centroids scaled to ±127; i < 2^bits,
+     * bits ≤ 5), bytes j in [d, dp) = 128; ks[t] = the block's fp16 norm
+     * (offset 0) · cfac; tokens t0 .. t0+n−1 of the tile from n consecutive
+     * blocks `stride` bytes apart, codes at off_codes (as decode_mse_n).
+     * Other tokens' bytes are left as they are. */
+    void (*decode_mse8_n)(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                           size_t off_codes, const uint8_t *tab8, float cfac);
-    /* S[g·lds + t] += (qs[g]·ks[t]) · (float)Σ_j Q8[g·ldq + j]·(K8[t·d + j] − 128)
-     * (g < G, t < n): the Σ in int32 is exact (|Σ| ≤ 4096·127·128), so
-     * every level returns the reference's bits (no FMA: two multiplies and
-     * an add, in that order). qsum[g] = Σ_j Q8[g·ldq + j] (the correction
-     * of unsigned-by-signed byte products, Σ q·u − 128·Σ q). */
+    /* S[g·lds + t] += (qs[g]·ks[t]) · (float)Σ_{j<d} Q8[g·ldq + j]·(K8(t, j) − 128)
+     * (g < G, t < n; K8(t, j) the tile's byte): the Σ in int32 is exact
+     * (|Σ| ≤ 4096·127·128), so every level returns the reference's bits
+     * (no FMA: two multiplies and an add, in that order). qsum[g] = Σ_j
+     * Q8[g·ldq + j] (the correction of unsigned-by-signed byte products,
+     * Σ q·u − 128·Σ q). Levels read Q8 up to dp (bytes d .. dp−1 must be
+     * 0) and the tile's whole groups of 4 (bytes of tokens ≥ n: any). */
     void (*scores_i8)(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                       const float *ks, int n, int d, float *S, int lds);
 };
@@ -141,7 +145,7 @@ void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, 
 void rq__scores_ref(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
 void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
 float rq__exp_sum_ref(float *x, int n, float m);
-void rq__decode_mse8_n_ref(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d, int bits,
+void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                            size_t off_codes, const uint8_t *tab8, float cfac);
 void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                        const float *ks, int n, int d, float *S, int lds);
@@ -187,8 +191,8 @@ extern const rq_kernels rq__kernels_avx512;
     void rq__scores_##ISA(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);       \
     void rq__accum_##ISA(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);        \
     float rq__exp_sum_##ISA(float *x, int n, float m);                                                           \
-    void rq__decode_mse8_n_##ISA(uint8_t *out, float *ks, const uint8_t *blk, size_t stride, int n, int d,        \
-                                 int bits, size_t off_codes, const uint8_t *tab8, float cfac);                    \
+    void rq__decode_mse8_n_##ISA(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n,     \
+                                 int d, int bits, size_t off_codes, const uint8_t *tab8, float cfac);             \
     void rq__scores_i8_##ISA(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum,              \
                              const uint8_t *K8, const float *ks, int n, int d, float *S, int lds);
 RQ_ATTN_SLOTS_DECL(avx2)
