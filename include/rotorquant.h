@@ -332,8 +332,11 @@ typedef struct {
      * exact int32 (AVX512-VNNI vpdpbusd where the CPU has it): every SIMD
      * level gives the same bits, and they differ from the float scores by
      * the rounding of q′ and c to 8 bits (docs/RESULTS.md: KLD). QJL sign
-     * parts, values and the exact sink of centre_keys stay float. Read
-     * during rq_cache_init only; attention's thread rules are unchanged. */
+     * parts, values and the exact sink of centre_keys stay float, and so
+     * does rq_cache_attention_ref. The workspace grows by d rounded up to
+     * 64, + 8 bytes per query, head and range
+     * (rq_cache_attention_workspace_size counts it). Read during
+     * rq_cache_init only; attention's thread rules are unchanged. */
     int int8_scores;
     /* Per-layer types (a bits budget, rq_kv_alloc): NULL, or n_layers
      * registry names, an entry NULL meaning type_k / type_v. Read during

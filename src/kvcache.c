@@ -1151,7 +1151,9 @@ static void attn_task(void *arg, int task_) {
     /* one sub-block of decoded keys (then values) and their QJL sign parts:
      * 2 × TILE_FLOATS floats on this thread's stack (64 KiB) */
     float tile[TILE_FLOATS], tile_sig[TILE_FLOATS];
-    float qs8[64], ks8[SUB_TOKENS]; /* int8 scores: the group's query scales, the keys' scales */
+    /* int8 scores: the group's query scales and sums, the keys' scales; the
+     * key bytes, ⌈sub/4⌉·4·rq__i8_dp(d) ≤ 4·TILE_FLOATS, go in tile */
+    float qs8[64], ks8[SUB_TOKENS];
     int32_t qsum8[64];
     size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
     for (size_t i = 0; i < it->n_queries; i++) {
