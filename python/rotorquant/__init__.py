@@ -295,6 +295,10 @@ class KVCache:
     which softmax drops, and the quantization error falls with |k − μ|.
     ``layer_types_k`` / ``layer_types_v``: one type name per layer (None
     entries = ``type_k`` / ``type_v``), e.g. from :func:`kv_alloc`.
+    ``int8_scores=True`` scores keys of 1..4-bit codes as int8 query ×
+    int8 centroids in exact int32 (rq_cache_config.int8_scores; faster, the
+    same scores at every SIMD level, within the rounding of q and the
+    centroids to 8 bits of the float scores); other key types are unaffected.
 
     Safe to share across threads: append / clear / set_key_basis and the
     sequence structure changes (add, remove, fork, truncate, set_window,
@@ -305,7 +309,8 @@ class KVCache:
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
                  law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian", max_bytes: int = 0,
-                 centre_keys: bool = False, centre_window: int = 0, layer_types_k=None, layer_types_v=None):
+                 centre_keys: bool = False, centre_window: int = 0, layer_types_k=None, layer_types_v=None,
+                 int8_scores: bool = False):
         if law not in _LAWS or qjl not in _QJL:
             raise InputError("KVCache: law must be 'beta'/'gauss' and qjl 'gaussian'/'structured'")
         for name, val, hi in (("n_layers", n_layers, 1 << 20), ("n_kv_heads", n_kv_heads, 1 << 20),
@@ -323,8 +328,10 @@ class KVCache:
         lt_v = self._layer_types(layer_types_v, "layer_types_v", int(n_layers))
         self._c = _ext.KVCache(int(n_layers), int(n_kv_heads), int(head_dim), str(type_k), str(type_v),
                                int(n_threads), int(seed), int(page_tokens), _LAWS[law], bool(norm_correct),
-                               _QJL[qjl], int(max_bytes), bool(centre_keys), int(centre_window), lt_k, lt_v)
+                               _QJL[qjl], int(max_bytes), bool(centre_keys), int(centre_window), lt_k, lt_v,
+                               bool(int8_scores))
         self.centre_keys, self.centre_window = bool(centre_keys), int(centre_window)
+        self.int8_scores = bool(int8_scores)
         self.max_bytes = int(max_bytes)
         self.n_layers, self.n_kv_heads, self.head_dim = int(n_layers), int(n_kv_heads), int(head_dim)
         self.type_k = self._c.quantizer_info(False)[0]

@@ -77,12 +77,13 @@ class KVCache:
     max_bytes: int
     centre_keys: bool
     centre_window: int
+    int8_scores: bool
     def __init__(self, n_layers: int, n_kv_heads: int, head_dim: int, type_k: str = "turbo3",
                  type_v: str = "turbo3", n_threads: int = 1, seed: int = 42, *, page_tokens: int = 0,
                  law: str = "beta", norm_correct: bool = False, qjl: str = "gaussian",
                  max_bytes: int = 0, centre_keys: bool = False, centre_window: int = 0,
                  layer_types_k: Sequence[str | None] | None = None,
-                 layer_types_v: Sequence[str | None] | None = None) -> None: ...
+                 layer_types_v: Sequence[str | None] | None = None, int8_scores: bool = False) -> None: ...
     def layer_type(self, layer: int, value: bool = False) -> str:
         """One layer's key (or value) type name."""
     def bits_per_value(self, n_ctx: int) -> float:

@@ -404,16 +404,16 @@ static int layer_names(PyObject *o, int n_layers, const char *what, PyObject **k
 static int cache_init(CacheObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"n_layers", "n_kv_heads", "head_dim", "type_k", "type_v", "n_threads", "seed",
                              "page_tokens", "law", "norm_correct", "qjl", "max_bytes", "centre_keys",
-                             "centre_window", "layer_types_k", "layer_types_v", NULL};
+                             "centre_window", "layer_types_k", "layer_types_v", "int8_scores", NULL};
     rq_cache_config cfg = rq_cache_config_default();
     unsigned long long seed = cfg.quant.seed, max_bytes = 0;
     int law = cfg.quant.law, norm_correct = cfg.quant.norm_correct, qjl = cfg.quant.qjl;
     PyObject *lto_k = Py_None, *lto_v = Py_None, *keep_k = NULL, *keep_v = NULL;
     const char **lt_k = NULL, **lt_v = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipiKpiOO", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiss|iKiipiKpiOOp", kwlist, &cfg.n_layers, &cfg.n_kv_heads,
                                      &cfg.head_dim, &cfg.type_k, &cfg.type_v, &cfg.n_threads, &seed,
                                      &cfg.page_tokens, &law, &norm_correct, &qjl, &max_bytes, &cfg.centre_keys,
-                                     &cfg.centre_window, &lto_k, &lto_v))
+                                     &cfg.centre_window, &lto_k, &lto_v, &cfg.int8_scores))
         return -1;
     if (max_bytes > SIZE_MAX) {
         PyErr_SetString(InputError, "KVCache: max_bytes does not fit size_t");

@@ -185,3 +185,21 @@ def test_tcq3_beats_turbo3_mse():
     assert mse["tcq3"] < mse["turbo3"], mse
     assert rq.Quantizer("tcq3", 128).encode(x[:1]).shape[-1] == rq.Quantizer("turbo3", 128).encode(x[:1]).shape[-1]
     assert "tcq" in {t["family"] for t in rq.types(128)}
+
+
+def test_int8_scores_close_to_float_scores():
+    """int8_scores (rq_cache_config.int8_scores): turbo3 keys scored as int8
+    query × int8 centroids stay within 4e-2 of the float scores' output (the
+    bound of tests/test_int8.c; ~7e-3 measured) and differ from it; 5-bit keys
+    are not served, so turbo5's output is the float one bit for bit."""
+    rng = np.random.default_rng(3)
+    k = (rng.standard_normal((300, KV, D)) * np.where(np.arange(D) % 17 == 5, 3.0, 1.0)).astype(np.float32)
+    v = rng.standard_normal((300, KV, D)).astype(np.float32)
+    q = rng.standard_normal((4, HQ, D)).astype(np.float32)
+    for t, served in (("turbo3", True), ("turbo5", False)):
+        a = filled(t, k, v).attention(0, q, HQ, causal=False)
+        c = filled(t, k, v, int8_scores=True)
+        assert c.int8_scores
+        b = c.attention(0, q, HQ, causal=False)
+        e = float(np.sqrt(np.mean((b - a) ** 2) / np.mean(a ** 2)))
+        assert (0 < e < 4e-2) if served else e == 0, (t, e)
