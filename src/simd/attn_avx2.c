@@ -225,15 +225,52 @@ void rq__decode_codes_avx2(float *out, const uint8_t *codes, int d, int bits, co
 }
 
 /* ---- integer scores (rq_cache_config.int8_scores) -----------------------
- * Keys decode by the reference (this level is the fallback of CPUs without
- * AVX-512; the byte tile is a quarter of the float one either way). Scores:
- * one head × one group of 4 tokens per step, each 16-byte piece of the
- * tile (attn_kernels.h) widened to int16 (key zero-, query sign-extended)
- * and multiplied pairwise into 8 int32 lanes by vpmaddwd (exact); then the
- * reference's float operations in its order. */
+ * Decode, b ≤ 4: 16 codes per step from two b-byte words (codes 0–7 and
+ * 8–15, as decode_codes_avx2), shifted per lane so that after the two
+ * saturating packs (in-lane) and one qword permute the 16 code bytes come
+ * out in order; vpshufb looks them up in the 16-byte table tab8 (b = 5,
+ * and a d mod 16 tail: the reference's rule). Each 16-byte piece is stored
+ * at its place in the tile (attn_kernels.h). Scores: one head × one group of
+ * 4 tokens per step, each 16-byte piece widened to int16 (key zero-, query
+ * sign-extended) and multiplied pairwise into 8 int32 lanes by vpmaddwd
+ * (exact); then the reference's float operations in its order. The AVX-512
+ * level uses this decoder where the CPU lacks VBMI. */
+static inline unsigned code_at8(const uint8_t *p, int i, int bits) {
+    size_t bit = (size_t)i * (size_t)bits;
+    unsigned v = p[bit >> 3];
+    if ((bit & 7) + (size_t)bits > 8) v |= (unsigned)p[(bit >> 3) + 1] << 8;
+    return (v >> (bit & 7)) & ((1u << bits) - 1);
+}
+
 void rq__decode_mse8_n_avx2(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                             int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
-    rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+    if (bits > 4) {
+        rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+        return;
+    }
+    uint8_t t16[16];
+    for (int i = 0; i < 16; i++) t16[i] = tab8[i & ((1 << bits) - 1)];
+    const __m128i tab = _mm_loadu_si128((const __m128i *)(const void *)t16);
+    /* lanes 0–3: codes 0–3 (word 0), 4–7: codes 8–11 (word 1); the second
+     * vector codes 4–7 and 12–15 */
+    const __m256i sa = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3), _mm256_set1_epi32(bits));
+    const __m256i sb = _mm256_add_epi32(sa, _mm256_set1_epi32(4 * bits)), mask = _mm256_set1_epi32((1 << bits) - 1);
+    const int d16 = d & ~15;
+    const size_t dp = rq__i8_dp(d);
+    for (int t = t0; t < t0 + n; t++, blk += stride) {
+        ks[t] = f16s(blk) * cfac;
+        const uint8_t *c = blk + off_codes;
+        uint8_t *dst = tile + (size_t)(t / 4) * 4 * dp + (size_t)(t % 4) * 16;
+        for (int j = 0; j < d16; j += 16, dst += 64) {
+            const uint8_t *p = c + (size_t)j * bits / 8;
+            __m256i w = _mm256_setr_m128i(_mm_set1_epi32((int)load_u32(p)), _mm_set1_epi32((int)load_u32(p + bits)));
+            __m256i a = _mm256_and_si256(_mm256_srlv_epi32(w, sa), mask), b = _mm256_and_si256(_mm256_srlv_epi32(w, sb), mask);
+            __m256i x = _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_setzero_si256());
+            __m128i idx = _mm256_castsi256_si128(_mm256_permute4x64_epi64(x, 0x08));
+            _mm_storeu_si128((__m128i *)(void *)dst, _mm_shuffle_epi8(tab, idx));
+        }
+        for (int j = d16; j < (int)dp; j++) dst[j - d16] = j < d ? tab8[code_at8(c, j, bits)] : 128;
+    }
 }
 
 static inline __m256i dot16(__m256i acc, const uint8_t *k, __m256i qw) {

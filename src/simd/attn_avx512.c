@@ -360,7 +360,7 @@ void rq__decode_codes_avx512(float *out, const uint8_t *codes, int d, int bits, 
  * (it reads only the low 6 bits, and the table repeats every 2^b entries,
  * so the next codes' bits above a code need no mask). Three shuffle µops
  * per 64 values; the four 16-byte pieces go to their places in the tile
- * (attn_kernels.h) by plain stores. Without VBMI: the reference. */
+ * (attn_kernels.h) by plain stores. Without VBMI: the AVX2 level's decoder. */
 /* Bytes 16p .. 16p+15 of x to dst + 64p (p < np). */
 static inline void store_pieces(uint8_t *dst, __m512i x, int np) {
     _mm_storeu_si128((__m128i *)(void *)dst, _mm512_castsi512_si128(x));
@@ -432,7 +432,7 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
 void rq__decode_mse8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                               int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
     if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
-    else rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+    else rq__decode_mse8_n_avx2(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
 }
 
 /* Each int32 lane += the dot product of its 4 unsigned key bytes and 4
