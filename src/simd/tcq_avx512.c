@@ -2,19 +2,21 @@
  * tcq_avx512.c — AVX-512 TCQ kernels (src/tcq.h): the decode_tcq_n slot of
  * fused attention (same floats as rq__decode_tcq_n_ref: one multiply per
  * value, scale · lut[window]) and the tcq_encode slot (same bytes as
- * rq__tcq_encode_ref). AVX2 has neither: its table keeps the references.
+ * rq__tcq_encode_ref).
  *
- * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
- * vpsrlvd), the LUT read by a gather (on the Sapphire Rapids VM faster
- * than the LUT held in 16 registers and read by 8 vpermi2ps + a blend
- * tree, which is port-5 bound; bench/tcq_bench times this slot).
+ * Decode, two ways: with AVX-512 VBMI the LUT as four byte planes read by
+ * byte permutes, 64 values at a time (below; the slot's choice where the CPU
+ * has VBMI); without, sixteen values at a time: their windows from one
+ * 16-byte load (vpshufb, vpsrlvd), the LUT read by a gather (on the
+ * Sapphire Rapids VM faster than the LUT held in 16 registers and read by
+ * 8 vpermi2ps + a blend tree per 16 values, which is port-5 bound; the
+ * byte planes need a quarter of the permutes; bench/tcq_bench times both).
  */
 #include "attn_kernels.h"
 #include "tcq.h"
 
 #include <immintrin.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -158,8 +160,9 @@ VBMI static inline void vbmi_decode_one(float *out, const uint8_t *s, int T, int
         const __m512i p2 = vbmi_plane(c, 2, w, hi), p3 = vbmi_plane(c, 3, w, hi);
         const __m512i a = _mm512_unpacklo_epi8(p0, p1), b = _mm512_unpackhi_epi8(p0, p1);
         const __m512i e = _mm512_unpacklo_epi8(p2, p3), f = _mm512_unpackhi_epi8(p2, p3);
-        __m512 v[4] = {_mm512_castsi512_ps(_mm512_unpacklo_epi16(a, e)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, e)),
-                       _mm512_castsi512_ps(_mm512_unpacklo_epi16(b, f)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(b, f))};
+        const __m512 v[4] = {
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(a, e)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, e)),
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(b, f)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(b, f))};
         if (left >= 64)
             for (int z = 0; z < 4; z++) _mm512_storeu_ps(out + t + 16 * z, _mm512_mul_ps(vs, v[z]));
         else
@@ -177,21 +180,8 @@ VBMI void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t st
         vbmi_decode_one(out, blk + off_codes, d, bits, &c, _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
 }
 
-#include <cpuid.h>
-
-/* AVX-512 VBMI (CPUID.7.0:ECX bit 1): Ice Lake and later; the level's
- * AVX-512 F/BW and the OS's ZMM state are the dispatcher's checks */
-bool rq__tcq_has_vbmi(void) {
-    static _Atomic int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        unsigned a, b, c = 0, d;
-        if (__get_cpuid_max(0, NULL) >= 7) __cpuid_count(7, 0, a, b, c, d);
-        v = (c & 2u) != 0;
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
-    return v != 0;
-}
+/* AVX-512 VBMI (Ice Lake and later), as attn_avx512.c asks */
+bool rq__tcq_has_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
 
 void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                              const float *lut) {
