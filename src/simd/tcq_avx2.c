@@ -5,7 +5,7 @@
  * level (its Viterbi search wants AVX-512's 16-lane compares and masks).
  *
  * Eight values at a time: their windows (bits [i·k, i·k + 8) of the stream
- * from value t0, i·k ≤ 35, so within 6 bytes) from one 16-byte load
+ * from value t0, i·k ≤ 35, so within 6 bytes) from one 8-byte load
  * broadcast to both 128-bit lanes: vpshufb puts bytes ⌊i·k/8⌋ and the next
  * into dword i, vpsrlvd shifts by i·k mod 8; the LUT read by an 8-lane
  * gather.
@@ -16,10 +16,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* One block's T values (T % 8 == 0). A group whose 16 bytes lie in the
- * stream loads them; the rest (the stream's last 15 bytes) are copied to a
- * buffer with the stream's first byte after them: the last group's windows
- * wrap by at most 8 − k ≤ 6 bits. No byte past the stream is read. */
+/* One block's T values (T % 8 == 0). A group's windows lie in the 6 bytes
+ * from its first (i·k + 8 ≤ 43 bits), read as 8: groups with 8 bytes left
+ * in the stream load them; the last group (or two) takes the bytes left
+ * (the stream's last 8 bytes shifted down, or byte by byte in streams
+ * shorter than 8) and the stream's first byte after them: its windows wrap
+ * by at most 8 − k ≤ 6 bits. No byte past the stream is read. */
 static inline void decode_one(float *out, const uint8_t *s, int T, int k, const float *lut, __m256i shuf,
                               __m256i shift, float scale) {
     const __m256 vs = _mm256_set1_ps(scale);
@@ -27,16 +29,17 @@ static inline void decode_one(float *out, const uint8_t *s, int T, int k, const 
     const int nb = T * k / 8;
     for (int t = 0; t < T; t += 8) {
         const int off = t * k / 8;
-        __m128i bytes;
-        if (off + 16 <= nb) bytes = _mm_loadu_si128((const __m128i *)(const void *)(s + off));
+        uint64_t x;
+        if (off + 8 <= nb) memcpy(&x, s + off, 8);
         else {
-            uint8_t buf[16] = {0};
-            memcpy(buf, s + off, (size_t)(nb - off)); /* < 16 */
-            buf[nb - off] = s[0];
-            bytes = _mm_loadu_si128((const __m128i *)(const void *)buf);
+            const int left = nb - off; /* 1 .. 7 */
+            if (nb >= 8) memcpy(&x, s + nb - 8, 8), x >>= 8 * (8 - left);
+            else
+                for (int i = x = 0; i < left; i++) x |= (uint64_t)s[off + i] << (8 * i);
+            x |= (uint64_t)s[0] << (8 * left);
         }
-        const __m256i w =
-            _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(bytes), shuf), shift), lo8);
+        const __m256i b = _mm256_broadcastsi128_si256(_mm_cvtsi64_si128((long long)x));
+        const __m256i w = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(b, shuf), shift), lo8);
         _mm256_storeu_ps(out + t, _mm256_mul_ps(vs, _mm256_i32gather_ps(lut, w, 4)));
     }
 }
