@@ -183,9 +183,12 @@ VBMI void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t st
 /* AVX-512 VBMI (Ice Lake and later), as attn_avx512.c asks */
 bool rq__tcq_has_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
 
+/* VBMI from 512 values a call: below, building the byte planes (~50 port-5
+ * ops) costs more than it saves (bench/tcq_bench --blocks 1, 2, 4: at d = 64
+ * gathers win up to 4 blocks, at d = 128 up to 2) */
 void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                              const float *lut) {
-    if (rq__tcq_has_vbmi()) rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
+    if ((size_t)n * (size_t)d >= 512 && rq__tcq_has_vbmi()) rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
     else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, lut);
 }
 
