@@ -66,7 +66,8 @@ void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, 
                           const float *lut);
 
 #ifndef RQ_NO_SIMD
-/* the AVX2 decode slot (src/simd/tcq_avx2.c; the encoder keeps the reference) */
+/* the AVX2 slots (src/simd/tcq_avx2.c) */
+void rq__tcq_encode_avx2(const float *y, int T, int k, const float *lut, uint8_t *out);
 void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                            const float *lut);
 /* the AVX-512 slots (src/simd/tcq_avx512.c) */
