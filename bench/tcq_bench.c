@@ -58,9 +58,11 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--clock") && i + 1 < argc && (!strcmp(argv[i + 1], "wall") || !strcmp(argv[i + 1], "cpu")))
+        else if (!strcmp(argv[i], "--clock") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "wall") || !strcmp(argv[i + 1], "cpu")))
             g_cpu_clock = !strcmp(argv[++i], "cpu");
-        else if (!strcmp(argv[i], "--stat") && i + 1 < argc && (!strcmp(argv[i + 1], "median") || !strcmp(argv[i + 1], "min")))
+        else if (!strcmp(argv[i], "--stat") && i + 1 < argc &&
+                 (!strcmp(argv[i + 1], "median") || !strcmp(argv[i + 1], "min")))
             smin = !strcmp(argv[++i], "min");
         else {
             fprintf(stderr, "usage: tcq_bench [--reps R] [--blocks N] [--clock wall|cpu] [--stat median|min]\n");
@@ -110,10 +112,12 @@ int main(int argc, char **argv) {
                     ts[(3 + w) * reps + rep] =
                         ways[w] ? time_decode(ways[w], y, a, bq, blocks, d, k, vq.off_codes, vq.cent) : 0;
             }
-            double dq = stat_of(ts, reps, smin), dr = stat_of(ts + reps, reps, smin), du = stat_of(ts + 2 * reps, reps, smin);
+            double dq = stat_of(ts, reps, smin), dr = stat_of(ts + reps, reps, smin);
+            double du = stat_of(ts + 2 * reps, reps, smin);
             char wn[2][16];
             for (int w = 0; w < 2; w++) {
-                if (ways[w]) snprintf(wn[w], sizeof wn[w], "%.1f", 1e9 * stat_of(ts + (3 + w) * reps, reps, smin) / N_BLOCKS);
+                if (ways[w])
+                    snprintf(wn[w], sizeof wn[w], "%.1f", 1e9 * stat_of(ts + (3 + w) * reps, reps, smin) / N_BLOCKS);
                 else snprintf(wn[w], sizeof wn[w], "–");
             }
             /* the encoder on rotated unit vectors (y = x / ‖x‖ suffices: the rotation is not timed) */

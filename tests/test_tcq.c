@@ -214,7 +214,8 @@ static void test_decode_ways(void) {
     if (cpu >= RQ_SIMD_AVX512) ways[n_ways] = rq__decode_tcq_n_avx512_gather, names[n_ways++] = "avx512 gather";
     if (cpu >= RQ_SIMD_AVX512 && rq__tcq_has_vbmi())
         ways[n_ways] = rq__decode_tcq_n_avx512_vbmi, names[n_ways++] = "avx512 vbmi";
-    if (cpu < RQ_SIMD_AVX512 || !rq__tcq_has_vbmi()) TEST_NOTE("AVX-512 VBMI decode not available on this CPU: skipped");
+    if (cpu < RQ_SIMD_AVX512 || !rq__tcq_has_vbmi())
+        TEST_NOTE("AVX-512 VBMI decode not available on this CPU: skipped");
 #endif
     if (!n_ways) {
         TEST_NOTE("no SIMD decode on this CPU/build: skipped");
@@ -241,7 +242,8 @@ static void test_decode_ways(void) {
                     memset(y1, 0xff, sizeof(float) * (size_t)n * d);
                     ways[w](y1, blk, stride, n, d, k, off, lut);
                     bool same = !memcmp(y0, y1, sizeof(float) * (size_t)n * d);
-                    if (!same && n_bad++ < 5) CHECK(same, "%s: d=%d k=%d n=%d differs from the reference", names[w], d, k, n);
+                    if (!same && n_bad++ < 5)
+                        CHECK(same, "%s: d=%d k=%d n=%d differs from the reference", names[w], d, k, n);
                     n_runs++;
                 }
                 free(blk), free(y0), free(y1);

@@ -133,7 +133,8 @@ static int viterbi_avx2(const trellis2 *tr, const float *y, int T, int tb, uint8
             for (int j = 1; j < J; j++) {
                 const __m256 c = C[j * PV + u], m = _mm256_cmp_ps(c, b, _CMP_LT_OQ);
                 b = _mm256_blendv_ps(b, c, m);
-                bj = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bj), _mm256_castsi256_ps(_mm256_set1_epi32(j)), m));
+                const __m256 vj = _mm256_castsi256_ps(_mm256_set1_epi32(j));
+                bj = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bj), vj, m));
             }
             _mm256_storeu_ps(best + 8 * u, b);
             if (back) {

@@ -91,8 +91,10 @@ void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t strid
  * from window position p = 16L + 4z + i, so the windows are placed with
  * position p holding value 16z + 4L + i (a fixed order, set in the vpermb
  * and vpmultishiftqb controls) and the floats come out in value order.
- * Everything runs on port 5 (~18 ops per 64 values) instead of the load
- * ports; bench/tcq_bench times both. */
+ * All of it on port 5: ~26 cycles per 64 values (a vpermt2b takes two),
+ * against ~27 for the 4 gathers of the other way (load ports); the two
+ * interleaved (some chunks by gathers) measured slower than either alone,
+ * the gathers taking port 5 too. bench/tcq_bench times both ways. */
 #define VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
 
 typedef struct {
@@ -188,7 +190,8 @@ bool rq__tcq_has_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
  * gathers win up to 4 blocks, at d = 128 up to 2) */
 void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                              const float *lut) {
-    if ((size_t)n * (size_t)d >= 512 && rq__tcq_has_vbmi()) rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
+    if ((size_t)n * (size_t)d >= 512 && rq__tcq_has_vbmi())
+        rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
     else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, lut);
 }
 
