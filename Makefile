@@ -300,7 +300,7 @@ model-results: $(BUILD)/rotorquant model evaltext
 # the Gemma 3 section of docs/RESULTS.md (issue 15; bench/gemma_results.sh,
 # about 35 minutes on 2 cores)
 .PHONY: gemma-results
-gemma-results: $(BUILD)/rotorquant evaltext   # KB=1: with a calibrated key basis too
+gemma-results: $(BUILD)/rotorquant $(BUILD)/bench/decode_profile evaltext   # KB=1: with a calibrated key basis too
 	$(MAKE) model MODEL=gemma3
 	sh bench/gemma_results.sh $(BUILD)
 

@@ -100,7 +100,7 @@ def merged(f1, f2):
     if a[2] != b[2]:
         sys.exit(f"gemma-results: the f32 rows of {f1} and {f2} differ:\n{a[2]}\n{b[2]}")
     return "\n".join(a + b[3:])
-budget_choice = "\n".join("    " + l.strip() for l in open(f"{out}/perplexity_budget.md.log") if l.startswith("kv-bits"))
+budget_choice = "\n".join("    " + l.strip() for l in open(f"{out}/perplexity_budget.md.log") if re.match(r"kv-bits \d", l))
 kb = ""
 if kb_cmd and os.path.exists(f"{out}/perplexity_kb.md"):
     cal = open(f"{out}/calibrate.txt").read().strip()

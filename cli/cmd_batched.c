@@ -21,12 +21,22 @@
  * page_tokens⌉ pages per sequence) and checked by allocation: a cache with
  * that budget takes copies of one saved ctx-token sequence until
  * RQ_ERR_NOMEM. Every layer counts at full context: a model's sliding-window
- * layers (Gemma 3's local ones) would hold fewer pages.
+ * layers (Gemma 3's local ones) would hold fewer pages. A layer's pages
+ * hold its own types (per-layer types: each layer's page bytes come from a
+ * one-layer cache of its types; the sequence's bytes are their sum).
+ *
+ * --kv-bits B,..: each budget one more configuration next to the types,
+ * taking turns with them step by step: per-layer K/V types within B
+ * bits/value (cli/budget.h: costs measured on the model's own text, then
+ * rq_kv_alloc), planned for the sessions' context (the largest --ctx +
+ * --steps), keys centred and norms corrected as `generate` and
+ * `perplexity` do by default (the type configurations stay plain).
  *
  * Everything here is parsing, calling and printing; the forward pass is
  * model/llama.c, the cache src/kvcache.c.
  */
 #include "cli.h"
+#include "budget.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,6 +48,8 @@
 
 #define MAX_LIST 8
 #define MAX_TYPES 16
+#define MAX_BUDGETS 8
+#define MAX_LANES (MAX_TYPES + MAX_BUDGETS)
 
 typedef struct {
     const char *model, *ctk, *ctv;
@@ -49,8 +61,19 @@ typedef struct {
     size_t budget;
     unsigned long long seed;
     int json, distinct, no_alloc_check;
-    int int8_scores; /* --int8-scores: int8 key scores (rq_cache_config) */
+    double kv_bits[MAX_BUDGETS]; /* --kv-bits B,..: one configuration per budget */
+    int n_kv_bits, kv_tcq;       /* --kv-family tcq                            */
+    int int8_scores;             /* --int8-scores: int8 key scores (rq_cache_config) */
 } bopts;
+
+/* One configuration of the run: K/V types, or a budget's per-layer types. */
+typedef struct {
+    const char *tk, *tv;      /* the types; a budget's: "turbo3" (every layer named) */
+    const char **lk, **lv;    /* a budget's per-layer types, or NULL         */
+    double budget;            /* a budget: bits/value asked                   */
+    int centre, norm;         /* key centring, norm correction (budgets: on)  */
+    char name_k[32], name_v[32]; /* printed: the types, or "kv-bits B" / "per layer" */
+} lane_cfg;
 
 static const char CMD[] = "batched";
 
@@ -145,6 +168,22 @@ static int parse(int argc, char **argv, bopts *o) {
             o->seed = strtoull(v, &end, 0);
             if (errno || *end || end == v || v[0] == '-')
                 return cli_usage(CMD, "bad value for --seed: '%s' (an unsigned 64-bit integer)", v);
+        } else if (!strcmp(a, "--kv-bits")) {
+            char whole[256];
+            snprintf(whole, sizeof whole, "%s", v);
+            for (char *p = strtok(v, ","); p; p = strtok(NULL, ",")) {
+                char *end;
+                const double b = strtod(p, &end);
+                if (o->n_kv_bits >= MAX_BUDGETS || *end || end == p || !(b >= 1) || b > 32)
+                    return cli_usage(CMD, "--kv-bits: bad budget '%s' in '%s' (at most %d of 1 .. 32 bits/value)", p,
+                                     whole, MAX_BUDGETS);
+                o->kv_bits[o->n_kv_bits++] = b;
+            }
+            if (!o->n_kv_bits) return cli_usage(CMD, "--kv-bits: no budget in '%s'", whole);
+        } else if (!strcmp(a, "--kv-family")) {
+            if (strcmp(v, "tcq") && strcmp(v, "turbo"))
+                return cli_usage(CMD, "bad value for --kv-family: '%s' (expected turbo or tcq)", v);
+            o->kv_tcq = !strcmp(v, "tcq");
         } else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--distinct")) o->distinct = 1;
         else if (!strcmp(a, "--no-alloc-check")) o->no_alloc_check = 1;
@@ -187,24 +226,55 @@ static int cmp_dbl(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The bytes of one page of every layer of c (cfg: its configuration):
+ * n_layers pages of rq_cache_page_bytes, or with per-layer types the sum
+ * of each layer's, from a one-layer cache of its types. */
+static rq_status layer_pages_bytes(const rq_cache *c, const rq_cache_config *cfg, size_t *out) {
+    *out = (size_t)cfg->n_layers * rq_cache_page_bytes(c);
+    if (!cfg->layer_type_k && !cfg->layer_type_v) return RQ_OK;
+    rq_cache_config c1 = *cfg;
+    c1.n_layers = 1, c1.max_bytes = 0, c1.centre_keys = 0, c1.layer_type_k = c1.layer_type_v = NULL;
+    rq_status st = RQ_OK;
+    *out = 0;
+    for (int l = 0; l < cfg->n_layers && !st; l++) {
+        rq_cache *one = NULL;
+        if (cfg->layer_type_k && cfg->layer_type_k[l]) c1.type_k = cfg->layer_type_k[l];
+        if (cfg->layer_type_v && cfg->layer_type_v[l]) c1.type_v = cfg->layer_type_v[l];
+        if (!(st = rq_cache_init(&one, &c1))) *out += rq_cache_page_bytes(one);
+        rq_cache_free(one);
+        c1.type_k = cfg->type_k, c1.type_v = cfg->type_v;
+    }
+    return st;
+}
+
 /* Sequences of ctx tokens that a pool of `budget` bytes holds: by the
- * page arithmetic (*by_pages) and, unless skipped, by allocating copies of
- * one saved ctx-token sequence until the pool says RQ_ERR_NOMEM (*by_alloc;
- * −1 if not checked). */
-static rq_status capacity(const rqm_llama_hparams *hp, const char *tk, const char *tv, uint64_t seed, long ctx,
-                          size_t budget, int check, long *by_pages, long *by_alloc, size_t *page_bytes) {
+ * page arithmetic (*by_pages: each layer ⌈ctx / page_tokens⌉ pages of its
+ * own types) and, unless skipped, by allocating copies of one saved
+ * ctx-token sequence until the pool says RQ_ERR_NOMEM (*by_alloc; −1 if
+ * not checked). *page_bytes: a layer's page, the mean over layers;
+ * *bits: bits/value of the cache at ctx positions (rq_cache_bits_per_value). */
+static rq_status capacity(const rqm_llama_hparams *hp, const lane_cfg *lc, uint64_t seed, long ctx, size_t budget,
+                          int check, long *by_pages, long *by_alloc, size_t *page_bytes, double *bits) {
     rq_cache_config cc = rq_cache_config_default();
     cc.n_layers = hp->n_layers, cc.n_kv_heads = hp->n_kv_heads, cc.head_dim = hp->head_dim;
-    cc.type_k = tk, cc.type_v = tv;
+    cc.type_k = lc->tk, cc.type_v = lc->tv;
+    cc.layer_type_k = lc->lk, cc.layer_type_v = lc->lv;
     cc.quant.seed = seed;
+    cc.quant.norm_correct = lc->norm;
+    cc.centre_keys = lc->centre;
     cc.max_bytes = budget;
     rq_cache *c = NULL;
     rq_status st = rq_cache_init(&c, &cc);
     if (st) return st;
     const size_t pt = cc.page_tokens ? (size_t)cc.page_tokens : 256; /* rq_cache_config: 0 = 256 */
-    *page_bytes = rq_cache_page_bytes(c);
-    const size_t per_seq = (size_t)hp->n_layers * (((size_t)ctx + pt - 1) / pt);
-    *by_pages = (long)(budget / *page_bytes / per_seq);
+    size_t layer_pages = 0;
+    if ((st = layer_pages_bytes(c, &cc, &layer_pages))) {
+        rq_cache_free(c);
+        return st;
+    }
+    *page_bytes = (layer_pages + (size_t)hp->n_layers / 2) / (size_t)hp->n_layers;
+    *bits = rq_cache_bits_per_value(c, (size_t)ctx);
+    *by_pages = (long)(budget / (layer_pages * (((size_t)ctx + pt - 1) / pt)));
     *by_alloc = -1;
     if (!check || !*by_pages) {
         rq_cache_free(c);
@@ -244,19 +314,20 @@ static rq_status capacity(const rqm_llama_hparams *hp, const char *tk, const cha
 }
 
 typedef struct {
-    const char *tk, *tv;
+    int li; /* the configuration (lane_cfg) */
     long B, ctx;
-    double prefill_s, step_s, agg, per_seq;
+    double prefill_s, step_s, agg, per_seq, bits;
     size_t bytes_logical, bytes_alloc;
 } result;
 
-/* One type's session while a (ctx, B) point is measured. */
+/* One configuration's session while a (ctx, B) point is measured. */
 typedef struct {
     rqm_session *s;
     float *logits0; /* [n_vocab]: the prompt's last logits      */
     float *logits;  /* [B][n_vocab]                             */
     int32_t *tok;   /* [B] the next token of each sequence      */
     double *t;      /* [steps] step times                       */
+    size_t layer_pages; /* the bytes of one page of every layer     */
 } lane;
 
 /* Sequences 1 .. B get the prompt of sequence 0 (which stays as it is):
@@ -302,6 +373,16 @@ int cmd_batched(int argc, char **argv) {
         o.n_types = 1;
     }
     const char *tv_override = o.n_types == 1 && o.ctv ? o.ctv : NULL;
+    /* the configurations: the types, then one per --kv-bits budget (filled
+     * once the costs are measured) */
+    lane_cfg cfgs[MAX_LANES];
+    memset(cfgs, 0, sizeof cfgs);
+    const int n_lanes = o.n_types + o.n_kv_bits;
+    for (int i = 0; i < o.n_types; i++) {
+        lane_cfg *lc = &cfgs[i];
+        lc->tk = o.types[i], lc->tv = tv_override ? tv_override : o.types[i];
+        snprintf(lc->name_k, sizeof lc->name_k, "%s", lc->tk), snprintf(lc->name_v, sizeof lc->name_v, "%s", lc->tv);
+    }
     char err[256] = "", buf[4096];
     const char *path = o.model;
     if (!path || !strcmp(path, "smollm2")) path = rqm_default_path(RQM_PATH_MODEL, buf, sizeof buf);
@@ -323,53 +404,85 @@ int cmd_batched(int argc, char **argv) {
     for (int i = 0; i < o.n_seqs; i++) max_b = o.seqs[i] > max_b ? o.seqs[i] : max_b;
     int rc = 1, from_text = 0;
     int32_t *prompt = NULL;
-    result *res = calloc((size_t)o.n_types * (size_t)o.n_ctx * (size_t)o.n_seqs, sizeof *res);
-    long *cap_pages = calloc((size_t)o.n_types * (size_t)o.n_ctx, sizeof *cap_pages);
-    long *cap_alloc = calloc((size_t)o.n_types * (size_t)o.n_ctx, sizeof *cap_alloc);
+    cli_budget bud;
+    memset(&bud, 0, sizeof bud);
+    result *res = calloc((size_t)n_lanes * (size_t)o.n_ctx * (size_t)o.n_seqs, sizeof *res);
+    long *cap_pages = calloc((size_t)n_lanes * (size_t)o.n_ctx, sizeof *cap_pages);
+    long *cap_alloc = calloc((size_t)n_lanes * (size_t)o.n_ctx, sizeof *cap_alloc);
+    double *cap_bits = calloc((size_t)n_lanes * (size_t)o.n_ctx, sizeof *cap_bits);
     size_t n_res = 0;
     if (max_ctx + o.steps > hp->n_ctx_train) {
         cli_failf(CMD, RQ_OK, "--ctx %ld + --steps %ld exceeds the model's context length %d", max_ctx, o.steps,
                   hp->n_ctx_train);
         goto done;
     }
-    if (!res || !cap_pages || !cap_alloc ||
+    if (!res || !cap_pages || !cap_alloc || !cap_bits ||
         !(prompt = prompt_ids(tok, (size_t)hp->n_vocab, (size_t)max_ctx, o.seed, &from_text))) {
         cli_fail(CMD, RQ_ERR_NOMEM, "buffers");
         goto done;
+    }
+    const long plan_ctx = max_ctx + o.steps; /* the positions each session holds */
+    if (o.n_kv_bits) {
+        /* keys centred and norms corrected, as the model commands' defaults */
+        const cli_budget_opts bo = {o.kv_tcq, 1, 1, 0, o.seed, (int)o.threads, 256};
+        if ((st = cli_budget_measure(&bud, m, tok, &bo))) goto done;
+        for (int i = 0; i < o.n_kv_bits && !st; i++) {
+            cli_budget_plan p;
+            if ((st = cli_budget_plan_row(&bud, i, o.kv_bits[i], plan_ctx, "the largest --ctx + --steps", &p))) break;
+            lane_cfg *lc = &cfgs[o.n_types + i];
+            lc->tk = lc->tv = "turbo3"; /* every layer names its own */
+            lc->lk = p.lk, lc->lv = p.lv, lc->budget = o.kv_bits[i];
+            lc->centre = lc->norm = 1;
+            snprintf(lc->name_k, sizeof lc->name_k, "kv-bits %.2f", o.kv_bits[i]);
+            snprintf(lc->name_v, sizeof lc->name_v, "per layer");
+        }
+        if (st) goto done;
     }
     if (!o.json) {
         printf("# rotorquant batched: %s, %d layers, %d KV heads x %d, %ld threads, SIMD %s\n", path, hp->n_layers,
                hp->n_kv_heads, hp->head_dim, o.threads, rq_simd_name());
         printf("# each ctx: one %s prompt prefilled once into sequence 0, then %s; %ld decode steps of all B\n"
-               "# sequences timed one by one, the types taking turns step by step (so each sees the same machine\n"
-               "# load); median step; aggregate = B / step, per sequence = 1 / step\n",
+               "# sequences timed one by one, the configurations taking turns step by step (so each sees the same\n"
+               "# machine load); median step; aggregate = B / step, per sequence = 1 / step\n",
                from_text ? "evaluation-text" : "pseudo-random-token",
                o.distinct ? "copied into B sequences of their own (distinct pages: B x the memory traffic)"
                           : "forked into B sequences (shared pages, as a server with one shared system prompt;\n"
                             "# attention reads the same pages for every sequence - --distinct gives each its own copy)",
                o.steps);
+        if (o.n_kv_bits)
+            printf("# kv-bits B: per-layer %s types within B bits/value planned for %ld positions, keys centred and\n"
+                   "# norms corrected (the types' rows: neither); the per-layer choice below the tables\n",
+                   cli_budget_family(o.kv_tcq), plan_ctx);
         printf("\n| K / V | B | ctx | prefill s | step ms | aggregate tok/s | per-seq tok/s | cache B x ctx | pages in use |\n");
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         fflush(stdout);
     }
-    /* every type's session at once: the steps of the types take turns, so
-     * each type's median sees the same machine load (this matters on a
+    /* every configuration's session at once: their steps take turns, so
+     * each one's median sees the same machine load (this matters on a
      * shared machine; the ratios are the result) */
-    lane *lanes = calloc((size_t)o.n_types, sizeof *lanes);
+    lane *lanes = calloc((size_t)n_lanes, sizeof *lanes);
     int *ids = malloc((size_t)max_b * sizeof *ids);
     if (!lanes || !ids) st = RQ_ERR_NOMEM;
     for (long b = 0; ids && b < max_b; b++) ids[b] = (int)b + 1; /* sequence 0 stays the pristine prompt */
-    for (int ti = 0; ti < o.n_types && !st; ti++) {
+    for (int ti = 0; ti < n_lanes && !st; ti++) {
+        const lane_cfg *lc = &cfgs[ti];
         rqm_session_config sc;
         memset(&sc, 0, sizeof sc);
-        sc.type_k = o.types[ti], sc.type_v = tv_override ? tv_override : o.types[ti];
+        sc.type_k = lc->tk, sc.type_v = lc->tv;
+        sc.layer_type_k = lc->lk, sc.layer_type_v = lc->lv;
+        sc.centre_keys = lc->centre, sc.norm_correct = lc->norm;
         sc.seed = o.seed;
-        sc.n_ctx = (int)(max_ctx + o.steps);
+        sc.n_ctx = (int)plan_ctx;
         sc.n_batch = (int)(max_b > 256 ? max_b : 256);
         sc.n_threads = (int)o.threads;
         sc.int8_scores = o.int8_scores;
         lane *ln = &lanes[ti];
         if ((st = rqm_session_init(&ln->s, m, &sc))) break;
+        /* the cache's configuration, for its page bytes */
+        rq_cache_config cc = rq_cache_config_default();
+        cc.n_layers = hp->n_layers, cc.n_kv_heads = hp->n_kv_heads, cc.head_dim = hp->head_dim;
+        cc.type_k = lc->tk, cc.type_v = lc->tv, cc.layer_type_k = lc->lk, cc.layer_type_v = lc->lv;
+        if ((st = layer_pages_bytes(rqm_session_cache(ln->s), &cc, &ln->layer_pages))) break;
         ln->logits0 = malloc((size_t)hp->n_vocab * sizeof(float));
         ln->logits = malloc((size_t)max_b * (size_t)hp->n_vocab * sizeof(float));
         ln->tok = malloc((size_t)max_b * sizeof *ln->tok);
@@ -377,8 +490,8 @@ int cmd_batched(int argc, char **argv) {
         if (!ln->logits0 || !ln->logits || !ln->tok || !ln->t) st = RQ_ERR_NOMEM;
     }
     for (int ci = 0; ci < o.n_ctx && !st; ci++) {
-        double prefill[MAX_TYPES];
-        for (int ti = 0; ti < o.n_types && !st; ti++) {
+        double prefill[MAX_LANES];
+        for (int ti = 0; ti < n_lanes && !st; ti++) {
             rqm_session_reset(lanes[ti].s);
             double t0 = now_s();
             st = rqm_session_eval(lanes[ti].s, prompt, (size_t)o.ctx[ci], 0, lanes[ti].logits0);
@@ -386,66 +499,83 @@ int cmd_batched(int argc, char **argv) {
         }
         for (int bi = 0; bi < o.n_seqs && !st; bi++) {
             const long B = o.seqs[bi];
-            for (int ti = 0; ti < o.n_types && !st; ti++) st = fill(&lanes[ti], &o, B, (size_t)hp->n_vocab);
+            for (int ti = 0; ti < n_lanes && !st; ti++) st = fill(&lanes[ti], &o, B, (size_t)hp->n_vocab);
             for (long k = 0; k < o.steps && !st; k++)
-                for (int ti = 0; ti < o.n_types && !st; ti++)
+                for (int ti = 0; ti < n_lanes && !st; ti++)
                     st = step(&lanes[ti], ids, B, (size_t)hp->n_vocab, &lanes[ti].t[k]);
-            for (int ti = 0; ti < o.n_types && !st; ti++) {
+            for (int ti = 0; ti < n_lanes && !st; ti++) {
                 const rq_cache *c = rqm_session_cache(lanes[ti].s);
                 result *r = &res[n_res++];
-                *r = (result){.tk = o.types[ti], .tv = tv_override ? tv_override : o.types[ti], .B = B,
-                              .ctx = o.ctx[ci], .prefill_s = prefill[ti]};
+                *r = (result){.li = ti, .B = B, .ctx = o.ctx[ci], .prefill_s = prefill[ti]};
                 r->step_s = median(lanes[ti].t, (size_t)o.steps);
                 r->agg = (double)B / r->step_s;
                 r->per_seq = 1.0 / r->step_s;
+                r->bits = rq_cache_bits_per_value(c, (size_t)o.ctx[ci]);
                 r->bytes_logical = (size_t)B * (size_t)o.ctx[ci] * rq_cache_bytes_per_token(c);
                 /* the pool's pages in use: the prompt's (shared by the forks,
-                 * or B + 1 copies) and the pages each sequence took since */
-                r->bytes_alloc = rq_cache_pages_in_use(c) * rq_cache_page_bytes(c);
+                 * or B + 1 copies) and the pages each sequence took since;
+                 * every layer holds as many (the same tokens), so with
+                 * per-layer types each n_layers of them cost one of each layer's */
+                r->bytes_alloc = rq_cache_pages_in_use(c) * lanes[ti].layer_pages / (size_t)hp->n_layers;
                 if (!o.json)
-                    printf("| %s / %s | %ld | %ld | %.2f | %.1f | %.1f | %.2f | %.1f MiB | %.1f MiB |\n", r->tk, r->tv,
-                           r->B, r->ctx, r->prefill_s, 1e3 * r->step_s, r->agg, r->per_seq,
-                           (double)r->bytes_logical / 1048576.0, (double)r->bytes_alloc / 1048576.0);
+                    printf("| %s / %s | %ld | %ld | %.2f | %.1f | %.1f | %.2f | %.1f MiB | %.1f MiB |\n",
+                           cfgs[ti].name_k, cfgs[ti].name_v, r->B, r->ctx, r->prefill_s, 1e3 * r->step_s, r->agg,
+                           r->per_seq, (double)r->bytes_logical / 1048576.0, (double)r->bytes_alloc / 1048576.0);
             }
             fflush(stdout);
-            for (int ti = 0; ti < o.n_types; ti++)
+            for (int ti = 0; ti < n_lanes; ti++)
                 for (long b = 0; b < B; b++) (void)rq_cache_seq_remove(rqm_session_cache_mut(lanes[ti].s), (int)b + 1);
         }
     }
-    for (int ti = 0; lanes && ti < o.n_types; ti++) {
+    for (int ti = 0; lanes && ti < n_lanes; ti++) {
         rqm_session_free(lanes[ti].s);
         free(lanes[ti].logits0), free(lanes[ti].logits), free(lanes[ti].tok), free(lanes[ti].t);
     }
     free(lanes), free(ids);
     if (st) goto done;
     if (!o.json)
-        printf("\n# capacity: ctx-token sequences in a page pool of %.0f MiB (pages: budget / page bytes / pages per "
-               "sequence; alloc: copies of a saved sequence loaded until RQ_ERR_NOMEM)\n\n"
-               "| K / V | ctx | page bytes | by pages | by allocation | vs f16 |\n|---|---:|---:|---:|---:|---:|\n",
+        printf("\n# capacity: ctx-token sequences in a page pool of %.0f MiB (pages: budget / the bytes of a sequence's "
+               "pages,\n# each layer's of its own types; alloc: copies of a saved sequence loaded until RQ_ERR_NOMEM; "
+               "page bytes: per layer, the mean)\n\n"
+               "| K / V | ctx | bits/value | page bytes | by pages | by allocation | vs f16 |\n"
+               "|---|---:|---:|---:|---:|---:|---:|\n",
                (double)o.budget / 1048576.0);
     long f16_cap[MAX_LIST] = {0};
+    const lane_cfg f16 = {.tk = "f16", .tv = "f16"};
     for (int ci = 0; ci < o.n_ctx; ci++) { /* the f16 reference row, always computed */
         size_t pb;
         long a;
-        if ((st = capacity(hp, "f16", "f16", o.seed, o.ctx[ci], o.budget, 0, &f16_cap[ci], &a, &pb))) goto done;
+        double bits;
+        if ((st = capacity(hp, &f16, o.seed, o.ctx[ci], o.budget, 0, &f16_cap[ci], &a, &pb, &bits))) goto done;
     }
-    for (int ti = 0; ti < o.n_types; ti++) {
-        const char *tk = o.types[ti], *tv = tv_override ? tv_override : o.types[ti];
+    for (int ti = 0; ti < n_lanes; ti++) {
         for (int ci = 0; ci < o.n_ctx; ci++) {
             size_t pb = 0;
             const size_t k = (size_t)ti * (size_t)o.n_ctx + (size_t)ci;
-            if ((st = capacity(hp, tk, tv, o.seed, o.ctx[ci], o.budget, !o.no_alloc_check, &cap_pages[k],
-                               &cap_alloc[k], &pb)))
+            if ((st = capacity(hp, &cfgs[ti], o.seed, o.ctx[ci], o.budget, !o.no_alloc_check, &cap_pages[k],
+                               &cap_alloc[k], &pb, &cap_bits[k])))
                 goto done;
             char alloc[32], ratio[32];
             if (!o.json) {
-                printf("| %s / %s | %ld | %zu | %ld | %s | %s |\n", tk, tv, o.ctx[ci], pb, cap_pages[k],
+                printf("| %s / %s | %ld | %.4f | %zu | %ld | %s | %s |\n", cfgs[ti].name_k, cfgs[ti].name_v, o.ctx[ci],
+                       cap_bits[k], pb, cap_pages[k],
                        cap_alloc[k] < 0 ? "-" : (snprintf(alloc, sizeof alloc, "%ld", cap_alloc[k]), alloc),
                        cli_num(ratio, sizeof ratio, "%.2fx",
                                f16_cap[ci] ? (double)cap_pages[k] / (double)f16_cap[ci] : NAN));
                 fflush(stdout);
             }
         }
+    }
+    /* a budget's per-layer choice: each layer's bit width, K then V */
+    char *dk = malloc(2 * ((size_t)hp->n_layers + 1)), *dv = dk ? dk + hp->n_layers + 1 : NULL;
+    if (!dk) {
+        st = RQ_ERR_NOMEM;
+        goto done;
+    }
+    for (int ti = o.n_types; !o.json && ti < n_lanes; ti++) {
+        cli_budget_digits(cfgs[ti].lk, hp->n_layers, dk), cli_budget_digits(cfgs[ti].lv, hp->n_layers, dv);
+        printf("%skv-bits %.2f, %s bits of layers 0..%d: K %s / V %s\n", ti == o.n_types ? "\n" : "",
+               cfgs[ti].budget, o.kv_tcq ? "tcq (1: turbo1)" : "turbo", hp->n_layers - 1, dk, dv);
     }
     if (o.json) {
         printf("{\"model\": \"%s\", \"threads\": %ld, \"simd\": \"%s\", \"steps\": %ld, \"fill\": \"%s\", "
@@ -454,27 +584,39 @@ int cmd_batched(int argc, char **argv) {
                o.budget);
         for (size_t i = 0; i < n_res; i++) {
             const result *r = &res[i];
+            const lane_cfg *lc = &cfgs[r->li];
             printf("%s\n  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"sequences\": %ld, \"ctx\": %ld, \"prefill_s\": %.4f, "
                    "\"step_s\": %.6f, \"aggregate_tok_s\": %.3f, \"per_seq_tok_s\": %.4f, \"cache_bytes\": %zu, "
-                   "\"pages_bytes\": %zu}",
-                   i ? "," : "", r->tk, r->tv, r->B, r->ctx, r->prefill_s, r->step_s, r->agg, r->per_seq,
-                   r->bytes_logical, r->bytes_alloc);
+                   "\"pages_bytes\": %zu, \"bits_per_value\": %.4f, \"centre_keys\": %s, \"norm_correct\": %s",
+                   i ? "," : "", lc->name_k, lc->name_v, r->B, r->ctx, r->prefill_s, r->step_s, r->agg, r->per_seq,
+                   r->bytes_logical, r->bytes_alloc, r->bits, lc->centre ? "true" : "false",
+                   lc->norm ? "true" : "false");
+            if (lc->lk) {
+                cli_budget_digits(lc->lk, hp->n_layers, dk), cli_budget_digits(lc->lv, hp->n_layers, dv);
+                printf(", \"kv_bits\": %.4f, \"kv_family\": \"%s\", \"kv_plan_ctx\": %ld, \"layer_bits_k\": \"%s\", "
+                       "\"layer_bits_v\": \"%s\"",
+                       lc->budget, cli_budget_family(o.kv_tcq), plan_ctx, dk, dv);
+            }
+            printf("}");
         }
         printf("],\n \"capacity\": [");
-        for (int ti = 0; ti < o.n_types; ti++)
+        for (int ti = 0; ti < n_lanes; ti++)
             for (int ci = 0; ci < o.n_ctx; ci++) {
                 const size_t k = (size_t)ti * (size_t)o.n_ctx + (size_t)ci;
-                printf("%s\n  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %ld, \"by_pages\": %ld, "
-                       "\"by_alloc\": %ld, \"f16_by_pages\": %ld}",
-                       k ? "," : "", o.types[ti], tv_override ? tv_override : o.types[ti], o.ctx[ci], cap_pages[k],
-                       cap_alloc[k], f16_cap[ci]);
+                printf("%s\n  {\"type_k\": \"%s\", \"type_v\": \"%s\", \"ctx\": %ld, \"bits_per_value\": %.4f, ",
+                       k ? "," : "", cfgs[ti].name_k, cfgs[ti].name_v, o.ctx[ci], cap_bits[k]);
+                if (cfgs[ti].lk) printf("\"kv_bits\": %.4f, ", cfgs[ti].budget);
+                printf("\"by_pages\": %ld, \"by_alloc\": %ld, \"f16_by_pages\": %ld}", cap_pages[k], cap_alloc[k],
+                       f16_cap[ci]);
             }
         printf("]}\n");
     }
+    free(dk);
     rc = 0;
 done:
     if (st && rc) cli_fail(CMD, st, rq_last_error()[0] ? rq_last_error() : "running the model");
-    free(res), free(cap_pages), free(cap_alloc), free(prompt);
+    cli_budget_free(&bud);
+    free(res), free(cap_pages), free(cap_alloc), free(cap_bits), free(prompt);
     rqm_matmul_shutdown();
     rqm_tokenizer_free(tok);
     rqm_llama_free(m);

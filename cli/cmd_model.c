@@ -21,6 +21,7 @@
  * roundtrip.c: fidelity's key round trip); this file parses, runs, prints.
  */
 #include "cli.h"
+#include "budget.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -509,86 +510,25 @@ static rq_status session_new(rqm_session **s, const model *m, const char *tk, co
     return session_new_kv(s, m, &kv, n_ctx, o, obs, user);
 }
 
-/* ---- --kv-bits: per-layer types within a budget ------------------------------
- * The costs (model/alloc.h) are measured once per run on SENS_TOKENS tokens
- * of the model's own text, sampled from the first token at temperature 1
- * with --seed: held out from any evaluation text. Candidates: turbo1..5 for
- * keys and values; keys centred and norms corrected as --centre-keys /
- * --norm-correct say. */
-#define SENS_TOKENS 512
-static void progress(const char *what, size_t done, size_t total);
-/* Candidates per bit width 1..5: turbo, or (--kv-family tcq) the trellis
- * codes where they exist (tcq2..5; 1 bit stays turbo1). */
-static const char *const BUDGET_TURBO[] = {"turbo1", "turbo2", "turbo3", "turbo4", "turbo5"};
-static const char *const BUDGET_TCQ[] = {"turbo1", "tcq2", "tcq3", "tcq4", "tcq5"};
-#define N_BUDGET_TYPES 5
-#define BUDGET_TYPES (o->kv_tcq ? BUDGET_TCQ : BUDGET_TURBO)
-/* the bit width digit of a candidate's name ("turbo3", "tcq3") */
-static char budget_digit(const char *name) { return name[strlen(name) - 1]; }
-
-typedef struct {
-    double *cost_k, *cost_v; /* [n_layers][N_BUDGET_TYPES] */
-    const char **names;      /* [MAX_BUDGETS][2][n_layers]: the chosen types */
-    double seconds;
-} budget_state;
-
-static void budget_free(budget_state *b) { free(b->cost_k), free(b->cost_v), free(b->names); }
-
-static rq_status budget_measure(const model *m, const mopts *o, budget_state *b) {
-    const rqm_llama_hparams *hp = m->hp;
-    const size_t L = (size_t)hp->n_layers, N = SENS_TOKENS < (size_t)hp->n_ctx_train ? SENS_TOKENS : (size_t)hp->n_ctx_train;
-    const double t0 = now_s();
-    b->cost_k = malloc(sizeof(double) * L * N_BUDGET_TYPES), b->cost_v = malloc(sizeof(double) * L * N_BUDGET_TYPES);
-    b->names = calloc((size_t)MAX_BUDGETS * 2 * L, sizeof(char *));
-    float *logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
-    rqm_sens *sens = NULL;
-    rqm_session *s = NULL;
-    rq_status st = b->cost_k && b->cost_v && b->names && logits ? rqm_sens_init(&sens, m->llama, N) : RQ_ERR_NOMEM;
-    if (!st) st = session_new(&s, m, "f32", "f32", (long)N, o, rqm_sens_observe, sens);
-    const int32_t first = rqm_tokenizer_bos(m->tok) >= 0 ? rqm_tokenizer_bos(m->tok) : rqm_tokenizer_eos(m->tok);
-    rq_rng rng;
-    rq_rng_seed(&rng, o->seed);
-    int32_t tok = first;
-    for (size_t i = 0; i < N && !st; i++) {
-        if (!(st = rqm_session_eval(s, &tok, 1, 0, logits))) tok = rqm_sample(logits, (size_t)hp->n_vocab, 1.0, &rng);
-        if ((i + 1) % 64 == 0 || i + 1 == N) progress("kv-bits: the model's own text", i + 1, N);
-    }
-    rqm_session_free(s);
-    const rqm_sens_config sc = {N_BUDGET_TYPES, N_BUDGET_TYPES, BUDGET_TYPES, BUDGET_TYPES, o->centre_keys,
-                                o->norm_correct, o->seed, 4, (int)o->threads};
-    if (!st) st = rqm_sens_costs(sens, &sc, b->cost_k, b->cost_v);
-    rqm_sens_free(sens);
-    free(logits);
-    b->seconds = now_s() - t0;
-    return st;
+/* ---- --kv-bits: per-layer types within a budget (cli/budget.h) --------------
+ * Keys centred and norms corrected as --centre-keys / --norm-correct say. */
+static cli_budget_opts budget_opts(const mopts *o) {
+    return (cli_budget_opts){o->kv_tcq, o->centre_keys, o->norm_correct, (int)o->centre_window, o->seed,
+                             (int)o->threads, (int)(o->batch ? o->batch : 256)};
 }
 
-/* Row kv for budget number i: the chosen per-layer types; prints them. */
-static rq_status budget_row(const model *m, const mopts *o, budget_state *b, int i, long n_ctx, kv_pair *kv) {
-    const int L = m->hp->n_layers;
-    const rq_kv_alloc_problem pb = {L, m->hp->head_dim, N_BUDGET_TYPES, N_BUDGET_TYPES, BUDGET_TYPES, BUDGET_TYPES,
-                                    b->cost_k, b->cost_v,
-                                    /* μ and the fp16 sink: 3·head_dim fp16 per layer and KV head */
-                                    o->centre_keys ? 24.0 / (double)n_ctx : 0.0};
-    int ck[4096], cv[4096];
-    double bits = 0, cost = 0;
-    rq_status st = rq_kv_alloc(&pb, o->kv_bits[i], ck, cv, &bits, &cost);
-    if (st) return st;
-    const char **lk = b->names + (size_t)i * 2 * (size_t)L, **lv = lk + L;
-    char dk[4097], dv[4097];
-    for (int l = 0; l < L; l++) {
-        lk[l] = BUDGET_TYPES[ck[l]], lv[l] = BUDGET_TYPES[cv[l]];
-        dk[l] = (char)('1' + ck[l]), dv[l] = (char)('1' + cv[l]);
-    }
-    dk[L] = dv[L] = 0;
-    *kv = (kv_pair){"turbo3", "turbo3", lk, lv, o->kv_bits[i]};
-    fprintf(stderr,
-            "kv-bits %.2f: %.4f bits/value at %ld positions%s; %s bits per layer 0..%d: K %s / V %s (output-error "
-            "cost %.4f, measured on %d tokens of the model's own text in %.0f s)\n",
-            o->kv_bits[i], bits, n_ctx, o->centre_keys ? " (μ and the sink included)" : "",
-            o->kv_tcq ? "tcq (1: turbo1)" : "turbo", L - 1, dk, dv, cost,
-            SENS_TOKENS, b->seconds);
-    return RQ_OK;
+static rq_status budget_measure(const model *m, const mopts *o, cli_budget *b) {
+    const cli_budget_opts bo = budget_opts(o);
+    return cli_budget_measure(b, m->llama, m->tok, &bo);
+}
+
+/* Row kv for budget number i, planned for n_ctx positions (note: how that
+ * was chosen, or NULL); prints the choice. */
+static rq_status budget_row(cli_budget *b, const mopts *o, int i, long n_ctx, const char *note, kv_pair *kv) {
+    cli_budget_plan p;
+    rq_status st = cli_budget_plan_row(b, i, o->kv_bits[i], n_ctx, note, &p);
+    if (!st) *kv = (kv_pair){"turbo3", "turbo3", p.lk, p.lv, o->kv_bits[i]};
+    return st;
 }
 
 static void print_token(const model *m, int32_t id) {
@@ -604,7 +544,7 @@ int cmd_generate(int argc, char **argv) {
     model m;
     if (model_open("generate", &o, &m)) return 1;
     kv_pair kv = o.n_cfg ? o.cfg[o.n_cfg - 1] : (kv_pair){.k = "f16", .v = "f16"};
-    budget_state bud;
+    cli_budget bud;
     memset(&bud, 0, sizeof bud);
     size_t n_prompt = 0;
     int32_t *ids = tokenize("generate", &m, o.prompt, strlen(o.prompt), 1, &n_prompt);
@@ -624,8 +564,16 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     if (!basis_ctx_ok("generate", &m, n_ctx)) goto done;
-    if (o.n_kv_bits && ((st = budget_measure(&m, &o, &bud)) || (st = budget_row(&m, &o, &bud, 0, n_ctx, &kv))))
-        goto done;
+    if (o.n_kv_bits) {
+        /* generate has no --ctx: the budget is planned for prompt + n, but at
+         * least CLI_BUDGET_MIN_CTX positions (within the model's context), so
+         * that the fixed costs of key centring do not eat a short run's bits */
+        long plan = cli_budget_ctx(n_ctx);
+        if (plan > m.hp->n_ctx_train) plan = m.hp->n_ctx_train; /* ≥ n_ctx, checked above */
+        char note[96];
+        snprintf(note, sizeof note, "prompt + n = %ld, at least %d", n_ctx, CLI_BUDGET_MIN_CTX);
+        if ((st = budget_measure(&m, &o, &bud)) || (st = budget_row(&bud, &o, 0, plan, note, &kv))) goto done;
+    }
     if ((st = session_new_kv(&s, &m, &kv, n_ctx, &o, NULL, NULL))) goto done;
     fwrite(o.prompt, 1, strlen(o.prompt), stdout);
     double t0 = now_s();
@@ -681,7 +629,7 @@ int cmd_generate(int argc, char **argv) {
     st = RQ_OK;
 done:
     if (st && rc) cli_fail("generate", st, "running the model");
-    budget_free(&bud);
+    cli_budget_free(&bud);
     rqm_session_free(s);
     free(logits);
     free(ids);
@@ -691,16 +639,6 @@ done:
 
 /* ----------------------------------------------------------------------- */
 /* perplexity                                                               */
-
-static void progress(const char *what, size_t done, size_t total) {
-    const int W = 30;
-    int filled = total ? (int)(W * done / total) : W;
-    fprintf(stderr, "\r%s [", what);
-    for (int i = 0; i < W; i++) fputc(i < filled ? '#' : '.', stderr);
-    fprintf(stderr, "] %zu/%zu", done, total);
-    if (done == total) fputc('\n', stderr);
-    fflush(stderr);
-}
 
 /* Decode tokens/s after a prefill of n_ctx tokens (rqm_decode_speed), in a
  * session of its own. */
@@ -714,7 +652,7 @@ static rq_status decode_speed(const model *m, const kv_pair *kv, const mopts *o,
     return st;
 }
 
-static void progress_cb(void *user, size_t done, size_t total) { progress(user, done, total); }
+static void progress_cb(void *user, size_t done, size_t total) { cli_progress(user, done, total); }
 
 /* A JSON number, or null when undefined (not finite). buf[48]. */
 static const char *jnum(char *buf, const char *fmt, double v) {
@@ -733,7 +671,7 @@ int cmd_perplexity(int argc, char **argv) {
     const int n_rows = o.n_cfg + o.n_kv_bits + 1;
     kv[0] = (kv_pair){.k = "f32", .v = "f32"};
     for (int r = 1; r <= o.n_cfg; r++) kv[r] = o.cfg[r - 1];
-    budget_state bud;
+    cli_budget bud;
     memset(&bud, 0, sizeof bud);
     rqm_session *sess[MAX_CONFIGS + MAX_BUDGETS + 1] = {0};
     rqm_ppl_result res[MAX_CONFIGS + MAX_BUDGETS + 1];
@@ -764,7 +702,7 @@ int cmd_perplexity(int argc, char **argv) {
     for (int i = 0; i < o.n_decode_ctx; i++) need = o.decode_ctx[i] + 16 > need ? o.decode_ctx[i] + 16 : need;
     if (!basis_ctx_ok("perplexity", &m, need)) goto done;
     if (o.n_kv_bits && (st = budget_measure(&m, &o, &bud))) goto done;
-    for (int i = 0; i < o.n_kv_bits && !st; i++) st = budget_row(&m, &o, &bud, i, (long)ctx, &kv[1 + o.n_cfg + i]);
+    for (int i = 0; i < o.n_kv_bits && !st; i++) st = budget_row(&bud, &o, i, (long)ctx, "--ctx", &kv[1 + o.n_cfg + i]);
     for (int r = 0; r < n_rows && !st; r++) st = session_new_kv(&sess[r], &m, &kv[r], (long)ctx, &o, NULL, NULL);
     if (st) goto done;
     const int32_t bos = rqm_tokenizer_seq_bos(m.tok);
@@ -775,7 +713,7 @@ int cmd_perplexity(int argc, char **argv) {
     for (int r = 0; r < n_rows && !st; r++)
         for (int i = 0; i < o.n_decode_ctx && !st; i++) {
             st = decode_speed(&m, &kv[r], &o, ids, o.decode_ctx[i], &decode_tps[r][i]);
-            progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
+            cli_progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
         }
     if (st) goto done;
     const double ppl0 = res[0].ppl;
@@ -805,10 +743,8 @@ int cmd_perplexity(int argc, char **argv) {
         /* a --kv-bits row: its budget, and the turbo bits of every layer's K and V */
         char tk[64], tv[64], dk[4097] = "", dv[4097] = "";
         snprintf(tk, sizeof tk, "%s", kv[r].k), snprintf(tv, sizeof tv, "%s", kv[r].v);
-        if (kv[r].lk) {
-            for (int l = 0; l < m.hp->n_layers && l < 4096; l++)
-                dk[l] = budget_digit(kv[r].lk[l]), dv[l] = budget_digit(kv[r].lv[l]);
-            dk[m.hp->n_layers] = dv[m.hp->n_layers] = 0;
+        if (kv[r].lk && m.hp->n_layers <= 4096) {
+            cli_budget_digits(kv[r].lk, m.hp->n_layers, dk), cli_budget_digits(kv[r].lv, m.hp->n_layers, dv);
             snprintf(tk, sizeof tk, "kv-bits %.2f", kv[r].budget), snprintf(tv, sizeof tv, "per layer");
         }
         if (o.json) {
@@ -820,7 +756,7 @@ int cmd_perplexity(int argc, char **argv) {
                    o.centre_keys && strcmp(kv[r].k, "f32") ? "true" : "false", o.norm_correct ? "true" : "false");
             if (kv[r].lk)
                 printf(", \"kv_bits\": %.4f, \"kv_family\": \"%s\", \"layer_bits_k\": \"%s\", \"layer_bits_v\": \"%s\"",
-                       kv[r].budget, o.kv_tcq ? "tcq" : "turbo", dk, dv);
+                       kv[r].budget, cli_budget_family(o.kv_tcq), dk, dv);
             for (int i = 0; i < o.n_decode_ctx; i++)
                 printf(", \"decode_tps_%ld\": %.2f", o.decode_ctx[i], decode_tps[r][i]);
             printf("}%s\n", r + 1 < n_rows ? "," : "");
@@ -838,15 +774,15 @@ int cmd_perplexity(int argc, char **argv) {
             printf("%skv-bits %.2f, %s bits of layers 0..%d: K ", r == 1 + o.n_cfg ? "\n" : "", kv[r].budget,
                    o.kv_tcq ? "tcq (1: turbo1)" : "turbo",
                    m.hp->n_layers - 1);
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(budget_digit(kv[r].lk[l]));
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lk[l][strlen(kv[r].lk[l]) - 1]);
             printf(" / V ");
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(budget_digit(kv[r].lv[l]));
+            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lv[l][strlen(kv[r].lv[l]) - 1]);
             printf("\n");
         }
     rc = 0;
 done:
     if (st) rc = cli_fail("perplexity", st, "running the model");
-    budget_free(&bud);
+    cli_budget_free(&bud);
     for (int r = 0; r < n_rows; r++) rqm_session_free(sess[r]);
     free(ids);
     model_free(&m);
@@ -986,10 +922,10 @@ int cmd_fidelity(int argc, char **argv) {
     /* key centring as the cache does it; --kv-bits: per-layer quantizers */
     f.centre = o.centre_keys, f.centre_window = o.centre_window ? (size_t)o.centre_window : 64;
     if (f.centre && !(f.mu = calloc(L * G * D, sizeof(float)))) st = RQ_ERR_NOMEM;
-    budget_state bud;
+    cli_budget bud;
     memset(&bud, 0, sizeof bud);
     kv_pair bkv = kv;
-    if (!st && o.n_kv_bits && !(st = budget_measure(&m, &o, &bud)) && !(st = budget_row(&m, &o, &bud, 0, (long)ctx, &bkv))) {
+    if (!st && o.n_kv_bits && !(st = budget_measure(&m, &o, &bud)) && !(st = budget_row(&bud, &o, 0, (long)ctx, "--ctx", &bkv))) {
         if (!(f.lq = calloc(2 * L, sizeof *f.lq))) st = RQ_ERR_NOMEM;
         for (size_t l = 0; l < L && !st; l++)
             if (!(st = rq_quantizer_init(&f.lq[2 * l], bkv.lk[l], (int)D, &qc)))
@@ -1017,7 +953,7 @@ int cmd_fidelity(int argc, char **argv) {
     for (size_t c = 0; c < n_chunks && !st; c++) {
         rqm_session_reset(s);
         st = rqm_session_eval_seq(s, rqm_tokenizer_seq_bos(m.tok), ids + c * ctx, ctx, 0, NULL);
-        progress("fidelity", c + 1, n_chunks);
+        cli_progress("fidelity", c + 1, n_chunks);
     }
     if (st) {
         rc = cli_fail("fidelity", st, "running the model");
@@ -1066,7 +1002,7 @@ done:
     rq_quantizer_free(f.qk), rq_quantizer_free(f.qv);
     for (size_t l = 0; f.lq && l < 2 * L; l++) rq_quantizer_free(f.lq[l]);
     free(f.lq), free(f.mu);
-    budget_free(&bud);
+    cli_budget_free(&bud);
     free(f.keys), free(f.values), free(f.keys_hat), free(f.values_hat), free(f.blk), free(f.qbuf), free(f.n_ctx), free(f.sum), free(f.weight);
     free(ids);
     model_free(&m);
@@ -1288,7 +1224,7 @@ int cmd_calibrate(int argc, char **argv) {
             rqm_session_reset(s);
             st = rqm_session_eval_seq(s, rqm_tokenizer_seq_bos(m.tok), ids + o.offset + p, N - p < ctx ? N - p : ctx, 0,
                                       NULL);
-            progress("calibrate", p + ctx < N ? p + ctx : N, N);
+            cli_progress("calibrate", p + ctx < N ? p + ctx : N, N);
         }
     } else if (!st) { /* the model's own text: sequences of --ctx tokens sampled from the first token */
         const size_t ctx = ctx_used;
@@ -1301,7 +1237,7 @@ int cmd_calibrate(int argc, char **argv) {
             if (i % ctx == 0) rqm_session_reset(s), tok = first;
             if (!(st = rqm_session_eval(s, &tok, 1, 0, logits)))
                 tok = rqm_sample(logits, (size_t)hp->n_vocab, o.temp, &rng);
-            if ((i + 1) % 64 == 0 || i + 1 == N) progress("calibrate", i + 1, N);
+            if ((i + 1) % 64 == 0 || i + 1 == N) cli_progress("calibrate", i + 1, N);
         }
     }
     if (!st) st = rqm_calib_fit(cal, basis);

@@ -24,6 +24,7 @@
 #ifndef RQ_TCQ_H
 #define RQ_TCQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,10 +66,22 @@ void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, 
                           const float *lut);
 
 #ifndef RQ_NO_SIMD
+/* the AVX2 slots (src/simd/tcq_avx2.c) */
+void rq__tcq_encode_avx2(const float *y, int T, int k, const float *lut, uint8_t *out);
+void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                           const float *lut);
 /* the AVX-512 slots (src/simd/tcq_avx512.c) */
 void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out);
 void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                              const float *lut);
+/* the slot's two ways (the slot takes _vbmi where rq__tcq_has_vbmi()):
+ * the LUT read by gathers, or by AVX-512 VBMI byte permutes (only where
+ * rq__tcq_has_vbmi(); tests and bench/tcq_bench call each) */
+bool rq__tcq_has_vbmi(void);
+void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                                    size_t off_codes, const float *lut);
+void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                                  size_t off_codes, const float *lut);
 #endif
 
 #endif /* RQ_TCQ_H */

@@ -63,6 +63,8 @@ run "eval: unknown option" 2 "unknown option '--bogus'" "$RQ" eval --type turbo3
 run "batched --sequences names the bad item" 2 "bad item 'x' in '1,x'" "$RQ" batched --sequences 1,x
 run "batched --mem-budget unit" 2 "bad value for --mem-budget: '1XB'" "$RQ" batched --mem-budget 1XB
 run "batched: --types or -ctk" 2 "either --types or -ctk/-ctv" "$RQ" batched --types turbo3 -ctk f16
+run "batched --kv-bits names the bad budget" 2 "--kv-bits: bad budget '0.5' in '3.25,0.5'" "$RQ" batched --kv-bits 3.25,0.5
+run "batched --kv-family" 2 "bad value for --kv-family: 'e8'" "$RQ" batched --kv-bits 3 --kv-family e8
 run "RQ_SIMD=bogus" 2 "unknown SIMD level 'bogus'" env RQ_SIMD=bogus "$RQ" types
 run "RQ_SIMD=scalar" 0 "" env RQ_SIMD=scalar "$RQ" types
 
@@ -159,6 +161,27 @@ else
             grep -q '"by_pages": 6, "by_alloc": 6, "f16_by_pages": 1}' "$tmp/out"; then ok "batched $fill: runs and capacity"
         else bad "batched $fill: runs and capacity"; fi
     done
+    # --kv-bits in generate: a 13-token run is planned for 512 positions, not
+    # 13 (key centring's fixed μ and sink cost 24/ctx bits/value), so 3.25
+    # bits/value leave every layer's K and V at least 2 bits
+    "$RQ" generate -p "The capital of France is" -n 8 --kv-bits 3.25 >"$tmp/out" 2>"$tmp/err"
+    line=$(grep '^kv-bits 3.25: ' "$tmp/err")
+    if [ $? -eq 0 ] && echo "$line" | grep -q 'planned for 512 positions (prompt + n = 13, at least 512)' &&
+        echo "$line" | grep -Eq 'K [2-5]{30} / V [2-5]{30} '; then ok "generate --kv-bits 3.25: a short run planned for 512 positions, >= 2-bit layers"
+    else bad "generate --kv-bits 3.25: a short run planned for 512 positions, >= 2-bit layers"; fi
+    # --kv-bits in batched: one more configuration per budget next to the
+    # types, planned for --ctx + --steps; its JSON names the budget, family,
+    # per-layer choice and bits/value, and its capacity by page arithmetic
+    # (each layer's own page bytes) is what allocating finds
+    "$RQ" batched --sequences 2 --ctx 16 --steps 2 --types turbo3 --kv-bits 4.25 --kv-family tcq --mem-budget 8MiB \
+        --json >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    cap=$(grep -o '"kv_bits": 4.2500, "by_pages": [0-9]*, "by_alloc": [0-9]*' "$tmp/out" | sed 's/.*"by_pages": //; s/, "by_alloc": / /')
+    if [ $rc -eq 0 ] && grep -q '^kv-bits 4.25: 4.2[0-9]* bits/value planned for 18 positions (the largest --ctx + --steps)' "$tmp/err" &&
+        grep -Eq '"type_k": "kv-bits 4.25", "type_v": "per layer", "sequences": 2, "ctx": 16, .*"bits_per_value": 4\.[0-9]+, "centre_keys": true, "norm_correct": true, "kv_bits": 4\.2500, "kv_family": "tcq", "kv_plan_ctx": 18, "layer_bits_k": "[1-5]{30}", "layer_bits_v": "[1-5]{30}"' "$tmp/out" &&
+        grep -q '"type_k": "turbo3", "type_v": "turbo3", "sequences": 2, .*"centre_keys": false' "$tmp/out" &&
+        [ -n "$cap" ] && [ "${cap% *}" = "${cap#* }" ] && [ "${cap% *}" -gt 0 ]; then ok "batched --kv-bits: a per-layer configuration, its JSON and capacity"
+    else bad "batched --kv-bits: a per-layer configuration, its JSON and capacity"; fi
     printf 'Hello world' >"$tmp/two.txt" # two tokens: the scored one has no next token
     "$RQ" perplexity -f "$tmp/two.txt" --ctx 2 --chunks 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q '^| f32 | f32 | 32.000 | 46080 | - | - |' "$tmp/out"; then ok "perplexity 0/0 prints '-'"

@@ -3,7 +3,8 @@
  * hash, exact recovery of representable vectors, round-trip MSE as a
  * property over random isotropic vectors against the issue's targets,
  * MSE falling with bits, the zero vector, bad blocks, determinism and the
- * decode slot at every SIMD level against the reference.
+ * decode slot at every SIMD level (and each of AVX-512's two decode ways)
+ * against the reference.
  */
 #include "test.h"
 #include "internal.h"
@@ -196,11 +197,67 @@ static void test_levels(void) {
     TEST_NOTE("%d (type, d, level) encode/decode pairs bit-identical to scalar", n_checked);
 }
 
+/* Every decode kernel the CPU can run (the level slots, and AVX-512's
+ * gather and VBMI ways each) against the reference on random streams
+ * (every window value, the wrap included) and random finite fp16 scales
+ * (signed, subnormal, zero), runs of 1–7 blocks at every d the types allow
+ * up to 136 and a few above; each run in a buffer of its exact size, so a
+ * kernel reading past the last stream is a sanitizer error. */
+static void test_decode_ways(void) {
+    typedef void (*decode_fn)(float *, const uint8_t *, size_t, int, int, int, size_t, const float *);
+    decode_fn ways[4];
+    const char *names[4];
+    int n_ways = 0;
+#ifndef RQ_NO_SIMD
+    const rq_simd_level cpu = rq__simd_cpu_level();
+    if (cpu >= RQ_SIMD_AVX2) ways[n_ways] = rq__decode_tcq_n_avx2, names[n_ways++] = "avx2";
+    if (cpu >= RQ_SIMD_AVX512) ways[n_ways] = rq__decode_tcq_n_avx512_gather, names[n_ways++] = "avx512 gather";
+    if (cpu >= RQ_SIMD_AVX512 && rq__tcq_has_vbmi())
+        ways[n_ways] = rq__decode_tcq_n_avx512_vbmi, names[n_ways++] = "avx512 vbmi";
+    if (cpu < RQ_SIMD_AVX512 || !rq__tcq_has_vbmi())
+        TEST_NOTE("AVX-512 VBMI decode not available on this CPU: skipped");
+#endif
+    if (!n_ways) {
+        TEST_NOTE("no SIMD decode on this CPU/build: skipped");
+        return;
+    }
+    rq_rng r;
+    rq_rng_seed(&r, 23);
+    int n_bad = 0, n_runs = 0;
+    for (int d = 8; d <= 512; d += d < 136 ? 8 : 56)
+        for (int k = 2; k <= 5; k++)
+            for (int n = 1; n <= 7; n += 3) {
+                const size_t off = 2, stride = off + (size_t)d * k / 8;
+                uint8_t *blk = malloc(stride * n);
+                float *y0 = malloc(sizeof(float) * (size_t)n * d), *y1 = malloc(sizeof(float) * (size_t)n * d);
+                for (size_t i = 0; i < stride * n; i++) blk[i] = (uint8_t)rq_rng_next(&r);
+                for (int b = 0; b < n; b++) { /* a finite fp16 scale: exponent field 0–30 */
+                    uint16_t h = (uint16_t)(rq_rng_next(&r) & 0xffff);
+                    if ((h & 0x7c00) == 0x7c00) h &= 0x83ff;
+                    blk[b * stride] = (uint8_t)h, blk[b * stride + 1] = (uint8_t)(h >> 8);
+                }
+                const float *lut = rq__tcq_lut[k - RQ_TCQ_MIN_BITS];
+                rq__decode_tcq_n_ref(y0, blk, stride, n, d, k, off, lut);
+                for (int w = 0; w < n_ways; w++) {
+                    memset(y1, 0xff, sizeof(float) * (size_t)n * d);
+                    ways[w](y1, blk, stride, n, d, k, off, lut);
+                    bool same = !memcmp(y0, y1, sizeof(float) * (size_t)n * d);
+                    if (!same && n_bad++ < 5)
+                        CHECK(same, "%s: d=%d k=%d n=%d differs from the reference", names[w], d, k, n);
+                    n_runs++;
+                }
+                free(blk), free(y0), free(y1);
+            }
+    CHECK(n_bad == 0, "%d decode runs differ from the reference", n_bad);
+    TEST_NOTE("%d (way, d, k, n) decode runs bit-identical to the reference (%d ways)", n_runs, n_ways);
+}
+
 const rq_test tests_tcq[] = {
     {"tcq_lut_hash", test_lut_hash},
     {"tcq_exact_recovery", test_exact_recovery},
     {"tcq_mse", test_mse},
     {"tcq_edges", test_edges},
     {"tcq_levels", test_levels},
+    {"tcq_decode_ways", test_decode_ways},
     {NULL, NULL},
 };

@@ -742,5 +742,6 @@ static void scale_avx2(const float *x, float s, float *y, int n) { scale_signs(x
 
 /* the reference, overridden by every slot this level implements */
 RQ_KERNELS_OVERRIDE_BEGIN
-const rq_kernels rq__kernels_avx2 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx2)};
+const rq_kernels rq__kernels_avx2 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx2), .decode_tcq_n = rq__decode_tcq_n_avx2,
+                                     .tcq_encode = rq__tcq_encode_avx2};
 RQ_KERNELS_OVERRIDE_END

@@ -2,18 +2,22 @@
  * tcq_avx512.c — AVX-512 TCQ kernels (src/tcq.h): the decode_tcq_n slot of
  * fused attention (same floats as rq__decode_tcq_n_ref: one multiply per
  * value, scale · lut[window]) and the tcq_encode slot (same bytes as
- * rq__tcq_encode_ref). AVX2 has neither: its table keeps the references.
+ * rq__tcq_encode_ref).
  *
- * Sixteen values at a time: their windows from one 16-byte load (vpshufb,
- * vpsrlvd), the LUT read by a gather (on the Sapphire Rapids VM faster
- * than the LUT held in 16 registers and read by 8 vpermi2ps + a blend
- * tree, which is port-5 bound; bench/tcq_bench times this slot).
+ * Decode, two ways: with AVX-512 VBMI the LUT as four byte planes read by
+ * byte permutes, 64 values at a time (below; the slot's choice where the CPU
+ * has VBMI); without, sixteen values at a time: their windows from one
+ * 16-byte load (vpshufb, vpsrlvd), the LUT read by a gather (on the
+ * Sapphire Rapids VM faster than the LUT held in 16 registers and read by
+ * 8 vpermi2ps + a blend tree per 16 values, which is port-5 bound; the
+ * byte planes need a quarter of the permutes; bench/tcq_bench times both).
  */
 #include "attn_kernels.h"
 #include "tcq.h"
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* Windows of 16 values t0 .. t0+15 (t0 % 16 == 0): their bits lie in the
@@ -65,12 +69,130 @@ static inline void decode_one(float *out, const uint8_t *s, int T, int k, const 
     }
 }
 
-void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
-                             const float *lut) {
+void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                                    size_t off_codes, const float *lut) {
     window_ctl c;
     window_ctl_init(&c, bits);
     for (int t = 0; t < n; t++, blk += stride, out += d)
         decode_one(out, blk + off_codes, d, bits, lut, &c, _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
+}
+
+/* ---- decode without a gather: AVX-512 VBMI byte permutes ----------------
+ * The LUT as four byte planes (plane j: byte j of each of the 256 floats,
+ * four registers of 64 entries each). 64 values at a time:
+ *   windows  vpermb puts the 4 stream bytes of each group of 4 values into
+ *            a dword, vpmultishiftqb takes each value's 8-bit window at its
+ *            bit offset in the qword (k ≤ 5: offset ≤ 7 + 3k + 8 ≤ 32 bits);
+ *   lookup   per plane, two vpermt2b (entries 0–127, 128–255; index bits
+ *            0–6) and a byte blend on index bit 7: 64 bytes of the plane;
+ *   floats   the planes interleaved (vpunpck{l,h}bw, then {l,h}wd) give four
+ *            vectors of 16 floats, scale · lut[window] as the reference.
+ * The unpacks work per 128-bit lane: output vector z, lane L, dword i comes
+ * from window position p = 16L + 4z + i, so the windows are placed with
+ * position p holding value 16z + 4L + i (a fixed order, set in the vpermb
+ * and vpmultishiftqb controls) and the floats come out in value order.
+ * All of it on port 5: ~26 cycles per 64 values (a vpermt2b takes two),
+ * against ~27 for the 4 gathers of the other way (load ports); the two
+ * interleaved (some chunks by gathers) measured slower than either alone,
+ * the gathers taking port 5 too. bench/tcq_bench times both ways. */
+#define VBMI __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+typedef struct {
+    __m512i tab[4][4];  /* tab[j][q]: byte j of lut[64q .. 64q + 63]          */
+    __m512i place;      /* vpermb: chunk byte of each group's 4 bytes          */
+    __m512i shift;      /* vpmultishiftqb: each window's bit offset in its qword */
+    uint64_t load_mask; /* the 8k + 1 bytes a full chunk's windows touch        */
+} vbmi_ctl;
+
+VBMI static void vbmi_ctl_init(vbmi_ctl *c, int k, const float *lut) {
+    uint8_t place[64], shift[64], tr[64];
+    for (int g = 0; g < 16; g++) {
+        const int v0 = 16 * (g % 4) + 4 * (g / 4), bit = v0 * k; /* the group's first value, its first bit */
+        for (int i = 0; i < 4; i++)
+            place[4 * g + i] = (uint8_t)(bit / 8 + i), shift[4 * g + i] = (uint8_t)(32 * (g % 2) + bit % 8 + i * k);
+    }
+    c->place = _mm512_loadu_si512(place);
+    c->shift = _mm512_loadu_si512(shift);
+    c->load_mask = (1ull << (8 * k + 1)) - 1;
+    /* 16 floats → byte j of float i at lane j, byte i: a vpermb; four such
+     * vectors (64 entries) are a 4×4 transpose of 128-bit lanes from the
+     * four planes' registers */
+    for (int j = 0; j < 4; j++)
+        for (int i = 0; i < 16; i++) tr[16 * j + i] = (uint8_t)(4 * i + j);
+    const __m512i vtr = _mm512_loadu_si512(tr);
+    for (int q = 0; q < 4; q++) {
+        __m512i r[4];
+        for (int m = 0; m < 4; m++) r[m] = _mm512_permutexvar_epi8(vtr, _mm512_loadu_si512(lut + 64 * q + 16 * m));
+        __m512i x0 = _mm512_shuffle_i64x2(r[0], r[1], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i x1 = _mm512_shuffle_i64x2(r[0], r[1], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i x2 = _mm512_shuffle_i64x2(r[2], r[3], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i x3 = _mm512_shuffle_i64x2(r[2], r[3], _MM_SHUFFLE(3, 2, 3, 2));
+        c->tab[0][q] = _mm512_shuffle_i64x2(x0, x2, _MM_SHUFFLE(2, 0, 2, 0));
+        c->tab[1][q] = _mm512_shuffle_i64x2(x0, x2, _MM_SHUFFLE(3, 1, 3, 1));
+        c->tab[2][q] = _mm512_shuffle_i64x2(x1, x3, _MM_SHUFFLE(2, 0, 2, 0));
+        c->tab[3][q] = _mm512_shuffle_i64x2(x1, x3, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/* plane j's bytes of lut[w] for 64 windows (hi: their bit 7) */
+VBMI static inline __m512i vbmi_plane(const vbmi_ctl *c, int j, __m512i w, __mmask64 hi) {
+    return _mm512_mask_blend_epi8(hi, _mm512_permutex2var_epi8(c->tab[j][0], w, c->tab[j][1]),
+                                  _mm512_permutex2var_epi8(c->tab[j][2], w, c->tab[j][3]));
+}
+
+/* One block's T values, 64 a chunk. A chunk's windows touch its 8k bytes
+ * and one more; the last chunk's windows wrap: the bytes left, then the
+ * stream's first byte (a window wraps by at most 8 − k ≤ 6 bits). Masked
+ * loads: no byte past the stream is read. */
+VBMI static inline void vbmi_decode_one(float *out, const uint8_t *s, int T, int k, const vbmi_ctl *c, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale);
+    const int nb = T * k / 8;
+    for (int t = 0; t < T; t += 64) {
+        const int off = t * k / 8, left = T - t;
+        __m512i raw;
+        if (left > 64) raw = _mm512_maskz_loadu_epi8(c->load_mask, s + off);
+        else {
+            const int avail = nb - off; /* ≤ 8k ≤ 40 */
+            raw = _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8((1ull << avail) - 1, s + off), 1ull << avail,
+                                        (char)s[0]);
+        }
+        const __m512i w = _mm512_multishift_epi64_epi8(c->shift, _mm512_permutexvar_epi8(c->place, raw));
+        const __mmask64 hi = _mm512_movepi8_mask(w);
+        const __m512i p0 = vbmi_plane(c, 0, w, hi), p1 = vbmi_plane(c, 1, w, hi);
+        const __m512i p2 = vbmi_plane(c, 2, w, hi), p3 = vbmi_plane(c, 3, w, hi);
+        const __m512i a = _mm512_unpacklo_epi8(p0, p1), b = _mm512_unpackhi_epi8(p0, p1);
+        const __m512i e = _mm512_unpacklo_epi8(p2, p3), f = _mm512_unpackhi_epi8(p2, p3);
+        const __m512 v[4] = {
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(a, e)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, e)),
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(b, f)), _mm512_castsi512_ps(_mm512_unpackhi_epi16(b, f))};
+        if (left >= 64)
+            for (int z = 0; z < 4; z++) _mm512_storeu_ps(out + t + 16 * z, _mm512_mul_ps(vs, v[z]));
+        else
+            for (int z = 0; 16 * z < left; z++) /* left % 8 == 0 */
+                _mm512_mask_storeu_ps(out + t + 16 * z, left - 16 * z >= 16 ? (__mmask16)0xffff : (__mmask16)0xff,
+                                      _mm512_mul_ps(vs, v[z]));
+    }
+}
+
+VBMI void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                                       size_t off_codes, const float *lut) {
+    vbmi_ctl c;
+    vbmi_ctl_init(&c, bits, lut);
+    for (int t = 0; t < n; t++, blk += stride, out += d)
+        vbmi_decode_one(out, blk + off_codes, d, bits, &c, _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8))));
+}
+
+/* AVX-512 VBMI (Ice Lake and later), as attn_avx512.c asks */
+bool rq__tcq_has_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
+
+/* VBMI from 512 values a call: below, building the byte planes (~50 port-5
+ * ops) costs more than it saves (bench/tcq_bench --blocks 1, 2, 4: at d = 64
+ * gathers win up to 4 blocks, at d = 128 up to 2) */
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+                             const float *lut) {
+    if ((size_t)n * (size_t)d >= 512 && rq__tcq_has_vbmi())
+        rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
+    else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, lut);
 }
 
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
