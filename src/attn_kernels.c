@@ -65,6 +65,16 @@ void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk,
     }
 }
 
+void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                           size_t off_codes, const uint8_t *tab8, float cfac) {
+    const int dp = (int)rq__i8_dp(d);
+    for (int t = t0; t < t0 + n; t++, blk += stride) {
+        ks[t] = f16_at(blk) * cfac;
+        for (int j = 0; j < dp; j++)
+            tile[rq__i8_at(d, t, j)] = j < d ? tab8[rq__tcq_window(blk + off_codes, d, bits, j)] : 128;
+    }
+}
+
 void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                        const float *ks, int n, int d, float *S, int lds) {
     (void)qsum; /* the SIMD levels' correction; here each byte is unbiased */

@@ -1041,20 +1041,24 @@ typedef struct {
     key_basis *const *kb; /* the layer's key bases per KV head (NULL: none)   */
     const attn_item *items;
     size_t n_items;
-    bool int8;            /* int8 key scores (cfg.int8_scores, a key type with MSE codes of ≤ 4 bits) */
-    float cfac;           /* ... the centroids' scale: c ≈ cfac · c8                 */
-    uint8_t tab8[1 << RQ_MAX_BITS]; /* 128 + c8[code]                              */
+    bool int8;            /* int8 key scores (cfg.int8_scores, int8_keys)            */
+    float cfac;           /* ... the centroids' (TCQ: LUT's) scale: c ≈ cfac · c8    */
+    uint8_t tab8[RQ_TCQ_STATES]; /* 128 + c8[code] (TCQ: 128 + c8[window])         */
 } attn_job;
 
 /* bytes per int8 prepared query: d rounded up to whole 64-byte vectors */
 #define Q8_LD(d) (((size_t)(d) + 63) / 64 * 64)
 
-/* Key blocks the int8 score path serves: codes of 1..4 bits, not trellis
- * (the MSE family and the code part of QJL `p` types). */
+/* Key blocks the int8 score path serves: codes of 1..4 bits (the MSE
+ * family and the code part of QJL `p` types), and TCQ streams of 2..5 bits
+ * (a 256-entry table, one byte per window). */
 static bool int8_keys(const block_view *kv) {
-    return kv->layout->codes && !kv->layout->trellis && kv->bits >= 1 && kv->bits <= 4 &&
+    if (kv->layout->trellis)
+        return kv->family == RQ_FAMILY_TCQ && kv->bits >= RQ_TCQ_MIN_BITS && kv->bits <= RQ_TCQ_MAX_BITS;
+    return kv->layout->codes && kv->bits >= 1 && kv->bits <= 4 &&
            (kv->family == RQ_FAMILY_MSE || kv->family == RQ_FAMILY_PROD);
 }
+_Static_assert((1 << RQ_MAX_BITS) <= RQ_TCQ_STATES, "attn_job.tab8 holds every codebook");
 
 /* floats per chunk partial (m, l, acc[2d]), rounded up to a multiple of
  * 16 (64 bytes) so neighbouring tasks' partials share at most one line */
@@ -1097,7 +1101,7 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
 }
 
 /* decode_run for the int8 scores: tokens t0 .. t0+n−1 of KV head h's keys
- * into biased bytes tile8 (tab8[code]) and per-token scales ks, one page
+ * into biased bytes tile8 (tab8[code], TCQ: tab8[window]) and per-token scales ks, one page
  * run per kernel call; QJL sign parts token by token into tile_sig. */
 static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t t0, size_t n, uint8_t *tile8,
                         float *ks, float *tile_sig) {
@@ -1111,7 +1115,9 @@ static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t 
         size_t m = pt - (t0 + t) % pt;
         m = m < n - t ? m : n - t;
         const uint8_t *blk = key_block(c, ls, h, t0 + t);
-        j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
+        if (bv->layout->trellis)
+            j->K->decode_tcq8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
+        else j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
         for (size_t u = 0; bv->layout->signs && u < m; u++, blk += stride)
             j->K->decode_signs(tile_sig + (t + u) * (size_t)d, blk + bv->off_signs, d,
                                f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
@@ -1420,8 +1426,9 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
     j->window = c->window[layer];
     j->int8 = c->cfg.int8_scores && int8_keys(&j->kv);
-    if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends), biased by 128 */
-        const int nc = 1 << j->kv.bits;
+    if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends; TCQ: the 256-entry LUT,
+                    * already at the quantizer's 1/√d scale, ±127 at its largest |entry|), biased by 128 */
+        const int nc = j->kv.layout->trellis ? RQ_TCQ_STATES : 1 << j->kv.bits;
         float cmax = 0;
         for (int i = 0; i < nc; i++) cmax = fabsf(j->kv.cent[i]) > cmax ? fabsf(j->kv.cent[i]) : cmax;
         const float inv = cmax > 0 ? 127.0f / cmax : 0.0f;

@@ -78,6 +78,10 @@ void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int 
  * the LUT read by gathers, or by AVX-512 VBMI byte permutes (only where
  * rq__tcq_has_vbmi(); tests and bench/tcq_bench call each) */
 bool rq__tcq_has_vbmi(void);
+/* the decode_tcq8_n slot (int8 key scores; simd/kernels.h): with VBMI one
+ * 256-byte table lookup per 64 windows, else the reference */
+void rq__decode_tcq8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
+                              int bits, size_t off_codes, const uint8_t *tab8, float cfac);
 void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
                                     size_t off_codes, const float *lut);
 void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,

@@ -1,6 +1,6 @@
 /*
  * test_int8.c — the int8 key scores (rq_cache_config.int8_scores): the
- * kernels (decode_mse8_n, scores_i8) at every SIMD level bit for bit
+ * kernels (decode_mse8_n, decode_tcq8_n, scores_i8) at every SIMD level bit for bit
  * against the scalar reference, the integer scores against the float ones
  * within the bound the two roundings give, and attention with the option:
  * close to the float path, the same at every level and thread count,
@@ -126,6 +126,59 @@ static void test_int8_kernel_parity(void) {
     }
 }
 
+/* decode_tcq8_n at every level (the AVX-512 level's VBMI path where the
+ * CPU has it) returns the reference's bytes and float bits: random streams,
+ * d = 8..512 step 8, bits 2..5, n = 1..11 tokens in two runs, a random
+ * 256-byte table; blocks exactly 2 + d·bits/8 bytes in a buffer of exactly
+ * n blocks (a read past the last stream is a sanitizer error). */
+static void test_int8_tcq_kernel_parity(void) {
+    const char *feat[] = {"avx2", "avx512"};
+    rq_simd_level levels[] = {RQ_SIMD_AVX2, RQ_SIMD_AVX512};
+    rq_rng r;
+    rq_rng_seed(&r, 814);
+    enum { NB = 11, NT = 12 };
+    uint8_t tab8[256];
+    float ks0[NB], ks1[NB];
+    uint8_t *k0 = malloc(NT * 512), *k1 = malloc(NT * 512);
+    for (int l = 0; l < 2; l++) {
+        if (!have_level(l)) {
+            TEST_NOTE("level %s not available on this CPU/build: skipped", feat[l]);
+            continue;
+        }
+        const rq_attn_kernels *R = &rq__kernels_ref, *S = rq__attn_kernels_for(levels[l]);
+        int bad = 0, cases = 0;
+        for (int d = 8; d <= 512; d += 8)
+            for (int b = RQ_TCQ_MIN_BITS; b <= RQ_TCQ_MAX_BITS; b++) {
+                const size_t stride = 2 + (size_t)d * (size_t)b / 8;
+                const int n = 1 + (d / 8 + b) % NB, n1 = (d / 8) % (n + 1), dp = (int)rq__i8_dp(d);
+                uint8_t *blob = malloc(stride * (size_t)n);
+                for (size_t i = 0; i < stride * (size_t)n; i++) blob[i] = (uint8_t)rq_rng_next(&r);
+                for (int t = 0; t < n; t++) { /* finite fp16 scales, some negative */
+                    uint16_t h = rq_f32_to_f16((float)rq_rng_gauss(&r) * 3.0f);
+                    blob[t * stride] = (uint8_t)h, blob[t * stride + 1] = (uint8_t)(h >> 8);
+                }
+                for (int i = 0; i < 256; i++) tab8[i] = (uint8_t)rq_rng_next(&r);
+                const float cfac = (float)rq_rng_uniform(&r) * 0.01f;
+                memset(k0, 7, NT * 512), memset(k1, 7, NT * 512);
+                R->decode_tcq8_n(k0, ks0, 0, blob, stride, n1, d, b, 2, tab8, cfac);
+                R->decode_tcq8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, 0, blob, stride, n1, d, b, 2, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                bad += memcmp(k0, k1, NT * 512) != 0 || memcmp(ks0, ks1, sizeof(float) * (size_t)n) != 0;
+                for (int t = 0; t < n; t++) { /* the reference's own bytes: windows, then 128 */
+                    for (int j = 0; j < d; j++)
+                        bad += k0[rq__i8_at(d, t, j)] != tab8[rq__tcq_window(blob + t * stride + 2, d, b, j)];
+                    for (int j = d; j < dp; j++) bad += k0[rq__i8_at(d, t, j)] != 128;
+                }
+                free(blob);
+                cases++;
+            }
+        CHECK(bad == 0, "%s: %d of %d TCQ int8 key decodes differ from scalar", S->name, bad, cases);
+        TEST_NOTE("%s: decode_tcq8_n bit-exact in %d cases (d = 8..512, bits 2..5)", S->name, cases);
+    }
+    free(k0), free(k1);
+}
+
 /* The integer score against the float one, Σ_j q_j·n·c[code_j] (double):
  * with q_j = qs·q8_j + e_j, |e_j| ≤ qs/2, and n·c_j = n·cfac·(c8_j + f_j),
  * |f_j| ≤ 1/2, the difference is Σ q_j·n·cfac·f_j + Σ n·cfac·c8_j·e_j, so
@@ -222,7 +275,8 @@ static rq_status attend_both(const char *tk, const char *tv, int d, int H, int G
  * measured 4e-3 .. 1.9e-2, largest for rotor3 whose rotation leaves the
  * outlier channels in the query), within LEVEL_TOL at every SIMD level and 1 or 2 threads,
  * and bit-identical to the float path for key types it does not serve
- * (5-bit, TCQ, baselines). */
+ * (5-bit MSE codes, baselines). TCQ keys (2..5 bits) are served: their
+ * 256-entry LUT rounded to 8 bits as the centroids. */
 /* between levels and thread counts only the float parts differ (FMA in
  * the value sums, the polynomial exp, the chunk merge): ATTN_TOL of
  * tests/test_attention.c; the scores themselves are the same bits */
@@ -231,16 +285,18 @@ static rq_status attend_both(const char *tk, const char *tv, int d, int H, int G
 static void test_int8_attention(void) {
     const char *pairs[][2] = {{"turbo3", "turbo3"}, {"turbo2", "turbo4"}, {"turbo4", "q8_0"}, {"turbo3p", "turbo3"},
                               {"rotor3", "iso4"},   {"dense2p", "planar3"}, {"turbo1", "f16"}, {"turbo5", "turbo3"},
-                              {"q8_0", "turbo3"},   {"tcq3", "turbo3"},  {"f16", "f16"}};
+                              {"q8_0", "turbo3"},   {"tcq3", "turbo3"},  {"tcq4", "tcq2"},  {"tcq2", "f16"},
+                              {"tcq5", "turbo3"},   {"f16", "f16"}};
     const int dims[] = {64, 128, 96};
     enum { MAXO = 2 * 16 * 128 };
     static float o[MAXO], o8[MAXO], o8ref[MAXO], oref[MAXO];
     double worst = 0, worst_level = 0;
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         const rq_type_info *ti = rq_type_find(pairs[i][0]);
-        const bool served = ti && (ti->family == RQ_FAMILY_MSE || ti->family == RQ_FAMILY_PROD) &&
-                            ti->n_bits - (ti->family == RQ_FAMILY_PROD) >= 1 &&
-                            ti->n_bits - (ti->family == RQ_FAMILY_PROD) <= 4;
+        const bool served = ti && (((ti->family == RQ_FAMILY_MSE || ti->family == RQ_FAMILY_PROD) &&
+                                    ti->n_bits - (ti->family == RQ_FAMILY_PROD) >= 1 &&
+                                    ti->n_bits - (ti->family == RQ_FAMILY_PROD) <= 4) ||
+                                   (ti->family == RQ_FAMILY_TCQ && ti->n_bits >= 2 && ti->n_bits <= 5));
         for (int k = 0; k < 3; k++) {
             const int d = dims[k], H = 2, G = k == 0 ? 3 : 4;
             if (!ti || !rq_type_bytes_per_vector(ti, d) || !rq_type_bytes_per_vector(rq_type_find(pairs[i][1]), d))
@@ -299,6 +355,7 @@ static void test_int8_workspace(void) {
 
 const rq_test tests_int8[] = {
     {"int8_kernel_simd_parity", test_int8_kernel_parity},
+    {"int8_tcq_kernel_simd_parity", test_int8_tcq_kernel_parity},
     {"int8_scores_within_rounding_bound", test_int8_scores_bound},
     {"int8_attention_levels_threads", test_int8_attention},
     {"int8_workspace_size", test_int8_workspace},

@@ -117,6 +117,12 @@ struct rq_kernels {
      * Other tokens' bytes are left as they are. */
     void (*decode_mse8_n)(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                           size_t off_codes, const uint8_t *tab8, float cfac);
+    /* The same for TCQ keys (src/tcq.h): byte (t, j) = tab8[window j of
+     * the block's stream of d·bits bits at off_codes] (tab8: 256 entries,
+     * 128 + the LUT scaled to ±127; 2 ≤ bits ≤ 5), ks[t] = the block's fp16
+     * scale (offset 0) · cfac. Levels read no byte past a stream. */
+    void (*decode_tcq8_n)(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                          size_t off_codes, const uint8_t *tab8, float cfac);
     /* S[g·lds + t] += (qs[g]·ks[t]) · (float)Σ_{j<d} Q8[g·ldq + j]·(K8(t, j) − 128)
      * (g < G, t < n; K8(t, j) the tile's byte): the Σ in int32 is exact
      * (|Σ| ≤ 4096·127·128), so every level returns the reference's bits
@@ -147,6 +153,8 @@ void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const floa
 float rq__exp_sum_ref(float *x, int n, float m);
 void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                            size_t off_codes, const uint8_t *tab8, float cfac);
+void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
+                           size_t off_codes, const uint8_t *tab8, float cfac);
 void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                        const float *ks, int n, int d, float *S, int lds);
 
@@ -158,7 +166,8 @@ void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const 
     .pack_signs = rq__pack_signs_ref, .decode_codes = rq__decode_codes_ref,                                      \
     .decode_signs = rq__decode_signs_ref, .decode_mse_n = rq__decode_mse_n_ref, .scores = rq__scores_ref,        \
     .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref, .tcq_encode = rq__tcq_encode_ref,                         \
-    .decode_tcq_n = rq__decode_tcq_n_ref, .decode_mse8_n = rq__decode_mse8_n_ref, .scores_i8 = rq__scores_i8_ref
+    .decode_tcq_n = rq__decode_tcq_n_ref, .decode_mse8_n = rq__decode_mse8_n_ref, .scores_i8 = rq__scores_i8_ref, \
+    .decode_tcq8_n = rq__decode_tcq8_n_ref
 
 /* A level's table overrides slots of RQ_KERNELS_REF by design. */
 #if defined(__clang__)

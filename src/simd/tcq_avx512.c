@@ -195,6 +195,97 @@ void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int 
     else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, lut);
 }
 
+/* ---- int8 key tiles (decode_tcq8_n; rq_cache_config.int8_scores) --------
+ * The windows of 64 values in value order (vpermb + vpmultishiftqb as the
+ * float decode above, group g of 4 values at dword g), then ONE lookup in
+ * the 256-byte table tab8: two vpermt2b (entries 0–127, 128–255) and a byte
+ * blend on window bit 7 give the 64 biased bytes; whole groups of 4 tokens
+ * go to the tile (attn_kernels.h, rq__i8_at) by a 4×4 transpose of 128-bit
+ * blocks (as attn_avx512.c's decode_mse8_n), the tail's pieces one by one. */
+typedef struct {
+    __m512i tab[4];     /* tab8[64q .. 64q + 63] */
+    __m512i place, shift;
+    uint64_t load_mask; /* the 8k + 1 bytes a full chunk's windows touch */
+} tcq8_ctl;
+
+VBMI static void tcq8_ctl_init(tcq8_ctl *c, int k, const uint8_t *tab8) {
+    uint8_t place[64], shift[64];
+    for (int g = 0; g < 16; g++) {
+        const int bit = 4 * g * k; /* the group's first bit */
+        for (int i = 0; i < 4; i++)
+            place[4 * g + i] = (uint8_t)(bit / 8 + i), shift[4 * g + i] = (uint8_t)(32 * (g % 2) + bit % 8 + i * k);
+    }
+    c->place = _mm512_loadu_si512(place);
+    c->shift = _mm512_loadu_si512(shift);
+    c->load_mask = (1ull << (8 * k + 1)) - 1;
+    for (int q = 0; q < 4; q++) c->tab[q] = _mm512_loadu_si512(tab8 + 64 * q);
+}
+
+/* tab8[window] of values t .. t+63 of a stream of T values (t % 64 == 0);
+ * positions past T are 128. Byte reads as vbmi_decode_one's: no byte past
+ * the stream. */
+VBMI static inline __m512i tcq8_chunk(const tcq8_ctl *c, const uint8_t *s, int T, int k, int t) {
+    const int off = t * k / 8, left = T - t;
+    __m512i raw;
+    if (left > 64) raw = _mm512_maskz_loadu_epi8(c->load_mask, s + off);
+    else {
+        const int avail = T * k / 8 - off; /* ≤ 8k ≤ 40 */
+        raw = _mm512_mask_set1_epi8(_mm512_maskz_loadu_epi8((1ull << avail) - 1, s + off), 1ull << avail, (char)s[0]);
+    }
+    const __m512i w = _mm512_multishift_epi64_epi8(c->shift, _mm512_permutexvar_epi8(c->place, raw));
+    __m512i x = _mm512_mask_blend_epi8(_mm512_movepi8_mask(w), _mm512_permutex2var_epi8(c->tab[0], w, c->tab[1]),
+                                       _mm512_permutex2var_epi8(c->tab[2], w, c->tab[3]));
+    if (left < 64) x = _mm512_mask_blend_epi8(((__mmask64)1 << left) - 1, _mm512_set1_epi8((char)128), x);
+    return x;
+}
+
+/* bytes 16p .. 16p+15 of x to dst + 64p (p < np) */
+static inline void tcq8_pieces(uint8_t *dst, __m512i x, int np) {
+    _mm_storeu_si128((__m128i *)(void *)dst, _mm512_castsi512_si128(x));
+    if (np > 1) _mm_storeu_si128((__m128i *)(void *)(dst + 64), _mm512_extracti32x4_epi32(x, 1));
+    if (np > 2) _mm_storeu_si128((__m128i *)(void *)(dst + 128), _mm512_extracti32x4_epi32(x, 2));
+    if (np > 3) _mm_storeu_si128((__m128i *)(void *)(dst + 192), _mm512_extracti32x4_epi32(x, 3));
+}
+
+static inline float tcq8_f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
+
+VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
+                                    int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+    tcq8_ctl c;
+    tcq8_ctl_init(&c, bits, tab8);
+    const int d64 = d & ~63, rem = d - d64, dp = (int)rq__i8_dp(d), np = (rem + 15) / 16;
+    int t = t0;
+    for (; t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) { /* whole groups of 4 tokens */
+        const uint8_t *s[4];
+        for (int u = 0; u < 4; u++) ks[t + u] = tcq8_f16(blk + u * stride) * cfac, s[u] = blk + u * stride + off_codes;
+        uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
+        for (int j = 0; j < d64; j += 64, dst += 256) {
+            const __m512i x0 = tcq8_chunk(&c, s[0], d, bits, j), x1 = tcq8_chunk(&c, s[1], d, bits, j);
+            const __m512i x2 = tcq8_chunk(&c, s[2], d, bits, j), x3 = tcq8_chunk(&c, s[3], d, bits, j);
+            const __m512i a = _mm512_shuffle_i64x2(x0, x1, 0x44), b = _mm512_shuffle_i64x2(x0, x1, 0xee);
+            const __m512i e = _mm512_shuffle_i64x2(x2, x3, 0x44), f = _mm512_shuffle_i64x2(x2, x3, 0xee);
+            _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(a, e, 0x88));
+            _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(a, e, 0xdd));
+            _mm512_storeu_si512(dst + 128, _mm512_shuffle_i64x2(b, f, 0x88));
+            _mm512_storeu_si512(dst + 192, _mm512_shuffle_i64x2(b, f, 0xdd));
+        }
+        for (int u = 0; rem && u < 4; u++) tcq8_pieces(dst + 16 * u, tcq8_chunk(&c, s[u], d, bits, d64), np);
+    }
+    for (; t < t0 + n; t++, blk += stride) { /* single tokens */
+        ks[t] = tcq8_f16(blk) * cfac;
+        uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
+        for (int j = 0; j < d; j += 64, dst += 256)
+            tcq8_pieces(dst, tcq8_chunk(&c, blk + off_codes, d, bits, j), d - j >= 64 ? 4 : np);
+    }
+}
+
+void rq__decode_tcq8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
+                              int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+    if (bits >= RQ_TCQ_MIN_BITS && bits <= RQ_TCQ_MAX_BITS && rq__tcq_has_vbmi())
+        decode_tcq8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+    else rq__decode_tcq8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+}
+
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
  * The costs live transposed: position p = j·P + lo holds state
  * s = (lo << k) | j, so the predecessors of every state with low bits lo
