@@ -25,7 +25,8 @@
  *   bench/attn_bench --roofline [--threads 1,2]    the machine's limits only
  *   bench/attn_bench --kernels    the attention slots alone on one L1-resident
  *                                 64-token tile (decode_mse_n, scores, accum;
- *                                 the int8 key path's decode_mse8_n, scores_i8):
+ *                                 the int8 key path's decode_mse8_n, scores_i8;
+ *                                 TCQ keys' decode_tcq_n against decode_tcq8_n):
  *                                 ns per token and KV head, fastest of 3000
  *
  * A type named T+i8 (e.g. --types f16,turbo3,turbo3+i8) is type T with
@@ -262,6 +263,30 @@ static int kernels_bench(void) {
             double k = 1e9 / 64;
             printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", d, G, bits, bd * k, bs * k, ba * k,
                    (2 * bd + bs + ba) * k, bd8 * k, bs8 * k, (bd8 + bs8 + bd + ba) * k);
+        }
+    }
+    /* TCQ keys: the float decode against the int8 one (one 256-entry table) */
+    static float lut[256];
+    static uint8_t tab8t[256];
+    for (int i = 0; i < 256; i++) lut[i] = (float)rq_rng_gauss(&r) * 0.1f;
+    for (int i = 0; i < 256; i++) tab8t[i] = (uint8_t)(rq_rng_next(&r) & 0xff);
+    printf("\nTCQ keys, the same tile: decode_tcq_n (floats) vs decode_tcq8_n (int8 tile bytes)\n\n"
+           "| head_dim | bits | decode_tcq_n | decode_tcq8_n |\n|---:|---:|---:|---:|\n");
+    for (int di = 0; di < 2; di++) {
+        int d = di ? 64 : 128;
+        for (int bits = 2; bits <= 5; bits++) {
+            size_t stride = 2 + (size_t)d * (size_t)bits / 8;
+            for (int t = 0; t < 64; t++) blk[(size_t)t * stride] = 0, blk[(size_t)t * stride + 1] = 0x3c;
+            double bd = 1e9, bd8 = 1e9;
+            for (int rep = 0; rep < 3000; rep++) {
+                double t0 = bench_now();
+                K->decode_tcq_n(tile, blk, stride, 64, d, bits, 2, lut);
+                double t1 = bench_now();
+                K->decode_tcq8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, tab8t, 0.01f);
+                double t2 = bench_now();
+                bd = t1 - t0 < bd ? t1 - t0 : bd, bd8 = t2 - t1 < bd8 ? t2 - t1 : bd8;
+            }
+            printf("| %d | %d | %.1f | %.1f |\n", d, bits, bd * 1e9 / 64, bd8 * 1e9 / 64);
         }
     }
     return 0;

@@ -323,11 +323,13 @@ typedef struct {
     int centre_window;           /* positions that fix μ; 0 = 64                */
     /* Integer key scores (0 = off, the default: float scores as before).
      * For keys of MSE codes (the turbo/dense/rotor/planar/iso families and
-     * their QJL `p` variants' code part, b ≤ 4 code bits; other key types
-     * are unaffected) attention scores each key in int8: the prepared query
+     * their QJL `p` variants' code part, b ≤ 4 code bits) and TCQ keys
+     * (tcq2..tcq5) attention scores each key in int8 (other key types are
+     * unaffected): the prepared query
      * (rotated, scaled, per query, head and key-basis range) is quantized
      * once per call to q8 = round-half-even(q′·127/max|q′|) with scale
-     * max|q′|/127, the type's centroids to c8 = round(c·127/max|c|), and a
+     * max|q′|/127, the type's centroids (TCQ: its 256-entry LUT, indexed by
+     * a value's 8-bit window) to c8 = round(c·127/max|c|), and a
      * score is qscale · (norm·max|c|/127) · Σ_j q8_j·c8[code_j], the Σ in
      * exact int32 (AVX512-VNNI vpdpbusd where the CPU has it): every SIMD
      * level gives the same bits, and they differ from the float scores by
