@@ -78,8 +78,9 @@ static const struct {
      "                run reuses the longest common token prefix and prefills only the rest (same\n"
      "                model, cache types, seed and key basis; otherwise a warning and a full prefill;\n"
      "                with centred keys a common prefix shorter than the window + 1 is prefilled again)\n"
-     "    --int8-scores  score keys of 1..4-bit codes in int8 (query and centroids rounded to\n"
-     "                8 bits, exact int32 sums: rq_cache_config.int8_scores); off by default\n"},
+     "    --int8-scores  score keys of 1..4-bit codes and tcq2..5 keys in int8 (query and\n"
+     "                centroids / TCQ LUT rounded to 8 bits, exact int32 sums:\n"
+     "                rq_cache_config.int8_scores); off by default\n"},
     {"batched", cmd_batched,
      "  batched    [-m MODEL] [--sequences 1,8,32] [--ctx 512,4096] [-ctk T -ctv T | --types T,..]\n"
      "             [--mem-budget 1GiB] [--steps N] [--distinct] [--no-alloc-check] [-t N] [--json]\n"

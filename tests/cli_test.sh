@@ -105,14 +105,16 @@ else
             grep -q '"layers": \[1, 3\]' "$tmp/kv/manifest.json" && grep -q '"dtype": "float16"' "$tmp/kv/manifest.json" &&
             [ "$(ls "$tmp/kv" | wc -l)" -eq 7 ]; then ok "dump-kv: files, then the manifest"
         else bad "dump-kv: files, then the manifest"; fi
-        # --int8-scores: turbo3 keys are scored in int8 (the row changes); 5-bit
-        # keys are not served (their row is the float path's, bit for bit)
-        "$RQ" perplexity --ctx 64 --chunks 2 --configs turbo3,turbo5/turbo3 >"$tmp/out" 2>"$tmp/err"
-        "$RQ" perplexity --ctx 64 --chunks 2 --configs turbo3,turbo5/turbo3 --int8-scores >"$tmp/out8" 2>"$tmp/err"
+        # --int8-scores: turbo3 and tcq3 keys are scored in int8 (the rows
+        # change); 5-bit MSE keys are not served (their row is the float
+        # path's, bit for bit)
+        "$RQ" perplexity --ctx 64 --chunks 2 --configs turbo3,turbo5/turbo3,tcq3/turbo3 >"$tmp/out" 2>"$tmp/err"
+        "$RQ" perplexity --ctx 64 --chunks 2 --configs turbo3,turbo5/turbo3,tcq3/turbo3 --int8-scores >"$tmp/out8" 2>"$tmp/err"
         if [ -n "$(grep '^| turbo5 |' "$tmp/out")" ] && [ "$(grep '^| turbo5 |' "$tmp/out")" = "$(grep '^| turbo5 |' "$tmp/out8")" ] &&
-            [ -n "$(grep '^| turbo3 |' "$tmp/out8")" ] && [ "$(grep '^| turbo3 |' "$tmp/out")" != "$(grep '^| turbo3 |' "$tmp/out8")" ]; then
-            ok "perplexity --int8-scores: turbo3 keys scored in int8, turbo5 keys unchanged"
-        else bad "perplexity --int8-scores: turbo3 keys scored in int8, turbo5 keys unchanged"; fi
+            [ -n "$(grep '^| turbo3 |' "$tmp/out8")" ] && [ "$(grep '^| turbo3 |' "$tmp/out")" != "$(grep '^| turbo3 |' "$tmp/out8")" ] &&
+            [ -n "$(grep '^| tcq3 |' "$tmp/out8")" ] && [ "$(grep '^| tcq3 |' "$tmp/out")" != "$(grep '^| tcq3 |' "$tmp/out8")" ]; then
+            ok "perplexity --int8-scores: turbo3 and tcq3 keys scored in int8, turbo5 keys unchanged"
+        else bad "perplexity --int8-scores: turbo3 and tcq3 keys scored in int8, turbo5 keys unchanged"; fi
     fi
     "$RQ" generate -p "Hi" -n 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q "generated 1 tokens - tok/s" "$tmp/err"; then ok "generate -n 1: decode speed undefined, '-'"
