@@ -86,3 +86,16 @@ void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const 
             S[(size_t)g * lds + t] += qs[g] * ks[t] * (float)dot;
         }
 }
+
+void rq__quantize_q8(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum) {
+    float amax = 0;
+    for (int i = 0; i < d; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < d; i++) {
+        long v = lrintf(x[i] * inv);
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        q8[i] = (int8_t)v, sum += (int32_t)v;
+    }
+    *qs = amax / 127.0f, *qsum = sum;
+}

@@ -45,4 +45,9 @@ void rq__scores_i8_avx512bw(const int8_t *Q8, int G, int ldq, const float *qs, c
                             const float *ks, int n, int d, float *S, int lds);
 #endif
 
+/* The int8 score path's query rule (rq_cache_config.int8_scores): q8 =
+ * round-half-even(x·127/max|x|) clamped to ±127, *qs = max|x|/127, *qsum =
+ * Σ q8 (all zeros for a zero x). Writes q8[0..d). */
+void rq__quantize_q8(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum);
+
 #endif

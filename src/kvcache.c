@@ -1437,21 +1437,11 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     }
 }
 
-/* q8 = round-half-even(x·127/max|x|) (clamped to ±127), *qs = max|x|/127,
- * *qsum = Σ q8: the int8 prepared query (all zeros for a zero x), zeros
- * after d up to Q8_LD(d). */
+/* The int8 prepared query (rq__quantize_q8), zeros after d up to Q8_LD(d):
+ * the kernels read up to 16-byte multiples. */
 static void quantize_q8(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum) {
-    memset(q8 + d, 0, Q8_LD(d) - (size_t)d); /* the kernels read up to 16-byte multiples: zeros */
-    float amax = 0;
-    for (int i = 0; i < d; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    int32_t sum = 0;
-    for (int i = 0; i < d; i++) {
-        long v = lrintf(x[i] * inv);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        q8[i] = (int8_t)v, sum += (int32_t)v;
-    }
-    *qs = amax / 127.0f, *qsum = sum;
+    memset(q8 + d, 0, Q8_LD(d) - (size_t)d);
+    rq__quantize_q8(x, d, q8, qs, qsum);
 }
 
 /* Prepares one item's queries into it->qprep: each query head once per

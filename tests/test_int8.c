@@ -11,21 +11,6 @@
 
 #include <string.h>
 
-/* The rule of kvcache.c's quantize_q8 (the test's copy: the kernels take the
- * int8 query as given; this file checks the bound of the rule). */
-static void q8_of(const float *x, int d, int8_t *q8, float *qs, int32_t *qsum) {
-    float amax = 0;
-    for (int i = 0; i < d; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-    int32_t s = 0;
-    for (int i = 0; i < d; i++) {
-        long v = lrintf(x[i] * inv);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        q8[i] = (int8_t)v, s += (int32_t)v;
-    }
-    *qs = amax / 127.0f, *qsum = s;
-}
-
 /* levels to compare with the reference: 0 = avx2, 1 = avx512 */
 static int have_level(int l) {
 #if defined(__x86_64__) && !defined(RQ_NO_SIMD)
@@ -102,7 +87,7 @@ static void test_int8_kernel_parity(void) {
                     float x[MAXD];
                     for (int j = 0; j < d; j++) x[j] = (float)rq_rng_gauss(&r) * (j % 9 == 2 ? 6.0f : 1.0f);
                     memset(q8 + g * dp, 0, (size_t)dp);
-                    q8_of(x, d, q8 + g * dp, qs + g, qsum + g);
+                    rq__quantize_q8(x, d, q8 + g * dp, qs + g, qsum + g);
                 }
                 int gn = 1 + (d + 2 * b) % G;
                 for (int i = 0; i < G * 12; i++) S0[i] = S1[i] = (float)rq_rng_gauss(&r);
@@ -207,7 +192,7 @@ static void test_int8_scores_bound(void) {
                 blk[0] = (uint8_t)h, blk[1] = (uint8_t)(h >> 8);
                 const double nf = (double)rq_f16_to_f32(h);
                 for (int j = 0; j < d; j++) q[j] = (float)rq_rng_gauss(&r) * (j % 13 == 1 ? 5.0f : 1.0f);
-                q8_of(q, d, q8, &qs, &qsum);
+                rq__quantize_q8(q, d, q8, &qs, &qsum);
                 memset(k8, 128, sizeof k8);
                 K->decode_mse8_n(k8, &ks, 0, blk, 0, 1, d, b, 2, tab8, cfac);
                 K->scores_i8(q8, 1, d, &qs, &qsum, k8, &ks, 1, d, &S, 1);
