@@ -21,7 +21,11 @@
  *    --steps greedy single-token forward passes (rqm_session_eval), each
  *    timed alone; round r starts at configuration r mod n, so no
  *    configuration always runs first. Interleaving the configurations round
- *    by round puts them under the same load on a shared machine. Reported:
+ *    by round puts them under the same load on a shared machine; with
+ *    --interleave step the rounds interleave step by step (step k of every
+ *    configuration in turn, from configuration (r + k) mod n): pairs of
+ *    steps tens of ms apart see the same load, but every step starts with
+ *    the other sessions' caches in the CPU's caches. Reported:
  *    the median step over all rounds, the tokens/s it gives, × the first
  *    f16 configuration's tokens/s, the lowest and highest round median, and
  *    the lowest, median and highest of the per-round ratios to f16 (each
@@ -46,6 +50,7 @@
  *   run:   build/bench/decode_profile [-m gemma3|smollm2|PATH] [-f TEXT] [--ctx 2048]
  *            [--steps 16] [--rounds 5] [--threads 2] [--types f16,turbo3]
  *            [--kv-bits B[,B..]] [--kv-family turbo|tcq] [--int8-scores | --int8-scores-also]
+ *            [--interleave round|step]
  *            [--no-centre-keys] [--no-norm-correct] [--no-parts]
  *
  * Prints markdown. Not a test: numbers depend on the machine and its load
@@ -135,7 +140,7 @@ static int usage(const char *msg, const char *arg) {
 int main(int argc, char **argv) {
     const char *model = "gemma3", *text = NULL, *types_arg = "f16,turbo3", *bits_arg = NULL;
     long ctx = 2048, steps = 16, rounds = 5, threads = 2;
-    int tcq = 0, int8 = 0, int8_also = 0, centre = 1, norm_corr = 1, parts = 1;
+    int tcq = 0, int8 = 0, int8_also = 0, centre = 1, norm_corr = 1, parts = 1, by_step = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* the flags */
@@ -155,6 +160,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) threads = atol(v);
         else if (!strcmp(a, "--types")) types_arg = v;
         else if (!strcmp(a, "--kv-bits")) bits_arg = v;
+        else if (!strcmp(a, "--interleave")) {
+            if (strcmp(v, "step") && strcmp(v, "round")) return usage("--interleave is step or round, not", v);
+            by_step = !strcmp(v, "step");
+        }
         else if (!strcmp(a, "--kv-family")) {
             if (strcmp(v, "turbo") && strcmp(v, "tcq")) return usage("--kv-family is turbo or tcq, not", v);
             tcq = !strcmp(v, "tcq");
@@ -253,8 +262,9 @@ int main(int argc, char **argv) {
     double *t_round = calloc((size_t)n_cf * (size_t)rounds, sizeof *t_round);
     if (!logits || !t_step || !t_round) return die("alloc", RQ_ERR_NOMEM, NULL);
     printf("# decode_profile: %s, %d layers, head_dim %d, %d/%d heads, vocab %zu; context %ld, %ld rounds of "
-           "%ld steps per configuration, %ld threads; keys %scentred, norms %scorrected%s\n\n",
-           model, hp->n_layers, hp->head_dim, hp->n_heads, hp->n_kv_heads, V, ctx, rounds, steps, threads,
+           "%ld steps per configuration (interleaved by %s), %ld threads; keys %scentred, norms %scorrected%s\n\n",
+           model, hp->n_layers, hp->head_dim, hp->n_heads, hp->n_kv_heads, V, ctx, rounds, steps,
+           by_step ? "step" : "round", threads,
            centre ? "" : "not ", norm_corr ? "" : "not ",
            int8 ? "; int8 key scores" : int8_also ? "; every compressed configuration also with int8 key scores" : "");
     loadavg("at start");
@@ -321,14 +331,17 @@ int main(int argc, char **argv) {
 
     /* ---- rounds --------------------------------------------------------- */
     for (long r = 0; r < rounds; r++) {
-        for (int i = 0; i < n_cf; i++) {
-            const int t = (int)((r + i) % n_cf); /* round r starts at configuration r mod n */
-            for (long k = 0; k < steps; k++) {
-                const double t0 = now();
-                if ((st = rqm_session_eval(s[t], &next[t], 1, 0, logits))) return die("decode", st, NULL);
-                t_step[(size_t)t * n_steps + (size_t)(r * steps + k)] = now() - t0;
-                next[t] = rqm_argmax(logits, V);
-            }
+        /* by_step: step k of every configuration in turn (from configuration
+         * (r + k) mod n), else all steps of one, then the next (from r mod n) */
+        for (long j = 0; j < (long)n_cf * steps; j++) {
+            const long k = by_step ? j / n_cf : j % steps, i = by_step ? j % n_cf : j / steps;
+            const int t = (int)((r + (by_step ? k : 0) + i) % n_cf);
+            const double t0 = now();
+            if ((st = rqm_session_eval(s[t], &next[t], 1, 0, logits))) return die("decode", st, NULL);
+            t_step[(size_t)t * n_steps + (size_t)(r * steps + k)] = now() - t0;
+            next[t] = rqm_argmax(logits, V);
+        }
+        for (int t = 0; t < n_cf; t++) {
             double tmp[1024];
             memcpy(tmp, t_step + (size_t)t * n_steps + (size_t)(r * steps), (size_t)steps * sizeof *tmp);
             t_round[(size_t)t * (size_t)rounds + (size_t)r] = median(tmp, (size_t)steps);
