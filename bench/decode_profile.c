@@ -30,7 +30,10 @@
  *    f16 configuration's tokens/s, the lowest and highest round median, and
  *    the lowest, median and highest of the per-round ratios to f16 (each
  *    round's f16 median over this configuration's: the spread the machine's
- *    load left in the comparison).
+ *    load left in the comparison), and "paired × f16": the median over all
+ *    steps k of f16's step k time over this configuration's (with
+ *    --interleave step the two ran tens of ms apart: the most robust of
+ *    these on a loaded machine).
  * 2. Profile of one step (unless --no-parts), at the same cache state, by
  *    timing its parts alone with the same kernels, interleaved the same way:
  *      weights   every 2-D blk.* tensor as one rqm_matmul of one row (the
@@ -371,10 +374,19 @@ int main(int argc, char **argv) {
     for (int t = 0; t < n_cf && ref < 0; t++)
         if (!cf[t].lk && !strcmp(cf[t].k, "f16")) ref = t;
     printf("\n| configuration | bits/value | bytes/token | step ms (median of %zu) | tok/s | × f16 | round medians ms "
-           "(min .. max) | per-round × f16 (min / median / max) |\n"
-           "|---|---:|---:|---:|---:|---:|---|---|\n",
+           "(min .. max) | per-round × f16 (min / median / max) | paired × f16 |\n"
+           "|---|---:|---:|---:|---:|---:|---|---|---:|\n",
            n_steps);
-    double step_med[MAX_TYPES], att_med[MAX_TYPES];
+    double step_med[MAX_TYPES], att_med[MAX_TYPES], paired[MAX_TYPES];
+    double *pr = malloc(n_steps * sizeof *pr);
+    if (!pr) return die("alloc", RQ_ERR_NOMEM, NULL);
+    for (int t = 0; t < n_cf; t++) { /* before the medians sort t_step: step k of f16 over step k of t */
+        paired[t] = 0;
+        if (ref < 0) continue;
+        for (size_t k = 0; k < n_steps; k++) pr[k] = t_step[(size_t)ref * n_steps + k] / t_step[(size_t)t * n_steps + k];
+        paired[t] = median(pr, n_steps);
+    }
+    free(pr);
     for (int t = 0; t < n_cf; t++) step_med[t] = median(t_step + (size_t)t * n_steps, n_steps);
     for (int t = 0; t < n_cf; t++) {
         const double *rt = t_round + (size_t)t * (size_t)rounds;
@@ -390,8 +402,8 @@ int main(int argc, char **argv) {
         if (ref >= 0) printf("%.3f | ", step_med[ref] / step_med[t]);
         else printf("– | ");
         printf("%.2f .. %.2f | ", 1e3 * sorted[0], 1e3 * sorted[rounds - 1]);
-        if (ref >= 0) printf("%.3f / %.3f / %.3f |\n", rmin, rmed, rmax);
-        else printf("– |\n");
+        if (ref >= 0) printf("%.3f / %.3f / %.3f | %.3f |\n", rmin, rmed, rmax, paired[t]);
+        else printf("– | – |\n");
     }
     printf("\nbits/value: the blocks' (K and V averaged over layers; μ and the sink of centred keys not counted)\n");
     if (parts) {
