@@ -212,8 +212,9 @@ bench: bench-ggml
 
 # decode tokens/s of a real model per cache type, side by side, and where a
 # decode step's time goes (bench/decode_profile.c; issue 15). Not in `make
-# bench`: it needs the downloaded model (make model MODEL=gemma3).
-$(BUILD)/bench/decode_profile: bench/decode_profile.c $(MODEL_OBJ) $(BUILD)/librotorquant.a
+# bench`: it needs the downloaded model (make model MODEL=gemma3). It links
+# cli/budget.o for `--kv-bits` (the CLI's budget code, not a copy).
+$(BUILD)/bench/decode_profile: bench/decode_profile.c $(BUILD)/obj/cli/budget.o $(MODEL_OBJ) $(BUILD)/librotorquant.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

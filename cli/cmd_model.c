@@ -716,6 +716,11 @@ int cmd_perplexity(int argc, char **argv) {
             cli_progress("decode speed", (size_t)(r * o.n_decode_ctx + i + 1), (size_t)(n_rows * o.n_decode_ctx));
         }
     if (st) goto done;
+    if (o.n_decode_ctx) /* the rows are timed one after another: a pointer to the interleaved timing */
+        fprintf(stderr, "perplexity: decode tok/s rows run one after another (on a shared machine they swing with its "
+                        "load); `make build/bench/decode_profile` times configurations interleaved: "
+                        "build/bench/decode_profile -m MODEL --ctx N --types f16,... [--kv-bits B,.. --kv-family F] "
+                        "[--int8-scores-also]\n");
     const double ppl0 = res[0].ppl;
     if (o.json) {
         printf("{\"model_vocab\": %zu, \"ctx\": %zu, \"chunks\": %zu, \"scored_tokens\": %zu, \"seconds\": %.1f,"

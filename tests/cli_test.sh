@@ -115,6 +115,11 @@ else
             [ -n "$(grep '^| tcq3 |' "$tmp/out8")" ] && [ "$(grep '^| tcq3 |' "$tmp/out")" != "$(grep '^| tcq3 |' "$tmp/out8")" ]; then
             ok "perplexity --int8-scores: turbo3 and tcq3 keys scored in int8, turbo5 keys unchanged"
         else bad "perplexity --int8-scores: turbo3 and tcq3 keys scored in int8, turbo5 keys unchanged"; fi
+        # --decode-ctx: its rows run one after another; stderr points to the interleaved timing
+        "$RQ" perplexity --ctx 16 --chunks 1 --decode-ctx 32 >"$tmp/out" 2>"$tmp/err"
+        if [ $? -eq 0 ] && grep -q ' tok/s @32 |' "$tmp/out" && grep -q 'build/bench/decode_profile' "$tmp/err"; then
+            ok "perplexity --decode-ctx: tok/s column, pointer to bench/decode_profile"
+        else bad "perplexity --decode-ctx: tok/s column, pointer to bench/decode_profile"; fi
     fi
     "$RQ" generate -p "Hi" -n 1 >"$tmp/out" 2>"$tmp/err"
     if grep -q "generated 1 tokens - tok/s" "$tmp/err"; then ok "generate -n 1: decode speed undefined, '-'"
