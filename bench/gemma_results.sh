@@ -52,7 +52,7 @@ run perplexity2_2048.md $L2
 BUD="perplexity -m gemma3 --ctx 512 --chunks $CHUNKS --threads 2 --configs q4_0/q4_0,q4_0h/q4_0h,turbo5/turbo3,tcq5/tcq3 --kv-bits 3.25,4.25 --kv-family tcq"
 run perplexity_budget.md $BUD
 # decode speed, f16 vs turbo3 side by side at 2048 context, and a profile of one step
-DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3"
+DEC="--ctx 2048 --steps 16 --rounds ${DECODE_ROUNDS:-5} --threads 2 --types f16,turbo3 --no-centre-keys --no-norm-correct"
 if [ "${REUSE:-0}" = 1 ] && [ -s "$OUT/decode.md" ]; then
     echo "gemma-results: reusing $OUT/decode.md"
 else
