@@ -1042,6 +1042,7 @@ typedef struct {
     const attn_item *items;
     size_t n_items;
     bool int8;            /* int8 key scores (cfg.int8_scores, int8_keys)            */
+    bool vfused;          /* MSE value codes accumulated by accum_mse_n (no tile)    */
     float cfac;           /* ... the centroids' (TCQ: LUT's) scale: c ≈ cfac · c8    */
     uint8_t tab8[RQ_TCQ_STATES]; /* 128 + c8[code] (TCQ: 128 + c8[window])         */
 } attn_job;
@@ -1162,6 +1163,8 @@ static void attn_task(void *arg, int task_) {
     float qs8[64], ks8[SUB_TOKENS];
     int32_t qsum8[64];
     size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
+    const bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
+    const int acc_floats = (vprod ? 2 : 1) * d; /* partial floats the online softmax rescales */
     for (size_t i = 0; i < it->n_queries; i++) {
         size_t limit = it->n_ctx ? it->n_ctx[i] : it->ls->n_tokens;
         size_t t_end = t_first + it->chunk_tokens;
@@ -1176,7 +1179,7 @@ static void attn_task(void *arg, int task_) {
                 int qh = h * G + g0 + g;
                 P[g] = it->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * it->n_chunks + chunk) * partial_stride(d);
                 P[g][0] = -INFINITY, P[g][1] = 0;
-                memset(P[g] + 2, 0, sizeof(float) * 2 * (size_t)d);
+                memset(P[g] + 2, 0, sizeof(float) * (vprod ? 2 : 1) * (size_t)d); /* the sign half: `p` values only */
                 Q[g] = it->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * it->n_ranges * 2 * (size_t)d;
             }
             const key_basis *kb = j->kb[h];
@@ -1202,7 +1205,6 @@ static void attn_task(void *arg, int task_) {
                 size_t r = kb ? range_of(kb, t0) : 0;
                 if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
-                bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
                 for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
                 if (j->int8) { /* keys as bytes, scored in int32 against the int8 query */
                     const size_t nr = it->n_ranges, e0 = (i * (size_t)j->n_q_heads + (size_t)h * G + (size_t)g0) * nr + r;
@@ -1217,15 +1219,23 @@ static void attn_task(void *arg, int task_) {
                     float m = row_max(s[g], n, P[g][0]);
                     float corr = expf(P[g][0] - m); /* 0 on the first pass (−inf) */
                     if (corr != 1.0f) {
-                        for (int x = 0; x < 2 * d; x++) P[g][2 + x] *= corr;
+                        for (int x = 0; x < acc_floats; x++) P[g][2 + x] *= corr;
                         P[g][1] *= corr;
                     }
                     P[g][0] = m;
                     P[g][1] += j->K->exp_sum(s[g], (int)n, m);
                 }
-                bool vcodes = decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig); /* the values, likewise */
                 int lda = (int)(it->n_chunks * partial_stride(d));
-                if (vcodes) j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
+                if (j->vfused) { /* value codes straight into the accumulators, one page run per call */
+                    const size_t pt = (size_t)j->c->cfg.page_tokens;
+                    for (size_t t = 0, m; t < n; t += m) {
+                        m = pt - (t0 + t) % pt;
+                        m = m < n - t ? m : n - t;
+                        j->K->accum_mse_n(P[0] + 2, gn, lda, s[0] + t, SUB_TOKENS, value_block(j->c, it->ls, h, t0 + t),
+                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.cent);
+                    }
+                } else if (decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig)) /* the values, likewise */
+                    j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
                 if (vprod) j->K->accum(P[0] + 2 + d, gn, lda, s[0], SUB_TOKENS, tile_sig, (int)n, d);
             }
         }
@@ -1426,6 +1436,10 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
     j->window = c->window[layer];
     j->int8 = c->cfg.int8_scores && int8_keys(&j->kv);
+    /* the value codes decode_run would hand to decode_mse_n, where the
+     * level has the fused loop for them */
+    j->vfused = j->K->accum_mse_n && j->vv.layout->codes && !j->vv.layout->signs && !j->vv.layout->trellis &&
+                !j->vv.layout->in_place && j->vv.bits >= 1 && j->vv.bits <= 4 && j->d % 16 == 0;
     if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends; TCQ: the 256-entry LUT,
                     * already at the quantizer's 1/√d scale, ±127 at its largest |entry|), biased by 128 */
         const int nc = j->kv.layout->trellis ? RQ_TCQ_STATES : 1 << j->kv.bits;
@@ -1517,7 +1531,8 @@ static rq_status attend_merge(const attn_job *j, const attn_item *it, const char
             if (pk[1] == 0) continue;
             float w = expf(pk[0] - M);
             L += w * pk[1];
-            for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x], sig[x] += w * pk[2 + d + x];
+            for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x];
+            for (int x = 0; j->vv.family == RQ_FAMILY_PROD && x < d; x++) sig[x] += w * pk[2 + d + x];
         }
         float *o = it->out + i * (size_t)d;
         if (L == 0) { /* empty context: zero output */

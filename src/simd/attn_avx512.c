@@ -312,6 +312,100 @@ void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const f
     }
 }
 
+/* accum_mse_n: the value codes decoded in registers and accumulated at
+ * once (no tile stored and loaded again). GN ≤ 8 heads × JN 16-float
+ * chunks of accumulators stay in registers across the n tokens (GN·JN ≤
+ * 16 chains); per token the table is scaled by its norm (the reference's
+ * one multiply per entry) and each chunk's 16 codes are looked up as
+ * decode_mse_n does, then FMA'd into the GN heads in token order: the
+ * level's decode_mse_n + accum bits. IDX(p) gives the 16 code indices of
+ * the chunk at p (VBMI: one vpmultishiftqb; else two words shifted). */
+#define ACCUM_MSE_GROUP(NAME, ATTR, IDX)                                                                           \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const int JN, float *A, int lda,      \
+                                                                const float *P, int ldp, const uint8_t *blk,        \
+                                                                size_t stride, int n, int bits, size_t off,         \
+                                                                __m512 tab0, __m512i ctl, int j0) {                 \
+        __m512 a[8][4];                                                                                            \
+        _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                       \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_loadu_ps(A + (size_t)g * lda + j0 + 16 * u); \
+        const uint8_t *c0 = blk + off + (size_t)(j0 / 16) * 2 * (size_t)bits;                                      \
+        for (int t = 0; t < n; t++, c0 += stride, blk += stride) {                                                 \
+            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(blk)));                                     \
+            __m512 v[4];                                                                                           \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++)                                                   \
+                v[u] = _mm512_permutexvar_ps(IDX(c0 + 2 * u * bits, ctl, bits), tab);                              \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                                 \
+                const __m512 w = _mm512_set1_ps(P[(size_t)g * ldp + t]);                                           \
+                _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_fmadd_ps(w, v[u], a[g][u]);  \
+            }                                                                                                      \
+        }                                                                                                          \
+        _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                       \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) _mm512_storeu_ps(A + (size_t)g * lda + j0 + 16 * u, a[g][u]); \
+    }
+
+VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
+    (void)bits;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
+}
+static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
+    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
+                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
+    return _mm512_srlv_epi32(w, shifts);
+}
+ACCUM_MSE_GROUP(accum_mse_group_vbmi, VBMI, idx_vbmi)
+ACCUM_MSE_GROUP(accum_mse_group_f, , idx_f)
+#undef ACCUM_MSE_GROUP
+
+/* all chunks of GN heads: groups of JN chunks, then single chunks */
+#define ACCUM_MSE_HEADS(NAME, ATTR, GROUP)                                                                         \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, float *A, int lda, const float *P,   \
+                                                                int ldp, const uint8_t *blk, size_t stride, int n,  \
+                                                                int d, int bits, size_t off, __m512 tab0,           \
+                                                                __m512i ctl) {                                      \
+        const int JN = GN <= 4 ? 4 : 2;                                                                            \
+        int j = 0;                                                                                                 \
+        for (; j + 16 * JN <= d; j += 16 * JN) GROUP(GN, JN, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j); \
+        for (; j < d; j += 16) GROUP(GN, 1, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j);              \
+    }
+ACCUM_MSE_HEADS(accum_mse_heads_vbmi, VBMI, accum_mse_group_vbmi)
+ACCUM_MSE_HEADS(accum_mse_heads_f, , accum_mse_group_f)
+#undef ACCUM_MSE_HEADS
+
+#define ACCUM_MSE(NAME, ATTR, HEADS)                                                                               \
+    ATTR static void NAME(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,    \
+                          int n, int d, int bits, size_t off, __m512 tab0, __m512i ctl) {                           \
+        for (int g0 = 0; g0 < G; g0 += 8) {                                                                        \
+            float *a = A + (size_t)g0 * lda;                                                                       \
+            const float *p = P + (size_t)g0 * ldp;                                                                 \
+            switch (G - g0 < 8 ? G - g0 : 8) {                                                                     \
+            case 1: HEADS(1, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 2: HEADS(2, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 3: HEADS(3, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 4: HEADS(4, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 5: HEADS(5, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 6: HEADS(6, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 7: HEADS(7, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            default: HEADS(8, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                     \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+ACCUM_MSE(accum_mse_vbmi, VBMI, accum_mse_heads_vbmi)
+ACCUM_MSE(accum_mse_f, , accum_mse_heads_f)
+#undef ACCUM_MSE
+
+void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
+                            int n, int d, int bits, size_t off_codes, const float *cent) {
+    const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
+    if (have_vbmi()) accum_mse_vbmi(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, multishift_ctl(bits));
+    else {
+        const __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7),
+                                                  _mm512_set1_epi32(bits));
+        accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, shifts);
+    }
+}
+
 /* exp(x) for x ≤ 0 (softmax arguments): x = k·ln2 + r, |r| ≤ ln2/2, e^r by a
  * degree-6 Taylor polynomial (error < 2e-7 relative), 2^k by vscalefps;
  * x < −87 gives 0 (expf would give a subnormal below 1.6e−38, which no softmax
