@@ -1043,6 +1043,7 @@ typedef struct {
     size_t n_items;
     bool int8;            /* int8 key scores (cfg.int8_scores, int8_keys)            */
     bool vfused;          /* MSE value codes accumulated by accum_mse_n (no tile)    */
+    bool kfused;          /* MSE key codes scored by scores_mse_n (no tile)          */
     float cfac;           /* ... the centroids' (TCQ: LUT's) scale: c ≈ cfac · c8    */
     uint8_t tab8[RQ_TCQ_STATES]; /* 128 + c8[code] (TCQ: 128 + c8[window])         */
 } attn_job;
@@ -1212,6 +1213,17 @@ static void attn_task(void *arg, int task_) {
                     decode_run8(j, it->ls, h, t0, n, (uint8_t *)tile, ks8, tile_sig);
                     j->K->scores_i8(it->q8 + e0 * Q8_LD(d), gn, (int)(nr * Q8_LD(d)), qs8, qsum8, (const uint8_t *)tile,
                                     ks8, (int)n, d, s[0], SUB_TOKENS);
+                } else if (j->kfused) { /* key codes scored as they are decoded */
+                    const uint8_t *kp[SUB_TOKENS];
+                    const size_t pt = (size_t)j->c->cfg.page_tokens, bk = it->ls->kind->bk;
+                    for (size_t t = 0, m; t < n; t += m) { /* one page run at a time */
+                        m = pt - (t0 + t) % pt;
+                        m = m < n - t ? m : n - t;
+                        const uint8_t *b = key_block(j->c, it->ls, h, t0 + t);
+                        for (size_t u = 0; u < m; u++, b += bk) kp[t + u] = b;
+                    }
+                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.cent, s[0],
+                                       SUB_TOKENS);
                 } else if (decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig)) /* the keys, once for the group */
                     j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
                 if (kprod) j->K->scores(Q0 + d, gn, qstride, tile_sig, (int)n, d, s[0], SUB_TOKENS);
@@ -1426,6 +1438,13 @@ static float bits_float(uint32_t b) {
 #define NONFINITE_BITS 0x7f800000u /* max_abs_bits at or above: Inf or NaN */
 
 /* The layer's part of a job: kernels, views, scale, bases, window. */
+/* blocks of 1..4-bit MSE codes alone (no signs) at d a multiple of 16:
+ * the fused slots' domain */
+static bool mse_fusable(const block_view *bv, int d) {
+    return bv->layout->codes && !bv->layout->signs && !bv->layout->trellis && !bv->layout->in_place && bv->bits >= 1 &&
+           bv->bits <= 4 && d % 16 == 0;
+}
+
 static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_params *p) {
     memset(j, 0, sizeof *j);
     j->c = c, j->K = rq__attn_kernels(), j->d = c->cfg.head_dim, j->n_q_heads = p->n_q_heads;
@@ -1436,10 +1455,13 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
     j->window = c->window[layer];
     j->int8 = c->cfg.int8_scores && int8_keys(&j->kv);
-    /* the value codes decode_run would hand to decode_mse_n, where the
-     * level has the fused loop for them */
-    j->vfused = j->K->accum_mse_n && j->vv.layout->codes && !j->vv.layout->signs && !j->vv.layout->trellis &&
-                !j->vv.layout->in_place && j->vv.bits >= 1 && j->vv.bits <= 4 && j->d % 16 == 0;
+    /* the key / value codes decode_run would hand to decode_mse_n, where
+     * the level has the fused loops for them */
+    j->vfused = j->K->accum_mse_n && mse_fusable(&j->vv, j->d);
+    /* keys: at ≥ 4 query heads per KV head only (d = 128, GQA 4: 8% less
+     * time per call; at GQA 3 the fused loop's reductions make it slower
+     * than decode + scores in a whole call, docs/RESULTS.md) */
+    j->kfused = !j->int8 && j->group >= 4 && j->K->scores_mse_n && mse_fusable(&j->kv, j->d);
     if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends; TCQ: the 256-entry LUT,
                     * already at the quantizer's 1/√d scale, ±127 at its largest |entry|), biased by 128 */
         const int nc = j->kv.layout->trellis ? RQ_TCQ_STATES : 1 << j->kv.bits;

@@ -229,6 +229,108 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     }
 }
 
+/* the 16 code indices of a chunk of codes at p, for a vpermps lookup in
+ * table16: with VBMI (ctl = multishift_ctl) or by shifts (ctl = the lanes'
+ * shifts, two words) */
+VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
+    (void)bits;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
+}
+static inline __m512i shifts_f(int bits) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
+}
+static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
+    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
+                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
+    return _mm512_srlv_epi32(w, shifts);
+}
+/* scores_mse_n: scores_gn with each key chunk decoded in registers (the
+ * table scaled by the token's norm, as decode_mse_n) instead of loaded
+ * from a tile: the same FMAs in the same order, the same reductions, the
+ * same grouping of tokens by 4 from the first (d a multiple of 16). */
+#define SCORES_MSE_GN(NAME, ATTR, IDX)                                                                             \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const float *q, int ldq,            \
+                                                                const uint8_t *const *b, int n, int d, int bits,   \
+                                                                size_t off, __m512 tab0, __m512i ctl, float *S,    \
+                                                                int lds) {                                          \
+        const size_t cb = 2 * (size_t)bits; /* bytes per 16 codes */                                              \
+        int t = 0;                                                                                                 \
+        for (; t + 4 <= n; t += 4) {                                                                               \
+            const uint8_t *c0 = b[t] + off, *c1 = b[t + 1] + off, *c2 = b[t + 2] + off, *c3 = b[t + 3] + off;     \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t]))),                                   \
+                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 1]))),                               \
+                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 2]))),                               \
+                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 3])));                               \
+            __m512 a[4][4];                                                                                        \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                   \
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();                 \
+            for (int j = 0; j < d; j += 16, c0 += cb, c1 += cb, c2 += cb, c3 += cb) {                              \
+                __m512 k0 = _mm512_permutexvar_ps(IDX(c0, ctl, bits), tb0);                                        \
+                __m512 k1 = _mm512_permutexvar_ps(IDX(c1, ctl, bits), tb1);                                        \
+                __m512 k2 = _mm512_permutexvar_ps(IDX(c2, ctl, bits), tb2);                                        \
+                __m512 k3 = _mm512_permutexvar_ps(IDX(c3, ctl, bits), tb3);                                        \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    __m512 qg = _mm512_loadu_ps(q + (size_t)g * ldq + j);                                          \
+                    a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);                                                    \
+                    a[g][1] = _mm512_fmadd_ps(qg, k1, a[g][1]);                                                    \
+                    a[g][2] = _mm512_fmadd_ps(qg, k2, a[g][2]);                                                    \
+                    a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);                                                    \
+                }                                                                                                  \
+            }                                                                                                      \
+            if (GN == 4) {                                                                                         \
+                __m512 x[16];                                                                                      \
+                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) x[i] = a[i / 4][i % 4];                      \
+                const __m512 r = hsum16(x);                                                                        \
+                __m128 rs[4] = {_mm512_castps512_ps128(r), _mm512_extractf32x4_ps(r, 1), _mm512_extractf32x4_ps(r, 2), \
+                                _mm512_extractf32x4_ps(r, 3)};                                                     \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    float *dst = S + (size_t)g * lds + t;                                                          \
+                    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), rs[g]));                                      \
+                }                                                                                                  \
+            } else {                                                                                               \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    float *dst = S + (size_t)g * lds + t;                                                          \
+                    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3]))); \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
+            const uint8_t *c0 = b[t] + off;                                                                        \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t])));                                   \
+            __m512 a[4];                                                                                           \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();                       \
+            for (int j = 0; j < d; j += 16, c0 += cb) {                                                            \
+                __m512 kv = _mm512_permutexvar_ps(IDX(c0, ctl, bits), tb0);                                        \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                               \
+                    a[g] = _mm512_fmadd_ps(_mm512_loadu_ps(q + (size_t)g * ldq + j), kv, a[g]);                    \
+            }                                                                                                      \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) S[(size_t)g * lds + t] += _mm512_reduce_add_ps(a[g]); \
+        }                                                                                                          \
+    }
+SCORES_MSE_GN(scores_mse_gn_vbmi, VBMI, idx_vbmi)
+SCORES_MSE_GN(scores_mse_gn_f, , idx_f)
+#undef SCORES_MSE_GN
+
+#define SCORES_MSE(NAME, ATTR, GN_FN)                                                                              \
+    ATTR static void NAME(const float *Q, int G, int ldq, const uint8_t *const *b, int n, int d, int bits,         \
+                          size_t off, __m512 tab0, __m512i ctl, float *S, int lds) {                               \
+        for (int g0 = 0; g0 < G; g0 += 4) {                                                                        \
+            const float *q = Q + (size_t)g0 * ldq;                                                                 \
+            float *s = S + (size_t)g0 * lds;                                                                       \
+            switch (G - g0 < 4 ? G - g0 : 4) {                                                                     \
+            case 1: GN_FN(1, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            case 2: GN_FN(2, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            case 3: GN_FN(3, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            default: GN_FN(4, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                               \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+SCORES_MSE(scores_mse_vbmi, VBMI, scores_mse_gn_vbmi)
+SCORES_MSE(scores_mse_f, , scores_mse_gn_f)
+#undef SCORES_MSE
+
 void rq__scores_avx512(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
     for (int g0 = 0; g0 < G; g0 += 4) {
         const float *q = Q + (size_t)g0 * ldq;
@@ -343,17 +445,6 @@ void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const f
             _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) _mm512_storeu_ps(A + (size_t)g * lda + j0 + 16 * u, a[g][u]); \
     }
 
-VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
-    (void)bits;
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
-}
-static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
-    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
-                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
-    return _mm512_srlv_epi32(w, shifts);
-}
 ACCUM_MSE_GROUP(accum_mse_group_vbmi, VBMI, idx_vbmi)
 ACCUM_MSE_GROUP(accum_mse_group_f, , idx_f)
 #undef ACCUM_MSE_GROUP
@@ -395,15 +486,18 @@ ACCUM_MSE(accum_mse_vbmi, VBMI, accum_mse_heads_vbmi)
 ACCUM_MSE(accum_mse_f, , accum_mse_heads_f)
 #undef ACCUM_MSE
 
+void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                             size_t off_codes, const float *cent, float *S, int lds) {
+    const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
+    if (have_vbmi()) scores_mse_vbmi(Q, G, ldq, blk, n, d, bits, off_codes, tab0, multishift_ctl(bits), S, lds);
+    else scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, tab0, shifts_f(bits), S, lds);
+}
+
 void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
                             int n, int d, int bits, size_t off_codes, const float *cent) {
     const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
     if (have_vbmi()) accum_mse_vbmi(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, multishift_ctl(bits));
-    else {
-        const __m512i shifts = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7),
-                                                  _mm512_set1_epi32(bits));
-        accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, shifts);
-    }
+    else accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, shifts_f(bits));
 }
 
 /* exp(x) for x ≤ 0 (softmax arguments): x = k·ln2 + r, |r| ≤ ln2/2, e^r by a
