@@ -486,6 +486,17 @@ ACCUM_MSE(accum_mse_vbmi, VBMI, accum_mse_heads_vbmi)
 ACCUM_MSE(accum_mse_f, , accum_mse_heads_f)
 #undef ACCUM_MSE
 
+/* the fused slots without VBMI (tests/test_attention.c compares both) */
+void rq__scores_mse_n_avx512f(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                              size_t off_codes, const float *cent, float *S, int lds) {
+    scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits), S, lds);
+}
+
+void rq__accum_mse_n_avx512f(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
+                             int n, int d, int bits, size_t off_codes, const float *cent) {
+    accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits));
+}
+
 void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
                              size_t off_codes, const float *cent, float *S, int lds) {
     const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
