@@ -1206,7 +1206,10 @@ static void attn_task(void *arg, int task_) {
                 size_t r = kb ? range_of(kb, t0) : 0;
                 if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
-                for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
+                /* whole rows, a constant size: inlined vector stores, which the
+                 * kernels' loads of S forward from (a variable-size memset
+                 * became `rep stos`) */
+                for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof s[g]);
                 if (j->int8) { /* keys as bytes, scored in int32 against the int8 query */
                     const size_t nr = it->n_ranges, e0 = (i * (size_t)j->n_q_heads + (size_t)h * G + (size_t)g0) * nr + r;
                     for (int g = 0; g < gn; g++) qs8[g] = it->q8s[e0 + (size_t)g * nr], qsum8[g] = it->q8sum[e0 + (size_t)g * nr];

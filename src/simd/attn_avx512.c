@@ -568,6 +568,10 @@ static inline void store_pieces(uint8_t *dst, __m512i x, int np) {
     if (np > 3) _mm_storeu_si128((__m128i *)(void *)(dst + 192), _mm512_extracti32x4_epi32(x, 3));
 }
 
+static const uint8_t IOTA64[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                   22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+                                   44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
 /* 64 codes of b bits at c → 64 table bytes (the three lookups) */
 VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, __m512i sh, __m512i tab) {
     __m512i w = _mm512_maskz_loadu_epi8(in, c);
@@ -576,13 +580,21 @@ VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, _
 
 VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                                     int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
-    uint8_t t64[64], spread[64], ctl[64];
-    for (int i = 0; i < 64; i++) {
-        t64[i] = tab8[i & ((1 << bits) - 1)];
-        spread[i] = (uint8_t)((i / 8) * bits + i % 8);
-        ctl[i] = (uint8_t)((i % 8) * bits);
-    }
-    const __m512i tab = _mm512_loadu_si512(t64), sp = _mm512_loadu_si512(spread), sh = _mm512_loadu_si512(ctl);
+    /* the constants by vector ops (a 64-step scalar loop per call cost ~8
+     * instructions per token of a 64-token sub-block): lane i of iota = i;
+     * tab = tab8[i mod 2^b] (one vpermb over the 2^b table bytes), spread
+     * = (i/8)·b + i%8, ctl = (i%8)·b — the bytes the loop wrote; 2^b ≤ 32 */
+    const __m512i iota = _mm512_loadu_si512(IOTA64), lo3 = _mm512_set1_epi8(7);
+    const __m512i tab = _mm512_permutexvar_epi8(_mm512_and_si512(iota, _mm512_set1_epi8((char)((1 << bits) - 1))),
+                                                _mm512_maskz_loadu_epi8(((__mmask64)1 << (1 << bits)) - 1, tab8));
+    const __m512i vb = _mm512_set1_epi16((short)bits), i7 = _mm512_and_si512(iota, lo3);
+    /* byte products of values < 64 by bits ≤ 5 fit a byte: multiply 16-bit lanes, keep the low bytes */
+    const __m512i lowb = _mm512_set1_epi16(0x00ff);
+#define MULB(x) _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi16(x, vb), lowb),                                 \
+                                _mm512_slli_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(x, 8), vb), 8))
+    const __m512i sh = MULB(i7);
+    const __m512i sp = _mm512_add_epi8(MULB(_mm512_and_si512(_mm512_srli_epi16(iota, 3), _mm512_set1_epi8(0x1f))), i7);
+#undef MULB
     const int d64 = d & ~63, rem = d - d64, dp = (int)rq__i8_dp(d);
     const __mmask64 in_full = ((__mmask64)1 << (8 * bits)) - 1;                  /* bits ≤ 5: 8b < 64 */
     const __mmask64 in_tail = ((__mmask64)1 << ((rem * bits + 7) / 8)) - 1;      /* < 40 bytes */
