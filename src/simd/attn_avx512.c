@@ -83,10 +83,39 @@ VBMI static inline __attribute__((always_inline)) void decode_codes_vbmi(float *
     if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
 }
 
+/* the 16 code indices of a chunk of codes at p, for a vpermps lookup in
+ * table16: with VBMI (ctl = multishift_ctl) or by shifts (ctl = the lanes'
+ * shifts, two words) */
+VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
+    (void)bits;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
+}
+static inline __m512i shifts_f(int bits) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
+}
+static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
+    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
+                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
+    return _mm512_srlv_epi32(w, shifts);
+}
 VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                    const float *cent) {
     const __m512i ctl = multishift_ctl(bits);
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
+    if (d % 16) {
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
+        return;
+    }
+    /* whole chunks: the repeated table built once, scaled per token (the
+     * same one multiply per entry as table16) */
+    const __m512 tab0 = table16(cent, bits, 1.0f);
+    for (int t = 0; t < n; t++, blk += stride, out += d) {
+        const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(blk)));
+        const uint8_t *c = blk + off_codes;
+        for (int k = 0; 16 * k < d; k++, c += 2 * bits)
+            _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(idx_vbmi(c, ctl, bits), tab));
+    }
 }
 
 VBMI static void decode_codes_vbmi_1(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
@@ -229,23 +258,6 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     }
 }
 
-/* the 16 code indices of a chunk of codes at p, for a vpermps lookup in
- * table16: with VBMI (ctl = multishift_ctl) or by shifts (ctl = the lanes'
- * shifts, two words) */
-VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
-    (void)bits;
-    uint64_t w;
-    memcpy(&w, p, 8);
-    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
-}
-static inline __m512i shifts_f(int bits) {
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
-}
-static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
-    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
-                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
-    return _mm512_srlv_epi32(w, shifts);
-}
 /* scores_mse_n: scores_gn with each key chunk decoded in registers (the
  * table scaled by the token's norm, as decode_mse_n) instead of loaded
  * from a tile: the same FMAs in the same order, the same reductions, the
