@@ -103,19 +103,7 @@ static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
 VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                    const float *cent) {
     const __m512i ctl = multishift_ctl(bits);
-    if (d % 16) {
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
-        return;
-    }
-    /* whole chunks: the repeated table built once, scaled per token (the
-     * same one multiply per entry as table16) */
-    const __m512 tab0 = table16(cent, bits, 1.0f);
-    for (int t = 0; t < n; t++, blk += stride, out += d) {
-        const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(blk)));
-        const uint8_t *c = blk + off_codes;
-        for (int k = 0; 16 * k < d; k++, c += 2 * bits)
-            _mm512_storeu_ps(out + 16 * k, _mm512_permutexvar_ps(idx_vbmi(c, ctl, bits), tab));
-    }
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
 }
 
 VBMI static void decode_codes_vbmi_1(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
