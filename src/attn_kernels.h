@@ -1,8 +1,9 @@
 /*
  * attn_kernels.h — the attention slots of the kernel table (simd/kernels.h:
- * decode_codes, decode_signs, decode_mse_n, scores, accum, exp_sum, and the
- * value-block decoders). The scalar reference is attn_kernels.c; AVX2 and
- * AVX-512 are src/simd/attn_*.c, tested against it in tests/test_attention.c.
+ * decode_codes, decode_signs, decode_mse_n, scores, accum, exp_sum, the
+ * value-block decoders, and the optional fused scores_mse_n / accum_mse_n,
+ * AVX-512 only). The scalar reference is attn_kernels.c; AVX2 and AVX-512
+ * are src/simd/attn_*.c, tested against it in tests/test_attention.c.
  *
  * Per token, attention decodes each packed field of the block once into an
  * L1-resident float vector (codes: scale·cent[code_j]; signs: ±scale; value

@@ -9,7 +9,8 @@
  * mask directly. Value blocks (f16, q8_0, q4_0) use the level's values_decode
  * slots (encode_avx512.c). Tails use the scalar reference. Scores: 4 heads ×
  * 4 tokens of accumulators summed by one transposing tree; accumulate: ≥ 8
- * independent FMA chains.
+ * independent FMA chains. accum_mse_n / scores_mse_n: the same loops with
+ * each 16-code chunk decoded in registers instead of loaded from a tile.
  */
 #include "attn_x86.h"
 
