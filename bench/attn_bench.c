@@ -235,14 +235,17 @@ static int kernels_bench(void) {
     for (int i = 0; i < 16; i++) tab8[i] = (uint8_t)(128 + (int)lrintf(cent[i] * 127 / 0.75f));
     for (int g = 0; g < 4; g++) qs[g] = 0.01f;
     printf("attention kernels alone (table %s), one 64-token tile in L1, ns per token and KV head, fastest of 3000\n\n", K->name);
-    printf("| head_dim | GQA | bits | decode_mse_n | scores | accum | K+V total | decode_mse8_n | scores_i8 | K+V total, int8 K |\n"
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| head_dim | GQA | bits | decode_mse_n | scores | accum | K+V total | decode_mse8_n | scores_i8 | K+V total, int8 K "
+           "| accum_mse_n | scores_mse_n | K+V fused | K+V fused V, int8 K |\n"
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int di = 0; di < 2; di++) {
         int d = di ? 64 : 128, G = di ? 3 : 4;
         for (int bits = 2; bits <= 4; bits++) {
             size_t stride = 2 + (size_t)d * (size_t)bits / 8;
             for (int t = 0; t < 64; t++) blk[(size_t)t * stride] = 0, blk[(size_t)t * stride + 1] = 0x3c; /* norm 1.0 */
-            double bd = 1e9, bs = 1e9, ba = 1e9, bd8 = 1e9, bs8 = 1e9;
+            double bd = 1e9, bs = 1e9, ba = 1e9, bd8 = 1e9, bs8 = 1e9, bf = 1e9, bsf = 1e9;
+            const uint8_t *kp[64];
+            for (int t = 0; t < 64; t++) kp[t] = blk + (size_t)t * stride;
             for (int rep = 0; rep < 3000; rep++) {
                 double t0 = bench_now();
                 K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent);
@@ -260,9 +263,24 @@ static int kernels_bench(void) {
                 bd = t1 - t0 < bd ? t1 - t0 : bd, bs = t2 - t1 < bs ? t2 - t1 : bs, ba = t3 - t2 < ba ? t3 - t2 : ba;
                 bd8 = t4 - t3 < bd8 ? t4 - t3 : bd8, bs8 = t5 - t4 < bs8 ? t5 - t4 : bs8;
             }
+            /* the fused slots in a loop of their own (interleaved with the
+             * others they read slower: the others' columns stay as before) */
+            for (int rep = 0; rep < 3000; rep++) {
+                double t5 = bench_now();
+                if (K->accum_mse_n) K->accum_mse_n(A, G, d, S, 64, blk, stride, 64, d, bits, 2, cent);
+                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent), K->accum(A, G, d, S, 64, tile, 64, d);
+                double t6 = bench_now();
+                memset(S, 0, sizeof S);
+                double t7 = bench_now();
+                if (K->scores_mse_n) K->scores_mse_n(Q, G, d, kp, 64, d, bits, 2, cent, S, 64);
+                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent), K->scores(Q, G, d, tile, 64, d, S, 64);
+                double t8 = bench_now();
+                bf = t6 - t5 < bf ? t6 - t5 : bf, bsf = t8 - t7 < bsf ? t8 - t7 : bsf;
+            }
             double k = 1e9 / 64;
-            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", d, G, bits, bd * k, bs * k, ba * k,
-                   (2 * bd + bs + ba) * k, bd8 * k, bs8 * k, (bd8 + bs8 + bd + ba) * k);
+            printf("| %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", d, G,
+                   bits, bd * k, bs * k, ba * k, (2 * bd + bs + ba) * k, bd8 * k, bs8 * k, (bd8 + bs8 + bd + ba) * k, bf * k,
+                   bsf * k, (bsf + bf) * k, (bd8 + bs8 + bf) * k);
         }
     }
     /* TCQ keys: the float decode against the int8 one (one 256-entry table) */

@@ -49,6 +49,33 @@ void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const floa
         }
 }
 
+/* decode_mse_n's keys fed to scores without storing them */
+void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                          size_t off_codes, const float *cent, float *S, int lds) {
+    for (int g = 0; g < G; g++)
+        for (int t = 0; t < n; t++) {
+            const float scale = f16_at(blk[t]);
+            const float *q = Q + (size_t)g * ldq;
+            float sum = 0;
+            for (int j = 0; j < d; j++) sum += q[j] * (scale * cent[code_at(blk[t] + off_codes, j, bits)]);
+            S[(size_t)g * lds + t] += sum;
+        }
+}
+
+/* decode_mse_n's values fed to accum without storing them: per accumulator
+ * the same products and sums, in token order */
+void rq__accum_mse_n_ref(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
+                         int d, int bits, size_t off_codes, const float *cent) {
+    for (int t = 0; t < n; t++, blk += stride) {
+        const float scale = f16_at(blk);
+        for (int g = 0; g < G; g++) {
+            const float w = P[(size_t)g * ldp + t];
+            float *acc = A + (size_t)g * lda;
+            for (int j = 0; j < d; j++) acc[j] += w * (scale * cent[code_at(blk + off_codes, j, bits)]);
+        }
+    }
+}
+
 float rq__exp_sum_ref(float *x, int n, float m) {
     float s = 0;
     for (int t = 0; t < n; t++) s += x[t] = expf(x[t] - m);

@@ -1042,6 +1042,8 @@ typedef struct {
     const attn_item *items;
     size_t n_items;
     bool int8;            /* int8 key scores (cfg.int8_scores, int8_keys)            */
+    bool vfused;          /* MSE value codes accumulated by accum_mse_n (no tile)    */
+    bool kfused;          /* MSE key codes scored by scores_mse_n (no tile)          */
     float cfac;           /* ... the centroids' (TCQ: LUT's) scale: c ≈ cfac · c8    */
     uint8_t tab8[RQ_TCQ_STATES]; /* 128 + c8[code] (TCQ: 128 + c8[window])         */
 } attn_job;
@@ -1162,6 +1164,8 @@ static void attn_task(void *arg, int task_) {
     float qs8[64], ks8[SUB_TOKENS];
     int32_t qsum8[64];
     size_t sub = TILE_FLOATS / (size_t)d < SUB_TOKENS ? TILE_FLOATS / (size_t)d : SUB_TOKENS;
+    const bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
+    const int acc_floats = (vprod ? 2 : 1) * d; /* partial floats the online softmax rescales */
     for (size_t i = 0; i < it->n_queries; i++) {
         size_t limit = it->n_ctx ? it->n_ctx[i] : it->ls->n_tokens;
         size_t t_end = t_first + it->chunk_tokens;
@@ -1176,7 +1180,7 @@ static void attn_task(void *arg, int task_) {
                 int qh = h * G + g0 + g;
                 P[g] = it->partial + ((i * (size_t)j->n_q_heads + (size_t)qh) * it->n_chunks + chunk) * partial_stride(d);
                 P[g][0] = -INFINITY, P[g][1] = 0;
-                memset(P[g] + 2, 0, sizeof(float) * 2 * (size_t)d);
+                memset(P[g] + 2, 0, sizeof(float) * (vprod ? 2 : 1) * (size_t)d); /* the sign half: `p` values only */
                 Q[g] = it->qprep + (i * (size_t)j->n_q_heads + (size_t)qh) * it->n_ranges * 2 * (size_t)d;
             }
             const key_basis *kb = j->kb[h];
@@ -1202,14 +1206,27 @@ static void attn_task(void *arg, int task_) {
                 size_t r = kb ? range_of(kb, t0) : 0;
                 if (kb && r + 1 < kb->n && kb->start[r + 1] - t0 < n) n = kb->start[r + 1] - t0;
                 const float *Q0 = Q[0] + r * 2 * (size_t)d;
-                bool kprod = j->kv.family == RQ_FAMILY_PROD, vprod = j->vv.family == RQ_FAMILY_PROD;
-                for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof(float) * n);
+                /* whole rows, a constant size: inlined vector stores, which the
+                 * kernels' loads of S forward from (a variable-size memset
+                 * became `rep stos`) */
+                for (int g = 0; g < gn; g++) memset(s[g], 0, sizeof s[g]);
                 if (j->int8) { /* keys as bytes, scored in int32 against the int8 query */
                     const size_t nr = it->n_ranges, e0 = (i * (size_t)j->n_q_heads + (size_t)h * G + (size_t)g0) * nr + r;
                     for (int g = 0; g < gn; g++) qs8[g] = it->q8s[e0 + (size_t)g * nr], qsum8[g] = it->q8sum[e0 + (size_t)g * nr];
                     decode_run8(j, it->ls, h, t0, n, (uint8_t *)tile, ks8, tile_sig);
                     j->K->scores_i8(it->q8 + e0 * Q8_LD(d), gn, (int)(nr * Q8_LD(d)), qs8, qsum8, (const uint8_t *)tile,
                                     ks8, (int)n, d, s[0], SUB_TOKENS);
+                } else if (j->kfused) { /* key codes scored as they are decoded */
+                    const uint8_t *kp[SUB_TOKENS];
+                    const size_t pt = (size_t)j->c->cfg.page_tokens, bk = it->ls->kind->bk;
+                    for (size_t t = 0, m; t < n; t += m) { /* one page run at a time */
+                        m = pt - (t0 + t) % pt;
+                        m = m < n - t ? m : n - t;
+                        const uint8_t *b = key_block(j->c, it->ls, h, t0 + t);
+                        for (size_t u = 0; u < m; u++, b += bk) kp[t + u] = b;
+                    }
+                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.cent, s[0],
+                                       SUB_TOKENS);
                 } else if (decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig)) /* the keys, once for the group */
                     j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
                 if (kprod) j->K->scores(Q0 + d, gn, qstride, tile_sig, (int)n, d, s[0], SUB_TOKENS);
@@ -1217,15 +1234,23 @@ static void attn_task(void *arg, int task_) {
                     float m = row_max(s[g], n, P[g][0]);
                     float corr = expf(P[g][0] - m); /* 0 on the first pass (−inf) */
                     if (corr != 1.0f) {
-                        for (int x = 0; x < 2 * d; x++) P[g][2 + x] *= corr;
+                        for (int x = 0; x < acc_floats; x++) P[g][2 + x] *= corr;
                         P[g][1] *= corr;
                     }
                     P[g][0] = m;
                     P[g][1] += j->K->exp_sum(s[g], (int)n, m);
                 }
-                bool vcodes = decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig); /* the values, likewise */
                 int lda = (int)(it->n_chunks * partial_stride(d));
-                if (vcodes) j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
+                if (j->vfused) { /* value codes straight into the accumulators, one page run per call */
+                    const size_t pt = (size_t)j->c->cfg.page_tokens;
+                    for (size_t t = 0, m; t < n; t += m) {
+                        m = pt - (t0 + t) % pt;
+                        m = m < n - t ? m : n - t;
+                        j->K->accum_mse_n(P[0] + 2, gn, lda, s[0] + t, SUB_TOKENS, value_block(j->c, it->ls, h, t0 + t),
+                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.cent);
+                    }
+                } else if (decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig)) /* the values, likewise */
+                    j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
                 if (vprod) j->K->accum(P[0] + 2 + d, gn, lda, s[0], SUB_TOKENS, tile_sig, (int)n, d);
             }
         }
@@ -1416,6 +1441,13 @@ static float bits_float(uint32_t b) {
 #define NONFINITE_BITS 0x7f800000u /* max_abs_bits at or above: Inf or NaN */
 
 /* The layer's part of a job: kernels, views, scale, bases, window. */
+/* blocks of 1..4-bit MSE codes alone (no signs) at d a multiple of 16:
+ * the fused slots' domain */
+static bool mse_fusable(const block_view *bv, int d) {
+    return bv->layout->codes && !bv->layout->signs && !bv->layout->trellis && !bv->layout->in_place && bv->bits >= 1 &&
+           bv->bits <= 4 && d % 16 == 0;
+}
+
 static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_params *p) {
     memset(j, 0, sizeof *j);
     j->c = c, j->K = rq__attn_kernels(), j->d = c->cfg.head_dim, j->n_q_heads = p->n_q_heads;
@@ -1426,6 +1458,13 @@ static void job_init(attn_job *j, const rq_cache *c, int layer, const rq_attn_pa
     j->kb = c->kbasis + (size_t)layer * (size_t)c->cfg.n_kv_heads;
     j->window = c->window[layer];
     j->int8 = c->cfg.int8_scores && int8_keys(&j->kv);
+    /* the key / value codes decode_run would hand to decode_mse_n, where
+     * the level has the fused loops for them */
+    j->vfused = j->K->accum_mse_n && mse_fusable(&j->vv, j->d);
+    /* keys: at ≥ 4 query heads per KV head only (d = 128, GQA 4: 8% less
+     * time per call; at GQA 3 the fused loop's reductions make it slower
+     * than decode + scores in a whole call, docs/RESULTS.md) */
+    j->kfused = !j->int8 && j->group >= 4 && j->K->scores_mse_n && mse_fusable(&j->kv, j->d);
     if (j->int8) { /* c8 = round(c·127/max|c|) (symmetric codebooks: ±127 at the ends; TCQ: the 256-entry LUT,
                     * already at the quantizer's 1/√d scale, ±127 at its largest |entry|), biased by 128 */
         const int nc = j->kv.layout->trellis ? RQ_TCQ_STATES : 1 << j->kv.bits;
@@ -1517,7 +1556,8 @@ static rq_status attend_merge(const attn_job *j, const attn_item *it, const char
             if (pk[1] == 0) continue;
             float w = expf(pk[0] - M);
             L += w * pk[1];
-            for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x], sig[x] += w * pk[2 + d + x];
+            for (int x = 0; x < d; x++) acc[x] += w * pk[2 + x];
+            for (int x = 0; j->vv.family == RQ_FAMILY_PROD && x < d; x++) sig[x] += w * pk[2 + d + x];
         }
         float *o = it->out + i * (size_t)d;
         if (L == 0) { /* empty context: zero output */

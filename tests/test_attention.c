@@ -207,6 +207,89 @@ static void test_kernel_parity(void) {
     }
 }
 
+/* Each level's decode_mse_n against the reference (bit for bit), and the
+ * fused MSE slots (scores_mse_n, accum_mse_n) against the level's own
+ * decode_mse_n followed by scores / accum, bit for bit (the same FMAs in
+ * the same order), at the levels that have them (and the AVX-512 loops
+ * without VBMI), and the scalar references against the scalar
+ * composition: bits 1..4, d = 16..256, 1..9 heads, runs of 1..64 tokens,
+ * blocks of two separate runs (as across a page boundary). */
+static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d, int bits, int G, int n) {
+    enum { NMAX = 64, DMAX = 256, GMAX = 9 };
+    static uint8_t runs[2][NMAX * (2 + DMAX / 2) + RQ_PAGE_SLACK];
+    static float tile[NMAX * DMAX], Q[GMAX * (DMAX + 3)], P[GMAX * NMAX], A0[GMAX * (DMAX + 3)], A1[GMAX * (DMAX + 3)];
+    static float S0[GMAX * NMAX], S1[GMAX * NMAX];
+    float cent[16];
+    for (int i = 0; i < 16; i++) cent[i] = (float)(rq_rng_gauss(r) * 0.7);
+    const size_t stride = 2 + (size_t)d * (size_t)bits / 8;
+    for (int u = 0; u < 2; u++)
+        for (size_t i = 0; i < sizeof runs[u]; i++) runs[u][i] = (uint8_t)rq_rng_next(r);
+    const int n0 = n / 2 + (n > 2); /* tokens from the first run */
+    const uint8_t *kp[NMAX];
+    for (int t = 0; t < n; t++) {
+        uint8_t *b = t < n0 ? runs[0] + (size_t)t * stride : runs[1] + (size_t)(t - n0) * stride;
+        uint16_t h = (uint16_t)(0x3400 + rq_rng_next(r) % 0x0c00) | (uint16_t)(rq_rng_next(r) & 1 ? 0x8000 : 0); /* ±0.25..~4 */
+        b[0] = (uint8_t)h, b[1] = (uint8_t)(h >> 8);
+        kp[t] = b;
+    }
+    const int ld = d + 3; /* strides unlike d (the arrays hold DMAX + 3 per head) */
+    for (int i = 0; i < G * ld; i++) Q[i] = (float)rq_rng_gauss(r);
+    for (int i = 0; i < G * NMAX; i++) P[i] = (float)rq_rng_uniform(r), S0[i] = S1[i] = (float)rq_rng_gauss(r);
+    for (int i = 0; i < G * ld; i++) A0[i] = A1[i] = (float)rq_rng_gauss(r);
+    /* the composition: each run decoded, then scores / accum over the tile */
+    S->decode_mse_n(tile, runs[0], stride, n0, d, bits, 2, cent);
+    if (n > n0) S->decode_mse_n(tile + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, 2, cent);
+    S->scores(Q, G, ld, tile, n, d, S0, NMAX);
+    S->accum(A0, G, ld, P, NMAX, tile, n, d);
+    int bad = 0;
+    if (which == 0) { /* the level's decode_mse_n itself: the reference's floats */
+        static float ref[NMAX * DMAX];
+        rq__decode_mse_n_ref(ref, runs[0], stride, n0, d, bits, 2, cent);
+        if (n > n0) rq__decode_mse_n_ref(ref + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, 2, cent);
+        bad += memcmp(ref, tile, sizeof(float) * (size_t)n * d) != 0;
+    }
+    /* the fused slots: which 0 the table's, 1 the reference, 2 AVX-512 without VBMI */
+    void (*sc)(const float *, int, int, const uint8_t *const *, int, int, int, size_t, const float *, float *, int) =
+        which == 1 ? rq__scores_mse_n_ref : S->scores_mse_n;
+    void (*ac)(float *, int, int, const float *, int, const uint8_t *, size_t, int, int, int, size_t, const float *) =
+        which == 1 ? rq__accum_mse_n_ref : S->accum_mse_n;
+#if defined(__x86_64__) && !defined(RQ_NO_SIMD)
+    if (which == 2) sc = rq__scores_mse_n_avx512f, ac = rq__accum_mse_n_avx512f;
+#endif
+    if (!sc || !ac) return bad; /* the level has no fused slots: its decode_mse_n only */
+    sc(Q, G, ld, kp, n, d, bits, 2, cent, S1, NMAX);
+    ac(A1, G, ld, P, NMAX, runs[0], stride, n0, d, bits, 2, cent);
+    if (n > n0) ac(A1, G, ld, P + n0, NMAX, runs[1], stride, n - n0, d, bits, 2, cent);
+    return bad + (memcmp(S0, S1, sizeof(float) * (size_t)G * NMAX) != 0) + (memcmp(A0, A1, sizeof(float) * (size_t)G * ld) != 0);
+}
+
+static void test_fused_mse_slots(void) {
+    rq_rng r;
+    rq_rng_seed(&r, 23);
+    const rq_simd_level levels[] = {RQ_SIMD_SCALAR, RQ_SIMD_AVX2, RQ_SIMD_AVX512};
+    const int dims[] = {16, 32, 64, 80, 128, 256}, heads[] = {1, 2, 3, 4, 5, 8, 9}, ns[] = {1, 3, 4, 7, 63, 64};
+    int checked = 0;
+    for (int l = 0; l < 3; l++) {
+        const rq_attn_kernels *S = rq__attn_kernels_for(levels[l]);
+        if (l > 0 && S == rq__attn_kernels_for(levels[l - 1])) continue; /* not in this build/CPU */
+        for (int which = 0; which < 3; which++) {
+            if (which == 1 && l != 0) continue;                  /* the references: vs the scalar table */
+            if (which == 2 && levels[l] != RQ_SIMD_AVX512) continue;
+            int bad = 0, cases = 0;
+            for (size_t di = 0; di < sizeof dims / sizeof *dims; di++)
+                for (int bits = 1; bits <= 4; bits++)
+                    for (size_t gi = 0; gi < sizeof heads / sizeof *heads; gi++)
+                        for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++, cases++)
+                            bad += fused_mse_case(&r, S, which, dims[di], bits, heads[gi], ns[ni]);
+            CHECK(bad == 0, "%s %s: %d of %d cases differ (decode_mse_n vs the reference; fused vs decode_mse_n + scores/accum)", S->name,
+                  which == 1 ? "reference" : which == 2 ? "without VBMI" : "fused", bad, 2 * cases);
+            checked++;
+        }
+    }
+    CHECK(checked >= 1, "no fused slot checked");
+    TEST_NOTE("%d sets checked (level x fused / reference / no-VBMI): all bit-identical", checked);
+}
+
 static void test_attention_bad_args(void) {
     rq_cache *c = NULL;
     rq_cache_config cfg = rq_cache_config_default();
@@ -385,6 +468,7 @@ const rq_test tests_attention[] = {
     {"attention_fused_vs_reference_every_type", test_fused_every_type},
     {"attention_asymmetric_gqa_threads", test_fused_asymmetric_threads},
     {"attention_kernel_simd_parity", test_kernel_parity},
+    {"attention_fused_mse_slots", test_fused_mse_slots},
     {"attention_bad_args", test_attention_bad_args},
     {"attention_sliding_window", test_sliding_window},
     {"attention_overflow_every_simd_level", test_attention_overflow},

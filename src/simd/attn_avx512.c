@@ -9,7 +9,8 @@
  * mask directly. Value blocks (f16, q8_0, q4_0) use the level's values_decode
  * slots (encode_avx512.c). Tails use the scalar reference. Scores: 4 heads ×
  * 4 tokens of accumulators summed by one transposing tree; accumulate: ≥ 8
- * independent FMA chains.
+ * independent FMA chains. accum_mse_n / scores_mse_n: the same loops with
+ * each 16-code chunk decoded in registers instead of loaded from a tile.
  */
 #include "attn_x86.h"
 
@@ -83,6 +84,23 @@ VBMI static inline __attribute__((always_inline)) void decode_codes_vbmi(float *
     if (d16 < d) rq__decode_codes_ref(out + d16, codes + (size_t)d16 * bits / 8, d - d16, bits, cent, scale);
 }
 
+/* the 16 code indices of a chunk of codes at p, for a vpermps lookup in
+ * table16: with VBMI (ctl = multishift_ctl) or by shifts (ctl = the lanes'
+ * shifts, two words) */
+VBMI static inline __m512i idx_vbmi(const uint8_t *p, __m512i ctl, int bits) {
+    (void)bits;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)w));
+}
+static inline __m512i shifts_f(int bits) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi32(bits));
+}
+static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
+    __m512i w = _mm512_inserti32x8(_mm512_castsi256_si512(_mm256_set1_epi32((int)load_u32(p))),
+                                   _mm256_set1_epi32((int)load_u32(p + bits)), 1);
+    return _mm512_srlv_epi32(w, shifts);
+}
 VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                    const float *cent) {
     const __m512i ctl = multishift_ctl(bits);
@@ -229,6 +247,91 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
     }
 }
 
+/* scores_mse_n: scores_gn with each key chunk decoded in registers (the
+ * table scaled by the token's norm, as decode_mse_n) instead of loaded
+ * from a tile: the same FMAs in the same order, the same reductions, the
+ * same grouping of tokens by 4 from the first (d a multiple of 16). */
+#define SCORES_MSE_GN(NAME, ATTR, IDX)                                                                             \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const float *q, int ldq,            \
+                                                                const uint8_t *const *b, int n, int d, int bits,   \
+                                                                size_t off, __m512 tab0, __m512i ctl, float *S,    \
+                                                                int lds) {                                          \
+        const size_t cb = 2 * (size_t)bits; /* bytes per 16 codes */                                              \
+        int t = 0;                                                                                                 \
+        for (; t + 4 <= n; t += 4) {                                                                               \
+            const uint8_t *c0 = b[t] + off, *c1 = b[t + 1] + off, *c2 = b[t + 2] + off, *c3 = b[t + 3] + off;     \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t]))),                                   \
+                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 1]))),                               \
+                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 2]))),                               \
+                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 3])));                               \
+            __m512 a[4][4];                                                                                        \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                   \
+                _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();                 \
+            for (int j = 0; j < d; j += 16, c0 += cb, c1 += cb, c2 += cb, c3 += cb) {                              \
+                __m512 k0 = _mm512_permutexvar_ps(IDX(c0, ctl, bits), tb0);                                        \
+                __m512 k1 = _mm512_permutexvar_ps(IDX(c1, ctl, bits), tb1);                                        \
+                __m512 k2 = _mm512_permutexvar_ps(IDX(c2, ctl, bits), tb2);                                        \
+                __m512 k3 = _mm512_permutexvar_ps(IDX(c3, ctl, bits), tb3);                                        \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    __m512 qg = _mm512_loadu_ps(q + (size_t)g * ldq + j);                                          \
+                    a[g][0] = _mm512_fmadd_ps(qg, k0, a[g][0]);                                                    \
+                    a[g][1] = _mm512_fmadd_ps(qg, k1, a[g][1]);                                                    \
+                    a[g][2] = _mm512_fmadd_ps(qg, k2, a[g][2]);                                                    \
+                    a[g][3] = _mm512_fmadd_ps(qg, k3, a[g][3]);                                                    \
+                }                                                                                                  \
+            }                                                                                                      \
+            if (GN == 4) {                                                                                         \
+                __m512 x[16];                                                                                      \
+                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) x[i] = a[i / 4][i % 4];                      \
+                const __m512 r = hsum16(x);                                                                        \
+                __m128 rs[4] = {_mm512_castps512_ps128(r), _mm512_extractf32x4_ps(r, 1), _mm512_extractf32x4_ps(r, 2), \
+                                _mm512_extractf32x4_ps(r, 3)};                                                     \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    float *dst = S + (size_t)g * lds + t;                                                          \
+                    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), rs[g]));                                      \
+                }                                                                                                  \
+            } else {                                                                                               \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                             \
+                    float *dst = S + (size_t)g * lds + t;                                                          \
+                    _mm_storeu_ps(dst, _mm_add_ps(_mm_loadu_ps(dst), reduce4(a[g][0], a[g][1], a[g][2], a[g][3]))); \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+        for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
+            const uint8_t *c0 = b[t] + off;                                                                        \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t])));                                   \
+            __m512 a[4];                                                                                           \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();                       \
+            for (int j = 0; j < d; j += 16, c0 += cb) {                                                            \
+                __m512 kv = _mm512_permutexvar_ps(IDX(c0, ctl, bits), tb0);                                        \
+                _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                               \
+                    a[g] = _mm512_fmadd_ps(_mm512_loadu_ps(q + (size_t)g * ldq + j), kv, a[g]);                    \
+            }                                                                                                      \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) S[(size_t)g * lds + t] += _mm512_reduce_add_ps(a[g]); \
+        }                                                                                                          \
+    }
+SCORES_MSE_GN(scores_mse_gn_vbmi, VBMI, idx_vbmi)
+SCORES_MSE_GN(scores_mse_gn_f, , idx_f)
+#undef SCORES_MSE_GN
+
+#define SCORES_MSE(NAME, ATTR, GN_FN)                                                                              \
+    ATTR static void NAME(const float *Q, int G, int ldq, const uint8_t *const *b, int n, int d, int bits,         \
+                          size_t off, __m512 tab0, __m512i ctl, float *S, int lds) {                               \
+        for (int g0 = 0; g0 < G; g0 += 4) {                                                                        \
+            const float *q = Q + (size_t)g0 * ldq;                                                                 \
+            float *s = S + (size_t)g0 * lds;                                                                       \
+            switch (G - g0 < 4 ? G - g0 : 4) {                                                                     \
+            case 1: GN_FN(1, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            case 2: GN_FN(2, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            case 3: GN_FN(3, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
+            default: GN_FN(4, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                               \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+SCORES_MSE(scores_mse_vbmi, VBMI, scores_mse_gn_vbmi)
+SCORES_MSE(scores_mse_f, , scores_mse_gn_f)
+#undef SCORES_MSE
+
 void rq__scores_avx512(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds) {
     for (int g0 = 0; g0 < G; g0 += 4) {
         const float *q = Q + (size_t)g0 * ldq;
@@ -312,6 +415,103 @@ void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const f
     }
 }
 
+/* accum_mse_n: the value codes decoded in registers and accumulated at
+ * once (no tile stored and loaded again). GN ≤ 8 heads × JN 16-float
+ * chunks of accumulators stay in registers across the n tokens (GN·JN ≤
+ * 16 chains); per token the table is scaled by its norm (the reference's
+ * one multiply per entry) and each chunk's 16 codes are looked up as
+ * decode_mse_n does, then FMA'd into the GN heads in token order: the
+ * level's decode_mse_n + accum bits. IDX(p) gives the 16 code indices of
+ * the chunk at p (VBMI: one vpmultishiftqb; else two words shifted). */
+#define ACCUM_MSE_GROUP(NAME, ATTR, IDX)                                                                           \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const int JN, float *A, int lda,      \
+                                                                const float *P, int ldp, const uint8_t *blk,        \
+                                                                size_t stride, int n, int bits, size_t off,         \
+                                                                __m512 tab0, __m512i ctl, int j0) {                 \
+        __m512 a[8][4];                                                                                            \
+        _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                       \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_loadu_ps(A + (size_t)g * lda + j0 + 16 * u); \
+        const uint8_t *c0 = blk + off + (size_t)(j0 / 16) * 2 * (size_t)bits;                                      \
+        for (int t = 0; t < n; t++, c0 += stride, blk += stride) {                                                 \
+            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(blk)));                                     \
+            __m512 v[4];                                                                                           \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++)                                                   \
+                v[u] = _mm512_permutexvar_ps(IDX(c0 + 2 * u * bits, ctl, bits), tab);                              \
+            _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) {                                                 \
+                const __m512 w = _mm512_set1_ps(P[(size_t)g * ldp + t]);                                           \
+                _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_fmadd_ps(w, v[u], a[g][u]);  \
+            }                                                                                                      \
+        }                                                                                                          \
+        _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                       \
+            _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) _mm512_storeu_ps(A + (size_t)g * lda + j0 + 16 * u, a[g][u]); \
+    }
+
+ACCUM_MSE_GROUP(accum_mse_group_vbmi, VBMI, idx_vbmi)
+ACCUM_MSE_GROUP(accum_mse_group_f, , idx_f)
+#undef ACCUM_MSE_GROUP
+
+/* all chunks of GN heads: groups of JN chunks, then single chunks */
+#define ACCUM_MSE_HEADS(NAME, ATTR, GROUP)                                                                         \
+    ATTR static inline __attribute__((always_inline)) void NAME(const int GN, float *A, int lda, const float *P,   \
+                                                                int ldp, const uint8_t *blk, size_t stride, int n,  \
+                                                                int d, int bits, size_t off, __m512 tab0,           \
+                                                                __m512i ctl) {                                      \
+        const int JN = GN <= 4 ? 4 : 2;                                                                            \
+        int j = 0;                                                                                                 \
+        for (; j + 16 * JN <= d; j += 16 * JN) GROUP(GN, JN, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j); \
+        for (; j < d; j += 16) GROUP(GN, 1, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j);              \
+    }
+ACCUM_MSE_HEADS(accum_mse_heads_vbmi, VBMI, accum_mse_group_vbmi)
+ACCUM_MSE_HEADS(accum_mse_heads_f, , accum_mse_group_f)
+#undef ACCUM_MSE_HEADS
+
+#define ACCUM_MSE(NAME, ATTR, HEADS)                                                                               \
+    ATTR static void NAME(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,    \
+                          int n, int d, int bits, size_t off, __m512 tab0, __m512i ctl) {                           \
+        for (int g0 = 0; g0 < G; g0 += 8) {                                                                        \
+            float *a = A + (size_t)g0 * lda;                                                                       \
+            const float *p = P + (size_t)g0 * ldp;                                                                 \
+            switch (G - g0 < 8 ? G - g0 : 8) {                                                                     \
+            case 1: HEADS(1, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 2: HEADS(2, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 3: HEADS(3, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 4: HEADS(4, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 5: HEADS(5, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 6: HEADS(6, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            case 7: HEADS(7, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
+            default: HEADS(8, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                     \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+ACCUM_MSE(accum_mse_vbmi, VBMI, accum_mse_heads_vbmi)
+ACCUM_MSE(accum_mse_f, , accum_mse_heads_f)
+#undef ACCUM_MSE
+
+/* the fused slots without VBMI (tests/test_attention.c compares both) */
+void rq__scores_mse_n_avx512f(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                              size_t off_codes, const float *cent, float *S, int lds) {
+    scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits), S, lds);
+}
+
+void rq__accum_mse_n_avx512f(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
+                             int n, int d, int bits, size_t off_codes, const float *cent) {
+    accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits));
+}
+
+void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                             size_t off_codes, const float *cent, float *S, int lds) {
+    const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
+    if (have_vbmi()) scores_mse_vbmi(Q, G, ldq, blk, n, d, bits, off_codes, tab0, multishift_ctl(bits), S, lds);
+    else scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, tab0, shifts_f(bits), S, lds);
+}
+
+void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
+                            int n, int d, int bits, size_t off_codes, const float *cent) {
+    const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
+    if (have_vbmi()) accum_mse_vbmi(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, multishift_ctl(bits));
+    else accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, shifts_f(bits));
+}
+
 /* exp(x) for x ≤ 0 (softmax arguments): x = k·ln2 + r, |r| ≤ ln2/2, e^r by a
  * degree-6 Taylor polynomial (error < 2e-7 relative), 2^k by vscalefps;
  * x < −87 gives 0 (expf would give a subnormal below 1.6e−38, which no softmax
@@ -369,6 +569,10 @@ static inline void store_pieces(uint8_t *dst, __m512i x, int np) {
     if (np > 3) _mm_storeu_si128((__m128i *)(void *)(dst + 192), _mm512_extracti32x4_epi32(x, 3));
 }
 
+static const uint8_t IOTA64[64] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                   22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+                                   44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
+
 /* 64 codes of b bits at c → 64 table bytes (the three lookups) */
 VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, __m512i sh, __m512i tab) {
     __m512i w = _mm512_maskz_loadu_epi8(in, c);
@@ -377,13 +581,21 @@ VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, _
 
 VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                                     int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
-    uint8_t t64[64], spread[64], ctl[64];
-    for (int i = 0; i < 64; i++) {
-        t64[i] = tab8[i & ((1 << bits) - 1)];
-        spread[i] = (uint8_t)((i / 8) * bits + i % 8);
-        ctl[i] = (uint8_t)((i % 8) * bits);
-    }
-    const __m512i tab = _mm512_loadu_si512(t64), sp = _mm512_loadu_si512(spread), sh = _mm512_loadu_si512(ctl);
+    /* the constants by vector ops (a 64-step scalar loop per call cost ~8
+     * instructions per token of a 64-token sub-block): lane i of iota = i;
+     * tab = tab8[i mod 2^b] (one vpermb over the 2^b table bytes), spread
+     * = (i/8)·b + i%8, ctl = (i%8)·b — the bytes the loop wrote; 2^b ≤ 32 */
+    const __m512i iota = _mm512_loadu_si512(IOTA64), lo3 = _mm512_set1_epi8(7);
+    const __m512i tab = _mm512_permutexvar_epi8(_mm512_and_si512(iota, _mm512_set1_epi8((char)((1 << bits) - 1))),
+                                                _mm512_maskz_loadu_epi8(((__mmask64)1 << (1 << bits)) - 1, tab8));
+    const __m512i vb = _mm512_set1_epi16((short)bits), i7 = _mm512_and_si512(iota, lo3);
+    /* byte products of values < 64 by bits ≤ 5 fit a byte: multiply 16-bit lanes, keep the low bytes */
+    const __m512i lowb = _mm512_set1_epi16(0x00ff);
+#define MULB(x) _mm512_or_si512(_mm512_and_si512(_mm512_mullo_epi16(x, vb), lowb),                                 \
+                                _mm512_slli_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(x, 8), vb), 8))
+    const __m512i sh = MULB(i7);
+    const __m512i sp = _mm512_add_epi8(MULB(_mm512_and_si512(_mm512_srli_epi16(iota, 3), _mm512_set1_epi8(0x1f))), i7);
+#undef MULB
     const int d64 = d & ~63, rem = d - d64, dp = (int)rq__i8_dp(d);
     const __mmask64 in_full = ((__mmask64)1 << (8 * bits)) - 1;                  /* bits ≤ 5: 8b < 64 */
     const __mmask64 in_tail = ((__mmask64)1 << ((rem * bits + 7) / 8)) - 1;      /* < 40 bytes */

@@ -980,5 +980,7 @@ static void scale_avx512(const float *x, float s, float *y, int n) { scale_signs
 RQ_KERNELS_OVERRIDE_BEGIN
 const rq_kernels rq__kernels_avx512 = {RQ_KERNELS_REF, RQ_KERNELS_X86(avx512),
                                        .decode_tcq_n = rq__decode_tcq_n_avx512, .tcq_encode = rq__tcq_encode_avx512,
-                                       .decode_tcq8_n = rq__decode_tcq8_n_avx512};
+                                       .decode_tcq8_n = rq__decode_tcq8_n_avx512,
+                                       .accum_mse_n = rq__accum_mse_n_avx512,
+                                       .scores_mse_n = rq__scores_mse_n_avx512};
 RQ_KERNELS_OVERRIDE_END

@@ -102,8 +102,25 @@ struct rq_kernels {
                          const float *cent);
     /* S[g·lds + t] += Σ_j Q[g·ldq + j] · K[t·d + j]   (g < G, t < n) */
     void (*scores)(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
+    /* Optional (NULL: attention decodes with decode_mse_n, then scores):
+     * scores over the keys decode_mse_n would give for the n MSE blocks
+     * blk[0..n) (token t's block at blk[t]), without storing them — S[g·lds
+     * + t] += Σ_j Q[g·ldq + j] · (norm_t · cent[code_tj]), the same
+     * operations and order as the level's decode_mse_n + scores (so the
+     * same bits). Only for 1 ≤ bits ≤ 4 and d a multiple of 16. */
+    void (*scores_mse_n)(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                         size_t off_codes, const float *cent, float *S, int lds);
     /* A[g·lda + j] += Σ_t P[g·ldp + t] · V[t·d + j]   (g < G, j < d) */
     void (*accum)(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
+    /* Optional (NULL: attention decodes with decode_mse_n, then accum):
+     * accum over the values decode_mse_n would give for n consecutive MSE
+     * blocks `stride` bytes apart, without storing them — A[g·lda + j] +=
+     * Σ_t P[g·ldp + t] · (norm_t · cent[code_tj]), the same operations per
+     * accumulator, in token order, as the two slots (so the same bits as
+     * the level's decode_mse_n + accum). Only for 1 ≤ bits ≤ 4 and d a
+     * multiple of 16. */
+    void (*accum_mse_n)(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
+                        int d, int bits, size_t off_codes, const float *cent);
     /* x_t ← exp(x_t − m) for t < n; returns Σ_t of the results. SIMD
      * versions use a polynomial exp within 2e-7 relative of expf. */
     float (*exp_sum)(float *x, int n, float m);
@@ -150,6 +167,10 @@ void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, 
                           const float *cent);
 void rq__scores_ref(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
 void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
+void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                          size_t off_codes, const float *cent, float *S, int lds);
+void rq__accum_mse_n_ref(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
+                         int d, int bits, size_t off_codes, const float *cent);
 float rq__exp_sum_ref(float *x, int n, float m);
 void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
                            size_t off_codes, const uint8_t *tab8, float cfac);
@@ -207,6 +228,10 @@ extern const rq_kernels rq__kernels_avx512;
 RQ_ATTN_SLOTS_DECL(avx2)
 RQ_ATTN_SLOTS_DECL(avx512)
 #undef RQ_ATTN_SLOTS_DECL
+void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
+                             size_t off_codes, const float *cent, float *S, int lds);
+void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
+                            int n, int d, int bits, size_t off_codes, const float *cent);
 /* The slots both x86 levels implement, by their names in encode_<ISA>.c
  * (static) and attn_<ISA>.c (the rq__*_<ISA> above): every slot but the
  * dense and none rotations (composed from matvec_cols / the reference) and
