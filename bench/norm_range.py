@@ -6,7 +6,13 @@ all layers, log2 of the norms of the values, of the raw keys and of the keys
 centred as the cache stores them (μ = mean of positions 1..64 of that head,
 fp16-rounded; position 0 is the exact sink and not counted).
 
-    python3 bench/norm_range.py DIR [--window 64]
+    python3 bench/norm_range.py DIR [--window 64] [--cos 3,15,25]
+
+--cos L,..: for those layers (the dump must hold q), the attention-weighted
+mean of d·cos²(q, k − μ) over the quantized keys (position 0, the exact sink,
+left out) for queries at positions 255, 511, ... of every head: how much more
+a relative error δ of a key's norm moves the scores that matter than a code
+error of the same relative MSE δ² spread evenly over d directions (1).
 
 Pure Python (no numpy). The fp16 norm field spans 2^-24 .. 2^16; an 8-bit log
 code spanning 2^LO .. 2^HI has a step of (HI - LO)/254 octaves.
@@ -60,9 +66,40 @@ def summary(xs):
                                                     xs[-1] - xs[0])
 
 
+def cos_gain(d, L, window):
+    q, qs = load_npy("%s/layer%02d_q.npy" % (d, L))
+    k, ks = load_npy("%s/layer%02d_k.npy" % (d, L))
+    H, N, D = qs
+    G = ks[0]
+    tot, cnt = 0.0, 0
+    for g in range(G):
+        base = g * N * D
+        w = min(window, N - 1)
+        mu = [f16(sum(k[base + p * D + i] for p in range(1, w + 1)) / w) for i in range(D)]
+        kc = [[k[base + p * D + i] - mu[i] for i in range(D)] for p in range(N)]
+        kn2 = [sum(x * x for x in v) for v in kc]
+        for h in range(g * (H // G), (g + 1) * (H // G)):
+            for t in range(255, N, 256):
+                qv = q[(h * N + t) * D:(h * N + t + 1) * D]
+                q2 = sum(x * x for x in qv)
+                dots = [sum(a * b for a, b in zip(qv, kc[p])) for p in range(1, t + 1)]
+                s = [x / math.sqrt(D) for x in dots]
+                m = max(s)
+                e = [math.exp(x - m) for x in s]
+                Z = sum(e)
+                tot += sum(ei / Z * D * dp * dp / (q2 * kn2[p + 1]) for p, (ei, dp) in enumerate(zip(e, dots)))
+                cnt += 1
+    return tot / cnt
+
+
 def main():
     args = sys.argv[1:]
     window = 64
+    cos_layers = []
+    if "--cos" in args:
+        i = args.index("--cos")
+        cos_layers = [int(x) for x in args[i + 1].split(",")]
+        del args[i:i + 2]
     if "--window" in args:
         i = args.index("--window")
         window = int(args[i + 1])
@@ -86,6 +123,8 @@ def main():
     # the span of V and centred K together: what one fixed grid must cover
     both = flat(allv) + flat(allc)
     print("V and centred K together: %s" % summary(both))
+    for L in cos_layers:
+        print("layer %d: attention-weighted d*cos^2(q, k - mu) = %.1f (1: as a code error)" % (L, cos_gain(d, L, window)))
 
 
 if __name__ == "__main__":
