@@ -203,6 +203,8 @@ static rq_status parse(const char *fn, const void *data, size_t n_bytes, rq_key_
                             "n_ctx = %llu", r.fn, (unsigned long long)k, (unsigned long long)starts[k],
                             (unsigned long long)n_ctx);
     if (self > 1) return rq__fail(RQ_ERR_FORMAT, "%s: self_generated = %llu (0 or 1)", r.fn, (unsigned long long)self);
+    if (n_tok > UINT32_MAX) /* what rq_key_basis_save writes: an accepted file saves again */
+        return rq__fail(RQ_ERR_FORMAT, "%s: n_tokens = %llu does not fit the format's u32", r.fn, (unsigned long long)n_tok);
 
     /* tensor infos: find key_basis */
     bool found = false;

@@ -456,6 +456,17 @@ static void test_basis_file_corrupt(void) {
     free(copy), free(bytes);
     CHECK(rq_key_basis_load_mem("tests", 5, &got, &back) == RQ_ERR_FORMAT, "not a GGUF");
     CHECK(rq_key_basis_load_mem(NULL, 0, &got, &back) == RQ_ERR_TRUNCATED, "empty");
+    /* found by fuzz_keybasis: n_tokens as a u64 of 2^36 + 4 was accepted,
+     * and rq_key_basis_save then refused the info (the format's u32): the
+     * loader now refuses what the saver cannot write */
+    size_t fn_len = 0;
+    uint8_t *fz = read_all("tests/data/kb_n_tokens_u64.gguf", &fn_len);
+    CHECK(fz != NULL, "tests/data/kb_n_tokens_u64.gguf (run from the repository root)");
+    if (fz) {
+        CHECK(rq_key_basis_load_mem(fz, fn_len, &got, &back) == RQ_ERR_FORMAT && !back, "n_tokens beyond u32");
+        CHECK(strstr(rq_last_error(), "n_tokens"), "%s", rq_last_error());
+        free(fz);
+    }
 }
 
 /* rq_cache_load_key_basis: the same cache as setting every head's bases by
