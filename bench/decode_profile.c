@@ -373,9 +373,9 @@ int main(int argc, char **argv) {
     int ref = -1; /* the first f16 configuration: the × f16 columns' reference */
     for (int t = 0; t < n_cf && ref < 0; t++)
         if (!cf[t].lk && !strcmp(cf[t].k, "f16")) ref = t;
-    printf("\n| configuration | bits/value | bytes/token | step ms (median of %zu) | tok/s | × f16 | round medians ms "
+    printf("\n| configuration | bits/value (blocks) | bits/value (stored) | bytes/token | step ms (median of %zu) | tok/s | × f16 | round medians ms "
            "(min .. max) | per-round × f16 (min / median / max) | paired × f16 |\n"
-           "|---|---:|---:|---:|---:|---:|---|---|---:|\n",
+           "|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
            n_steps);
     double step_med[MAX_TYPES], att_med[MAX_TYPES], paired[MAX_TYPES];
     double *pr = malloc(n_steps * sizeof *pr);
@@ -397,15 +397,18 @@ int main(int argc, char **argv) {
             for (long r = 0; r < rounds; r++) ratio[r] = t_round[(size_t)ref * (size_t)rounds + (size_t)r] / rt[r];
             rmed = median(ratio, (size_t)rounds), rmin = ratio[0], rmax = ratio[rounds - 1];
         }
-        printf("| %s | %.3f | %zu | %.2f | %.1f | ", cf[t].label, config_bits(&cf[t], hp->n_layers, hp->head_dim),
-               rq_cache_bytes_per_token(rqm_session_cache(s[t])), 1e3 * step_med[t], 1.0 / step_med[t]);
+        const rq_cache *ct = rqm_session_cache(s[t]);
+        printf("| %s | %.3f | %.3f | %zu | %.2f | %.1f | ", cf[t].label, config_bits(&cf[t], hp->n_layers, hp->head_dim),
+               rq_cache_bits_per_value(ct, (size_t)ctx), rq_cache_bytes_per_token(ct), 1e3 * step_med[t],
+               1.0 / step_med[t]);
         if (ref >= 0) printf("%.3f | ", step_med[ref] / step_med[t]);
         else printf("– | ");
         printf("%.2f .. %.2f | ", 1e3 * sorted[0], 1e3 * sorted[rounds - 1]);
         if (ref >= 0) printf("%.3f / %.3f / %.3f | %.3f |\n", rmin, rmed, rmax, paired[t]);
         else printf("– | – |\n");
     }
-    printf("\nbits/value: the blocks' (K and V averaged over layers; μ and the sink of centred keys not counted)\n");
+    printf("\nbits/value: K and V averaged over layers; blocks = the blocks alone, stored = rq_cache_bits_per_value at --ctx "
+           "(also μ and the fp16 sink of centred keys)\n");
     if (parts) {
         const double w_med = median(t_w, n_steps), o_med = median(t_o, n_steps);
         const double out_bytes = (double)ot->n_bytes;
