@@ -11,7 +11,8 @@
  * a partly filled one) forked, then one token appended to the child: the
  * pages in use before, after the fork and after the append (the copy of
  * the last page only), the median time of fork + remove and of truncating
- * a 4000-token child to 100 tokens.
+ * a 4000-token child to 100 tokens. Save/restore: the 4000-token sequence
+ * saved to memory and loaded back as a new sequence (medians).
  *
  *   bench/seq_bench [--threads N] [--seqs B] [--long N]
  */
@@ -145,6 +146,28 @@ int main(int argc, char **argv) {
            p2 - p1, 1e6 * median(ta, REPS));
     printf("| child truncated to 100 tokens | %zu (its copies freed at once) | %.1f µs |\n", p3,
            1e6 * median(tt, REPS));
+
+    /* save/restore: the prefix saved to memory, then loaded as sequence 1
+     * (every page checked and copied in) and removed again */
+    size_t nb = 0;
+    if ((st = rq_cache_seq_save_mem(c, 0, NULL, 0, &nb))) die("save size", st);
+    unsigned char *saved = malloc(nb);
+    if (!saved) die("alloc", RQ_ERR_NOMEM);
+    double tsv[REPS], tld[REPS];
+    for (int rep = 0; rep < REPS; rep++) {
+        double t0 = now();
+        if ((st = rq_cache_seq_save_mem(c, 0, saved, nb, &nb))) die("save", st);
+        tsv[rep] = now() - t0;
+        t0 = now();
+        if ((st = rq_cache_seq_load_mem(c, 1, saved, nb))) die("load", st);
+        tld[rep] = now() - t0;
+        if ((st = rq_cache_seq_remove(c, 1))) die("remove", st);
+    }
+    printf("\nsave/restore of the %zu-token sequence (%.1f MiB): save to memory %.2f ms, load from memory %.2f ms "
+           "(%.2f GB/s; medians of %d)\n",
+           n_prefix, (double)nb / (1 << 20), 1e3 * median(tsv, REPS), 1e3 * median(tld, REPS),
+           (double)nb / median(tld, REPS) / 1e9, REPS);
+    free(saved);
     rq_cache_free(c);
     free(k), free(v), free(q), free(out);
     return 0;

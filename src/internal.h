@@ -211,6 +211,8 @@ rq_simd_level rq__simd_cpu_level(void);
  * returns the level set. Not meant to race with running kernels. */
 rq_simd_level rq__simd_force(rq_simd_level level);
 const char *rq__simd_level_name(rq_simd_level level); /* "scalar", "avx2", "avx512" */
+/* CRC-32C (Castagnoli) of n bytes, by the level's kernel (src/crc32c.c). */
+uint32_t rq__crc32c(const void *data, size_t n);
 
 /* ---- errors (error.c) ------------------------------------------------
  * Sets this thread's rq_last_error() message and returns st, at every error

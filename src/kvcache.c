@@ -1816,33 +1816,12 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
 #define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
 #define SEQ_HEADER_FIXED 112  /* header bytes before the windows */
 
-/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final
- * xor 0xFFFFFFFF), one table lookup per byte. */
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int b = 0; b < 8; b++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-static uint32_t crc32c(const void *data, size_t n) {
-    pthread_once(&crc_once, crc_init);
-    const uint8_t *p = data;
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
 /* A stored CRC matches. Fuzzing builds (make fuzz) accept any CRC, so the
  * fuzzer reaches the checks behind them (libFuzzer's convention). */
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define CRC_OK(data, n, want) ((void)(data), (void)(n), (void)(want), true)
 #else
-#define CRC_OK(data, n, want) (crc32c(data, n) == (want))
+#define CRC_OK(data, n, want) (rq__crc32c(data, n) == (want))
 #endif
 
 static void put_u32(uint8_t *p, uint32_t v) {
@@ -1924,7 +1903,7 @@ static void write_header(const rq_cache *c, uint32_t n_seqs, uint8_t *p) {
                 SEQ_TYPE_NAME - 1);
     }
     const size_t n = header_bytes(c) - 4;
-    put_u32(p + n, crc32c(p, n));
+    put_u32(p + n, rq__crc32c(p, n));
 }
 
 /* Tokens used in page p of a layer holding n tokens. */
@@ -1954,7 +1933,7 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
     for (int l = 0; l < c->cfg.n_layers; l++, p += 24)
         put_u64(p, s->layers[l].n_tokens), put_u64(p + 8, s->layers[l].n_dropped),
             put_u64(p + 16, (uint64_t)s->layers[l].mu_set);
-    put_u32(p, crc32c(rec, (size_t)(p - rec)));
+    put_u32(p, rq__crc32c(rec, (size_t)(p - rec)));
     p += 4;
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
@@ -1962,7 +1941,7 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
         if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, little-endian fp16 */
             const size_t n = centre_bytes(c) / 2;
             for (size_t i = 0; i < n; i++) p[4 + 2 * i] = (uint8_t)ls->cx[i], p[5 + 2 * i] = (uint8_t)(ls->cx[i] >> 8);
-            put_u32(p, crc32c(p + 4, 2 * n));
+            put_u32(p, rq__crc32c(p + 4, 2 * n));
             p += 4 + 2 * n;
         }
         for (size_t pg = ls->n_dropped; pg < pages; pg++) {
@@ -1973,7 +1952,7 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
                 memcpy(q, region, used * ls->kind->bk), q += used * ls->kind->bk;
                 memcpy(q, region + pt * ls->kind->bk, used * ls->kind->bv), q += used * ls->kind->bv;
             }
-            put_u32(p, crc32c(body, (size_t)(q - body)));
+            put_u32(p, rq__crc32c(body, (size_t)(q - body)));
             p = q;
         }
     }
@@ -2083,21 +2062,29 @@ static rq_status check_header(const rq_cache *c, const char *fn, const uint8_t *
     return RQ_OK;
 }
 
-/* Checks one page's blocks: every one decodes (finite fp16 fields); the
- * largest |f32 key value| goes to *kmax. scratch: head_dim floats. */
+/* Checks one page's blocks: every one would decode — its fields pass the
+ * layout's fields_ok, the one check rq_quantizer_decode makes (finite fp16
+ * norms, scales and values), without decoding it; f32 keys are decoded for
+ * the largest |key value|, which goes to *kmax. scratch: head_dim floats. */
 static rq_status check_page(const rq_cache *c, const char *fn, const uint8_t *body, size_t used, int id, int layer,
                             size_t page, float *scratch, float *kmax) {
     const size_t H = (size_t)c->cfg.n_kv_heads, d = (size_t)c->cfg.head_dim;
     const layer_kind *kd = &c->kind[layer];
     const bool f32k = rq_quantizer_type(kd->qk)->family == RQ_FAMILY_F32;
+    const rq_block_layout *Lk = &rq__blocks[kd->qk->traits->block], *Lv = &rq__blocks[kd->qv->traits->block];
     for (size_t h = 0; h < H; h++)
         for (size_t t = 0; t < 2 * used; t++) {
             const bool val = t >= used;
             const uint8_t *blk = body + h * used * (kd->bk + kd->bv) + (val ? used * kd->bk + (t - used) * kd->bv : t * kd->bk);
-            if (rq_quantizer_decode(val ? kd->qv : kd->qk, blk, scratch, 1))
-                return rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (%s)",
-                                fn, id, layer, page, h, val ? "value" : "key", rq_last_error());
-            for (size_t x = 0; f32k && !val && x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
+            if (!(val ? Lv : Lk)->fields_ok(blk, (int)d))
+                return rq__fail(RQ_ERR_FORMAT,
+                                "%s: sequence %d, layer %d, page %zu, KV head %zu: a malformed %s block (a NaN or Inf in a "
+                                "norm/scale/value field; encode never writes one)",
+                                fn, id, layer, page, h, val ? "value" : "key");
+            if (f32k && !val) {
+                if (rq_quantizer_decode(kd->qk, blk, scratch, 1)) return rq__fail(RQ_ERR_FORMAT, "%s: %s", fn, rq_last_error());
+                for (size_t x = 0; x < d; x++) *kmax = fabsf(scratch[x]) > *kmax ? fabsf(scratch[x]) : *kmax;
+            }
         }
     return RQ_OK;
 }

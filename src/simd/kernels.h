@@ -149,6 +149,10 @@ struct rq_kernels {
      * 0) and the tile's whole groups of 4 (bytes of tokens ≥ n: any). */
     void (*scores_i8)(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                       const float *ks, int n, int d, float *S, int lds);
+    /* ---- checksums ---- */
+    /* CRC-32C register c (inverted: start from 0xFFFFFFFF, xor the result
+     * with it) advanced over n bytes (src/crc32c.c). */
+    uint32_t (*crc32c)(uint32_t c, const uint8_t *p, size_t n);
 };
 
 /* ---- the reference slots (defined in quant.c, attn_kernels.c, rotation.c) */
@@ -178,6 +182,7 @@ void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk,
                            size_t off_codes, const uint8_t *tab8, float cfac);
 void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                        const float *ks, int n, int d, float *S, int lds);
+uint32_t rq__crc32c_ref(uint32_t c, const uint8_t *p, size_t n);
 
 #define RQ_KERNELS_REF                                                                                           \
     .name = "scalar", .sumsq_finite = rq__sumsq_finite_ref, .sumsq = rq__sumsq_ref,                             \
@@ -188,7 +193,7 @@ void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const 
     .decode_signs = rq__decode_signs_ref, .decode_mse_n = rq__decode_mse_n_ref, .scores = rq__scores_ref,        \
     .accum = rq__accum_ref, .exp_sum = rq__exp_sum_ref, .tcq_encode = rq__tcq_encode_ref,                         \
     .decode_tcq_n = rq__decode_tcq_n_ref, .decode_mse8_n = rq__decode_mse8_n_ref, .scores_i8 = rq__scores_i8_ref, \
-    .decode_tcq8_n = rq__decode_tcq8_n_ref
+    .decode_tcq8_n = rq__decode_tcq8_n_ref, .crc32c = rq__crc32c_ref
 
 /* A level's table overrides slots of RQ_KERNELS_REF by design. */
 #if defined(__clang__)
@@ -232,6 +237,7 @@ void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *cons
                              size_t off_codes, const float *cent, float *S, int lds);
 void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
                             int n, int d, int bits, size_t off_codes, const float *cent);
+uint32_t rq__crc32c_avx2(uint32_t c, const uint8_t *p, size_t n); /* crc_avx2.c, both x86 levels */
 /* The slots both x86 levels implement, by their names in encode_<ISA>.c
  * (static) and attn_<ISA>.c (the rq__*_<ISA> above): every slot but the
  * dense and none rotations (composed from matvec_cols / the reference) and
@@ -248,7 +254,7 @@ void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, c
     .encode_mse = encode_mse_##ISA, .decode_codes = rq__decode_codes_##ISA,                                       \
     .decode_signs = rq__decode_signs_##ISA, .decode_mse_n = rq__decode_mse_n_##ISA, .scores = rq__scores_##ISA,   \
     .accum = rq__accum_##ISA, .exp_sum = rq__exp_sum_##ISA, .decode_mse8_n = rq__decode_mse8_n_##ISA,            \
-    .scores_i8 = rq__scores_i8_##ISA
+    .scores_i8 = rq__scores_i8_##ISA, .crc32c = rq__crc32c_avx2
 #endif
 
 /* The table of the process's level (rq__simd_level()), or of a given level
