@@ -312,6 +312,7 @@ gemma-results: $(BUILD)/rotorquant $(BUILD)/bench/decode_profile evaltext   # KB
 tsan:
 	$(MAKE) BUILD=build-tsan SAN=0 CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS=-fsanitize=thread build-tsan/test_all
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/test_all threads
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" build-tsan/test_all parallel_for
 
 clean:
 	rm -rf build build-san build-tsan

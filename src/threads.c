@@ -5,7 +5,13 @@
  * never has two sets of threads competing for the same cores.
  *
  * A call posts a job (generation++), works on it itself, and waits until
- * every task is done; tasks are handed out through an atomic counter.
+ * every task is done; tasks are handed out through an atomic counter. A
+ * worker takes part only if it joins the job while it is open (one atomic
+ * word: generation, closed bit, joined count); once the caller has run out
+ * of tasks it closes the job and waits only for the workers that joined —
+ * never for one that has not been scheduled yet (on an oversubscribed
+ * machine that wait cost more than the job), which then finds the job
+ * closed and leaves it alone.
  * Waking a sleeping thread costs tens of microseconds (more in a VM) — as
  * much as a whole decode-size product or one layer's attention — so
  * workers spin for SPIN_NS before they sleep, and the caller spins before
@@ -33,12 +39,14 @@ static struct {
     pthread_t threads[MAX_WORKERS];
     uint64_t birth[MAX_WORKERS]; /* `posted` when the worker was created */
     int n_workers; /* touched only with g_call_mu held */
-    /* the job: written before `posted` is released, read after it is
-     * acquired, not rewritten until every helper has left it (n_busy) */
+    /* the job: written before `posted` is released, read only by workers
+     * that joined it, not rewritten until every one of them has left it */
     rq_task_fn fn;
     void *ctx;
     int n_tasks;
-    atomic_int next_task, n_done, n_busy;
+    atomic_int next_task;
+    /* generation << 32 | JOIN_CLOSED | workers joined and not yet done */
+    atomic_uint_fast64_t join;
     /* generation << 8 | n_helpers (workers 0..n_helpers−1 take part), one
      * word, so a worker learns whether it is in the job it sees */
     atomic_uint_fast64_t posted;
@@ -76,10 +84,22 @@ static int new_job_or_stop(uint64_t seen) {
            atomic_load_explicit(&g_pool.stop, memory_order_acquire);
 }
 
-static int job_done(uint64_t unused) {
+#define JOIN_CLOSED (1u << 31)
+#define JOIN_COUNT 0x7fffffffu
+
+/* Every worker that joined the (closed) job has left it. */
+static int helpers_left(uint64_t unused) {
     (void)unused;
-    return atomic_load_explicit(&g_pool.n_done, memory_order_acquire) == g_pool.n_tasks &&
-           atomic_load_explicit(&g_pool.n_busy, memory_order_acquire) == 0;
+    return (atomic_load_explicit(&g_pool.join, memory_order_acquire) & JOIN_COUNT) == 0;
+}
+
+/* Joins job `gen` if it is still open; 1 if joined. */
+static int join_job(uint64_t gen) {
+    uint_fast64_t w = atomic_load_explicit(&g_pool.join, memory_order_acquire);
+    while (w >> 32 == gen && !(w & JOIN_CLOSED))
+        if (atomic_compare_exchange_weak_explicit(&g_pool.join, &w, w + 1, memory_order_acq_rel, memory_order_acquire))
+            return 1;
+    return 0;
 }
 
 /* Takes tasks until none is left; returns how many this thread ran. */
@@ -108,10 +128,10 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&g_pool.stop, memory_order_acquire)) break;
         seen = atomic_load_explicit(&g_pool.posted, memory_order_acquire);
-        if (id >= (int)(seen & 0xff)) continue;
-        int n = run_tasks(g_pool.fn, g_pool.ctx, g_pool.n_tasks);
-        atomic_fetch_add_explicit(&g_pool.n_done, n, memory_order_acq_rel);
-        if (atomic_fetch_sub_explicit(&g_pool.n_busy, 1, memory_order_acq_rel) == 1) {
+        if (id >= (int)(seen & 0xff) || !join_job(seen >> 8)) continue;
+        run_tasks(g_pool.fn, g_pool.ctx, g_pool.n_tasks);
+        const uint_fast64_t w = atomic_fetch_sub_explicit(&g_pool.join, 1, memory_order_acq_rel);
+        if ((w & JOIN_CLOSED) && (w & JOIN_COUNT) == 1) {
             pthread_mutex_lock(&g_pool.mu); /* the caller may be about to sleep */
             pthread_cond_signal(&g_pool.cv_done);
             pthread_mutex_unlock(&g_pool.mu);
@@ -142,19 +162,20 @@ void rq_parallel_for(int n_threads, int n_tasks, rq_task_fn fn, void *ctx) {
     helpers = pool_grow(helpers);
     g_pool.fn = fn, g_pool.ctx = ctx, g_pool.n_tasks = n_tasks;
     atomic_store_explicit(&g_pool.next_task, 0, memory_order_relaxed);
-    atomic_store_explicit(&g_pool.n_done, 0, memory_order_relaxed);
-    atomic_store_explicit(&g_pool.n_busy, helpers, memory_order_relaxed);
     pthread_mutex_lock(&g_pool.mu); /* so a worker between its check and its wait sees the broadcast */
-    const uint64_t gen = (atomic_load_explicit(&g_pool.posted, memory_order_relaxed) >> 8) + 1;
+    const uint64_t gen = ((atomic_load_explicit(&g_pool.posted, memory_order_relaxed) >> 8) + 1) & 0xffffffffu;
+    atomic_store_explicit(&g_pool.join, (uint_fast64_t)gen << 32, memory_order_release);
     atomic_store_explicit(&g_pool.posted, gen << 8 | (uint64_t)helpers, memory_order_release);
     pthread_cond_broadcast(&g_pool.cv_work);
     pthread_mutex_unlock(&g_pool.mu);
 
-    int n = run_tasks(fn, ctx, n_tasks);
-    atomic_fetch_add_explicit(&g_pool.n_done, n, memory_order_acq_rel);
-    if (!spin_until(job_done, 0, CALLER_SPIN_NS)) {
+    run_tasks(fn, ctx, n_tasks); /* returns when every task is taken */
+    /* no one joins from here on; the tasks still running belong to workers
+     * that joined, and a task is done once its worker has left */
+    atomic_fetch_or_explicit(&g_pool.join, JOIN_CLOSED, memory_order_acq_rel);
+    if (!spin_until(helpers_left, 0, CALLER_SPIN_NS)) {
         pthread_mutex_lock(&g_pool.mu);
-        while (!job_done(0)) pthread_cond_wait(&g_pool.cv_done, &g_pool.mu);
+        while (!helpers_left(0)) pthread_cond_wait(&g_pool.cv_done, &g_pool.mu);
         pthread_mutex_unlock(&g_pool.mu);
     }
     pthread_mutex_unlock(&g_call_mu);

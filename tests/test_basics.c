@@ -172,6 +172,35 @@ static void *par_caller(void *arg) {
     return NULL;
 }
 
+/* A job's context lives on the caller's stack only during its call. */
+typedef struct {
+    atomic_int alive, ran, stale;
+} short_ctx;
+
+static void short_task(void *arg, int t) {
+    short_ctx *c = arg;
+    (void)t;
+    if (atomic_load(&c->alive) != 1) atomic_fetch_add(&c->stale, 1);
+    atomic_fetch_add(&c->ran, 1);
+}
+
+/* Many tiny back-to-back jobs with more threads than cores: workers that
+ * are not scheduled in time miss jobs (the caller does not wait for them)
+ * and must never run a task of a job whose call has returned. */
+static void test_parallel_for_short_jobs(void) {
+    int bad = 0, stale = 0;
+    for (int r = 0; r < 3000; r++) {
+        short_ctx c;
+        atomic_init(&c.alive, 1), atomic_init(&c.ran, 0), atomic_init(&c.stale, 0);
+        const int n_tasks = 1 + r % 5;
+        rq_parallel_for(2 + r % 7, n_tasks, short_task, &c);
+        bad += atomic_load(&c.ran) != n_tasks;
+        stale += atomic_load(&c.stale);
+        atomic_store(&c.alive, 0);
+    }
+    CHECK(bad == 0 && stale == 0, "%d jobs with a wrong task count, %d tasks on a dead job", bad, stale);
+}
+
 static void test_parallel_for(void) {
     enum { N = 37 };
     static atomic_int hits[N + 4 * N];
@@ -211,5 +240,6 @@ const rq_test tests_basics[] = {
     {"detmath_exp_log", test_detmath}, {"f16_conversion", test_f16},
     {"pack_bits", test_pack}, {"status_strings", test_status},
     {"parallel_for", test_parallel_for},
+    {"parallel_for_short_jobs", test_parallel_for_short_jobs},
     {NULL, NULL},
 };
