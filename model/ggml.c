@@ -339,12 +339,16 @@ static void fold_ref(const float *acc, size_t n, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = fold_lanes(acc + i * RQM_LANES);
 }
 
-/* Columns dequantized per step: one K-quant super-block, a multiple of
- * every block size and of the 32 lanes. With TILE_W weight rows and TILE_X
- * activation rows a tile's working set (8 KB of weights, 32 KB of lane
- * accumulators, the activations' piece) stays in L1/L2; measured on the
- * SmolLM2 shapes, larger pieces or tiles were no faster. */
-#define PIECE 256
+/* Columns dequantized per step (a span): a multiple of every block size
+ * and of the 32 lanes. The kernels keep a register tile's lane
+ * accumulators in registers for a whole span, so they go to memory (acc)
+ * once per span. With TILE_W weight rows a span's weights take 24 KB,
+ * which stay in L1 next to a few activation rows while all TILE_X
+ * activation rows of the tile pass them (each weight dequantized once per
+ * TILE_X rows); the SmolLM2 rows (576, 1536) are one or two spans. The
+ * reference (rqm_matmul_ref) uses the same span; it only sets where its
+ * dequantized piece ends, not the summation order. */
+#define PIECE 768
 #define TILE_W 8
 #define TILE_X 32
 
