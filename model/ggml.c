@@ -427,8 +427,12 @@ void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y
  * pool (rq_parallel_for, src/threads.c) — the same workers as the cache's
  * attention, so the two never compete for cores. Each output is computed by
  * exactly one part in the fixed order above: the result does not depend on
- * the number of threads. */
+ * the number of threads or parts. There are up to PARTS_PER_THREAD parts per
+ * thread, taken in turn by whichever thread is free: when a worker starts
+ * late (the cores are shared with other processes) the others take its
+ * share instead of waiting for it to finish a fixed half. */
 #define MAX_THREADS 64
+#define PARTS_PER_THREAD 4
 /* Below this many multiply-adds per part, handing out work costs more than it saves. */
 #define MIN_PART_MACS (1u << 15)
 #define ROW_ALIGN 16 /* parts start on 16 outputs (a cache line of y) */
@@ -458,13 +462,15 @@ void rqm_matmul(const rqm_matrix *w, const float *x, size_t n_rows, float *y, in
     if (!n_rows || !w->n_out) return;
     mm_parts mp = {{w, x, y, n_rows, kernels_now()}, 1};
     double macs = (double)n_rows * (double)w->n_out * (double)w->n_in;
-    size_t n_parts = n_threads > 1 ? (size_t)n_threads : 1;
-    if (n_parts > MAX_THREADS) n_parts = MAX_THREADS;
+    size_t n_thr = n_threads > 1 ? (size_t)n_threads : 1;
+    if (n_thr > MAX_THREADS) n_thr = MAX_THREADS;
+    size_t n_parts = n_thr > 1 ? n_thr * PARTS_PER_THREAD : 1;
     if (n_parts > (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN) n_parts = (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN;
     if ((double)n_parts * MIN_PART_MACS > macs)
         n_parts = macs >= 2.0 * MIN_PART_MACS ? (size_t)(macs / MIN_PART_MACS) : 1;
+    if (n_thr > n_parts) n_thr = n_parts;
     mp.n_parts = (int)n_parts;
-    rq_parallel_for((int)n_parts, (int)n_parts, matmul_part, &mp);
+    rq_parallel_for((int)n_thr, (int)n_parts, matmul_part, &mp);
 }
 
 void rqm_matmul_shutdown(void) { rq_threads_shutdown(); }
