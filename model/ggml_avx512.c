@@ -202,8 +202,39 @@ static inline float fold2(__m512 lo, __m512 hi) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
 }
 
+/* The first step of the fold for outputs k and m (accumulators ak, am):
+ * lanes 0-7 s_k[l] = (a[l] + a[l+8]) + (a[l+16] + a[l+24]), lanes 8-15 s_m. */
+static inline __m512 fold_pair(const float *ak, const float *am) {
+    __m512 lk = _mm512_loadu_ps(ak), hk = _mm512_loadu_ps(ak + 16);
+    __m512 lm = _mm512_loadu_ps(am), hm = _mm512_loadu_ps(am + 16);
+    __m512 l0 = _mm512_shuffle_f32x4(lk, lm, _MM_SHUFFLE(1, 0, 1, 0)), l8 = _mm512_shuffle_f32x4(lk, lm, _MM_SHUFFLE(3, 2, 3, 2));
+    __m512 h0 = _mm512_shuffle_f32x4(hk, hm, _MM_SHUFFLE(1, 0, 1, 0)), h8 = _mm512_shuffle_f32x4(hk, hm, _MM_SHUFFLE(3, 2, 3, 2));
+    return _mm512_add_ps(_mm512_add_ps(l0, l8), _mm512_add_ps(h0, h8));
+}
+
+/* Eight outputs at once, the same sums as fold2 on each: after fold_pair,
+ * t[l] = s[l] + s[l+4] (l < 4) with the outputs in 128-bit lanes, then
+ * (t0 + t2) + (t1 + t3) across the lanes of each. */
+static inline void fold8(const float *acc, float *y) {
+    __m512 s01 = fold_pair(acc, acc + 32), s23 = fold_pair(acc + 64, acc + 96);
+    __m512 s45 = fold_pair(acc + 128, acc + 160), s67 = fold_pair(acc + 192, acc + 224);
+    __m512 t0123 = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 t4567 = _mm512_add_ps(_mm512_shuffle_f32x4(s45, s67, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(s45, s67, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* 128-bit lane k: t0 + t2, t1 + t3 of output k, then of output k + 4 */
+    __m512 e = _mm512_add_ps(_mm512_shuffle_ps(t0123, t4567, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(t0123, t4567, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* 128-bit lane k: y_k, y_{k+4} (twice) */
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(e, e, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(e, e, _MM_SHUFFLE(3, 1, 3, 1)));
+    r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), r);
+    _mm256_storeu_ps(y, _mm512_castps512_ps256(r));
+}
+
 static void fold_avx512(const float *acc, size_t n, float *y) {
-    for (size_t i = 0; i < n; i++, acc += RQM_LANES) y[i] = fold2(_mm512_loadu_ps(acc), _mm512_loadu_ps(acc + 16));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, acc += 8 * RQM_LANES) fold8(acc, y + i);
+    for (; i < n; i++, acc += RQM_LANES) y[i] = fold2(_mm512_loadu_ps(acc), _mm512_loadu_ps(acc + 16));
 }
 
 #define STEP(lo, hi, wl, wh, xl, xh)                                                                       \
