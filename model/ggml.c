@@ -4,13 +4,16 @@
  * §3a), and the matrix products of the forward pass.
  *
  * Matmul design. For a tile of TILE_W weight rows × TILE_X activation rows,
- * the weight rows are dequantized PIECE columns at a time into a stack
- * buffer and multiplied against the same columns of every activation row of
- * the tile, accumulating into 32 lanes per (activation, weight) pair. A
- * piece of both operands fits in L1, each weight is dequantized once per
- * TILE_X activation rows, and the lane accumulators carry across pieces, so
- * the summation order (documented at rqm_matmul in ggml.h) does not depend
- * on the tiling, the thread split or the SIMD level: rqm_matmul_ref, which
+ * the weight rows are dequantized PIECE columns (a span) at a time into a
+ * stack buffer and multiplied against the same columns of every activation
+ * row of the tile, accumulating into 32 lanes per (activation, weight) pair.
+ * The SIMD kernels (accum) hold register tiles of lane accumulators — a
+ * half (AVX-512) or a quarter (AVX2) of the 32 lanes of several pairs,
+ * since each lane is a sum of its own — in registers for the whole span.
+ * A span's weights stay in L1, each weight is dequantized once per TILE_X
+ * activation rows, and the lane accumulators carry across spans, so the
+ * summation order (documented at rqm_matmul in ggml.h) does not depend on
+ * the tiling, the thread split or the SIMD level: rqm_matmul_ref, which
  * walks one (row, column) pair at a time, gives the same bits. With one
  * activation row (decode) a dequantized copy would not be reused, so the
  * SIMD levels multiply straight from the quantized rows (dot_rows) — the
