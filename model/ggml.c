@@ -4,13 +4,16 @@
  * §3a), and the matrix products of the forward pass.
  *
  * Matmul design. For a tile of TILE_W weight rows × TILE_X activation rows,
- * the weight rows are dequantized PIECE columns at a time into a stack
- * buffer and multiplied against the same columns of every activation row of
- * the tile, accumulating into 32 lanes per (activation, weight) pair. A
- * piece of both operands fits in L1, each weight is dequantized once per
- * TILE_X activation rows, and the lane accumulators carry across pieces, so
- * the summation order (documented at rqm_matmul in ggml.h) does not depend
- * on the tiling, the thread split or the SIMD level: rqm_matmul_ref, which
+ * the weight rows are dequantized PIECE columns (a span) at a time into a
+ * stack buffer and multiplied against the same columns of every activation
+ * row of the tile, accumulating into 32 lanes per (activation, weight) pair.
+ * The SIMD kernels (accum) hold register tiles of lane accumulators — a
+ * half (AVX-512) or a quarter (AVX2) of the 32 lanes of several pairs,
+ * since each lane is a sum of its own — in registers for the whole span.
+ * A span's weights stay in L1, each weight is dequantized once per TILE_X
+ * activation rows, and the lane accumulators carry across spans, so the
+ * summation order (documented at rqm_matmul in ggml.h) does not depend on
+ * the tiling, the thread split or the SIMD level: rqm_matmul_ref, which
  * walks one (row, column) pair at a time, gives the same bits. With one
  * activation row (decode) a dequantized copy would not be reused, so the
  * SIMD levels multiply straight from the quantized rows (dot_rows) — the
@@ -339,12 +342,16 @@ static void fold_ref(const float *acc, size_t n, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = fold_lanes(acc + i * RQM_LANES);
 }
 
-/* Columns dequantized per step: one K-quant super-block, a multiple of
- * every block size and of the 32 lanes. With TILE_W weight rows and TILE_X
- * activation rows a tile's working set (8 KB of weights, 32 KB of lane
- * accumulators, the activations' piece) stays in L1/L2; measured on the
- * SmolLM2 shapes, larger pieces or tiles were no faster. */
-#define PIECE 256
+/* Columns dequantized per step (a span): a multiple of every block size
+ * and of the 32 lanes. The kernels keep a register tile's lane
+ * accumulators in registers for a whole span, so they go to memory (acc)
+ * once per span. With TILE_W weight rows a span's weights take 24 KB,
+ * which stay in L1 next to a few activation rows while all TILE_X
+ * activation rows of the tile pass them (each weight dequantized once per
+ * TILE_X rows); the SmolLM2 rows (576, 1536) are one or two spans. The
+ * reference (rqm_matmul_ref) uses the same span; it only sets where its
+ * dequantized piece ends, not the summation order. */
+#define PIECE 768
 #define TILE_W 8
 #define TILE_X 32
 
@@ -423,8 +430,12 @@ void rqm_matmul_ref(const rqm_matrix *w, const float *x, size_t n_rows, float *y
  * pool (rq_parallel_for, src/threads.c) — the same workers as the cache's
  * attention, so the two never compete for cores. Each output is computed by
  * exactly one part in the fixed order above: the result does not depend on
- * the number of threads. */
+ * the number of threads or parts. There are up to PARTS_PER_THREAD parts per
+ * thread, taken in turn by whichever thread is free: when a worker starts
+ * late (the cores are shared with other processes) the others take its
+ * share instead of waiting for it to finish a fixed half. */
 #define MAX_THREADS 64
+#define PARTS_PER_THREAD 4
 /* Below this many multiply-adds per part, handing out work costs more than it saves. */
 #define MIN_PART_MACS (1u << 15)
 #define ROW_ALIGN 16 /* parts start on 16 outputs (a cache line of y) */
@@ -454,13 +465,15 @@ void rqm_matmul(const rqm_matrix *w, const float *x, size_t n_rows, float *y, in
     if (!n_rows || !w->n_out) return;
     mm_parts mp = {{w, x, y, n_rows, kernels_now()}, 1};
     double macs = (double)n_rows * (double)w->n_out * (double)w->n_in;
-    size_t n_parts = n_threads > 1 ? (size_t)n_threads : 1;
-    if (n_parts > MAX_THREADS) n_parts = MAX_THREADS;
+    size_t n_thr = n_threads > 1 ? (size_t)n_threads : 1;
+    if (n_thr > MAX_THREADS) n_thr = MAX_THREADS;
+    size_t n_parts = n_thr > 1 ? n_thr * PARTS_PER_THREAD : 1;
     if (n_parts > (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN) n_parts = (w->n_out + ROW_ALIGN - 1) / ROW_ALIGN;
     if ((double)n_parts * MIN_PART_MACS > macs)
         n_parts = macs >= 2.0 * MIN_PART_MACS ? (size_t)(macs / MIN_PART_MACS) : 1;
+    if (n_thr > n_parts) n_thr = n_parts;
     mp.n_parts = (int)n_parts;
-    rq_parallel_for((int)n_parts, (int)n_parts, matmul_part, &mp);
+    rq_parallel_for((int)n_thr, (int)n_parts, matmul_part, &mp);
 }
 
 void rqm_matmul_shutdown(void) { rq_threads_shutdown(); }

@@ -14,83 +14,72 @@
 #include <string.h>
 
 /* ---- accumulation -------------------------------------------------------------
- * Lanes j of a 32-lane accumulator live in four registers (j / 8). Two
- * independent pairs per loop keep 8 add chains in flight, enough to hide
- * the add latency. */
+ * Lanes j of a 32-lane accumulator are four independent sums by quarter
+ * (j / 8: quarter q sees only columns 32b + 8q .. 32b + 8q + 7). A register
+ * tile takes one quarter at a time: TX activation rows × TW weight rows of
+ * 8-lane accumulators (3 × 3 = 9 of the 16 registers, with the TX
+ * activation vectors, a weight vector and a product) stay in registers for
+ * all n32 blocks of the call; each loaded vector serves 3 products (the
+ * 2 × 1 tiles of whole accumulators this replaces loaded 1.5 vectors per
+ * product and reloaded the accumulators every 256 columns). */
+#define TX 3 /* activation rows per register tile */
+#define TW 3 /* weight rows per register tile */
 
-/* Two activation rows against one weight row. */
-static inline void acc_2x1(float *a0, float *a1, const float *w, const float *x0, const float *x1, size_t n32) {
-    __m256 p0 = _mm256_loadu_ps(a0), p1 = _mm256_loadu_ps(a0 + 8), p2 = _mm256_loadu_ps(a0 + 16),
-           p3 = _mm256_loadu_ps(a0 + 24);
-    __m256 q0 = _mm256_loadu_ps(a1), q1 = _mm256_loadu_ps(a1 + 8), q2 = _mm256_loadu_ps(a1 + 16),
-           q3 = _mm256_loadu_ps(a1 + 24);
-    for (size_t b = 0; b < n32; b++, w += 32, x0 += 32, x1 += 32) {
-        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8), w2 = _mm256_loadu_ps(w + 16),
-               w3 = _mm256_loadu_ps(w + 24);
-        p0 = _mm256_add_ps(p0, _mm256_mul_ps(w0, _mm256_loadu_ps(x0)));
-        q0 = _mm256_add_ps(q0, _mm256_mul_ps(w0, _mm256_loadu_ps(x1)));
-        p1 = _mm256_add_ps(p1, _mm256_mul_ps(w1, _mm256_loadu_ps(x0 + 8)));
-        q1 = _mm256_add_ps(q1, _mm256_mul_ps(w1, _mm256_loadu_ps(x1 + 8)));
-        p2 = _mm256_add_ps(p2, _mm256_mul_ps(w2, _mm256_loadu_ps(x0 + 16)));
-        q2 = _mm256_add_ps(q2, _mm256_mul_ps(w2, _mm256_loadu_ps(x1 + 16)));
-        p3 = _mm256_add_ps(p3, _mm256_mul_ps(w3, _mm256_loadu_ps(x0 + 24)));
-        q3 = _mm256_add_ps(q3, _mm256_mul_ps(w3, _mm256_loadu_ps(x1 + 24)));
+static inline __attribute__((always_inline)) void acc_tile(float *acc, size_t n_w, const float *w,
+                                                           size_t w_stride, const float *x, size_t x_stride,
+                                                           size_t n32, const int nx, const int nw) {
+    for (int q = 0; q < 4; q++) {
+        __m256 a[TX][TW];
+#pragma GCC unroll 4
+        for (int i = 0; i < nx; i++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) a[i][r] = _mm256_loadu_ps(acc + ((size_t)i * n_w + (size_t)r) * 32 + 8 * q);
+        const float *wp = w + 8 * q, *xp = x + 8 * q;
+        for (size_t b = 0; b < n32; b++, wp += 32, xp += 32) {
+            __m256 xv[TX];
+#pragma GCC unroll 4
+            for (int i = 0; i < nx; i++) xv[i] = _mm256_loadu_ps(xp + (size_t)i * x_stride);
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) {
+                __m256 wv = _mm256_loadu_ps(wp + (size_t)r * w_stride);
+#pragma GCC unroll 4
+                for (int i = 0; i < nx; i++) a[i][r] = _mm256_add_ps(a[i][r], _mm256_mul_ps(wv, xv[i]));
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < nx; i++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) _mm256_storeu_ps(acc + ((size_t)i * n_w + (size_t)r) * 32 + 8 * q, a[i][r]);
     }
-    _mm256_storeu_ps(a0, p0), _mm256_storeu_ps(a0 + 8, p1), _mm256_storeu_ps(a0 + 16, p2),
-        _mm256_storeu_ps(a0 + 24, p3);
-    _mm256_storeu_ps(a1, q0), _mm256_storeu_ps(a1 + 8, q1), _mm256_storeu_ps(a1 + 16, q2),
-        _mm256_storeu_ps(a1 + 24, q3);
 }
 
-/* One activation row against one or two weight rows (w1 may be NULL). */
-static inline void acc_1x2(float *a0, float *a1, const float *w0, const float *w1, const float *x, size_t n32) {
-    __m256 p0 = _mm256_loadu_ps(a0), p1 = _mm256_loadu_ps(a0 + 8), p2 = _mm256_loadu_ps(a0 + 16),
-           p3 = _mm256_loadu_ps(a0 + 24);
-    if (!w1) {
-        for (size_t b = 0; b < n32; b++, w0 += 32, x += 32) {
-            p0 = _mm256_add_ps(p0, _mm256_mul_ps(_mm256_loadu_ps(w0), _mm256_loadu_ps(x)));
-            p1 = _mm256_add_ps(p1, _mm256_mul_ps(_mm256_loadu_ps(w0 + 8), _mm256_loadu_ps(x + 8)));
-            p2 = _mm256_add_ps(p2, _mm256_mul_ps(_mm256_loadu_ps(w0 + 16), _mm256_loadu_ps(x + 16)));
-            p3 = _mm256_add_ps(p3, _mm256_mul_ps(_mm256_loadu_ps(w0 + 24), _mm256_loadu_ps(x + 24)));
-        }
-    } else {
-        __m256 q0 = _mm256_loadu_ps(a1), q1 = _mm256_loadu_ps(a1 + 8), q2 = _mm256_loadu_ps(a1 + 16),
-               q3 = _mm256_loadu_ps(a1 + 24);
-        for (size_t b = 0; b < n32; b++, w0 += 32, w1 += 32, x += 32) {
-            __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
-                   x3 = _mm256_loadu_ps(x + 24);
-            p0 = _mm256_add_ps(p0, _mm256_mul_ps(_mm256_loadu_ps(w0), x0));
-            q0 = _mm256_add_ps(q0, _mm256_mul_ps(_mm256_loadu_ps(w1), x0));
-            p1 = _mm256_add_ps(p1, _mm256_mul_ps(_mm256_loadu_ps(w0 + 8), x1));
-            q1 = _mm256_add_ps(q1, _mm256_mul_ps(_mm256_loadu_ps(w1 + 8), x1));
-            p2 = _mm256_add_ps(p2, _mm256_mul_ps(_mm256_loadu_ps(w0 + 16), x2));
-            q2 = _mm256_add_ps(q2, _mm256_mul_ps(_mm256_loadu_ps(w1 + 16), x2));
-            p3 = _mm256_add_ps(p3, _mm256_mul_ps(_mm256_loadu_ps(w0 + 24), x3));
-            q3 = _mm256_add_ps(q3, _mm256_mul_ps(_mm256_loadu_ps(w1 + 24), x3));
-        }
-        _mm256_storeu_ps(a1, q0), _mm256_storeu_ps(a1 + 8, q1), _mm256_storeu_ps(a1 + 16, q2),
-            _mm256_storeu_ps(a1 + 24, q3);
+#define TILE_FN(nx, nw)                                                                                    \
+    static void acc_##nx##x##nw(float *acc, size_t n_w, const float *w, size_t w_stride, const float *x,   \
+                                size_t x_stride, size_t n32) {                                             \
+        acc_tile(acc, n_w, w, w_stride, x, x_stride, n32, nx, nw);                                         \
     }
-    _mm256_storeu_ps(a0, p0), _mm256_storeu_ps(a0 + 8, p1), _mm256_storeu_ps(a0 + 16, p2),
-        _mm256_storeu_ps(a0 + 24, p3);
-}
+TILE_FN(1, 1) TILE_FN(1, 2) TILE_FN(1, 3)
+TILE_FN(2, 1) TILE_FN(2, 2) TILE_FN(2, 3)
+TILE_FN(3, 1) TILE_FN(3, 2) TILE_FN(3, 3)
 
+typedef void (*tile_fn)(float *, size_t, const float *, size_t, const float *, size_t, size_t);
+static const tile_fn TILES[TX][TW] = {
+    {acc_1x1, acc_1x2, acc_1x3},
+    {acc_2x1, acc_2x2, acc_2x3},
+    {acc_3x1, acc_3x2, acc_3x3},
+};
+
+/* Weight-row groups inside activation-row groups, as in ggml_avx512.c. */
 static void accum_avx2(float *acc, const float *w, size_t w_stride, size_t n_w, const float *x, size_t x_stride,
                        size_t n_x, size_t n32) {
-#define ACC(ix, iw) (acc + ((ix) * n_w + (iw)) * RQM_LANES)
-    size_t ix = 0;
-    for (; ix + 2 <= n_x; ix += 2)
-        for (size_t iw = 0; iw < n_w; iw++)
-            acc_2x1(ACC(ix, iw), ACC(ix + 1, iw), w + iw * w_stride, x + ix * x_stride, x + (ix + 1) * x_stride,
-                    n32);
-    if (ix < n_x) {
-        size_t iw = 0;
-        for (; iw + 2 <= n_w; iw += 2)
-            acc_1x2(ACC(ix, iw), ACC(ix, iw + 1), w + iw * w_stride, w + (iw + 1) * w_stride, x + ix * x_stride,
-                    n32);
-        if (iw < n_w) acc_1x2(ACC(ix, iw), NULL, w + iw * w_stride, NULL, x + ix * x_stride, n32);
+    for (size_t ix = 0; ix < n_x; ix += TX) {
+        size_t nx = n_x - ix < TX ? n_x - ix : TX;
+        for (size_t iw = 0; iw < n_w; iw += TW) {
+            size_t nw = n_w - iw < TW ? n_w - iw : TW;
+            TILES[nx - 1][nw - 1](acc + (ix * n_w + iw) * RQM_LANES, n_w, w + iw * w_stride, w_stride,
+                                  x + ix * x_stride, x_stride, n32);
+        }
     }
-#undef ACC
 }
 
 /* ---- dequantization -------------------------------------------------------------- */

@@ -16,62 +16,78 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* ---- accumulation ------------------------------------------------------------------ */
-#define STEP(lo, hi, wl, wh, xl, xh)                                                                       \
-    lo = _mm512_add_ps(lo, _mm512_mul_ps(wl, xl)), hi = _mm512_add_ps(hi, _mm512_mul_ps(wh, xh))
+/* ---- accumulation ------------------------------------------------------------------
+ * The lanes of a 32-lane accumulator are two independent sums: lanes 0-15
+ * see only columns 32b + 0..15, lanes 16-31 only 32b + 16..31. A register
+ * tile therefore takes one half at a time: NX activation rows × NW weight
+ * rows of 16-lane accumulators (up to 4 × 4 = 16 registers) stay in
+ * registers for all n32 blocks of the call, each loaded weight vector
+ * serves NX products and each activation vector NW — half a load per
+ * product where a 2 × 2 tile of whole accumulators needs one. The driver
+ * (model/ggml.c) calls with spans of up to 768 columns, so a tile's
+ * accumulators leave registers only between spans. */
+#define TX 4 /* activation rows per register tile */
+#define TW 4 /* weight rows per register tile */
 
-/* Activation rows x0, x1 against weight rows w0, w1: pairs a[x][w]. */
-static inline void acc_2x2(float *a00, float *a01, float *a10, float *a11, const float *w0, const float *w1,
-                           const float *x0, const float *x1, size_t n32) {
-    __m512 p00l = _mm512_loadu_ps(a00), p00h = _mm512_loadu_ps(a00 + 16);
-    __m512 p01l = _mm512_loadu_ps(a01), p01h = _mm512_loadu_ps(a01 + 16);
-    __m512 p10l = _mm512_loadu_ps(a10), p10h = _mm512_loadu_ps(a10 + 16);
-    __m512 p11l = _mm512_loadu_ps(a11), p11h = _mm512_loadu_ps(a11 + 16);
-    for (size_t b = 0; b < n32; b++, w0 += 32, w1 += 32, x0 += 32, x1 += 32) {
-        __m512 w0l = _mm512_loadu_ps(w0), w0h = _mm512_loadu_ps(w0 + 16);
-        __m512 w1l = _mm512_loadu_ps(w1), w1h = _mm512_loadu_ps(w1 + 16);
-        __m512 x0l = _mm512_loadu_ps(x0), x0h = _mm512_loadu_ps(x0 + 16);
-        __m512 x1l = _mm512_loadu_ps(x1), x1h = _mm512_loadu_ps(x1 + 16);
-        STEP(p00l, p00h, w0l, w0h, x0l, x0h);
-        STEP(p01l, p01h, w1l, w1h, x0l, x0h);
-        STEP(p10l, p10h, w0l, w0h, x1l, x1h);
-        STEP(p11l, p11h, w1l, w1h, x1l, x1h);
+static inline __attribute__((always_inline)) void acc_tile(float *acc, size_t n_w, const float *w,
+                                                           size_t w_stride, const float *x, size_t x_stride,
+                                                           size_t n32, const int nx, const int nw) {
+    for (int h = 0; h < 2; h++) {
+        __m512 a[TX][TW];
+#pragma GCC unroll 4
+        for (int i = 0; i < nx; i++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) a[i][r] = _mm512_loadu_ps(acc + ((size_t)i * n_w + (size_t)r) * 32 + 16 * h);
+        const float *wp = w + 16 * h, *xp = x + 16 * h;
+        for (size_t b = 0; b < n32; b++, wp += 32, xp += 32) {
+            __m512 xv[TX];
+#pragma GCC unroll 4
+            for (int i = 0; i < nx; i++) xv[i] = _mm512_loadu_ps(xp + (size_t)i * x_stride);
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) {
+                __m512 wv = _mm512_loadu_ps(wp + (size_t)r * w_stride);
+#pragma GCC unroll 4
+                for (int i = 0; i < nx; i++) a[i][r] = _mm512_add_ps(a[i][r], _mm512_mul_ps(wv, xv[i]));
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < nx; i++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nw; r++) _mm512_storeu_ps(acc + ((size_t)i * n_w + (size_t)r) * 32 + 16 * h, a[i][r]);
     }
-    _mm512_storeu_ps(a00, p00l), _mm512_storeu_ps(a00 + 16, p00h);
-    _mm512_storeu_ps(a01, p01l), _mm512_storeu_ps(a01 + 16, p01h);
-    _mm512_storeu_ps(a10, p10l), _mm512_storeu_ps(a10 + 16, p10h);
-    _mm512_storeu_ps(a11, p11l), _mm512_storeu_ps(a11 + 16, p11h);
 }
 
-/* One pair; the edges of a tile. */
-static inline void acc_1x1(float *a, const float *w, const float *x, size_t n32) {
-    __m512 lo = _mm512_loadu_ps(a), hi = _mm512_loadu_ps(a + 16);
-    for (size_t b = 0; b < n32; b++, w += 32, x += 32) {
-        __m512 wl = _mm512_loadu_ps(w), wh = _mm512_loadu_ps(w + 16);
-        __m512 xl = _mm512_loadu_ps(x), xh = _mm512_loadu_ps(x + 16);
-        STEP(lo, hi, wl, wh, xl, xh);
+#define TILE_FN(nx, nw)                                                                                    \
+    static void acc_##nx##x##nw(float *acc, size_t n_w, const float *w, size_t w_stride, const float *x,   \
+                                size_t x_stride, size_t n32) {                                             \
+        acc_tile(acc, n_w, w, w_stride, x, x_stride, n32, nx, nw);                                         \
     }
-    _mm512_storeu_ps(a, lo), _mm512_storeu_ps(a + 16, hi);
-}
+TILE_FN(1, 1) TILE_FN(1, 2) TILE_FN(1, 3) TILE_FN(1, 4)
+TILE_FN(2, 1) TILE_FN(2, 2) TILE_FN(2, 3) TILE_FN(2, 4)
+TILE_FN(3, 1) TILE_FN(3, 2) TILE_FN(3, 3) TILE_FN(3, 4)
+TILE_FN(4, 1) TILE_FN(4, 2) TILE_FN(4, 3) TILE_FN(4, 4)
 
+typedef void (*tile_fn)(float *, size_t, const float *, size_t, const float *, size_t, size_t);
+static const tile_fn TILES[TX][TW] = {
+    {acc_1x1, acc_1x2, acc_1x3, acc_1x4},
+    {acc_2x1, acc_2x2, acc_2x3, acc_2x4},
+    {acc_3x1, acc_3x2, acc_3x3, acc_3x4},
+    {acc_4x1, acc_4x2, acc_4x3, acc_4x4},
+};
+
+/* Weight-row groups inside activation-row groups: the activation rows of a
+ * group (TX × span floats) stay in L1 while every weight row of the
+ * driver's tile passes them. */
 static void accum_avx512(float *acc, const float *w, size_t w_stride, size_t n_w, const float *x, size_t x_stride,
                          size_t n_x, size_t n32) {
-#define ACC(ix, iw) (acc + ((ix) * n_w + (iw)) * RQM_LANES)
-#define W(iw) (w + (iw) * w_stride)
-#define X(ix) (x + (ix) * x_stride)
-    size_t ix = 0;
-    for (; ix + 2 <= n_x; ix += 2) {
-        size_t iw = 0;
-        for (; iw + 2 <= n_w; iw += 2)
-            acc_2x2(ACC(ix, iw), ACC(ix, iw + 1), ACC(ix + 1, iw), ACC(ix + 1, iw + 1), W(iw), W(iw + 1), X(ix),
-                    X(ix + 1), n32);
-        if (iw < n_w) acc_1x1(ACC(ix, iw), W(iw), X(ix), n32), acc_1x1(ACC(ix + 1, iw), W(iw), X(ix + 1), n32);
+    for (size_t ix = 0; ix < n_x; ix += TX) {
+        size_t nx = n_x - ix < TX ? n_x - ix : TX;
+        for (size_t iw = 0; iw < n_w; iw += TW) {
+            size_t nw = n_w - iw < TW ? n_w - iw : TW;
+            TILES[nx - 1][nw - 1](acc + (ix * n_w + iw) * RQM_LANES, n_w, w + iw * w_stride, w_stride,
+                                  x + ix * x_stride, x_stride, n32);
+        }
     }
-    if (ix < n_x)
-        for (size_t iw = 0; iw < n_w; iw++) acc_1x1(ACC(ix, iw), W(iw), X(ix), n32);
-#undef ACC
-#undef W
-#undef X
 }
 
 /* ---- blocks of 32 ------------------------------------------------------------------------ */
@@ -186,9 +202,43 @@ static inline float fold2(__m512 lo, __m512 hi) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
 }
 
-static void fold_avx512(const float *acc, size_t n, float *y) {
-    for (size_t i = 0; i < n; i++, acc += RQM_LANES) y[i] = fold2(_mm512_loadu_ps(acc), _mm512_loadu_ps(acc + 16));
+/* The first step of the fold for outputs k and m (accumulators ak, am):
+ * lanes 0-7 s_k[l] = (a[l] + a[l+8]) + (a[l+16] + a[l+24]), lanes 8-15 s_m. */
+static inline __m512 fold_pair(const float *ak, const float *am) {
+    __m512 lk = _mm512_loadu_ps(ak), hk = _mm512_loadu_ps(ak + 16);
+    __m512 lm = _mm512_loadu_ps(am), hm = _mm512_loadu_ps(am + 16);
+    __m512 l0 = _mm512_shuffle_f32x4(lk, lm, _MM_SHUFFLE(1, 0, 1, 0)), l8 = _mm512_shuffle_f32x4(lk, lm, _MM_SHUFFLE(3, 2, 3, 2));
+    __m512 h0 = _mm512_shuffle_f32x4(hk, hm, _MM_SHUFFLE(1, 0, 1, 0)), h8 = _mm512_shuffle_f32x4(hk, hm, _MM_SHUFFLE(3, 2, 3, 2));
+    return _mm512_add_ps(_mm512_add_ps(l0, l8), _mm512_add_ps(h0, h8));
 }
+
+/* Eight outputs at once, the same sums as fold2 on each: after fold_pair,
+ * t[l] = s[l] + s[l+4] (l < 4) with the outputs in 128-bit lanes, then
+ * (t0 + t2) + (t1 + t3) across the lanes of each. */
+static inline void fold8(const float *acc, float *y) {
+    __m512 s01 = fold_pair(acc, acc + 32), s23 = fold_pair(acc + 64, acc + 96);
+    __m512 s45 = fold_pair(acc + 128, acc + 160), s67 = fold_pair(acc + 192, acc + 224);
+    __m512 t0123 = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 t4567 = _mm512_add_ps(_mm512_shuffle_f32x4(s45, s67, _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_f32x4(s45, s67, _MM_SHUFFLE(3, 1, 3, 1)));
+    /* 128-bit lane k: t0 + t2, t1 + t3 of output k, then of output k + 4 */
+    __m512 e = _mm512_add_ps(_mm512_shuffle_ps(t0123, t4567, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(t0123, t4567, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* 128-bit lane k: y_k, y_{k+4} (twice) */
+    __m512 r = _mm512_add_ps(_mm512_shuffle_ps(e, e, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(e, e, _MM_SHUFFLE(3, 1, 3, 1)));
+    r = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), r);
+    _mm256_storeu_ps(y, _mm512_castps512_ps256(r));
+}
+
+static void fold_avx512(const float *acc, size_t n, float *y) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, acc += 8 * RQM_LANES) fold8(acc, y + i);
+    for (; i < n; i++, acc += RQM_LANES) y[i] = fold2(_mm512_loadu_ps(acc), _mm512_loadu_ps(acc + 16));
+}
+
+#define STEP(lo, hi, wl, wh, xl, xh)                                                                       \
+    lo = _mm512_add_ps(lo, _mm512_mul_ps(wl, xl)), hi = _mm512_add_ps(hi, _mm512_mul_ps(wh, xh))
 
 /* Two rows at a time: four independent add chains. */
 #define DOT_ROWS(blk_fn, bytes)                                                                            \

@@ -538,11 +538,18 @@ static void test_dequant_simd_parity(void) {
 }
 
 /* ---- matmul ------------------------------------------------------------------------------ */
-/* Row length for a type: several PIECEs (256) plus a partial one, and a
- * tail of n mod 32 for the one-element types. */
+/* Row length for a type: less than one span (768 columns, model/ggml.c)
+ * and a tail of n mod 32 for the one-element types. */
 static size_t test_n_in(rqm_ggml_type t) {
     size_t be = rqm_ggml_block_elems(t);
     return be == 256 ? 768 : be == 32 ? 576 : 300;
+}
+
+/* Longer rows: two whole spans plus a partial one (the lane accumulators
+ * leave registers between spans), with a tail for the one-element types. */
+static size_t test_n_in_long(rqm_ggml_type t) {
+    size_t be = rqm_ggml_block_elems(t);
+    return be == 256 ? 2048 : be == 32 ? 1600 : 1700;
 }
 
 static void test_matmul_vs_double(void) {
@@ -575,16 +582,19 @@ static void test_matmul_vs_double(void) {
 }
 
 static void test_matmul_parity(void) {
-    static const size_t cases[][2] = {{1, 264}, {2, 64}, {3, 100}, {17, 100}, {70, 40}}; /* n_rows, n_out */
+    /* n_rows, n_out, long rows: every remainder of the 4 × 4 register tiles
+     * and 8-row weight tiles, part edges, batches past the 32-row tile */
+    static const size_t cases[][3] = {{1, 264, 0}, {2, 64, 0},  {3, 100, 0}, {17, 100, 0}, {70, 40, 0},
+                                      {5, 43, 0},  {6, 45, 1},  {33, 30, 1}, {4, 7, 1},    {1, 3, 1}};
     static const int threads[] = {1, 2, 3};
     rq_simd_level levels[3], saved = rq__simd_level();
     int n_levels = simd_levels(levels);
     for (size_t c = 0; c < N_QCASES; c++) {
         const qcase *qc = &QCASES[c];
         const char *name = rqm_ggml_type_name(qc->type);
-        size_t n_in = test_n_in(qc->type);
         for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             size_t n_rows = cases[k][0], n_out = cases[k][1];
+            size_t n_in = cases[k][2] ? test_n_in_long(qc->type) : test_n_in(qc->type);
             rqm_matrix m;
             uint8_t *data = random_matrix(qc, n_in, n_out, 200 + c, &m);
             float *x = malloc(n_rows * n_in * 4), *ref = malloc(n_rows * n_out * 4), *y = malloc(n_rows * n_out * 4);
@@ -597,8 +607,9 @@ static void test_matmul_parity(void) {
                 for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
                     memset(y, 0xff, n_rows * n_out * 4);
                     rqm_matmul(&m, x, n_rows, y, threads[t]);
-                    CHECK(!memcmp(y, ref, n_rows * n_out * 4), "%s n_rows %zu n_out %zu %s threads %d differs from ref",
-                          name, n_rows, n_out, rq__simd_level_name(levels[l]), threads[t]);
+                    CHECK(!memcmp(y, ref, n_rows * n_out * 4),
+                          "%s n_rows %zu n_out %zu n_in %zu %s threads %d differs from ref", name, n_rows, n_out,
+                          n_in, rq__simd_level_name(levels[l]), threads[t]);
                 }
             }
             free(data), free(x), free(ref), free(y);
