@@ -1006,7 +1006,7 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
         K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->cent);
         return buf;
     }
-    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
+    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->off_codes));
     return buf;
 }
 

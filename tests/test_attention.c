@@ -127,7 +127,7 @@ static void test_fused_every_type(void) {
             }
         }
     }
-    CHECK(n_5bit == 10, "%d 5-bit (type, d) pairs checked, expected 5 families × 2 dims", n_5bit);
+    CHECK(n_5bit == 12, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8, × 2 dims", n_5bit);
     TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s); over the 5-bit types %.2g", worst, worst_t,
               worst5);
 }
@@ -463,12 +463,45 @@ static void test_attention_overflow(void) {
     CHECK(now == was, "level restored");
 }
 
+
+/* n8 values (1-byte norm head): the fused loops (accum_mse_n, the tile
+ * path for TCQ) against the reference, with fp16-normed keys and GQA 1/4;
+ * a value past the n8 range fails the append cleanly. */
+static void test_norm8_values(void) {
+    static const char *const PAIRS[][2] = {{"turbo3", "turbo3n8"}, {"turbo4", "turbo2n8"}, {"tcq3", "tcq3n8"},
+                                           {"tcq4", "tcq2n8"}, {"turbo3n8", "turbo3n8"}};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++)
+        for (int g = 1; g <= 4; g += 3)
+            for (int d = 64; d <= 128; d += 64) {
+                double e = fused_vs_ref(PAIRS[i][0], PAIRS[i][1], d, 2, g, 1 + (g > 1), 300);
+                CHECK(e < ATTN_TOL, "K %s / V %s d=%d G=%d: fused vs reference %.2g", PAIRS[i][0], PAIRS[i][1], d, g, e);
+                worst = e > worst ? e : worst;
+            }
+    TEST_NOTE("worst fused-vs-reference error with n8 values: %.2g", worst);
+    rq_cache *c = make_cache("turbo3", "tcq3n8", 1, 2, 64, 16, 1);
+    if (!c) return;
+    float k[3 * 2 * 64], v[3 * 2 * 64];
+    rq_rng r;
+    rq_rng_seed(&r, 5);
+    fill_kv(&r, k, v, 3 * 2, 64);
+    CHECK_OK(rq_cache_append(c, 0, k, v, 3));
+    const size_t used = rq_cache_bytes_used(c);
+    for (int i = 0; i < 64; i++) v[2 * 64 + i] *= 300.0f; /* token 1, head 0: norm ≈ 2400 > 1024 */
+    rq_status st = rq_cache_append(c, 0, k, v, 3);
+    CHECK(st == RQ_ERR_RANGE, "append past the n8 range: %s", rq_status_str(st));
+    CHECK(rq_cache_n_tokens(c, 0) == 3 && rq_cache_bytes_used(c) == used, "failed append left %zu tokens",
+          rq_cache_n_tokens(c, 0));
+    rq_cache_free(c);
+}
+
 const rq_test tests_attention[] = {
     {"cache_append_grow_accounting", test_accounting},
     {"attention_fused_vs_reference_every_type", test_fused_every_type},
     {"attention_asymmetric_gqa_threads", test_fused_asymmetric_threads},
     {"attention_kernel_simd_parity", test_kernel_parity},
     {"attention_fused_mse_slots", test_fused_mse_slots},
+    {"attention_norm8_values", test_norm8_values},
     {"attention_bad_args", test_attention_bad_args},
     {"attention_sliding_window", test_sliding_window},
     {"attention_overflow_every_simd_level", test_attention_overflow},
