@@ -490,6 +490,8 @@ static void test_norm8_values(void) {
     for (int i = 0; i < 64; i++) v[2 * 64 + i] *= 300.0f; /* token 1, head 0: norm ≈ 2400 > 1024 */
     rq_status st = rq_cache_append(c, 0, k, v, 3);
     CHECK(st == RQ_ERR_RANGE, "append past the n8 range: %s", rq_status_str(st));
+    CHECK(strstr(rq_last_error(), "token 1, KV head 0") && strstr(rq_last_error(), "tcq3n8") &&
+              strstr(rq_last_error(), "2^10"), "message '%s'", rq_last_error());
     CHECK(rq_cache_n_tokens(c, 0) == 3 && rq_cache_bytes_used(c) == used, "failed append left %zu tokens",
           rq_cache_n_tokens(c, 0));
     rq_cache_free(c);
