@@ -31,6 +31,7 @@
  *
  * A type named T+i8 (e.g. --types f16,turbo3,turbo3+i8) is type T with
  * rq_cache_config.int8_scores: its rows sit beside T's in the same run.
+ * A type K/V (e.g. turbo3/turbo3n8) is keys K, values V.
  */
 #include "rotorquant.h"
 
@@ -327,7 +328,8 @@ static int parse_list(const char *s, char out[][32]) {
 static int usage(void) {
     fprintf(stderr, "usage: attn_bench [--threads 1,2] [--types f16,q8_0,...] [--ctx 16384,65536] [--dims 128,64]\n"
                     "                  [--target SECONDS] [--quick] [--roofline] [--kernels] [--clock wall|cpu] [--stat median|min]\n"
-                    "  a type T+i8 (e.g. turbo3+i8) is T with int8 key scores (rq_cache_config.int8_scores)\n");
+                    "  a type T+i8 (e.g. turbo3+i8) is T with int8 key scores (rq_cache_config.int8_scores)\n"
+                    "  a type K/V (e.g. turbo3/turbo3n8) is keys K, values V\n");
     return 2;
 }
 
@@ -363,16 +365,20 @@ int main(int argc, char **argv) {
         if (!ctxs[i]) return usage();
         max_ctx = ctxs[i] > max_ctx ? ctxs[i] : max_ctx;
     }
-    char tnames[MAX_LIST][32]; /* the type of each entry: T for T+i8 */
+    char tnames[MAX_LIST][32], vnames[MAX_LIST][32]; /* the K and V types of each entry: T for T+i8, K/V for pairs */
     int int8[MAX_LIST];
     for (int i = 0; i < n_types; i++) {
         size_t l = strlen(types[i]);
+        if (l >= sizeof tnames[i]) return usage();
         int8[i] = l > 3 && !strcmp(types[i] + l - 3, "+i8");
         memcpy(tnames[i], types[i], l + 1);
         if (int8[i]) tnames[i][l - 3] = 0;
+        char *slash = strchr(tnames[i], '/');
+        if (slash) *slash = 0;
+        strcpy(vnames[i], slash ? slash + 1 : tnames[i]);
     }
     for (int i = 0; i < n_types; i++)
-        if (!rq_type_find(tnames[i])) {
+        if (!rq_type_find(tnames[i]) || !rq_type_find(vnames[i])) {
             fprintf(stderr, "attn_bench: unknown type %s\n", types[i]);
             return 2;
         }
@@ -413,7 +419,7 @@ int main(int argc, char **argv) {
         for (int ti = 0; ti < n_types; ti++)
             for (int hi = 0; hi < n_thr; hi++) {
                 rq_cache_config cc = rq_cache_config_default();
-                cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = tnames[ti], cc.type_v = tnames[ti];
+                cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = tnames[ti], cc.type_v = vnames[ti];
                 cc.n_threads = thr[hi], cc.int8_scores = int8[ti];
                 rq_cache *c;
                 rq_status st = rq_cache_init(&c, &cc);
@@ -440,8 +446,8 @@ int main(int argc, char **argv) {
                 for (int hi = 0; hi < n_thr; hi++) {
                     double s = T(ti, ci, hi), bytes = (double)bpt[ti] * (double)ctxs[ci];
                     double bw = read_bw((size_t)bytes, thr[hi]);
-                    int prod = tnames[ti][strlen(tnames[ti]) - 1] == 'p';
-                    double fmas = (prod ? 4.0 : 2.0) * Hq * (double)ctxs[ci] * d;
+                    int prod = tnames[ti][strlen(tnames[ti]) - 1] == 'p', vprod = vnames[ti][strlen(vnames[ti]) - 1] == 'p';
+                    double fmas = (2.0 + prod + vprod) * Hq * (double)ctxs[ci] * d;
                     double tb = bytes / bw, tf = fmas / peak[hi], roof = tb > tf ? tb : tf;
                     printf("| %s | %zuK | %d | %zu | %.1f | %.1f | %.1f | %.1f | %.0f%% | %s |", types[ti], ctxs[ci] / 1024,
                            thr[hi], bpt[ti], 1e6 * s, bytes / s / 1e9, bw / 1e9, 1e6 * roof, 100 * roof / s,

@@ -12,12 +12,22 @@
 static const char *const TYPES_TURBO[CLI_BUDGET_N_TYPES] = {"turbo1", "turbo2", "turbo3", "turbo4", "turbo5"};
 static const char *const TYPES_TCQ[CLI_BUDGET_N_TYPES] = {"turbo1", "tcq2", "tcq3", "tcq4", "tcq5"};
 
+/* values: the same codes with the 1-byte log norm head (measured: the norm
+ * rounding costs nothing, the byte saved buys bits; docs/RESULTS.md) */
+static const char *const TYPES_TURBO_V[CLI_BUDGET_N_TYPES] = {"turbo1n8", "turbo2n8", "turbo3n8", "turbo4n8",
+                                                             "turbo5n8"};
+static const char *const TYPES_TCQ_V[CLI_BUDGET_N_TYPES] = {"turbo1n8", "tcq2n8", "tcq3n8", "tcq4n8", "tcq5n8"};
+
 const char *const *cli_budget_types(int tcq) { return tcq ? TYPES_TCQ : TYPES_TURBO; }
+const char *const *cli_budget_types_v(int tcq) { return tcq ? TYPES_TCQ_V : TYPES_TURBO_V; }
 const char *cli_budget_family(int tcq) { return tcq ? "tcq" : "turbo"; }
 long cli_budget_ctx(long n_ctx) { return n_ctx > CLI_BUDGET_MIN_CTX ? n_ctx : CLI_BUDGET_MIN_CTX; }
 
 void cli_budget_digits(const char *const *types, int n, char *out) {
-    for (int i = 0; i < n; i++) out[i] = types[i][strlen(types[i]) - 1];
+    for (int i = 0; i < n; i++) {
+        const rq_type_info *t = rq_type_find(types[i]);
+        out[i] = t && t->n_bits >= 0 && t->n_bits <= 9 ? (char)('0' + t->n_bits) : '?';
+    }
     out[n > 0 ? n : 0] = 0;
 }
 
@@ -79,8 +89,8 @@ rq_status cli_budget_measure(cli_budget *b, const rqm_llama *m, const rqm_tokeni
         if ((i + 1) % 64 == 0 || i + 1 == N) cli_progress("kv-bits: the model's own text", i + 1, N);
     }
     rqm_session_free(s);
-    const char *const *types = cli_budget_types(o->tcq);
-    const rqm_sens_config cfg = {CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types, o->centre_keys,
+    const char *const *types = cli_budget_types(o->tcq), *const *types_v = cli_budget_types_v(o->tcq);
+    const rqm_sens_config cfg = {CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types_v, o->centre_keys,
                                  o->norm_correct, o->seed, 4, o->n_threads};
     if (!st) st = rqm_sens_costs(sens, &cfg, b->cost_k, b->cost_v);
     rqm_sens_free(sens);
@@ -93,8 +103,8 @@ rq_status cli_budget_plan_row(cli_budget *b, int slot, double bits, long n_ctx, 
                               cli_budget_plan *out) {
     const int L = b->n_layers;
     if (slot < 0 || slot >= CLI_BUDGET_MAX || L < 1 || n_ctx < 1 || !b->names) return RQ_ERR_INVALID_ARG;
-    const char *const *types = cli_budget_types(b->o.tcq);
-    const rq_kv_alloc_problem pb = {L, b->head_dim, CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types,
+    const char *const *types = cli_budget_types(b->o.tcq), *const *types_v = cli_budget_types_v(b->o.tcq);
+    const rq_kv_alloc_problem pb = {L, b->head_dim, CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types_v,
                                     b->cost_k, b->cost_v,
                                     /* μ and the fp16 sink: 3·head_dim fp16 per layer and KV head */
                                     b->o.centre_keys ? 24.0 / (double)n_ctx : 0.0};
@@ -107,7 +117,7 @@ rq_status cli_budget_plan_row(cli_budget *b, int slot, double bits, long n_ctx, 
         return st;
     }
     const char **lk = b->names + (size_t)slot * 2 * (size_t)L, **lv = lk + L;
-    for (int l = 0; l < L; l++) lk[l] = types[ck[l]], lv[l] = types[cv[l]];
+    for (int l = 0; l < L; l++) lk[l] = types[ck[l]], lv[l] = types_v[cv[l]];
     free(ck);
     *out = (cli_budget_plan){bits, got, cost, n_ctx, lk, lv};
     cli_budget_digits(lk, L, dk), cli_budget_digits(lv, L, dv);
@@ -115,7 +125,7 @@ rq_status cli_budget_plan_row(cli_budget *b, int slot, double bits, long n_ctx, 
             "kv-bits %.2f: %.4f bits/value planned for %ld positions%s%s%s%s; %s bits per layer 0..%d: K %s / V %s "
             "(output-error cost %.4f, measured on %d tokens of the model's own text in %.0f s)\n",
             bits, got, n_ctx, ctx_note ? " (" : "", ctx_note ? ctx_note : "", ctx_note ? ")" : "",
-            b->o.centre_keys ? ", μ and the sink included" : "", b->o.tcq ? "tcq (1: turbo1)" : "turbo", L - 1, dk,
+            b->o.centre_keys ? ", μ and the sink included" : "", b->o.tcq ? "tcq (1: turbo1; V n8)" : "turbo (V n8)", L - 1, dk,
             dv, cost, CLI_BUDGET_TOKENS, b->seconds);
     free(dk);
     return RQ_OK;

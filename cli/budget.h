@@ -8,8 +8,11 @@
  *      sampled from the first token at temperature 1 with the run's seed
  *      (held out from any evaluation text). Candidates per bit width 1..5:
  *      turbo1..5, or with --kv-family tcq the trellis codes tcq2..5 (1 bit
- *      stays turbo1); keys centred and norms corrected as the caches that
- *      will use the choice.
+ *      stays turbo1); for values their n8 variants (turbo1n8..5n8,
+ *      tcq2n8..5n8: the 1-byte log norm head, one byte per vector less).
+ *      Keys centred and norms corrected as the caches that will use the
+ *      choice. There is no switch back to fp16-normed values: the plan
+ *      names its per-layer types, and --configs takes any pair.
  *   2. cli_budget_plan: rq_kv_alloc's choice for one budget at a planned
  *      context, μ and the fp16 sink of key centring counted (3·head_dim
  *      fp16 per layer and KV head: 24 / n_ctx bits/value), printed as one
@@ -62,13 +65,17 @@ typedef struct {
     const char **lk, **lv;  /* [n_layers] per-layer K and V types            */
 } cli_budget_plan;
 
-/* The candidates, [CLI_BUDGET_N_TYPES] (static). */
+/* The key candidates, [CLI_BUDGET_N_TYPES] (static): fp16-normed types. */
 const char *const *cli_budget_types(int tcq);
+/* The value candidates, [CLI_BUDGET_N_TYPES] (static): the same codes with
+ * the 1-byte norm head (turbo{b}n8, tcq{k}n8; docs/FORMAT.md §5.2), whose
+ * byte saved the budget counts and spends. */
+const char *const *cli_budget_types_v(int tcq);
 /* "tcq" or "turbo". */
 const char *cli_budget_family(int tcq);
 /* The context a budget is planned for when the session holds n_ctx positions. */
 long cli_budget_ctx(long n_ctx);
-/* Each type's bit width digit ("turbo3", "tcq3": '3') into out[n + 1], NUL-terminated. */
+/* Each type's bit width digit ("turbo3", "tcq3n8": '3') into out[n + 1], NUL-terminated. */
 void cli_budget_digits(const char *const *types, int n, char *out);
 
 /* Measures the costs into *b (zeroed first; cli_budget_free releases it,

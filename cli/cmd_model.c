@@ -776,13 +776,14 @@ int cmd_perplexity(int argc, char **argv) {
     if (o.json) printf("]}\n");
     for (int r = 0; !o.json && r < n_rows; r++) /* the per-layer choices of --kv-bits rows */
         if (kv[r].lk) {
-            printf("%skv-bits %.2f, %s bits of layers 0..%d: K ", r == 1 + o.n_cfg ? "\n" : "", kv[r].budget,
-                   o.kv_tcq ? "tcq (1: turbo1)" : "turbo",
-                   m.hp->n_layers - 1);
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lk[l][strlen(kv[r].lk[l]) - 1]);
-            printf(" / V ");
-            for (int l = 0; l < m.hp->n_layers; l++) putchar(kv[r].lv[l][strlen(kv[r].lv[l]) - 1]);
-            printf("\n");
+            char *dg = malloc(2 * ((size_t)m.hp->n_layers + 1));
+            if (!dg) continue;
+            cli_budget_digits(kv[r].lk, m.hp->n_layers, dg);
+            cli_budget_digits(kv[r].lv, m.hp->n_layers, dg + m.hp->n_layers + 1);
+            printf("%skv-bits %.2f, %s bits of layers 0..%d: K %s / V %s\n", r == 1 + o.n_cfg ? "\n" : "",
+                   kv[r].budget, o.kv_tcq ? "tcq (1: turbo1; V n8)" : "turbo (V n8)", m.hp->n_layers - 1, dg,
+                   dg + m.hp->n_layers + 1);
+            free(dg);
         }
     rc = 0;
 done:

@@ -13,8 +13,6 @@ static inline unsigned code_at(const uint8_t *p, int i, int bits) {
     return (v >> (bit & 7)) & ((1u << bits) - 1);
 }
 
-static inline float f16_at(const uint8_t *p) { return rq_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
-
 void rq__decode_codes_ref(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
     for (int j = 0; j < d; j++) out[j] = scale * cent[code_at(codes, j, bits)];
 }
@@ -26,7 +24,7 @@ void rq__decode_signs_ref(float *out, const uint8_t *signs, int d, float scale) 
 void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                           const float *cent) {
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        rq__decode_codes_ref(out, blk + off_codes, d, bits, cent, f16_at(blk));
+        rq__decode_codes_ref(out, blk + off_codes, d, bits, cent, rq__head_norm(blk, off_codes));
 }
 
 static float dot_ref(const float *a, const float *b, int d) {
@@ -54,7 +52,7 @@ void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *
                           size_t off_codes, const float *cent, float *S, int lds) {
     for (int g = 0; g < G; g++)
         for (int t = 0; t < n; t++) {
-            const float scale = f16_at(blk[t]);
+            const float scale = rq__head_norm(blk[t], off_codes);
             const float *q = Q + (size_t)g * ldq;
             float sum = 0;
             for (int j = 0; j < d; j++) sum += q[j] * (scale * cent[code_at(blk[t] + off_codes, j, bits)]);
@@ -67,7 +65,7 @@ void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *
 void rq__accum_mse_n_ref(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
                          int d, int bits, size_t off_codes, const float *cent) {
     for (int t = 0; t < n; t++, blk += stride) {
-        const float scale = f16_at(blk);
+        const float scale = rq__head_norm(blk, off_codes);
         for (int g = 0; g < G; g++) {
             const float w = P[(size_t)g * ldp + t];
             float *acc = A + (size_t)g * lda;
@@ -87,7 +85,7 @@ void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk,
                            size_t off_codes, const uint8_t *tab8, float cfac) {
     const int dp = (int)rq__i8_dp(d);
     for (int t = t0; t < t0 + n; t++, blk += stride) {
-        ks[t] = f16_at(blk) * cfac;
+        ks[t] = rq__head_norm(blk, off_codes) * cfac;
         for (int j = 0; j < dp; j++) tile[rq__i8_at(d, t, j)] = j < d ? tab8[code_at(blk + off_codes, j, bits)] : 128;
     }
 }
@@ -96,7 +94,7 @@ void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk,
                            size_t off_codes, const uint8_t *tab8, float cfac) {
     const int dp = (int)rq__i8_dp(d);
     for (int t = t0; t < t0 + n; t++, blk += stride) {
-        ks[t] = f16_at(blk) * cfac;
+        ks[t] = rq__head_norm(blk, off_codes) * cfac;
         for (int j = 0; j < dp; j++)
             tile[rq__i8_at(d, t, j)] = j < d ? tab8[rq__tcq_window(blk + off_codes, d, bits, j)] : 128;
     }

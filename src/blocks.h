@@ -19,6 +19,14 @@
  *           bytes of codes, then ⌈d/8⌉ bytes of QJL sign bits
  *   TCQ     rq_block_mse_head  = [fp16 scale], then d·k/8 bytes: the
  *           circular k-bit/value trellis stream (src/tcq.h; d % 8 == 0)
+ *   MSE_N8  rq_block_n8_head   = [u8 norm code], then the MSE codes
+ *   TCQ_N8  rq_block_n8_head   = [u8 scale code], then the TCQ stream
+ *           (code 0 = 0, c = 1..255 = 2^(−6 + (c−1)·16/254): src/norm8.c)
+ *
+ * The head's width is what tells the two norm encodings apart: a code
+ * block whose codes start at byte RQ_N8_CODES_OFF (1) has the 1-byte log
+ * code, every other code block an fp16 at byte 0 (the kernels that get
+ * only off_codes read it so: rq__head_norm, src/internal.h).
  */
 #ifndef RQ_BLOCKS_H
 #define RQ_BLOCKS_H
@@ -43,6 +51,10 @@ typedef struct {
 } rq_block_mse_head;
 
 typedef struct {
+    uint8_t code; /* n′ (TCQ: the scale) on the 255-step log grid, 0 = zero */
+} rq_block_n8_head;
+
+typedef struct {
     uint16_t norm;  /* fp16 n′ of the (b−1)-bit MSE stage */
     uint16_t rnorm; /* fp16 ‖r′‖ of the residual          */
 } rq_block_prod_head;
@@ -58,6 +70,8 @@ typedef enum {
     RQ_BLOCK_MSE = 4,
     RQ_BLOCK_PROD = 5,
     RQ_BLOCK_TCQ = 6,
+    RQ_BLOCK_MSE_N8 = 7, /* MSE with the 1-byte norm head */
+    RQ_BLOCK_TCQ_N8 = 8, /* TCQ with the 1-byte scale head */
     RQ_BLOCK_COUNT
 } rq_block_kind;
 
@@ -66,6 +80,7 @@ typedef enum {
 #define RQ_PROD_CODES_OFF ((int)sizeof(rq_block_prod_head))
 #define RQ_PROD_RNORM_OFF ((int)offsetof(rq_block_prod_head, rnorm))
 #define RQ_TCQ_CODES_OFF ((int)sizeof(rq_block_mse_head)) /* TCQ: the MSE head, then the stream */
+#define RQ_N8_CODES_OFF ((int)sizeof(rq_block_n8_head))  /* n8 kinds: the code byte, then codes / stream */
 
 #ifdef __cplusplus
 #define RQ_STATIC_ASSERT(c, m) static_assert(c, m)
@@ -79,5 +94,8 @@ RQ_STATIC_ASSERT(offsetof(rq_block_q4_0, qs) == 2, "q4_0 nibbles after the scale
 RQ_STATIC_ASSERT(sizeof(rq_block_mse_head) == 2, "MSE head: fp16 norm");
 RQ_STATIC_ASSERT(sizeof(rq_block_prod_head) == 4, "PROD head: fp16 norm, fp16 residual norm");
 RQ_STATIC_ASSERT(offsetof(rq_block_prod_head, rnorm) == 2, "PROD residual norm at byte 2");
+RQ_STATIC_ASSERT(sizeof(rq_block_n8_head) == 1, "n8 head: one code byte");
+RQ_STATIC_ASSERT(RQ_N8_CODES_OFF == 1 && RQ_MSE_CODES_OFF == 2 && RQ_TCQ_CODES_OFF == 2 && RQ_PROD_CODES_OFF == 4,
+                 "only the n8 kinds' codes start at byte 1 (rq__head_norm)");
 
 #endif /* RQ_BLOCKS_H */

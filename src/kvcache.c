@@ -787,6 +787,9 @@ static rq_status append_error(const rq_cache *c, rq_status st, int layer, const 
     for (size_t j = 0; j < d; j++)
         if (!rq__finite(x[i * d + j]) || (rq__finite(x[i * d + at]) && fabsf(x[i * d + j]) > fabsf(x[i * d + at])))
             at = j;
+    if (st == RQ_ERR_RANGE && rq__quantizer_view(q).layout->norm8) /* the 1-byte norm head's range */
+        return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: the %s vector's norm is past %s's "
+                        "8-bit norm range (2^-6 .. 2^10 = 1024)", layer, i / H, i % H, what, rq_quantizer_type(q)->name);
     return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: %s[%zu] = %g %s", layer, i / H, i % H,
                     what, at, (double)x[i * d + at],
                     st == RQ_ERR_NONFINITE ? "is not finite"
@@ -1006,7 +1009,7 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
         K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->cent);
         return buf;
     }
-    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, f16_at(blk));
+    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->off_codes));
     return buf;
 }
 

@@ -57,6 +57,17 @@ static rq_status f16_field(float v, uint16_t *h) {
     return ((*h & 0x7c00u) == 0x7c00u) ? RQ_ERR_RANGE : RQ_OK;
 }
 
+/* The head of an MSE/TCQ block: v (the norm n′, TCQ: the scale) as fp16,
+ * or for the n8 kinds as its log code (rq__norm8_encode: nearest step, 0 <
+ * v < 2^-6 clamped to code 1); RQ_ERR_RANGE when it does not fit. */
+static rq_status put_head(const rq_block_layout *L, uint8_t *blk, float v) {
+    if (L->norm8) return rq__norm8_encode(v, blk);
+    uint16_t h;
+    if (f16_field(v, &h)) return RQ_ERR_RANGE;
+    put_f16(blk, h);
+    return RQ_OK;
+}
+
 /* ---- QJL sketch -------------------------------------------------------- */
 /* out = S v (m = d outputs), at the process's SIMD level (exact at every level) */
 void rq__qjl_apply(const rq_quantizer *q, const float *v, float *out) {
@@ -257,7 +268,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
     uint8_t *code_dst = blk + L->codes_off;
     float norm = sqrtf(k->sumsq_finite(x, d, &finite));
     if (!finite) return RQ_ERR_NONFINITE;
-    if (f16_field(norm, &h)) return RQ_ERR_RANGE;
+    if (f16_field(norm, &h)) return RQ_ERR_RANGE; /* (n8: the stored value's range is checked by put_head) */
     if (norm == 0.0f) { /* zero vector: all-zero block decodes to zero */
         memset(blk, 0, q->bytes);
         if (r_out) memset(r_out, 0, sizeof(float) * (size_t)d), *sketch = false;
@@ -271,9 +282,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
         k->tcq_encode(y, d, q->mse_bits, q->tcq_lut, code_dst);
         rq__tcq_decode_ref(code_dst, d, q->mse_bits, q->tcq_lut, 1.0f, c);
         float cc = k->sumsq(c, d), scale = cc > 0.0f ? norm / sqrtf(cc) : norm;
-        if (f16_field(scale, &h)) return RQ_ERR_RANGE;
-        put_f16(blk, h);
-        return RQ_OK;
+        return put_head(L, blk, scale);
     }
 
     float stored = norm, c[RQ_MAX_DIMS];
@@ -284,9 +293,9 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
             stored = norm / sqrtf(k->sumsq(c, d));
         }
     }
+    if (!prod) return put_head(L, blk, stored);
     if (f16_field(stored, &h)) return RQ_ERR_RANGE;
     put_f16(blk, h);
-    if (!prod) return RQ_OK;
 
     /* residual r′ = n·y − n′·c(code), with n′ the stored fp16 norm */
     float rbuf[RQ_MAX_DIMS], sr[RQ_MAX_DIMS], *r = r_out ? r_out : rbuf;
@@ -346,7 +355,7 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
 static void decode_rotated(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
     const rq_block_layout *L = &rq__blocks[q->traits->block];
-    float n = get_f16(blk);
+    float n = rq__head_norm(blk, L->codes_off);
     if (L->trellis) {
         k->decode_tcq_n(xr, blk, q->bytes, 1, d, q->mse_bits, L->codes_off, q->tcq_lut);
         return;
@@ -393,6 +402,10 @@ rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
 /* The message of an encode that failed past its argument checks. */
 static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
     if (!st) return st;
+    if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm8)
+        return rq__fail(st, "rq_quantizer_encode: %s: a vector's norm%s exceeds the type's 8-bit norm range "
+                        "(2^-6 .. 2^10 = 1024)", q->type->name,
+                        rq__blocks[q->traits->block].trellis ? " (its scale)" : "");
     return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
                     st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"
                     : st == RQ_ERR_RANGE   ? "a value or norm exceeds the type's fp16 fields (65504)"

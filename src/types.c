@@ -21,7 +21,10 @@
  * llama.cpp's exact block layouts: f32, f16, q8_0, q4_0, and q4_0h = q4_0 after
  * the randomized Hadamard rotation (what upstream llama.cpp ships).
  * tcq{2..5}: turbo's rotation, then a k-bit tail-biting trellis code
- * (src/tcq.h) in place of the scalar Lloyd-Max code.
+ * (src/tcq.h) in place of the scalar Lloyd-Max code. Suffix "n8"
+ * (turbo{1..5}n8, tcq{2..5}n8): the same codes with a 1-byte log-norm head
+ * in place of the fp16 norm (block kinds MSE_N8 / TCQ_N8, src/norm8.c),
+ * meant for values; the budget picks them for values.
  */
 #include "internal.h"
 #include "tcq.h"
@@ -173,6 +176,31 @@ static size_t tcq_bytes(int d, int bits) {
     if (d < 8 || d % 8 || d > RQ_TCQ_MAX_T || bits < RQ_TCQ_MIN_BITS || bits > RQ_TCQ_MAX_BITS) return 0;
     return RQ_TCQ_CODES_OFF + (size_t)d * (size_t)bits / 8;
 }
+/* n8 kinds: the fp16 head replaced by one code byte; every byte value is a
+ * valid head (and every code/stream bit pattern valid codes) */
+static size_t mse_n8_bytes(int d, int bits) { return mse_bytes(d, bits) - RQ_MSE_CODES_OFF + RQ_N8_CODES_OFF; }
+static size_t tcq_n8_bytes(int d, int bits) {
+    size_t b = tcq_bytes(d, bits);
+    return b ? b - RQ_TCQ_CODES_OFF + RQ_N8_CODES_OFF : 0;
+}
+static bool n8_fields_ok(const uint8_t *blk, int d) { return (void)blk, (void)d, true; }
+
+rq_status rq__norm8_encode(float n, uint8_t *code) {
+    if (!rq__finite(n) || !((double)n <= rq__norm8_limit)) return RQ_ERR_RANGE;
+    if (n <= 0.0f) return *code = 0, RQ_OK;
+    if (n <= rq__norm8[1]) return *code = 1, RQ_OK; /* the clamp: 0 < n < 2^-6 → 1 */
+    if (n >= rq__norm8[255]) return *code = 255, RQ_OK;
+    int lo = 1, hi = 255; /* rq__norm8[lo] < n ≤ rq__norm8[hi] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (rq__norm8[mid] < n) lo = mid;
+        else hi = mid;
+    }
+    /* float differences are exact in double */
+    *code = (uint8_t)((double)n - (double)rq__norm8[lo] <= (double)rq__norm8[hi] - (double)n ? lo : hi);
+    return RQ_OK;
+}
+
 static bool prod_fields_ok(const uint8_t *blk, int d) {
     return (void)d, f16_finite(blk) && f16_finite(blk + RQ_PROD_RNORM_OFF);
 }
@@ -192,6 +220,10 @@ const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
                        .fields_ok = prod_fields_ok},
     [RQ_BLOCK_TCQ] = {.name = "tcq", .codes = true, .trellis = true, .codes_off = RQ_TCQ_CODES_OFF, .bytes = tcq_bytes,
                       .fields_ok = mse_fields_ok},
+    [RQ_BLOCK_MSE_N8] = {.name = "mse_n8", .codes = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+                         .bytes = mse_n8_bytes, .fields_ok = n8_fields_ok},
+    [RQ_BLOCK_TCQ_N8] = {.name = "tcq_n8", .codes = true, .trellis = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+                         .bytes = tcq_n8_bytes, .fields_ok = n8_fields_ok},
 };
 
 /* ---- the type rows ---------------------------------------------------------- */
@@ -221,6 +253,16 @@ static const rq_type_traits TYPES[] = {
     ROW("tcq3", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 3, 3),
     ROW("tcq4", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 4, 4),
     ROW("tcq5", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ, RQ_ROT_HADAMARD, 5, 5),
+    /* n8: the same codes with the 1-byte log norm head (values; no QJL n8) */
+    ROW("turbo1n8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_N8, RQ_ROT_HADAMARD, 1, 1),
+    ROW("turbo2n8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_N8, RQ_ROT_HADAMARD, 2, 2),
+    ROW("turbo3n8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_N8, RQ_ROT_HADAMARD, 3, 3),
+    ROW("turbo4n8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_N8, RQ_ROT_HADAMARD, 4, 4),
+    ROW("turbo5n8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_N8, RQ_ROT_HADAMARD, 5, 5),
+    ROW("tcq2n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 2, 2),
+    ROW("tcq3n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 3, 3),
+    ROW("tcq4n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 4, 4),
+    ROW("tcq5n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 5, 5),
 };
 #undef ROWS
 #undef ROW32

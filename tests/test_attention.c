@@ -127,7 +127,7 @@ static void test_fused_every_type(void) {
             }
         }
     }
-    CHECK(n_5bit == 10, "%d 5-bit (type, d) pairs checked, expected 5 families × 2 dims", n_5bit);
+    CHECK(n_5bit == 12, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8, × 2 dims", n_5bit);
     TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s); over the 5-bit types %.2g", worst, worst_t,
               worst5);
 }
@@ -213,15 +213,16 @@ static void test_kernel_parity(void) {
  * the same order), at the levels that have them (and the AVX-512 loops
  * without VBMI), and the scalar references against the scalar
  * composition: bits 1..4, d = 16..256, 1..9 heads, runs of 1..64 tokens,
- * blocks of two separate runs (as across a page boundary). */
-static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d, int bits, int G, int n) {
+ * blocks of two separate runs (as across a page boundary), with the fp16
+ * head and (every other run length) the n8 head (codes at byte 1). */
+static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d, int bits, int G, int n, int off) {
     enum { NMAX = 64, DMAX = 256, GMAX = 9 };
     static uint8_t runs[2][NMAX * (2 + DMAX / 2) + RQ_PAGE_SLACK];
     static float tile[NMAX * DMAX], Q[GMAX * (DMAX + 3)], P[GMAX * NMAX], A0[GMAX * (DMAX + 3)], A1[GMAX * (DMAX + 3)];
     static float S0[GMAX * NMAX], S1[GMAX * NMAX];
     float cent[16];
     for (int i = 0; i < 16; i++) cent[i] = (float)(rq_rng_gauss(r) * 0.7);
-    const size_t stride = 2 + (size_t)d * (size_t)bits / 8;
+    const size_t stride = (size_t)off + (size_t)d * (size_t)bits / 8; /* off 2: fp16 head; 1: n8 head */
     for (int u = 0; u < 2; u++)
         for (size_t i = 0; i < sizeof runs[u]; i++) runs[u][i] = (uint8_t)rq_rng_next(r);
     const int n0 = n / 2 + (n > 2); /* tokens from the first run */
@@ -229,7 +230,8 @@ static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d,
     for (int t = 0; t < n; t++) {
         uint8_t *b = t < n0 ? runs[0] + (size_t)t * stride : runs[1] + (size_t)(t - n0) * stride;
         uint16_t h = (uint16_t)(0x3400 + rq_rng_next(r) % 0x0c00) | (uint16_t)(rq_rng_next(r) & 1 ? 0x8000 : 0); /* ±0.25..~4 */
-        b[0] = (uint8_t)h, b[1] = (uint8_t)(h >> 8);
+        if (off == 2) b[0] = (uint8_t)h, b[1] = (uint8_t)(h >> 8);
+        else b[0] = (uint8_t)rq_rng_next(r); /* any n8 code, 0 included */
         kp[t] = b;
     }
     const int ld = d + 3; /* strides unlike d (the arrays hold DMAX + 3 per head) */
@@ -237,15 +239,15 @@ static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d,
     for (int i = 0; i < G * NMAX; i++) P[i] = (float)rq_rng_uniform(r), S0[i] = S1[i] = (float)rq_rng_gauss(r);
     for (int i = 0; i < G * ld; i++) A0[i] = A1[i] = (float)rq_rng_gauss(r);
     /* the composition: each run decoded, then scores / accum over the tile */
-    S->decode_mse_n(tile, runs[0], stride, n0, d, bits, 2, cent);
-    if (n > n0) S->decode_mse_n(tile + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, 2, cent);
+    S->decode_mse_n(tile, runs[0], stride, n0, d, bits, (size_t)off, cent);
+    if (n > n0) S->decode_mse_n(tile + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
     S->scores(Q, G, ld, tile, n, d, S0, NMAX);
     S->accum(A0, G, ld, P, NMAX, tile, n, d);
     int bad = 0;
     if (which == 0) { /* the level's decode_mse_n itself: the reference's floats */
         static float ref[NMAX * DMAX];
-        rq__decode_mse_n_ref(ref, runs[0], stride, n0, d, bits, 2, cent);
-        if (n > n0) rq__decode_mse_n_ref(ref + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, 2, cent);
+        rq__decode_mse_n_ref(ref, runs[0], stride, n0, d, bits, (size_t)off, cent);
+        if (n > n0) rq__decode_mse_n_ref(ref + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
         bad += memcmp(ref, tile, sizeof(float) * (size_t)n * d) != 0;
     }
     /* the fused slots: which 0 the table's, 1 the reference, 2 AVX-512 without VBMI */
@@ -257,9 +259,9 @@ static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d,
     if (which == 2) sc = rq__scores_mse_n_avx512f, ac = rq__accum_mse_n_avx512f;
 #endif
     if (!sc || !ac) return bad; /* the level has no fused slots: its decode_mse_n only */
-    sc(Q, G, ld, kp, n, d, bits, 2, cent, S1, NMAX);
-    ac(A1, G, ld, P, NMAX, runs[0], stride, n0, d, bits, 2, cent);
-    if (n > n0) ac(A1, G, ld, P + n0, NMAX, runs[1], stride, n - n0, d, bits, 2, cent);
+    sc(Q, G, ld, kp, n, d, bits, (size_t)off, cent, S1, NMAX);
+    ac(A1, G, ld, P, NMAX, runs[0], stride, n0, d, bits, (size_t)off, cent);
+    if (n > n0) ac(A1, G, ld, P + n0, NMAX, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
     return bad + (memcmp(S0, S1, sizeof(float) * (size_t)G * NMAX) != 0) + (memcmp(A0, A1, sizeof(float) * (size_t)G * ld) != 0);
 }
 
@@ -280,7 +282,7 @@ static void test_fused_mse_slots(void) {
                 for (int bits = 1; bits <= 4; bits++)
                     for (size_t gi = 0; gi < sizeof heads / sizeof *heads; gi++)
                         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++, cases++)
-                            bad += fused_mse_case(&r, S, which, dims[di], bits, heads[gi], ns[ni]);
+                            bad += fused_mse_case(&r, S, which, dims[di], bits, heads[gi], ns[ni], 2 - (int)(ni % 2));
             CHECK(bad == 0, "%s %s: %d of %d cases differ (decode_mse_n vs the reference; fused vs decode_mse_n + scores/accum)", S->name,
                   which == 1 ? "reference" : which == 2 ? "without VBMI" : "fused", bad, 2 * cases);
             checked++;
@@ -463,12 +465,47 @@ static void test_attention_overflow(void) {
     CHECK(now == was, "level restored");
 }
 
+
+/* n8 values (1-byte norm head): the fused loops (accum_mse_n, the tile
+ * path for TCQ) against the reference, with fp16-normed keys and GQA 1/4;
+ * a value past the n8 range fails the append cleanly. */
+static void test_norm8_values(void) {
+    static const char *const PAIRS[][2] = {{"turbo3", "turbo3n8"}, {"turbo4", "turbo2n8"}, {"tcq3", "tcq3n8"},
+                                           {"tcq4", "tcq2n8"}, {"turbo3n8", "turbo3n8"}};
+    double worst = 0;
+    for (size_t i = 0; i < sizeof PAIRS / sizeof PAIRS[0]; i++)
+        for (int g = 1; g <= 4; g += 3)
+            for (int d = 64; d <= 128; d += 64) {
+                double e = fused_vs_ref(PAIRS[i][0], PAIRS[i][1], d, 2, g, 1 + (g > 1), 300);
+                CHECK(e < ATTN_TOL, "K %s / V %s d=%d G=%d: fused vs reference %.2g", PAIRS[i][0], PAIRS[i][1], d, g, e);
+                worst = e > worst ? e : worst;
+            }
+    TEST_NOTE("worst fused-vs-reference error with n8 values: %.2g", worst);
+    rq_cache *c = make_cache("turbo3", "tcq3n8", 1, 2, 64, 16, 1);
+    if (!c) return;
+    float k[3 * 2 * 64], v[3 * 2 * 64];
+    rq_rng r;
+    rq_rng_seed(&r, 5);
+    fill_kv(&r, k, v, 3 * 2, 64);
+    CHECK_OK(rq_cache_append(c, 0, k, v, 3));
+    const size_t used = rq_cache_bytes_used(c);
+    for (int i = 0; i < 64; i++) v[2 * 64 + i] *= 300.0f; /* token 1, head 0: norm ≈ 2400 > 1024 */
+    rq_status st = rq_cache_append(c, 0, k, v, 3);
+    CHECK(st == RQ_ERR_RANGE, "append past the n8 range: %s", rq_status_str(st));
+    CHECK(strstr(rq_last_error(), "token 1, KV head 0") && strstr(rq_last_error(), "tcq3n8") &&
+              strstr(rq_last_error(), "2^10"), "message '%s'", rq_last_error());
+    CHECK(rq_cache_n_tokens(c, 0) == 3 && rq_cache_bytes_used(c) == used, "failed append left %zu tokens",
+          rq_cache_n_tokens(c, 0));
+    rq_cache_free(c);
+}
+
 const rq_test tests_attention[] = {
     {"cache_append_grow_accounting", test_accounting},
     {"attention_fused_vs_reference_every_type", test_fused_every_type},
     {"attention_asymmetric_gqa_threads", test_fused_asymmetric_threads},
     {"attention_kernel_simd_parity", test_kernel_parity},
     {"attention_fused_mse_slots", test_fused_mse_slots},
+    {"attention_norm8_values", test_norm8_values},
     {"attention_bad_args", test_attention_bad_args},
     {"attention_sliding_window", test_sliding_window},
     {"attention_overflow_every_simd_level", test_attention_overflow},

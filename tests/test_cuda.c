@@ -536,8 +536,26 @@ static void test_cuda_5bit_unsupported(void) {
               rq_cuda_available() ? "GPU present" : "no GPU");
 }
 
+
+/* The n8 types (1-byte norm head): no GPU kernel reads them; refused
+ * cleanly in every build (with a GPU, by a message naming them). */
+static void test_cuda_n8_unsupported(void) {
+    static const char *const N8[] = {"turbo2n8", "turbo3n8", "tcq3n8"};
+    for (size_t i = 0; i < sizeof N8 / sizeof N8[0]; i++) {
+        rq_quantizer *q = NULL;
+        rq_cuda_quantizer *g = (rq_cuda_quantizer *)1;
+        CHECK_OK(rq_quantizer_init(&q, N8[i], 128, NULL));
+        if (!q) continue;
+        rq_status st = rq_cuda_quantizer_init(&g, q);
+        CHECK(st == RQ_ERR_UNSUPPORTED && g == NULL, "%s: %s", N8[i], rq_status_str(st));
+        if (rq_cuda_available()) CHECK(strstr(rq_last_error(), "n8") != NULL, "%s: message '%s'", N8[i], rq_last_error());
+        rq_quantizer_free(q);
+    }
+}
+
 const rq_test tests_cuda[] = {
     {"cuda_stub_or_device", test_cuda_stub_or_device},
+    {"cuda_n8_unsupported", test_cuda_n8_unsupported},
     {"cuda_5bit_unsupported", test_cuda_5bit_unsupported},
     {"cuda_encode_parity_head_dims", test_cuda_encode_parity_head_dims},
     {"cuda_encode_parity_odd_dims", test_cuda_encode_parity_odd_dims},

@@ -64,8 +64,9 @@ static void test_int8_kernel_parity(void) {
         int bad_dec = 0, bad_sc = 0, cases = 0;
         for (int d = 1; d <= MAXD; d += d < 70 ? 1 : 23) {
             for (size_t i = 0; i < sizeof blob; i++) blob[i] = (uint8_t)rq_rng_next(&r);
-            const size_t stride = 2 + ((size_t)d * 5 + 7) / 8 + 3; /* norm + codes + a gap */
-            for (size_t t = 0; t < NB; t++) { /* finite fp16 norms, some negative */
+            const int off = d % 2 ? 1 : 2; /* odd d: the n8 head (any byte, FORMAT.md §5.2) */
+            const size_t stride = (size_t)off + ((size_t)d * 5 + 7) / 8 + 3; /* norm + codes + a gap */
+            for (size_t t = 0; off == 2 && t < NB; t++) { /* finite fp16 norms, some negative */
                 uint16_t h = rq_f32_to_f16((float)rq_rng_gauss(&r) * 3.0f);
                 blob[t * stride] = (uint8_t)h, blob[t * stride + 1] = (uint8_t)(h >> 8);
             }
@@ -76,10 +77,10 @@ static void test_int8_kernel_parity(void) {
                 /* n tokens in two runs (the second from token n1 of the tile) */
                 const int n = 1 + (d + b) % NB, n1 = n / 3, dp = (int)rq__i8_dp(d);
                 memset(k0, 7, sizeof k0), memset(k1, 7, sizeof k1);
-                R->decode_mse8_n(k0, ks0, 0, blob, stride, n1, d, b, 2, tab8, cfac);
-                R->decode_mse8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
-                S->decode_mse8_n(k1, ks1, 0, blob, stride, n1, d, b, 2, tab8, cfac);
-                S->decode_mse8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                R->decode_mse8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
+                R->decode_mse8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
                 bad_dec += memcmp(k0, k1, sizeof k0) != 0 || memcmp(ks0, ks1, sizeof(float) * n) != 0;
                 for (int t = 0; t < n; t++) /* padding bytes are 128 */
                     for (int j = d; j < dp; j++) bad_dec += k0[rq__i8_at(d, t, j)] != 128;
@@ -134,25 +135,26 @@ static void test_int8_tcq_kernel_parity(void) {
         int bad = 0, cases = 0;
         for (int d = 8; d <= 512; d += 8)
             for (int b = RQ_TCQ_MIN_BITS; b <= RQ_TCQ_MAX_BITS; b++) {
-                const size_t stride = 2 + (size_t)d * (size_t)b / 8;
+                const int off = (d / 8) % 2 ? 1 : 2; /* odd d/8: the n8 head */
+                const size_t stride = (size_t)off + (size_t)d * (size_t)b / 8;
                 const int n = 1 + (d / 8 + b) % NB, n1 = (d / 8) % (n + 1), dp = (int)rq__i8_dp(d);
                 uint8_t *blob = malloc(stride * (size_t)n);
                 for (size_t i = 0; i < stride * (size_t)n; i++) blob[i] = (uint8_t)rq_rng_next(&r);
-                for (int t = 0; t < n; t++) { /* finite fp16 scales, some negative */
+                for (int t = 0; off == 2 && t < n; t++) { /* finite fp16 scales, some negative */
                     uint16_t h = rq_f32_to_f16((float)rq_rng_gauss(&r) * 3.0f);
                     blob[t * stride] = (uint8_t)h, blob[t * stride + 1] = (uint8_t)(h >> 8);
                 }
                 for (int i = 0; i < 256; i++) tab8[i] = (uint8_t)rq_rng_next(&r);
                 const float cfac = (float)rq_rng_uniform(&r) * 0.01f;
                 memset(k0, 7, NT * 512), memset(k1, 7, NT * 512);
-                R->decode_tcq8_n(k0, ks0, 0, blob, stride, n1, d, b, 2, tab8, cfac);
-                R->decode_tcq8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
-                S->decode_tcq8_n(k1, ks1, 0, blob, stride, n1, d, b, 2, tab8, cfac);
-                S->decode_tcq8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, 2, tab8, cfac);
+                R->decode_tcq8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
+                R->decode_tcq8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
                 bad += memcmp(k0, k1, NT * 512) != 0 || memcmp(ks0, ks1, sizeof(float) * (size_t)n) != 0;
                 for (int t = 0; t < n; t++) { /* the reference's own bytes: windows, then 128 */
                     for (int j = 0; j < d; j++)
-                        bad += k0[rq__i8_at(d, t, j)] != tab8[rq__tcq_window(blob + t * stride + 2, d, b, j)];
+                        bad += k0[rq__i8_at(d, t, j)] != tab8[rq__tcq_window(blob + t * stride + off, d, b, j)];
                     for (int j = d; j < dp; j++) bad += k0[rq__i8_at(d, t, j)] != 128;
                 }
                 free(blob);

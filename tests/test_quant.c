@@ -301,6 +301,15 @@ static const struct {
     {"tcq3", 0x5641420d6e7d68b3ull},
     {"tcq4", 0x122e385c994996d1ull},
     {"tcq5", 0x7b14c3c5eac28be8ull},
+    {"turbo1n8", 0x186d9455f3c33827ull},
+    {"turbo2n8", 0xad83be5ec54672a2ull},
+    {"turbo3n8", 0x9054165e5a076614ull},
+    {"turbo4n8", 0xc1e1fe89c9974d66ull},
+    {"turbo5n8", 0x690e5ffc8d11d17bull},
+    {"tcq2n8", 0xa10b697de6a76927ull},
+    {"tcq3n8", 0x534154b06ce0e88dull},
+    {"tcq4n8", 0xe1a30e82fa64f023ull},
+    {"tcq5n8", 0x8f0712080dd17f4eull},
 };
 
 static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) {
@@ -533,7 +542,9 @@ static void test_decode_nonfinite_fields(void) {
             case RQ_FAMILY_Q8_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 34; break;
             case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
             case RQ_FAMILY_MSE:
-            case RQ_FAMILY_TCQ: fields[n_fields++] = nb; break;
+            case RQ_FAMILY_TCQ: /* the n8 kinds have no fp16 field: every head byte is valid (test_norm8_heads) */
+                if (!rq__blocks[rq__type_traits(t)->block].norm8) fields[n_fields++] = nb;
+                break;
             case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
             }
             for (int f = 0; f < n_fields; f++)
@@ -565,6 +576,124 @@ static void test_decode_nonfinite_fields(void) {
     TEST_NOTE("%d malformed blocks rejected", n_checked);
 }
 
+
+/* ---- the n8 norm head (docs/FORMAT.md §5.2) ------------------------------ */
+
+/* The table: exact hex constants equal to a double-precision recomputation
+ * rounded to float; code 0 = 0, 1 = 2^-6, 255 = 2^10. */
+static void test_norm8_table(void) {
+    CHECK(rq__norm8[0] == 0.0f && rq__norm8[1] == 0x1p-6f && rq__norm8[255] == 0x1p10f, "table ends %g %g %g",
+          rq__norm8[0], rq__norm8[1], rq__norm8[255]);
+    int bad = 0;
+    for (int c = 1; c < 256; c++) {
+        const float want = (float)exp2(-6.0 + (double)(c - 1) * 16.0 / 254.0);
+        if (rq__norm8[c] != want) bad++;
+        if (c > 1 && !(rq__norm8[c] > rq__norm8[c - 1])) bad++;
+    }
+    CHECK(bad == 0, "%d table entries differ from exp2 or are not increasing", bad);
+    const double over = (double)(float)exp2(10.0 + 16.0 / 254.0);
+    CHECK(rq__norm8_limit == 0.5 * ((double)rq__norm8[255] + over), "limit %a", rq__norm8_limit);
+}
+
+/* Encode: the nearest entry (relative error ≤ tanh(s/2) < s/2, s = 16·ln2/254),
+ * the clamp below 2^-6, code 0 only for 0, the range error above the limit. */
+static void test_norm8_encode(void) {
+    const double s = 16.0 * log(2.0) / 254.0;
+    rq_rng r;
+    rq_rng_seed(&r, 8);
+    double worst = 0;
+    int wrong = 0;
+    for (int i = 0; i < 100000; i++) {
+        const float n = (float)exp2(-6.0 + 16.0 * rq_rng_uniform(&r));
+        uint8_t c = 0;
+        CHECK_OK(rq__norm8_encode(n, &c));
+        const double e = fabs((double)rq__norm8[c] - n) / n;
+        worst = e > worst ? e : worst;
+        /* nearest: neither neighbour is closer */
+        if (c > 1 && fabs((double)rq__norm8[c - 1] - n) < fabs((double)rq__norm8[c] - n)) wrong++;
+        if (c < 255 && fabs((double)rq__norm8[c + 1] - n) < fabs((double)rq__norm8[c] - n)) wrong++;
+    }
+    TEST_NOTE("worst relative norm error %.5f (half a step s/2 = %.5f)", worst, s / 2);
+    CHECK(worst <= s / 2, "relative error %g above half a step %g", worst, s / 2);
+    CHECK(wrong == 0, "%d norms not on their nearest entry", wrong);
+    /* each entry encodes to itself; the exact midpoint goes to the lower code */
+    for (int c = 1; c < 256; c++) {
+        uint8_t got = 0;
+        CHECK(rq__norm8_encode(rq__norm8[c], &got) == RQ_OK && got == c, "entry %d encodes to %d", c, got);
+    }
+    uint8_t c = 77;
+    CHECK(rq__norm8_encode(0.0f, &c) == RQ_OK && c == 0, "0 → code %d", c);
+    CHECK(rq__norm8_encode(1e-30f, &c) == RQ_OK && c == 1, "tiny → code %d (the clamp)", c);
+    CHECK(rq__norm8_encode(0x1p-7f, &c) == RQ_OK && c == 1, "2^-7 → code %d (the clamp)", c);
+    CHECK(rq__norm8_encode(1024.0f, &c) == RQ_OK && c == 255, "1024 → code %d", c);
+    CHECK(rq__norm8_encode((float)rq__norm8_limit, &c) == RQ_OK && c == 255, "the limit → code %d", c);
+    c = 77;
+    CHECK(rq__norm8_encode(nextafterf((float)rq__norm8_limit, INFINITY), &c) == RQ_ERR_RANGE && c == 77,
+          "past the limit: range error, code untouched");
+    CHECK(rq__norm8_encode(INFINITY, &c) == RQ_ERR_RANGE && rq__norm8_encode(NAN, &c) == RQ_ERR_RANGE, "Inf / NaN");
+}
+
+/* The n8 blocks: the fp16 type's codes (TCQ: stream) after one head byte;
+ * a zero vector is the all-zero block; a tiny one has head 1; a norm past
+ * the range fails with the range in the message; every head byte decodes. */
+static void test_norm8_blocks(void) {
+    static const char *const PAIRS[][2] = {{"turbo3", "turbo3n8"}, {"tcq3", "tcq3n8"}, {"turbo1", "turbo1n8"},
+                                           {"tcq5", "tcq5n8"}};
+    const int d = 128;
+    rq_rng r;
+    rq_rng_seed(&r, 88);
+    float x[4 * 128], y[4 * 128];
+    test_random_gauss(&r, x, 4 * 128);
+    for (int i = 0; i < 128; i++) x[128 + i] = 0.0f, x[256 + i] *= 1e-5f; /* a zero vector, a tiny one */
+    for (size_t p = 0; p < sizeof PAIRS / sizeof PAIRS[0]; p++) {
+        rq_quantizer *q16 = NULL, *q8 = NULL;
+        CHECK_OK(rq_quantizer_init(&q16, PAIRS[p][0], d, NULL));
+        CHECK_OK(rq_quantizer_init(&q8, PAIRS[p][1], d, NULL));
+        if (!q16 || !q8) goto next;
+        const size_t b16 = rq_quantizer_bytes_per_vector(q16), b8 = rq_quantizer_bytes_per_vector(q8);
+        CHECK(b8 + 1 == b16, "%s: %zu bytes vs %zu", PAIRS[p][1], b8, b16);
+        uint8_t a[4 * 200], b[4 * 200];
+        CHECK_OK(rq_quantizer_encode(q16, x, a, 4));
+        CHECK_OK(rq_quantizer_encode(q8, x, b, 4));
+        for (int v = 0; v < 4; v++)
+            CHECK(memcmp(a + v * b16 + 2, b + v * b8 + 1, b8 - 1) == 0, "%s vector %d: codes differ from %s's",
+                  PAIRS[p][1], v, PAIRS[p][0]);
+        /* head = the code of the fp16 type's value (norm, TCQ scale) within the fp16 rounding */
+        float n16 = rq_f16_to_f32((uint16_t)(a[0] | (a[1] << 8)));
+        CHECK(fabsf(rq__norm8[b[0]] / n16 - 1.0f) < 0.025f, "%s: head %d = %g vs fp16 %g", PAIRS[p][1], b[0],
+              rq__norm8[b[0]], n16);
+        int zero = 1;
+        for (size_t i = 0; i < b8; i++) zero &= b[b8 + i] == 0;
+        CHECK(zero, "%s: the zero vector is not the all-zero block", PAIRS[p][1]);
+        CHECK(b[2 * b8] == 1, "%s: tiny vector head %d (the clamp: 1)", PAIRS[p][1], b[2 * b8]);
+        CHECK_OK(rq_quantizer_decode(q8, b, y, 4));
+        int z = 1;
+        for (int i = 0; i < 128; i++) z &= y[128 + i] == 0.0f;
+        CHECK(z, "%s: zero block decodes to zero", PAIRS[p][1]);
+        /* every head byte is a valid block */
+        uint8_t blk[200];
+        for (int c = 0; c < 256; c++) {
+            memcpy(blk, b, b8);
+            blk[0] = (uint8_t)c;
+            rq_status st = rq_quantizer_decode(q8, blk, y, 1);
+            int fin = 1;
+            for (int i = 0; i < d; i++) fin &= rq__finite(y[i]) && (c || y[i] == 0.0f);
+            CHECK(st == RQ_OK && fin, "%s head %d: %s", PAIRS[p][1], c, rq_status_str(st));
+        }
+        /* past the range: an error naming it */
+        float big[128];
+        for (int i = 0; i < d; i++) big[i] = x[i] * 200.0f; /* norm ≈ 2260 */
+        memset(blk, 0x5a, sizeof blk);
+        rq_status st = rq_quantizer_encode(q8, big, blk, 1);
+        CHECK(st == RQ_ERR_RANGE, "%s norm 2260: %s", PAIRS[p][1], rq_status_str(st));
+        CHECK(strstr(rq_last_error(), "1024") != NULL, "%s: message '%s'", PAIRS[p][1], rq_last_error());
+        CHECK_OK(rq_quantizer_encode(q16, big, blk, 1)); /* fp16 holds it */
+    next:
+        rq_quantizer_free(q16);
+        rq_quantizer_free(q8);
+    }
+}
+
 const rq_test tests_quant[] = {
     {"quant_sizes_documented", test_sizes},
     {"quant_unit_mse_d128", test_unit_mse},
@@ -577,5 +706,8 @@ const rq_test tests_quant[] = {
     {"quant_bad_inputs", test_bad_inputs},
     {"quant_decode_nonfinite_field_is_format_error", test_decode_nonfinite_fields},
     {"quant_params", test_params},
+    {"quant_norm8_table", test_norm8_table},
+    {"quant_norm8_encode", test_norm8_encode},
+    {"quant_norm8_blocks", test_norm8_blocks},
     {NULL, NULL},
 };

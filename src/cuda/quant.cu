@@ -335,6 +335,9 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     if (!q) return RQ_ERR_INVALID_ARG;
     if (!rq_cuda_available()) return RQ_ERR_UNSUPPORTED;
     const rq_quantizer_view v = rq__quantizer_view(q);
+    if (v.layout->norm8) /* the 1-byte norm head: no GPU kernel reads it (no GPU to test one on) */
+        return rq__fail(RQ_ERR_UNSUPPORTED, "rq_cuda_quantizer_init: %s: the n8 types (1-byte norm head) are CPU only",
+                        q->type->name);
     if (!v.layout->codes || v.layout->trellis) return RQ_ERR_UNSUPPORTED; /* value blocks, TCQ: CPU only */
     if (q->mse_bits > RQ_CUDA_MAX_BITS) return RQ_ERR_UNSUPPORTED; /* 5-bit codes: CPU only */
     if (q->n_dims > RQ_CUDA_MAX_DIMS) return RQ_ERR_DIM;

@@ -104,7 +104,7 @@ static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
 VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                    const float *cent) {
     const __m512i ctl = multishift_ctl(bits);
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, f16s(blk));
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, head_s(blk, off_codes));
 }
 
 VBMI static void decode_codes_vbmi_1(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
@@ -132,11 +132,11 @@ void rq__decode_signs_avx512(float *out, const uint8_t *signs, int d, float scal
 void rq__decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
                                const float *cent) {
     if (bits == 5) {
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_b5(out, blk + off_codes, d, cent, f16s(blk));
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_b5(out, blk + off_codes, d, cent, head_s(blk, off_codes));
     } else if (have_vbmi()) {
         decode_mse_n_vbmi(out, blk, stride, n, d, bits, off_codes, cent);
     } else {
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_f(out, blk + off_codes, d, bits, cent, f16s(blk));
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_f(out, blk + off_codes, d, bits, cent, head_s(blk, off_codes));
     }
 }
 
@@ -260,10 +260,10 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
         int t = 0;                                                                                                 \
         for (; t + 4 <= n; t += 4) {                                                                               \
             const uint8_t *c0 = b[t] + off, *c1 = b[t + 1] + off, *c2 = b[t + 2] + off, *c3 = b[t + 3] + off;     \
-            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t]))),                                   \
-                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 1]))),                               \
-                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 2]))),                               \
-                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t + 3])));                               \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], off))),                                   \
+                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 1], off))),                               \
+                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 2], off))),                               \
+                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 3], off)));                               \
             __m512 a[4][4];                                                                                        \
             _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                   \
                 _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();                 \
@@ -299,7 +299,7 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
         }                                                                                                          \
         for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
             const uint8_t *c0 = b[t] + off;                                                                        \
-            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(b[t])));                                   \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], off)));                                   \
             __m512 a[4];                                                                                           \
             _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();                       \
             for (int j = 0; j < d; j += 16, c0 += cb) {                                                            \
@@ -433,7 +433,7 @@ void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const f
             _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_loadu_ps(A + (size_t)g * lda + j0 + 16 * u); \
         const uint8_t *c0 = blk + off + (size_t)(j0 / 16) * 2 * (size_t)bits;                                      \
         for (int t = 0; t < n; t++, c0 += stride, blk += stride) {                                                 \
-            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(f16s(blk)));                                     \
+            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(blk, off)));                                     \
             __m512 v[4];                                                                                           \
             _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++)                                                   \
                 v[u] = _mm512_permutexvar_ps(IDX(c0 + 2 * u * bits, ctl, bits), tab);                              \
@@ -605,7 +605,7 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
      * 128-bit blocks in registers (8 shuffles, 4 full stores per 4 chunks
      * instead of 12 extracts and 16 stores) */
     for (; d64 && t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) {
-        for (int u = 0; u < 4; u++) ks[t + u] = f16s(blk + u * stride) * cfac;
+        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, off_codes) * cfac;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
         for (int j = 0; j < d64; j += 64, dst += 256) {
             const size_t o = off_codes + (size_t)j * bits / 8;
@@ -625,7 +625,7 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
         }
     }
     for (; t < t0 + n; t++, blk += stride) {
-        ks[t] = f16s(blk) * cfac;
+        ks[t] = head_s(blk, off_codes) * cfac;
         const uint8_t *c = blk + off_codes;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
         for (int j = 0; j < d64; j += 64, dst += 256) {
