@@ -157,6 +157,8 @@ extern const rq_block_layout rq__blocks[RQ_BLOCK_COUNT];
  * constants. rq__norm8_limit: the largest norm that rounds to code 255. */
 extern const float rq__norm8[256];
 extern const double rq__norm8_limit;
+/* The range in error messages (norms past rq__norm8_limit ≈ 1046.9 fail). */
+#define RQ_NORM8_RANGE_TEXT "2^-6 .. 2^10 = 1024"
 /* n ≥ 0 finite → the code of the nearest table value (linear distance,
  * computed exactly in double; ties to the lower code), except 0 < n <
  * 2^−6 → 1 (clamped: code 0 is the zero vector only); RQ_ERR_RANGE when n

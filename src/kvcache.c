@@ -789,7 +789,7 @@ static rq_status append_error(const rq_cache *c, rq_status st, int layer, const 
             at = j;
     if (st == RQ_ERR_RANGE && rq__quantizer_view(q).layout->norm8) /* the 1-byte norm head's range */
         return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: the %s vector's norm is past %s's "
-                        "8-bit norm range (2^-6 .. 2^10 = 1024)", layer, i / H, i % H, what, rq_quantizer_type(q)->name);
+                        "8-bit norm range (" RQ_NORM8_RANGE_TEXT ")", layer, i / H, i % H, what, rq_quantizer_type(q)->name);
     return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: %s[%zu] = %g %s", layer, i / H, i % H,
                     what, at, (double)x[i * d + at],
                     st == RQ_ERR_NONFINITE ? "is not finite"

@@ -404,7 +404,7 @@ static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
     if (!st) return st;
     if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm8)
         return rq__fail(st, "rq_quantizer_encode: %s: a vector's norm%s exceeds the type's 8-bit norm range "
-                        "(2^-6 .. 2^10 = 1024)", q->type->name,
+                        "(" RQ_NORM8_RANGE_TEXT ")", q->type->name,
                         rq__blocks[q->traits->block].trellis ? " (its scale)" : "");
     return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
                     st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"

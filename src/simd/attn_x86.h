@@ -1,7 +1,7 @@
 /*
  * attn_x86.h — helpers shared by the AVX2 and AVX-512 attention slots: the
- * 4-byte code loader and the F16C norm read. Included by src/simd/attn_avx2.c
- * and attn_avx512.c only. (The value blocks' decoders are the kernel
+ * 4-byte code loader and the F16C norm read (head_s, also for the TCQ
+ * decoders). Included by src/simd/attn_*.c and tcq_*.c only. (The value blocks' decoders are the kernel
  * table's values_decode slots, one per block kind and level.)
  */
 #ifndef RQ_ATTN_X86_H

@@ -10,7 +10,7 @@
  * into dword i, vpsrlvd shifts by i·k mod 8; the LUT read by an 8-lane
  * gather.
  */
-#include "attn_kernels.h"
+#include "attn_x86.h"
 #include "tcq.h"
 
 #include <immintrin.h>
@@ -58,9 +58,7 @@ void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n,
     const __m256i shift = _mm256_loadu_si256((const __m256i *)(const void *)sv);
     for (int t = 0; t < n; t++, blk += stride, out += d)
         decode_one(out, blk + off_codes, d, bits, lut, shuf, shift,
-                   off_codes == (size_t)RQ_N8_CODES_OFF
-                       ? rq__norm8[blk[0]]
-                       : _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(blk[0] | (blk[1] << 8)))));
+                   head_s(blk, off_codes));
 }
 
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 8 states a lane ----

@@ -12,7 +12,7 @@
  * 8 vpermi2ps + a blend tree per 16 values, which is port-5 bound; the
  * byte planes need a quarter of the permutes; bench/tcq_bench times both).
  */
-#include "attn_kernels.h"
+#include "attn_x86.h"
 #include "tcq.h"
 
 #include <immintrin.h>
@@ -38,11 +38,6 @@ static void window_ctl_init(window_ctl *c, int k) {
     }
     c->shuf = _mm512_loadu_si512(sh);
     c->shift = _mm512_loadu_si512(sv);
-}
-
-/* the block's head (rq__head_norm): fp16 by F16C, or the n8 kinds' table */
-static inline float tcq_head(const uint8_t *blk, size_t off_codes) {
-    return off_codes == (size_t)RQ_N8_CODES_OFF ? rq__norm8[blk[0]] : _cvtsh_ss((unsigned short)(blk[0] | (blk[1] << 8)));
 }
 
 static inline __m512i windows16(const window_ctl *c, __m128i bytes) {
@@ -79,7 +74,7 @@ void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t strid
     window_ctl c;
     window_ctl_init(&c, bits);
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        decode_one(out, blk + off_codes, d, bits, lut, &c, tcq_head(blk, off_codes));
+        decode_one(out, blk + off_codes, d, bits, lut, &c, head_s(blk, off_codes));
 }
 
 /* ---- decode without a gather: AVX-512 VBMI byte permutes ----------------
@@ -184,7 +179,7 @@ VBMI void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t st
     vbmi_ctl c;
     vbmi_ctl_init(&c, bits, lut);
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        vbmi_decode_one(out, blk + off_codes, d, bits, &c, tcq_head(blk, off_codes));
+        vbmi_decode_one(out, blk + off_codes, d, bits, &c, head_s(blk, off_codes));
 }
 
 /* AVX-512 VBMI (Ice Lake and later), as attn_avx512.c asks */
@@ -252,8 +247,6 @@ static inline void tcq8_pieces(uint8_t *dst, __m512i x, int np) {
     if (np > 3) _mm_storeu_si128((__m128i *)(void *)(dst + 192), _mm512_extracti32x4_epi32(x, 3));
 }
 
-
-
 VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
                                     int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
     tcq8_ctl c;
@@ -262,7 +255,7 @@ VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
     int t = t0;
     for (; t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) { /* whole groups of 4 tokens */
         const uint8_t *s[4];
-        for (int u = 0; u < 4; u++) ks[t + u] = tcq_head(blk + u * stride, off_codes) * cfac, s[u] = blk + u * stride + off_codes;
+        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, off_codes) * cfac, s[u] = blk + u * stride + off_codes;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
         for (int j = 0; j < d64; j += 64, dst += 256) {
             const __m512i x0 = tcq8_chunk(&c, s[0], d, bits, j), x1 = tcq8_chunk(&c, s[1], d, bits, j);
@@ -277,7 +270,7 @@ VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
         for (int u = 0; rem && u < 4; u++) tcq8_pieces(dst + 16 * u, tcq8_chunk(&c, s[u], d, bits, d64), np);
     }
     for (; t < t0 + n; t++, blk += stride) { /* single tokens */
-        ks[t] = tcq_head(blk, off_codes) * cfac;
+        ks[t] = head_s(blk, off_codes) * cfac;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
         for (int j = 0; j < d; j += 64, dst += 256)
             tcq8_pieces(dst, tcq8_chunk(&c, blk + off_codes, d, bits, j), d - j >= 64 ? 4 : np);
