@@ -136,7 +136,9 @@ typedef struct {
     bool signs;        /* + fp16 ‖r′‖ and the QJL sign bits (PROD)            */
     bool in_place;     /* the block is the d floats themselves (f32)          */
     bool trellis;      /* codes are a TCQ stream (src/tcq.h), not Lloyd-Max   */
-    bool norm8;        /* 1-byte log norm head (rq__norm8), not fp16: codes_off = RQ_N8_CODES_OFF */
+    /* the 1-byte log norm head's table (rq__norm8: n8 kinds, rq__normk8: k8
+     * kinds; codes_off = RQ_N8_CODES_OFF), NULL for the fp16 head */
+    const float *norm_table;
     size_t codes_off;  /* codes start (after the head)                        */
     /* bytes of one d-value vector with code_bits-bit codes */
     size_t (*bytes)(int d, int code_bits);
@@ -157,18 +159,23 @@ extern const rq_block_layout rq__blocks[RQ_BLOCK_COUNT];
  * constants. rq__norm8_limit: the largest norm that rounds to code 255. */
 extern const float rq__norm8[256];
 extern const double rq__norm8_limit;
-/* The range in error messages (norms past rq__norm8_limit ≈ 1046.9 fail). */
-#define RQ_NORM8_RANGE_TEXT "2^-6 .. 2^10 = 1024"
-/* n ≥ 0 finite → the code of the nearest table value (linear distance,
+/* The range in error messages (rq__norm8: "2^-6 .. 2^10 = 1024"; norms past
+ * the limit, ≈ 1046.9, fail). */
+const char *rq__norm_table_range(const float *table);
+/* The table's encoding limit (rq__norm8_limit or rq__normk8_limit). */
+double rq__norm_table_limit(const float *table);
+/* n ≥ 0 finite → the code of table's nearest value (linear distance,
  * computed exactly in double; ties to the lower code), except 0 < n <
- * 2^−6 → 1 (clamped: code 0 is the zero vector only); RQ_ERR_RANGE when n
- * > rq__norm8_limit or n is not finite (*code untouched). */
-rq_status rq__norm8_encode(float n, uint8_t *code);
-/* The head of a code block: the fp16 norm/scale at byte 0, or for the n8
- * kinds (codes at byte RQ_N8_CODES_OFF; blocks.h) rq__norm8[byte 0]. */
-static inline float rq__head_norm(const uint8_t *blk, size_t off_codes) {
-    return off_codes == (size_t)RQ_N8_CODES_OFF ? rq__norm8[blk[0]]
-                                                 : rq_f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8)));
+ * table[1] → 1 (clamped: code 0 is the zero vector only); RQ_ERR_RANGE
+ * when n > the table's limit or n is not finite (*code untouched). table:
+ * rq__norm8 or rq__normk8. */
+rq_status rq__norm_encode(const float *table, float n, uint8_t *code);
+static inline rq_status rq__norm8_encode(float n, uint8_t *code) { return rq__norm_encode(rq__norm8, n, code); }
+/* The head of a code block: the fp16 norm/scale at byte 0, or for the 1-byte
+ * kinds (layout norm_table ≠ NULL; blocks.h) ntab[byte 0]. Every reader
+ * passes the layout's table (rq_quantizer_view.ntab). */
+static inline float rq__head_norm(const uint8_t *blk, const float *ntab) {
+    return ntab ? ntab[blk[0]] : rq_f16_to_f32((uint16_t)(blk[0] | (blk[1] << 8)));
 }
 
 /* A type row: the public part first (rq_type_at returns &info). */
@@ -203,6 +210,7 @@ typedef struct {
     const rq_block_layout *layout;
     int bits;           /* code bits (0: none)                     */
     size_t off_codes;   /* byte offsets inside the block           */
+    const float *ntab;  /* the 1-byte head's table (layout->norm_table), NULL: fp16 */
     size_t off_signs;   /* PROD: the sign bits                     */
     const float *cent;  /* centroids (NULL without codes)          */
     float alpha;        /* QJL reconstruction scale                */

@@ -787,9 +787,11 @@ static rq_status append_error(const rq_cache *c, rq_status st, int layer, const 
     for (size_t j = 0; j < d; j++)
         if (!rq__finite(x[i * d + j]) || (rq__finite(x[i * d + at]) && fabsf(x[i * d + j]) > fabsf(x[i * d + at])))
             at = j;
-    if (st == RQ_ERR_RANGE && rq__quantizer_view(q).layout->norm8) /* the 1-byte norm head's range */
+    const float *ntab = rq__quantizer_view(q).ntab;
+    if (st == RQ_ERR_RANGE && ntab) /* the 1-byte norm head's range */
         return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: the %s vector's norm is past %s's "
-                        "8-bit norm range (" RQ_NORM8_RANGE_TEXT ")", layer, i / H, i % H, what, rq_quantizer_type(q)->name);
+                        "8-bit norm range (%s)", layer, i / H, i % H, what, rq_quantizer_type(q)->name,
+                        rq__norm_table_range(ntab));
     return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: %s[%zu] = %g %s", layer, i / H, i % H,
                     what, at, (double)x[i * d + at],
                     st == RQ_ERR_NONFINITE ? "is not finite"
@@ -974,6 +976,7 @@ typedef struct {
     const rq_block_layout *layout;
     int bits;          /* code bits (MSE/PROD)          */
     size_t off_codes;  /* byte offsets inside the block */
+    const float *ntab; /* the 1-byte head's table, NULL: fp16 head */
     size_t off_signs;
     const float *cent;
     float alpha;       /* QJL reconstruction scale      */
@@ -983,7 +986,7 @@ typedef struct {
 static block_view view_of(const rq_quantizer *q) {
     const rq_quantizer_view v = rq__quantizer_view(q);
     block_view b = {.family = rq_quantizer_type(q)->family, .block = v.block, .layout = v.layout, .bits = v.bits,
-                    .off_codes = v.off_codes, .off_signs = v.off_signs, .cent = v.cent, .alpha = v.alpha,
+                    .off_codes = v.off_codes, .ntab = v.ntab, .off_signs = v.off_signs, .cent = v.cent, .alpha = v.alpha,
                     .rotated = v.rotated};
     return b;
 }
@@ -1006,10 +1009,10 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
     if (bv->layout->signs) K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
     if (!bv->bits) return NULL;
     if (bv->layout->trellis) {
-        K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->cent);
+        K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
         return buf;
     }
-    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->off_codes));
+    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->ntab));
     return buf;
 }
 
@@ -1088,8 +1091,8 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
             float *out = tile + t * (size_t)d;
             /* value blocks: a page run is m whole vectors back to back
              * (stride = bytes per vector), decoded as m·d values at once */
-            if (bv->layout->trellis) j->K->decode_tcq_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
-            else if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            if (bv->layout->trellis) j->K->decode_tcq_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
+            else if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
             else dec(blk, (int)m * d, out);
             t += m;
         }
@@ -1121,8 +1124,8 @@ static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t 
         m = m < n - t ? m : n - t;
         const uint8_t *blk = key_block(c, ls, h, t0 + t);
         if (bv->layout->trellis)
-            j->K->decode_tcq8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
-        else j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
+            j->K->decode_tcq8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, j->tab8, j->cfac);
+        else j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, j->tab8, j->cfac);
         for (size_t u = 0; bv->layout->signs && u < m; u++, blk += stride)
             j->K->decode_signs(tile_sig + (t + u) * (size_t)d, blk + bv->off_signs, d,
                                f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
@@ -1228,7 +1231,7 @@ static void attn_task(void *arg, int task_) {
                         const uint8_t *b = key_block(j->c, it->ls, h, t0 + t);
                         for (size_t u = 0; u < m; u++, b += bk) kp[t + u] = b;
                     }
-                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.cent, s[0],
+                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.ntab, j->kv.cent, s[0],
                                        SUB_TOKENS);
                 } else if (decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig)) /* the keys, once for the group */
                     j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
@@ -1250,7 +1253,7 @@ static void attn_task(void *arg, int task_) {
                         m = pt - (t0 + t) % pt;
                         m = m < n - t ? m : n - t;
                         j->K->accum_mse_n(P[0] + 2, gn, lda, s[0] + t, SUB_TOKENS, value_block(j->c, it->ls, h, t0 + t),
-                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.cent);
+                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.ntab, j->vv.cent);
                     }
                 } else if (decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig)) /* the values, likewise */
                     j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);

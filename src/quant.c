@@ -58,10 +58,10 @@ static rq_status f16_field(float v, uint16_t *h) {
 }
 
 /* The head of an MSE/TCQ block: v (the norm n′, TCQ: the scale) as fp16,
- * or for the n8 kinds as its log code (rq__norm8_encode: nearest step, 0 <
- * v < 2^-6 clamped to code 1); RQ_ERR_RANGE when it does not fit. */
+ * or for the 1-byte kinds as its log code in the layout's table
+ * (rq__norm_encode: nearest step, 0 < v < table[1] clamped to code 1); RQ_ERR_RANGE when it does not fit. */
 static rq_status put_head(const rq_block_layout *L, uint8_t *blk, float v) {
-    if (L->norm8) return rq__norm8_encode(v, blk);
+    if (L->norm_table) return rq__norm_encode(L->norm_table, v, blk);
     uint16_t h;
     if (f16_field(v, &h)) return RQ_ERR_RANGE;
     put_f16(blk, h);
@@ -355,9 +355,9 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
 static void decode_rotated(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
     const rq_block_layout *L = &rq__blocks[q->traits->block];
-    float n = rq__head_norm(blk, L->codes_off);
+    float n = rq__head_norm(blk, L->norm_table);
     if (L->trellis) {
-        k->decode_tcq_n(xr, blk, q->bytes, 1, d, q->mse_bits, L->codes_off, q->tcq_lut);
+        k->decode_tcq_n(xr, blk, q->bytes, 1, d, q->mse_bits, L->codes_off, L->norm_table, q->tcq_lut);
         return;
     }
     if (q->mse_bits > 0) k->unpack_scale(blk + L->codes_off, d, q->mse_bits, q->cb.centroids, n, xr);
@@ -390,6 +390,7 @@ rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
     if (v.layout->codes) {
         v.bits = q->mse_bits;
         v.off_codes = v.layout->codes_off;
+        v.ntab = v.layout->norm_table;
         v.off_signs = v.off_codes + rq__packed_bytes(q->n_dims, q->mse_bits);
         v.cent = q->tcq_lut ? q->tcq_lut : q->mse_bits ? q->cb.centroids : NULL; /* TCQ: the LUT */
         v.alpha = q->qjl_alpha;
@@ -402,9 +403,9 @@ rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
 /* The message of an encode that failed past its argument checks. */
 static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
     if (!st) return st;
-    if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm8)
+    if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm_table)
         return rq__fail(st, "rq_quantizer_encode: %s: a vector's norm%s exceeds the type's 8-bit norm range "
-                        "(" RQ_NORM8_RANGE_TEXT ")", q->type->name,
+                        "(%s)", q->type->name, rq__norm_table_range(rq__blocks[q->traits->block].norm_table),
                         rq__blocks[q->traits->block].trellis ? " (its scale)" : "");
     return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
                     st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"

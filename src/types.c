@@ -185,19 +185,23 @@ static size_t tcq_n8_bytes(int d, int bits) {
 }
 static bool n8_fields_ok(const uint8_t *blk, int d) { return (void)blk, (void)d, true; }
 
-rq_status rq__norm8_encode(float n, uint8_t *code) {
-    if (!rq__finite(n) || !((double)n <= rq__norm8_limit)) return RQ_ERR_RANGE;
+const char *rq__norm_table_range(const float *table) { return table == rq__norm8 ? "2^-6 .. 2^10 = 1024" : "?"; }
+
+double rq__norm_table_limit(const float *table) { return table == rq__norm8 ? rq__norm8_limit : 0.0; }
+
+rq_status rq__norm_encode(const float *table, float n, uint8_t *code) {
+    if (!rq__finite(n) || !((double)n <= rq__norm_table_limit(table))) return RQ_ERR_RANGE;
     if (n <= 0.0f) return *code = 0, RQ_OK;
-    if (n <= rq__norm8[1]) return *code = 1, RQ_OK; /* the clamp: 0 < n < 2^-6 → 1 */
-    if (n >= rq__norm8[255]) return *code = 255, RQ_OK;
-    int lo = 1, hi = 255; /* rq__norm8[lo] < n ≤ rq__norm8[hi] */
+    if (n <= table[1]) return *code = 1, RQ_OK; /* the clamp: 0 < n < table[1] → 1 */
+    if (n >= table[255]) return *code = 255, RQ_OK;
+    int lo = 1, hi = 255; /* table[lo] < n ≤ table[hi] */
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (rq__norm8[mid] < n) lo = mid;
+        if (table[mid] < n) lo = mid;
         else hi = mid;
     }
     /* float differences are exact in double */
-    *code = (uint8_t)((double)n - (double)rq__norm8[lo] <= (double)rq__norm8[hi] - (double)n ? lo : hi);
+    *code = (uint8_t)((double)n - (double)table[lo] <= (double)table[hi] - (double)n ? lo : hi);
     return RQ_OK;
 }
 
@@ -220,9 +224,9 @@ const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
                        .fields_ok = prod_fields_ok},
     [RQ_BLOCK_TCQ] = {.name = "tcq", .codes = true, .trellis = true, .codes_off = RQ_TCQ_CODES_OFF, .bytes = tcq_bytes,
                       .fields_ok = mse_fields_ok},
-    [RQ_BLOCK_MSE_N8] = {.name = "mse_n8", .codes = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+    [RQ_BLOCK_MSE_N8] = {.name = "mse_n8", .codes = true, .norm_table = rq__norm8, .codes_off = RQ_N8_CODES_OFF,
                          .bytes = mse_n8_bytes, .fields_ok = n8_fields_ok},
-    [RQ_BLOCK_TCQ_N8] = {.name = "tcq_n8", .codes = true, .trellis = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+    [RQ_BLOCK_TCQ_N8] = {.name = "tcq_n8", .codes = true, .trellis = true, .norm_table = rq__norm8, .codes_off = RQ_N8_CODES_OFF,
                          .bytes = tcq_n8_bytes, .fields_ok = n8_fields_ok},
 };
 

@@ -543,7 +543,7 @@ static void test_decode_nonfinite_fields(void) {
             case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
             case RQ_FAMILY_MSE:
             case RQ_FAMILY_TCQ: /* the n8 kinds have no fp16 field: every head byte is valid (test_norm8_heads) */
-                if (!rq__blocks[rq__type_traits(t)->block].norm8) fields[n_fields++] = nb;
+                if (!rq__blocks[rq__type_traits(t)->block].norm_table) fields[n_fields++] = nb;
                 break;
             case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
             }
