@@ -22,6 +22,10 @@
  *   MSE_N8  rq_block_n8_head   = [u8 norm code], then the MSE codes
  *   TCQ_N8  rq_block_n8_head   = [u8 scale code], then the TCQ stream
  *           (code 0 = 0, c = 1..255 = 2^(−6 + (c−1)·16/254): src/norm8.c)
+ *   MSE_K8  rq_block_n8_head   = [u8 norm code], then the MSE codes
+ *   TCQ_K8  rq_block_n8_head   = [u8 scale code], then the TCQ stream
+ *           (keys relative to the cache's per-head scale σ: code 0 = 0,
+ *           c = 1..255 = 2^(−2 + (c−1)·4/254): src/normk8.c)
  *
  * The kind's layout row names the head's table (rq_block_layout.norm_table,
  * src/internal.h: NULL = the fp16 at byte 0); every reader of a head gets
@@ -71,6 +75,8 @@ typedef enum {
     RQ_BLOCK_TCQ = 6,
     RQ_BLOCK_MSE_N8 = 7, /* MSE with the 1-byte norm head */
     RQ_BLOCK_TCQ_N8 = 8, /* TCQ with the 1-byte scale head */
+    RQ_BLOCK_MSE_K8 = 9, /* MSE with the 1-byte key norm head (4 octaves around 1) */
+    RQ_BLOCK_TCQ_K8 = 10, /* TCQ with the 1-byte key scale head */
     RQ_BLOCK_COUNT
 } rq_block_kind;
 

@@ -62,6 +62,7 @@ static void test_roundtrip_every_type(void) {
     int n = 0;
     for (int i = 0; i < rq_type_count(); i++) {
         const char *t = rq_type_at(i)->name, *tv = rq_type_at((i + 3) % rq_type_count())->name;
+        if (test_is_k8(t) || test_is_k8(tv)) continue; /* key-only types of a centred cache: test_k8_roundtrip */
         rq_cache *a = io_cache(t, tv, 2, 2, 64, 16, 5), *b = io_cache(t, tv, 2, 2, 64, 16, 5);
         if (!a || !b) {
             rq_cache_free(a), rq_cache_free(b);
