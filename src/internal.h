@@ -225,6 +225,14 @@ typedef struct {
 
 rq_quantizer_view rq__quantizer_view(const rq_quantizer *q);
 
+/* rq_quantizer_encode for the cache's k8 keys: a head value past the
+ * table's limit is stored as code 255 instead of failing (the norm's fp16
+ * check is skipped too), one below table[1] as code 1 (as always); clamps[0]
+ * / [1] are increased by the low / high clamps, on success only. Other
+ * types: rq_quantizer_encode. */
+rq_status rq__quantizer_encode_clamp(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec,
+                                     uint64_t clamps[2]);
+
 /* Block → decoded vector in the rotated domain (MSE/PROD types): n′·c(code)
  * (+ ‖r′‖·α·Sᵀs for PROD). */
 void rq__decode_rotated(const rq_quantizer *q, const uint8_t *blk, float *xr);

@@ -19,6 +19,7 @@ static rq_cache *make_cache(const char *tk, const char *tv, int L, int H, int d,
     rq_cache_config c = rq_cache_config_default();
     c.n_layers = L, c.n_kv_heads = H, c.head_dim = d, c.type_k = tk, c.type_v = tv;
     c.page_tokens = page, c.n_threads = threads;
+    if (test_is_k8(tk)) c.centre_keys = 1; /* k8 keys need it */
     rq_cache *cache = NULL;
     rq_status st = rq_cache_init(&cache, &c);
     CHECK(st == RQ_OK, "%s/%s d=%d: %s", tk, tv, d, rq_status_str(st));
@@ -116,10 +117,10 @@ static void test_fused_every_type(void) {
         const rq_type_info *ti = rq_type_at(i);
         const char *t = ti->name;
         const int dims[] = {64, 96};
-        if (test_is_k8(t)) continue; /* key-only types of a centred cache: test_k8_keys */
         for (int k = 0; k < 2; k++) {
             if (!rq_type_bytes_per_vector(ti, dims[k])) continue;
-            double e = fused_vs_ref(t, t, dims[k], 2, 3, 1, 300);
+            /* k8: key types of a centred cache, with n8 values */
+            double e = fused_vs_ref(t, test_is_k8(t) ? "turbo3n8" : t, dims[k], 2, 3, 1, 300);
             CHECK(e < ATTN_TOL, "%s d=%d fused vs reference %.2g", t, dims[k], e);
             if (e > worst) worst = e, worst_t = t;
             if (ti->family == RQ_FAMILY_MSE && ti->n_bits == 5) {
@@ -128,7 +129,8 @@ static void test_fused_every_type(void) {
             }
         }
     }
-    CHECK(n_5bit == 12, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8, × 2 dims", n_5bit);
+    CHECK(n_5bit == 14, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8 + turbo5k8, × 2 dims",
+          n_5bit);
     TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s); over the 5-bit types %.2g", worst, worst_t,
               worst5);
 }
