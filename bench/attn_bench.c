@@ -31,7 +31,9 @@
  *
  * A type named T+i8 (e.g. --types f16,turbo3,turbo3+i8) is type T with
  * rq_cache_config.int8_scores: its rows sit beside T's in the same run.
- * A type K/V (e.g. turbo3/turbo3n8) is keys K, values V.
+ * A type K/V (e.g. turbo3/turbo3n8) is keys K, values V; k8 keys
+ * (turbo3k8/turbo3n8) run with key centring (they need it), other types
+ * without.
  */
 #include "rotorquant.h"
 
@@ -421,6 +423,8 @@ int main(int argc, char **argv) {
                 rq_cache_config cc = rq_cache_config_default();
                 cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = tnames[ti], cc.type_v = vnames[ti];
                 cc.n_threads = thr[hi], cc.int8_scores = int8[ti];
+                const size_t nk = strlen(tnames[ti]); /* k8 keys (1-byte norm relative to σ) need key centring */
+                cc.centre_keys = nk > 2 && tnames[ti][nk - 2] == 'k' && tnames[ti][nk - 1] == '8';
                 rq_cache *c;
                 rq_status st = rq_cache_init(&c, &cc);
                 if (!st) st = rq_cache_append(c, 0, k, v, n);

@@ -395,8 +395,9 @@ RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 RQ_API const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value);
 /* Stored bits per cached value, averaged over K and V, every layer and
  * KV head, for one sequence of n_ctx tokens: the blocks (norms, scales and
- * codes included) and, with centre_keys, μ and the fp16 sink (position 0's
- * key and value, kept next to its unread blocks). 0 for NULL or n_ctx = 0.
+ * codes included) and, with centre_keys, μ, the fp16 sink (position 0's
+ * key and value, kept next to its unread blocks) and the key scale σ per
+ * KV head (one fp16). 0 for NULL or n_ctx = 0.
  * Any thread. */
 RQ_API double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx);
 /* k8 keys (turbo{b}k8, tcq{k}k8: a 1-byte norm relative to the per-layer,

@@ -484,7 +484,7 @@ double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx) {
     if (!c || !n_ctx) return 0;
     const double LH = (double)c->cfg.n_layers * (double)c->cfg.n_kv_heads, d = (double)c->cfg.head_dim;
     double bits = (double)n_ctx * 8.0 * (double)rq_cache_bytes_per_token(c);
-    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0 per head */
+    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0, σ per head */
     return bits / ((double)n_ctx * LH * d * 2);
 }
 
@@ -1956,7 +1956,7 @@ static size_t layer_types_at(const rq_cache *c, int l) {
     return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 2 * SEQ_TYPE_NAME * (size_t)l;
 }
 static size_t record_bytes(const rq_cache *c) { return 8 + 24 * (size_t)c->cfg.n_layers + 4; }
-/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0 in
+/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0, σ in
  * fp16), present when the cache centres keys and the layer holds tokens. */
 static size_t centre_saved(const rq_cache *c, size_t n_tokens) {
     return c->cfg.centre_keys && n_tokens ? 4 + centre_bytes(c) : 0;
@@ -2018,7 +2018,7 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
-        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, little-endian fp16 */
+        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, then σ per head: little-endian fp16 */
             const size_t n = centre_bytes(c) / 2;
             for (size_t i = 0; i < n; i++) p[4 + 2 * i] = (uint8_t)ls->cx[i], p[5 + 2 * i] = (uint8_t)(ls->cx[i] >> 8);
             put_u32(p, rq__crc32c(p + 4, 2 * n));
