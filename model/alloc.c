@@ -138,10 +138,11 @@ static rq_status layer_kl(const rqm_sens *s, int l, const char *tk, const rqm_se
             }
             for (size_t i = 0; i < D; i++) x[i] = (kt[i] - mu[h * D + i]) / (k8 ? sig[h] : 1.0f);
             st = rq_quantizer_encode(q, x, blk, 1);
-            if (st == RQ_ERR_RANGE && k8) { /* past 2^2: the cache clamps the head to code 255 */
+            if (st == RQ_ERR_RANGE && k8) { /* past 2^2: the cache clamps the head to code 255 (the codes: the
+                                              * direction's, here from the unit vector) */
                 double s2 = 0;
                 for (size_t i = 0; i < D; i++) s2 += (double)x[i] * x[i];
-                for (size_t i = 0; i < D; i++) x[i] = (float)(x[i] * (3.9 / sqrt(s2)));
+                for (size_t i = 0; i < D; i++) x[i] = (float)(x[i] * (1.0 / sqrt(s2)));
                 if (!(st = rq_quantizer_encode(q, x, blk, 1))) blk[0] = 255;
             }
             if (!st && !(st = rq_quantizer_decode(q, blk, out, 1)))

@@ -412,8 +412,8 @@ static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
     if (!st) return st;
     if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm_table)
         return rq__fail(st, "rq_quantizer_encode: %s: a vector's norm%s exceeds the type's 8-bit norm range "
-                        "(%s)", q->type->name, rq__norm_table_range(rq__blocks[q->traits->block].norm_table),
-                        rq__blocks[q->traits->block].trellis ? " (its scale)" : "");
+                        "(%s)", q->type->name, rq__blocks[q->traits->block].trellis ? " (its scale)" : "",
+                        rq__norm_table_range(rq__blocks[q->traits->block].norm_table));
     return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
                     st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"
                     : st == RQ_ERR_RANGE   ? "a value or norm exceeds the type's fp16 fields (65504)"
