@@ -31,7 +31,9 @@
  *
  * A type named T+i8 (e.g. --types f16,turbo3,turbo3+i8) is type T with
  * rq_cache_config.int8_scores: its rows sit beside T's in the same run.
- * A type K/V (e.g. turbo3/turbo3n8) is keys K, values V.
+ * A type K/V (e.g. turbo3/turbo3n8) is keys K, values V; k8 keys
+ * (turbo3k8/turbo3n8) run with key centring (they need it), other types
+ * without.
  */
 #include "rotorquant.h"
 
@@ -249,14 +251,14 @@ static int kernels_bench(void) {
             for (int t = 0; t < 64; t++) kp[t] = blk + (size_t)t * stride;
             for (int rep = 0; rep < 3000; rep++) {
                 double t0 = bench_now();
-                K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent);
+                K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, NULL, cent);
                 double t1 = bench_now();
                 memset(S, 0, sizeof S);
                 K->scores(Q, G, d, tile, 64, d, S, 64);
                 double t2 = bench_now();
                 K->accum(A, G, d, S, 64, tile, 64, d);
                 double t3 = bench_now();
-                K->decode_mse8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, tab8, 0.75f / 127);
+                K->decode_mse8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, NULL, tab8, 0.75f / 127);
                 double t4 = bench_now();
                 memset(S, 0, sizeof S);
                 K->scores_i8(Q8, G, d, qs, qsum, tile8, ks, 64, d, S, 64);
@@ -268,13 +270,13 @@ static int kernels_bench(void) {
              * others they read slower: the others' columns stay as before) */
             for (int rep = 0; rep < 3000; rep++) {
                 double t5 = bench_now();
-                if (K->accum_mse_n) K->accum_mse_n(A, G, d, S, 64, blk, stride, 64, d, bits, 2, cent);
-                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent), K->accum(A, G, d, S, 64, tile, 64, d);
+                if (K->accum_mse_n) K->accum_mse_n(A, G, d, S, 64, blk, stride, 64, d, bits, 2, NULL, cent);
+                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, NULL, cent), K->accum(A, G, d, S, 64, tile, 64, d);
                 double t6 = bench_now();
                 memset(S, 0, sizeof S);
                 double t7 = bench_now();
-                if (K->scores_mse_n) K->scores_mse_n(Q, G, d, kp, 64, d, bits, 2, cent, S, 64);
-                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, cent), K->scores(Q, G, d, tile, 64, d, S, 64);
+                if (K->scores_mse_n) K->scores_mse_n(Q, G, d, kp, 64, d, bits, 2, NULL, cent, S, 64);
+                else K->decode_mse_n(tile, blk, stride, 64, d, bits, 2, NULL, cent), K->scores(Q, G, d, tile, 64, d, S, 64);
                 double t8 = bench_now();
                 bf = t6 - t5 < bf ? t6 - t5 : bf, bsf = t8 - t7 < bsf ? t8 - t7 : bsf;
             }
@@ -299,9 +301,9 @@ static int kernels_bench(void) {
             double bd = 1e9, bd8 = 1e9;
             for (int rep = 0; rep < 3000; rep++) {
                 double t0 = bench_now();
-                K->decode_tcq_n(tile, blk, stride, 64, d, bits, 2, lut);
+                K->decode_tcq_n(tile, blk, stride, 64, d, bits, 2, NULL, lut);
                 double t1 = bench_now();
-                K->decode_tcq8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, tab8t, 0.01f);
+                K->decode_tcq8_n(tile8, ks, 0, blk, stride, 64, d, bits, 2, NULL, tab8t, 0.01f);
                 double t2 = bench_now();
                 bd = t1 - t0 < bd ? t1 - t0 : bd, bd8 = t2 - t1 < bd8 ? t2 - t1 : bd8;
             }
@@ -421,6 +423,8 @@ int main(int argc, char **argv) {
                 rq_cache_config cc = rq_cache_config_default();
                 cc.n_layers = 1, cc.n_kv_heads = H, cc.head_dim = d, cc.type_k = tnames[ti], cc.type_v = vnames[ti];
                 cc.n_threads = thr[hi], cc.int8_scores = int8[ti];
+                const size_t nk = strlen(tnames[ti]); /* k8 keys (1-byte norm relative to σ) need key centring */
+                cc.centre_keys = nk > 2 && tnames[ti][nk - 2] == 'k' && tnames[ti][nk - 1] == '8';
                 rq_cache *c;
                 rq_status st = rq_cache_init(&c, &cc);
                 if (!st) st = rq_cache_append(c, 0, k, v, n);

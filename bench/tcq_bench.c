@@ -26,7 +26,7 @@
 #define N_BLOCKS 4096
 #define N_ENC 64
 
-typedef void (*decode_fn)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+typedef void (*decode_fn)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                           const float *lut);
 
 static int g_cpu_clock; /* --clock cpu */
@@ -49,7 +49,7 @@ static double stat_of(double *v, int n, int min) {
 static double time_decode(decode_fn f, float *y, const uint8_t *a, size_t bq, int blocks, int d, int k, size_t off,
                           const float *lut) {
     double t0 = now();
-    for (int b = 0; b < N_BLOCKS; b += blocks) f(y, a + (size_t)b * bq, bq, blocks, d, k, off, lut);
+    for (int b = 0; b < N_BLOCKS; b += blocks) f(y, a + (size_t)b * bq, bq, blocks, d, k, off, NULL, lut);
     return now() - t0;
 }
 

@@ -18,7 +18,15 @@ static const char *const TYPES_TURBO_V[CLI_BUDGET_N_TYPES] = {"turbo1n8", "turbo
                                                              "turbo5n8"};
 static const char *const TYPES_TCQ_V[CLI_BUDGET_N_TYPES] = {"turbo1n8", "tcq2n8", "tcq3n8", "tcq4n8", "tcq5n8"};
 
-const char *const *cli_budget_types(int tcq) { return tcq ? TYPES_TCQ : TYPES_TURBO; }
+/* keys of a centred cache: the same codes with the 1-byte norm relative
+ * to the per-head key scale σ (docs/FORMAT.md §5.2) */
+static const char *const TYPES_TURBO_K8[CLI_BUDGET_N_TYPES] = {"turbo1k8", "turbo2k8", "turbo3k8", "turbo4k8",
+                                                              "turbo5k8"};
+static const char *const TYPES_TCQ_K8[CLI_BUDGET_N_TYPES] = {"turbo1k8", "tcq2k8", "tcq3k8", "tcq4k8", "tcq5k8"};
+
+const char *const *cli_budget_types(int tcq, int centre_keys) {
+    return centre_keys ? (tcq ? TYPES_TCQ_K8 : TYPES_TURBO_K8) : tcq ? TYPES_TCQ : TYPES_TURBO;
+}
 const char *const *cli_budget_types_v(int tcq) { return tcq ? TYPES_TCQ_V : TYPES_TURBO_V; }
 const char *cli_budget_family(int tcq) { return tcq ? "tcq" : "turbo"; }
 long cli_budget_ctx(long n_ctx) { return n_ctx > CLI_BUDGET_MIN_CTX ? n_ctx : CLI_BUDGET_MIN_CTX; }
@@ -89,7 +97,7 @@ rq_status cli_budget_measure(cli_budget *b, const rqm_llama *m, const rqm_tokeni
         if ((i + 1) % 64 == 0 || i + 1 == N) cli_progress("kv-bits: the model's own text", i + 1, N);
     }
     rqm_session_free(s);
-    const char *const *types = cli_budget_types(o->tcq), *const *types_v = cli_budget_types_v(o->tcq);
+    const char *const *types = cli_budget_types(o->tcq, o->centre_keys), *const *types_v = cli_budget_types_v(o->tcq);
     const rqm_sens_config cfg = {CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types_v, o->centre_keys,
                                  o->norm_correct, o->seed, 4, o->n_threads};
     if (!st) st = rqm_sens_costs(sens, &cfg, b->cost_k, b->cost_v);
@@ -103,11 +111,11 @@ rq_status cli_budget_plan_row(cli_budget *b, int slot, double bits, long n_ctx, 
                               cli_budget_plan *out) {
     const int L = b->n_layers;
     if (slot < 0 || slot >= CLI_BUDGET_MAX || L < 1 || n_ctx < 1 || !b->names) return RQ_ERR_INVALID_ARG;
-    const char *const *types = cli_budget_types(b->o.tcq), *const *types_v = cli_budget_types_v(b->o.tcq);
+    const char *const *types = cli_budget_types(b->o.tcq, b->o.centre_keys), *const *types_v = cli_budget_types_v(b->o.tcq);
     const rq_kv_alloc_problem pb = {L, b->head_dim, CLI_BUDGET_N_TYPES, CLI_BUDGET_N_TYPES, types, types_v,
                                     b->cost_k, b->cost_v,
-                                    /* μ and the fp16 sink: 3·head_dim fp16 per layer and KV head */
-                                    b->o.centre_keys ? 24.0 / (double)n_ctx : 0.0};
+                                    /* μ, the fp16 sink and σ: 3·head_dim + 1 fp16 per layer and KV head */
+                                    b->o.centre_keys ? (24.0 + 8.0 / b->head_dim) / (double)n_ctx : 0.0};
     int *ck = malloc(2 * sizeof(int) * (size_t)L), *cv = ck + L;
     char *dk = malloc(2 * ((size_t)L + 1)), *dv = dk + L + 1;
     double got = 0, cost = 0;
@@ -125,7 +133,8 @@ rq_status cli_budget_plan_row(cli_budget *b, int slot, double bits, long n_ctx, 
             "kv-bits %.2f: %.4f bits/value planned for %ld positions%s%s%s%s; %s bits per layer 0..%d: K %s / V %s "
             "(output-error cost %.4f, measured on %d tokens of the model's own text in %.0f s)\n",
             bits, got, n_ctx, ctx_note ? " (" : "", ctx_note ? ctx_note : "", ctx_note ? ")" : "",
-            b->o.centre_keys ? ", μ and the sink included" : "", b->o.tcq ? "tcq (1: turbo1; V n8)" : "turbo (V n8)", L - 1, dk,
+            b->o.centre_keys ? ", μ and the sink included" : "", b->o.tcq ? (b->o.centre_keys ? "tcq (1: turbo1; K k8, V n8)" : "tcq (1: turbo1; V n8)")
+                      : b->o.centre_keys ? "turbo (K k8, V n8)" : "turbo (V n8)", L - 1, dk,
             dv, cost, CLI_BUDGET_TOKENS, b->seconds);
     free(dk);
     return RQ_OK;

@@ -9,13 +9,16 @@
  *      (held out from any evaluation text). Candidates per bit width 1..5:
  *      turbo1..5, or with --kv-family tcq the trellis codes tcq2..5 (1 bit
  *      stays turbo1); for values their n8 variants (turbo1n8..5n8,
- *      tcq2n8..5n8: the 1-byte log norm head, one byte per vector less).
+ *      tcq2n8..5n8: the 1-byte log norm head, one byte per vector less),
+ *      and with key centring (the default) for keys their k8 variants
+ *      (turbo1k8..5k8, tcq2k8..5k8: the byte relative to the per-head σ).
  *      Keys centred and norms corrected as the caches that will use the
  *      choice. There is no switch back to fp16-normed values: the plan
  *      names its per-layer types, and --configs takes any pair.
  *   2. cli_budget_plan: rq_kv_alloc's choice for one budget at a planned
- *      context, μ and the fp16 sink of key centring counted (3·head_dim
- *      fp16 per layer and KV head: 24 / n_ctx bits/value), printed as one
+ *      context, μ, the fp16 sink and σ of key centring counted (3·head_dim
+ *      + 1 fp16 per layer and KV head: (24 + 8/head_dim) / n_ctx
+ *      bits/value), printed as one
  *      stderr line "kv-bits B: ..." (scripts read lines with that prefix).
  *
  * The planned context: the positions the caller's session is sized for,
@@ -65,8 +68,10 @@ typedef struct {
     const char **lk, **lv;  /* [n_layers] per-layer K and V types            */
 } cli_budget_plan;
 
-/* The key candidates, [CLI_BUDGET_N_TYPES] (static): fp16-normed types. */
-const char *const *cli_budget_types(int tcq);
+/* The key candidates, [CLI_BUDGET_N_TYPES] (static): with key centring the
+ * k8 types (turbo{b}k8, tcq{k}k8: a 1-byte norm relative to the cache's
+ * per-head key scale σ), else the fp16-normed types. */
+const char *const *cli_budget_types(int tcq, int centre_keys);
 /* The value candidates, [CLI_BUDGET_N_TYPES] (static): the same codes with
  * the 1-byte norm head (turbo{b}n8, tcq{k}n8; docs/FORMAT.md §5.2), whose
  * byte saved the budget counts and spends. */

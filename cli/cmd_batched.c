@@ -233,7 +233,7 @@ static rq_status layer_pages_bytes(const rq_cache *c, const rq_cache_config *cfg
     *out = (size_t)cfg->n_layers * rq_cache_page_bytes(c);
     if (!cfg->layer_type_k && !cfg->layer_type_v) return RQ_OK;
     rq_cache_config c1 = *cfg;
-    c1.n_layers = 1, c1.max_bytes = 0, c1.centre_keys = 0, c1.layer_type_k = c1.layer_type_v = NULL;
+    c1.n_layers = 1, c1.max_bytes = 0, c1.layer_type_k = c1.layer_type_v = NULL;
     rq_status st = RQ_OK;
     *out = 0;
     for (int l = 0; l < cfg->n_layers && !st; l++) {
@@ -482,6 +482,7 @@ int cmd_batched(int argc, char **argv) {
         rq_cache_config cc = rq_cache_config_default();
         cc.n_layers = hp->n_layers, cc.n_kv_heads = hp->n_kv_heads, cc.head_dim = hp->head_dim;
         cc.type_k = lc->tk, cc.type_v = lc->tv, cc.layer_type_k = lc->lk, cc.layer_type_v = lc->lv;
+        cc.centre_keys = lc->centre; /* k8 keys need it */
         if ((st = layer_pages_bytes(rqm_session_cache(ln->s), &cc, &ln->layer_pages))) break;
         ln->logits0 = malloc((size_t)hp->n_vocab * sizeof(float));
         ln->logits = malloc((size_t)max_b * (size_t)hp->n_vocab * sizeof(float));

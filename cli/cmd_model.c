@@ -773,6 +773,20 @@ int cmd_perplexity(int argc, char **argv) {
             printf("\n");
         }
     }
+    for (int r = 0; r < n_rows; r++) { /* k8 keys: norms clamped to the ends of 2^-2·σ .. 2^2·σ (stderr) */
+        const rq_cache *c = rqm_session_cache(sess[r]);
+        int k8 = 0;
+        for (int l = 0; l < m.hp->n_layers && !k8; l++) {
+            const char *n = rq_quantizer_type(rq_cache_layer_quantizer(c, l, 0))->name;
+            const size_t nl = strlen(n);
+            k8 = nl > 2 && n[nl - 2] == 'k' && n[nl - 1] == '8';
+        }
+        uint64_t hi = 0, all = rq_cache_key_clamps(c, &hi);
+        if (k8)
+            fprintf(stderr, "k8 key clamps, K %s / V %s: %llu (%llu high, %llu low)\n", kv[r].lk ? "per layer" : kv[r].k,
+                    kv[r].lk ? "per layer" : kv[r].v, (unsigned long long)all, (unsigned long long)hi,
+                    (unsigned long long)(all - hi));
+    }
     if (o.json) printf("]}\n");
     for (int r = 0; !o.json && r < n_rows; r++) /* the per-layer choices of --kv-bits rows */
         if (kv[r].lk) {
@@ -781,7 +795,10 @@ int cmd_perplexity(int argc, char **argv) {
             cli_budget_digits(kv[r].lk, m.hp->n_layers, dg);
             cli_budget_digits(kv[r].lv, m.hp->n_layers, dg + m.hp->n_layers + 1);
             printf("%skv-bits %.2f, %s bits of layers 0..%d: K %s / V %s\n", r == 1 + o.n_cfg ? "\n" : "",
-                   kv[r].budget, o.kv_tcq ? "tcq (1: turbo1; V n8)" : "turbo (V n8)", m.hp->n_layers - 1, dg,
+                   kv[r].budget,
+                   o.kv_tcq ? (o.centre_keys ? "tcq (1: turbo1; K k8, V n8)" : "tcq (1: turbo1; V n8)")
+                            : o.centre_keys ? "turbo (K k8, V n8)" : "turbo (V n8)",
+                   m.hp->n_layers - 1, dg,
                    dg + m.hp->n_layers + 1);
             free(dg);
         }

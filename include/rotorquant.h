@@ -318,7 +318,12 @@ typedef struct {
      * 1..centre_window it holds (a short prompt gives μ from fewer); it
      * never changes after, is inherited by forks and kept by truncation
      * (cleared only with every token). rq_cache_attention_ref attends
-     * the reconstructed keys μ + decode(block) and the exact sink. */
+     * the reconstructed keys μ + decode(block) and the exact sink.
+     * With k8 key types (turbo{b}k8, tcq{k}k8; required for them) the
+     * cache also sets, with μ, a per-head key scale σ = 2^(mean over the
+     * same positions of log2 |k − μ|) (fp16) and stores (k − μ)/σ; out of
+     * range norms are clamped (rq_cache_key_clamps), σ is folded into the
+     * query, and the reference attends μ + σ·decode(block). */
     int centre_keys;
     int centre_window;           /* positions that fix μ; 0 = 64                */
     /* Integer key scores (0 = off, the default: float scores as before).
@@ -390,10 +395,19 @@ RQ_API const rq_quantizer *rq_cache_quantizer(const rq_cache *c, int is_value);
 RQ_API const rq_quantizer *rq_cache_layer_quantizer(const rq_cache *c, int layer, int is_value);
 /* Stored bits per cached value, averaged over K and V, every layer and
  * KV head, for one sequence of n_ctx tokens: the blocks (norms, scales and
- * codes included) and, with centre_keys, μ and the fp16 sink (position 0's
- * key and value, kept next to its unread blocks). 0 for NULL or n_ctx = 0.
+ * codes included) and, with centre_keys, μ, the fp16 sink (position 0's
+ * key and value, kept next to its unread blocks) and the key scale σ per
+ * KV head (one fp16). 0 for NULL or n_ctx = 0.
  * Any thread. */
 RQ_API double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx);
+/* k8 keys (turbo{b}k8, tcq{k}k8: a 1-byte norm relative to the per-layer,
+ * per-KV-head key scale σ that centre_keys sets with μ, docs/FORMAT.md
+ * §5.2) whose norm fell outside the table's 2^-2·σ .. 2^2·σ and was
+ * clamped to its end, since rq_cache_init, over every sequence and layer
+ * (appends never fail for it). Returns the total; *n_high (may be NULL)
+ * gets those clamped high. 0 for NULL or a cache without k8 keys. Any
+ * thread not racing an append. */
+RQ_API uint64_t rq_cache_key_clamps(const rq_cache *c, uint64_t *n_high);
 
 /* Many sequences (paged, as vLLM's PagedAttention). The cache holds
  * sequences with ids the caller chooses (≥ 0); sequence 0 exists from

@@ -108,6 +108,26 @@ static rq_status layer_kl(const rqm_sens *s, int l, const char *tk, const rqm_se
         for (size_t t = 1; t <= w_end; t++) sum += k[t * s->kd + i];
         mu[i] = rq_f16_to_f32(rq_f32_to_f16((float)(sum / (double)w_end)));
     }
+    /* k8 keys (1-byte norm relative to σ): σ per head as the cache sets it,
+     * 2^(mean log2 |k − μ|) over the same positions, fp16 */
+    const size_t nl = strlen(tk);
+    const int k8 = cfg->centre_keys && nl > 2 && tk[nl - 2] == 'k' && tk[nl - 1] == '8';
+    float sig[256];
+    for (size_t h = 0; h < Hk && h < 256; h++) {
+        double lsum = 0;
+        size_t n_l = 0;
+        for (size_t t = 1; k8 && t <= w_end; t++) {
+            double s2 = 0;
+            for (size_t i = 0; i < D; i++) {
+                const double e = (double)k[t * s->kd + h * D + i] - (double)mu[h * D + i];
+                s2 += e * e;
+            }
+            if (s2 > 0) lsum += 0.5 * log2(s2), n_l++;
+        }
+        sig[h] = n_l ? rq_f16_to_f32(rq_f32_to_f16((float)exp2(lsum / (double)n_l))) : 1.0f;
+        if (!(sig[h] > 0.0f) || !isfinite(sig[h])) sig[h] = 1.0f;
+    }
+    if (Hk > 256) st = RQ_ERR_INVALID_ARG;
     for (size_t t = 0; t < s->n && !st; t++)
         for (size_t h = 0; h < Hk && !st; h++) {
             const float *kt = k + t * s->kd + h * D;
@@ -116,9 +136,17 @@ static rq_status layer_kl(const rqm_sens *s, int l, const char *tk, const rqm_se
                 for (size_t i = 0; i < D; i++) out[i] = rq_f16_to_f32(rq_f32_to_f16(kt[i]));
                 continue;
             }
-            for (size_t i = 0; i < D; i++) x[i] = kt[i] - mu[h * D + i];
-            if (!(st = rq_quantizer_encode(q, x, blk, 1)) && !(st = rq_quantizer_decode(q, blk, out, 1)))
-                for (size_t i = 0; i < D; i++) out[i] += mu[h * D + i];
+            for (size_t i = 0; i < D; i++) x[i] = (kt[i] - mu[h * D + i]) / (k8 ? sig[h] : 1.0f);
+            st = rq_quantizer_encode(q, x, blk, 1);
+            if (st == RQ_ERR_RANGE && k8) { /* past 2^2: the cache clamps the head to code 255 (the codes: the
+                                              * direction's, here from the unit vector) */
+                double s2 = 0;
+                for (size_t i = 0; i < D; i++) s2 += (double)x[i] * x[i];
+                for (size_t i = 0; i < D; i++) x[i] = (float)(x[i] * (1.0 / sqrt(s2)));
+                if (!(st = rq_quantizer_encode(q, x, blk, 1))) blk[0] = 255;
+            }
+            if (!st && !(st = rq_quantizer_decode(q, blk, out, 1)))
+                for (size_t i = 0; i < D; i++) out[i] = out[i] * (k8 ? sig[h] : 1.0f) + mu[h * D + i];
         }
     const size_t W = rqm_llama_layer_window(s->m, l);
     const double scale = rqm_llama_attn_scale(s->m) > 0 ? rqm_llama_attn_scale(s->m) : 1.0 / sqrt((double)D);

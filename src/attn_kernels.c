@@ -21,10 +21,10 @@ void rq__decode_signs_ref(float *out, const uint8_t *signs, int d, float scale) 
     for (int j = 0; j < d; j++) out[j] = ((signs[j >> 3] >> (j & 7)) & 1) ? scale : -scale;
 }
 
-void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                           const float *cent) {
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        rq__decode_codes_ref(out, blk + off_codes, d, bits, cent, rq__head_norm(blk, off_codes));
+        rq__decode_codes_ref(out, blk + off_codes, d, bits, cent, rq__head_norm(blk, ntab));
 }
 
 static float dot_ref(const float *a, const float *b, int d) {
@@ -49,10 +49,10 @@ void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const floa
 
 /* decode_mse_n's keys fed to scores without storing them */
 void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                          size_t off_codes, const float *cent, float *S, int lds) {
+                          size_t off_codes, const float *ntab, const float *cent, float *S, int lds) {
     for (int g = 0; g < G; g++)
         for (int t = 0; t < n; t++) {
-            const float scale = rq__head_norm(blk[t], off_codes);
+            const float scale = rq__head_norm(blk[t], ntab);
             const float *q = Q + (size_t)g * ldq;
             float sum = 0;
             for (int j = 0; j < d; j++) sum += q[j] * (scale * cent[code_at(blk[t] + off_codes, j, bits)]);
@@ -63,9 +63,9 @@ void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *
 /* decode_mse_n's values fed to accum without storing them: per accumulator
  * the same products and sums, in token order */
 void rq__accum_mse_n_ref(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
-                         int d, int bits, size_t off_codes, const float *cent) {
+                         int d, int bits, size_t off_codes, const float *ntab, const float *cent) {
     for (int t = 0; t < n; t++, blk += stride) {
-        const float scale = rq__head_norm(blk, off_codes);
+        const float scale = rq__head_norm(blk, ntab);
         for (int g = 0; g < G; g++) {
             const float w = P[(size_t)g * ldp + t];
             float *acc = A + (size_t)g * lda;
@@ -82,19 +82,19 @@ float rq__exp_sum_ref(float *x, int n, float m) {
 
 /* ---- integer scores (rq_cache_config.int8_scores) ---------------------- */
 void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                           size_t off_codes, const uint8_t *tab8, float cfac) {
+                           size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     const int dp = (int)rq__i8_dp(d);
     for (int t = t0; t < t0 + n; t++, blk += stride) {
-        ks[t] = rq__head_norm(blk, off_codes) * cfac;
+        ks[t] = rq__head_norm(blk, ntab) * cfac;
         for (int j = 0; j < dp; j++) tile[rq__i8_at(d, t, j)] = j < d ? tab8[code_at(blk + off_codes, j, bits)] : 128;
     }
 }
 
 void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                           size_t off_codes, const uint8_t *tab8, float cfac) {
+                           size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     const int dp = (int)rq__i8_dp(d);
     for (int t = t0; t < t0 + n; t++, blk += stride) {
-        ks[t] = rq__head_norm(blk, off_codes) * cfac;
+        ks[t] = rq__head_norm(blk, ntab) * cfac;
         for (int j = 0; j < dp; j++)
             tile[rq__i8_at(d, t, j)] = j < d ? tab8[rq__tcq_window(blk + off_codes, d, bits, j)] : 128;
     }

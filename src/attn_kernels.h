@@ -42,9 +42,9 @@ static inline const rq_attn_kernels *rq__attn_kernels_for(rq_simd_level level) {
 void rq__decode_codes_avx512f(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
 /* The AVX-512 level's fused MSE slots without VBMI (the two-word loader). */
 void rq__scores_mse_n_avx512f(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                              size_t off_codes, const float *cent, float *S, int lds);
+                              size_t off_codes, const float *ntab, const float *cent, float *S, int lds);
 void rq__accum_mse_n_avx512f(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
-                             int n, int d, int bits, size_t off_codes, const float *cent);
+                             int n, int d, int bits, size_t off_codes, const float *ntab, const float *cent);
 /* The AVX-512 level's integer scores without AVX512_VNNI (vpmaddwd on
  * widened bytes; the level uses vpdpbusd where the CPU has VNNI). */
 void rq__scores_i8_avx512bw(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,

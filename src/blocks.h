@@ -22,11 +22,14 @@
  *   MSE_N8  rq_block_n8_head   = [u8 norm code], then the MSE codes
  *   TCQ_N8  rq_block_n8_head   = [u8 scale code], then the TCQ stream
  *           (code 0 = 0, c = 1..255 = 2^(−6 + (c−1)·16/254): src/norm8.c)
+ *   MSE_K8  rq_block_n8_head   = [u8 norm code], then the MSE codes
+ *   TCQ_K8  rq_block_n8_head   = [u8 scale code], then the TCQ stream
+ *           (keys relative to the cache's per-head scale σ: code 0 = 0,
+ *           c = 1..255 = 2^(−2 + (c−1)·4/254): src/normk8.c)
  *
- * The head's width is what tells the two norm encodings apart: a code
- * block whose codes start at byte RQ_N8_CODES_OFF (1) has the 1-byte log
- * code, every other code block an fp16 at byte 0 (the kernels that get
- * only off_codes read it so: rq__head_norm, src/internal.h).
+ * The kind's layout row names the head's table (rq_block_layout.norm_table,
+ * src/internal.h: NULL = the fp16 at byte 0); every reader of a head gets
+ * that table with the codes' offset (rq__head_norm, head_s).
  */
 #ifndef RQ_BLOCKS_H
 #define RQ_BLOCKS_H
@@ -72,6 +75,8 @@ typedef enum {
     RQ_BLOCK_TCQ = 6,
     RQ_BLOCK_MSE_N8 = 7, /* MSE with the 1-byte norm head */
     RQ_BLOCK_TCQ_N8 = 8, /* TCQ with the 1-byte scale head */
+    RQ_BLOCK_MSE_K8 = 9, /* MSE with the 1-byte key norm head (4 octaves around 1) */
+    RQ_BLOCK_TCQ_K8 = 10, /* TCQ with the 1-byte key scale head */
     RQ_BLOCK_COUNT
 } rq_block_kind;
 
@@ -96,6 +101,6 @@ RQ_STATIC_ASSERT(sizeof(rq_block_prod_head) == 4, "PROD head: fp16 norm, fp16 re
 RQ_STATIC_ASSERT(offsetof(rq_block_prod_head, rnorm) == 2, "PROD residual norm at byte 2");
 RQ_STATIC_ASSERT(sizeof(rq_block_n8_head) == 1, "n8 head: one code byte");
 RQ_STATIC_ASSERT(RQ_N8_CODES_OFF == 1 && RQ_MSE_CODES_OFF == 2 && RQ_TCQ_CODES_OFF == 2 && RQ_PROD_CODES_OFF == 4,
-                 "only the n8 kinds' codes start at byte 1 (rq__head_norm)");
+                 "the 1-byte heads' codes start at byte 1, the fp16 heads' at 2 (PROD: 4)");
 
 #endif /* RQ_BLOCKS_H */

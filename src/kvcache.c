@@ -82,6 +82,7 @@ typedef struct layer_kind {
     size_t head_stride;  /* bytes of one head's region in a page */
     size_t page_bytes;
     int cls;             /* page size class                      */
+    bool k8;             /* k8 keys: stored as (k − μ)/σ (σ: the layer's per-head key scale) */
 } layer_kind;
 
 static page_hdr *hdr_of(uint8_t *pg) { return (page_hdr *)(void *)(pg - PAGE_HDR); }
@@ -99,10 +100,10 @@ typedef struct {
     /* key centring (cfg.centre_keys), allocated with position 0: per KV
      * head μ, the sink key k0 and value v0 (fp16: the saved state), and the
      * sink in the kernels' domains, Π_K A₀(k0 − μ) and Π_V v0 (derived) */
-    uint16_t *cx;   /* [H][3][d]: μ, k0, v0                              */
+    uint16_t *cx;   /* [H][3][d]: μ, k0, v0; then [H] σ (k8 keys; else 1) */
     float *sinkf;   /* [H][2][d]                                         */
     float sink_kmax; /* the largest |sinkf key value| (bounds the scores) */
-    int mu_set;     /* μ fixed (by the first append past position 0)     */
+    int mu_set;     /* μ (and σ) fixed (by the first append past position 0) */
 } layer_store;
 
 typedef struct {
@@ -162,7 +163,8 @@ struct rq_cache {
     size_t stage_bytes;
     float *kstage;     /* keys mapped into their bases: A·k (centred: A(k − μ)) */
     size_t kstage_floats;
-    float *mu_tmp;     /* [n_kv_heads][d]: the μ of an append (centre_keys) */
+    float *mu_tmp;     /* [n_kv_heads][d]: the μ of an append (centre_keys), then [n_kv_heads] its σ */
+    uint64_t key_clamps[2]; /* k8 keys clamped to code 1 (below 2^-2·σ) / 255 (above 2^2·σ) */
     /* attention workspaces not in use (rq_cache_attention), under ws_mu:
      * the only state a const call changes */
     pthread_mutex_t ws_mu;
@@ -244,15 +246,29 @@ static sequence *seq_find(const rq_cache *c, int id) {
     return found ? c->seqs[i] : NULL;
 }
 
-/* Key centring's per-layer state: bytes of cx ([H][3][d] fp16) and of
- * sinkf ([H][2][d] f32); centre_alloc gives a layer both (zeroed), once. */
-static size_t centre_bytes(const rq_cache *c) { return sizeof(uint16_t) * 3 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
+/* Key centring's per-layer state: bytes of cx ([H][3][d] fp16, then the
+ * [H] fp16 key scales σ) and of sinkf ([H][2][d] f32); centre_alloc gives a
+ * layer both, once (zeroed, σ = 1). */
+static size_t centre_bytes(const rq_cache *c) {
+    return sizeof(uint16_t) * (3 * (size_t)c->cfg.head_dim + 1) * (size_t)c->cfg.n_kv_heads;
+}
+/* The layer's per-head key scales σ (fp16; 1 until μ is set, and for
+ * layers whose keys are not k8) */
+static inline uint16_t *sigma_of(const rq_cache *c, const layer_store *ls) {
+    return ls->cx + 3 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim;
+}
+static inline float sigma_at(const rq_cache *c, const layer_store *ls, size_t h) {
+    return ls->cx ? rq_f16_to_f32(sigma_of(c, ls)[h]) : 1.0f;
+}
 static size_t sinkf_bytes(const rq_cache *c) { return sizeof(float) * 2 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
 
 static rq_status centre_alloc(const rq_cache *c, layer_store *ls) {
     if (ls->cx) return RQ_OK;
     ls->cx = calloc(1, centre_bytes(c)), ls->sinkf = calloc(1, sinkf_bytes(c));
-    if (ls->cx && ls->sinkf) return RQ_OK;
+    if (ls->cx && ls->sinkf) {
+        for (size_t h = 0; h < (size_t)c->cfg.n_kv_heads; h++) sigma_of(c, ls)[h] = 0x3c00; /* 1.0 */
+        return RQ_OK;
+    }
     free(ls->cx), free(ls->sinkf), ls->cx = NULL, ls->sinkf = NULL;
     return RQ_ERR_NOMEM;
 }
@@ -394,6 +410,21 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
             rq__fail(st, "rq_cache_init: layer_type_v[%zu]: %s", l, rq_last_error());
             break;
         }
+        /* k8 types are key types of a centred cache (their norms are
+         * relative to σ, which is set with μ) */
+        kd->k8 = rq__quantizer_view(kd->qk).ntab == rq__normk8;
+        if (rq__quantizer_view(kd->qv).ntab == rq__normk8) {
+            st = rq__fail(RQ_ERR_UNSUPPORTED, "rq_cache_init: layer %zu: value type %s: the k8 types are key types only "
+                          "(their norms are relative to the cache's per-head key scale)",
+                          l, rq_quantizer_type(kd->qv)->name);
+            break;
+        }
+        if (kd->k8 && !cfg->centre_keys) {
+            st = rq__fail(RQ_ERR_UNSUPPORTED, "rq_cache_init: layer %zu: key type %s needs centre_keys = 1 (its norms "
+                          "are relative to the per-head key scale σ set with the key mean μ)",
+                          l, rq_quantizer_type(kd->qk)->name);
+            break;
+        }
         kd->bk = rq_quantizer_bytes_per_vector(kd->qk), kd->bv = rq_quantizer_bytes_per_vector(kd->qv);
         kd->head_stride = (size_t)c->cfg.page_tokens * (kd->bk + kd->bv);
         kd->page_bytes = kd->head_stride * (size_t)cfg->n_kv_heads;
@@ -411,7 +442,7 @@ rq_status rq_cache_init(rq_cache **out, const rq_cache_config *cfg) {
     if (!st) {
         c->window = calloc((size_t)cfg->n_layers, sizeof(size_t));
         c->kbasis = calloc((size_t)cfg->n_layers * (size_t)cfg->n_kv_heads, sizeof(key_basis *));
-        if (cfg->centre_keys) c->mu_tmp = calloc((size_t)cfg->n_kv_heads * (size_t)cfg->head_dim, sizeof(float));
+        if (cfg->centre_keys) c->mu_tmp = calloc((size_t)cfg->n_kv_heads * ((size_t)cfg->head_dim + 1), sizeof(float));
         if (!c->window || !c->kbasis || (cfg->centre_keys && !c->mu_tmp))
             st = rq__fail(RQ_ERR_NOMEM, "rq_cache_init: out of memory");
     }
@@ -453,8 +484,13 @@ double rq_cache_bits_per_value(const rq_cache *c, size_t n_ctx) {
     if (!c || !n_ctx) return 0;
     const double LH = (double)c->cfg.n_layers * (double)c->cfg.n_kv_heads, d = (double)c->cfg.head_dim;
     double bits = (double)n_ctx * 8.0 * (double)rq_cache_bytes_per_token(c);
-    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0 per head */
+    if (c->cfg.centre_keys) bits += (double)c->cfg.n_layers * 8.0 * (double)centre_bytes(c); /* μ, k0, v0, σ per head */
     return bits / ((double)n_ctx * LH * d * 2);
+}
+
+uint64_t rq_cache_key_clamps(const rq_cache *c, uint64_t *n_high) {
+    if (n_high) *n_high = c ? c->key_clamps[1] : 0;
+    return c ? c->key_clamps[0] + c->key_clamps[1] : 0;
 }
 
 size_t rq_cache_bytes_used(const rq_cache *c) {
@@ -752,6 +788,8 @@ static void centre_derive(const rq_cache *c, int layer, layer_store *ls) {
         const uint16_t *mu = ls->cx + h * 3 * d, *k0 = mu + d, *v0 = k0 + d;
         float *sk = ls->sinkf + h * 2 * d, *sv = sk + d;
         for (size_t i = 0; i < d; i++) x[i] = rq_f16_to_f32(k0[i]) - (ls->mu_set ? rq_f16_to_f32(mu[i]) : 0.0f);
+        if (c->kind[layer].k8) /* scored against the query × σ (attend_prepare): (k0 − μ)/σ */
+            for (size_t i = 0; i < d; i++) x[i] /= sigma_at(c, ls, h);
         const key_basis *b = c->kbasis[(size_t)layer * H + h];
         if (b) matvec(b->mk, x, (int)d, y), memcpy(x, y, sizeof(float) * d); /* range 0 serves position 0 */
         if (c->kind[layer].qk->rot) rq_rotation_forward(c->kind[layer].qk->rot, x, sk, 1);
@@ -787,9 +825,11 @@ static rq_status append_error(const rq_cache *c, rq_status st, int layer, const 
     for (size_t j = 0; j < d; j++)
         if (!rq__finite(x[i * d + j]) || (rq__finite(x[i * d + at]) && fabsf(x[i * d + j]) > fabsf(x[i * d + at])))
             at = j;
-    if (st == RQ_ERR_RANGE && rq__quantizer_view(q).layout->norm8) /* the 1-byte norm head's range */
+    const float *ntab = rq__quantizer_view(q).ntab;
+    if (st == RQ_ERR_RANGE && ntab) /* the 1-byte norm head's range */
         return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: the %s vector's norm is past %s's "
-                        "8-bit norm range (" RQ_NORM8_RANGE_TEXT ")", layer, i / H, i % H, what, rq_quantizer_type(q)->name);
+                        "8-bit norm range (%s)", layer, i / H, i % H, what, rq_quantizer_type(q)->name,
+                        rq__norm_table_range(ntab));
     return rq__fail(st, "rq_cache_append: layer %d, token %zu, KV head %zu: %s[%zu] = %g %s", layer, i / H, i % H,
                     what, at, (double)x[i * d + at],
                     st == RQ_ERR_NONFINITE ? "is not finite"
@@ -862,8 +902,30 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
                                 isnan(sum) || isinf(sum) ? "not finite (a key is NaN or Inf)" : "beyond fp16");
             c->mu_tmp[i] = m;
         }
+        /* σ (k8 keys): 2^(mean of log2 |k_p − μ| over the same positions, in
+         * order, in double; zero vectors left out), fp16; 1 when every
+         * key equals μ or the keys are not k8 */
+        for (size_t h = 0; h < H; h++) {
+            double lsum = 0;
+            size_t n_l = 0;
+            for (size_t p = p0; kd->k8 && p <= p1; p++) {
+                double s2 = 0;
+                for (size_t x = 0; x < d; x++) {
+                    const double e = (double)k[(p - t0) * H * d + h * d + x] - (double)c->mu_tmp[h * d + x];
+                    s2 += e * e;
+                }
+                if (s2 > 0) lsum += 0.5 * log2(s2), n_l++;
+            }
+            float sg = n_l ? rq_f16_to_f32(rq_f32_to_f16((float)exp2(lsum / (double)n_l))) : 1.0f;
+            if (!(sg > 0.0f)) sg = 1.0f; /* below fp16 (|k − μ| < 6e-8): keys clamp low, counted */
+            if (!rq__finite(sg))
+                return rq__fail(RQ_ERR_RANGE, "rq_cache_append: layer %d, KV head %zu: the key scale σ over positions "
+                                "%zu..%zu is beyond fp16", layer, h, p0, p1);
+            c->mu_tmp[H * d + h] = sg;
+        }
     } else if (centre) {
         for (size_t i = 0; i < H * d; i++) c->mu_tmp[i] = ls->mu_set ? rq_f16_to_f32(ls->cx[(i / d) * 3 * d + i % d]) : 0.0f;
+        for (size_t h = 0; h < H; h++) c->mu_tmp[H * d + h] = sigma_at(c, ls, h);
     }
     /* 1. encode everything into the staging buffer (grown with the largest
      *    append, kept): a bad value rejects the whole append and leaves the
@@ -889,13 +951,20 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
         float kc[RQ_MAX_DIMS];
         if (centre && t0 + i / H > 0) { /* k − μ; position 0's block holds k0 (the sink is read instead) */
             for (size_t x = 0; x < d; x++) kc[x] = ki[x] - c->mu_tmp[(i % H) * d + x];
+            if (kd->k8) /* (k − μ)/σ_h */
+                for (size_t x = 0; x < d; x++) kc[x] /= c->mu_tmp[H * d + i % H];
+            ki = kc;
+        } else if (centre && kd->k8) { /* k8: position 0's block is the zero block (never read: the sink is) */
+            memset(kc, 0, sizeof(float) * d);
             ki = kc;
         }
         if (b) matvec(b->mk + range_of(b, ls->n_tokens + i / H) * d * d, ki, (int)d, kt + i * d);
         else memcpy(kt + i * d, ki, sizeof(float) * d);
     }
     const float *ks = kt ? kt : k;
-    rq_status st = rq_quantizer_encode(kd->qk, ks, stage, n_vec);
+    uint64_t clamps[2] = {0, 0}; /* k8 keys: out of the table's range, clamped (not an error) */
+    rq_status st = kd->k8 ? rq__quantizer_encode_clamp(kd->qk, ks, stage, n_vec, clamps)
+                          : rq_quantizer_encode(kd->qk, ks, stage, n_vec);
     if (st)
         return append_error(c, st, layer, centre ? "centred key, k − μ" : kt ? "key in its basis, A·k" : "k", kd->qk,
                             ks, n_vec, stage);
@@ -960,7 +1029,9 @@ rq_status rq_cache_seq_append(rq_cache *c, int seq, int layer, const float *k, c
     for (size_t i = 0; centre && t0 == 0 && i < H * d; i++)
         ls->cx[(i / d) * 3 * d + d + i % d] = rq_f32_to_f16(k[i]), ls->cx[(i / d) * 3 * d + 2 * d + i % d] = rq_f32_to_f16(v[i]);
     for (size_t i = 0; new_mu && i < H * d; i++) ls->cx[(i / d) * 3 * d + i % d] = rq_f32_to_f16(c->mu_tmp[i]);
+    for (size_t h = 0; new_mu && h < H; h++) sigma_of(c, ls)[h] = rq_f32_to_f16(c->mu_tmp[H * d + h]); /* exact */
     if (new_mu) ls->mu_set = 1;
+    c->key_clamps[0] += clamps[0], c->key_clamps[1] += clamps[1];
     if (centre && (t0 == 0 || new_mu)) centre_derive(c, layer, ls);
     return RQ_OK;
 }
@@ -974,6 +1045,7 @@ typedef struct {
     const rq_block_layout *layout;
     int bits;          /* code bits (MSE/PROD)          */
     size_t off_codes;  /* byte offsets inside the block */
+    const float *ntab; /* the 1-byte head's table, NULL: fp16 head */
     size_t off_signs;
     const float *cent;
     float alpha;       /* QJL reconstruction scale      */
@@ -983,7 +1055,7 @@ typedef struct {
 static block_view view_of(const rq_quantizer *q) {
     const rq_quantizer_view v = rq__quantizer_view(q);
     block_view b = {.family = rq_quantizer_type(q)->family, .block = v.block, .layout = v.layout, .bits = v.bits,
-                    .off_codes = v.off_codes, .off_signs = v.off_signs, .cent = v.cent, .alpha = v.alpha,
+                    .off_codes = v.off_codes, .ntab = v.ntab, .off_signs = v.off_signs, .cent = v.cent, .alpha = v.alpha,
                     .rotated = v.rotated};
     return b;
 }
@@ -1006,10 +1078,10 @@ static inline const float *decode_block(const rq_attn_kernels *K, const block_vi
     if (bv->layout->signs) K->decode_signs(sig, blk + bv->off_signs, d, f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
     if (!bv->bits) return NULL;
     if (bv->layout->trellis) {
-        K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->cent);
+        K->decode_tcq_n(buf, blk, 0, 1, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
         return buf;
     }
-    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->off_codes));
+    K->decode_codes(buf, blk + bv->off_codes, d, bv->bits, bv->cent, rq__head_norm(blk, bv->ntab));
     return buf;
 }
 
@@ -1088,8 +1160,8 @@ static bool decode_run(const attn_job *j, const layer_store *ls, const block_vie
             float *out = tile + t * (size_t)d;
             /* value blocks: a page run is m whole vectors back to back
              * (stride = bytes per vector), decoded as m·d values at once */
-            if (bv->layout->trellis) j->K->decode_tcq_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
-            else if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->cent);
+            if (bv->layout->trellis) j->K->decode_tcq_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
+            else if (!dec) j->K->decode_mse_n(out, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, bv->cent);
             else dec(blk, (int)m * d, out);
             t += m;
         }
@@ -1121,8 +1193,8 @@ static void decode_run8(const attn_job *j, const layer_store *ls, int h, size_t 
         m = m < n - t ? m : n - t;
         const uint8_t *blk = key_block(c, ls, h, t0 + t);
         if (bv->layout->trellis)
-            j->K->decode_tcq8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
-        else j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, j->tab8, j->cfac);
+            j->K->decode_tcq8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, j->tab8, j->cfac);
+        else j->K->decode_mse8_n(tile8, ks, (int)t, blk, stride, (int)m, d, bv->bits, bv->off_codes, bv->ntab, j->tab8, j->cfac);
         for (size_t u = 0; bv->layout->signs && u < m; u++, blk += stride)
             j->K->decode_signs(tile_sig + (t + u) * (size_t)d, blk + bv->off_signs, d,
                                f16_at(blk + RQ_PROD_RNORM_OFF) * bv->alpha);
@@ -1228,7 +1300,7 @@ static void attn_task(void *arg, int task_) {
                         const uint8_t *b = key_block(j->c, it->ls, h, t0 + t);
                         for (size_t u = 0; u < m; u++, b += bk) kp[t + u] = b;
                     }
-                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.cent, s[0],
+                    j->K->scores_mse_n(Q0, gn, qstride, kp, (int)n, d, j->kv.bits, j->kv.off_codes, j->kv.ntab, j->kv.cent, s[0],
                                        SUB_TOKENS);
                 } else if (decode_run(j, it->ls, &j->kv, h, t0, n, 0, tile, tile_sig)) /* the keys, once for the group */
                     j->K->scores(Q0, gn, qstride, tile, (int)n, d, s[0], SUB_TOKENS);
@@ -1250,7 +1322,7 @@ static void attn_task(void *arg, int task_) {
                         m = pt - (t0 + t) % pt;
                         m = m < n - t ? m : n - t;
                         j->K->accum_mse_n(P[0] + 2, gn, lda, s[0] + t, SUB_TOKENS, value_block(j->c, it->ls, h, t0 + t),
-                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.cent);
+                                          it->ls->kind->bv, (int)m, d, j->vv.bits, j->vv.off_codes, j->vv.ntab, j->vv.cent);
                     }
                 } else if (decode_run(j, it->ls, &j->vv, h, t0, n, 1, tile, tile_sig)) /* the values, likewise */
                     j->K->accum(P[0] + 2, gn, lda, s[0], SUB_TOKENS, tile, (int)n, d);
@@ -1501,6 +1573,9 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
             const key_basis *B = j->kb[h];
             const float *qg = it->q + (i * (size_t)Hq + (size_t)h * (size_t)G) * (size_t)d;
             const size_t nr = B ? (B->n < it->n_ranges ? B->n : it->n_ranges) : 1, ld = nr * (size_t)d;
+            /* k8 keys are stored as (k − μ)/σ_h: σ_h goes into the query (and
+             * so into the int8 query's scale); σ = 1 for other key types */
+            const float qscale = j->scale * sigma_at(c, it->ls, (size_t)h);
             if (B) {
                 memset(qb, 0, sizeof(float) * (size_t)G * ld);
                 j->K->scores(qg, G, d, B->mq, (int)ld, d, qb, (int)ld);
@@ -1515,7 +1590,7 @@ static rq_status attend_prepare(const attn_job *j, int layer, const attn_item *i
                     if (kprod) rq__qjl_apply(j->qk, qr, qr + d);
                     /* the score scale goes into the prepared query: one multiply
                      * per coordinate here instead of one per score in the loop */
-                    for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= j->scale;
+                    for (int x = 0; x < (kprod ? 2 * d : d); x++) qr[x] *= qscale;
                     const uint32_t a = max_abs_bits(qr, d), b = kprod ? max_abs_bits(qr + d, d) : 0;
                     if (j->int8 && a < NONFINITE_BITS) { /* the int8 copy of the code part */
                         const size_t e = (i * (size_t)Hq + (size_t)h * (size_t)G + (size_t)g) * it->n_ranges + r;
@@ -1776,6 +1851,8 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
                     kt[x] = (float)a;
                 }
             }
+            if (ls->kind->k8) /* stored (k − μ)/σ */
+                for (int x = 0; x < d; x++) kt[x] *= sigma_at(c, ls, (size_t)h);
             for (int x = 0; cx && ls->mu_set && x < d; x++) kt[x] += rq_f16_to_f32(cx[x]); /* μ + (k − μ)^ */
             rq_quantizer_decode(ls->kind->qv, value_block(c, ls, h, t), vd + t * (size_t)d, 1);
         }
@@ -1815,7 +1892,7 @@ rq_status rq_cache_seq_attention_ref(const rq_cache *c, int seq, int layer, cons
  * block with an fp16 NaN never reaches attention) before it changes
  * anything, then takes every page it needs at once. */
 #define SEQ_MAGIC "RQKVSEQ"   /* 8 bytes with its NUL */
-#define SEQ_FILE_VERSION 2u  /* 2: key centring (μ and the sink per layer) */
+#define SEQ_FILE_VERSION 3u  /* 2: key centring (μ and the sink per layer); 3: + the per-head key scale σ */
 #define SEQ_TYPE_NAME 16      /* bytes of a type name field (zero-padded) */
 #define SEQ_HEADER_FIXED 112  /* header bytes before the windows */
 
@@ -1879,7 +1956,7 @@ static size_t layer_types_at(const rq_cache *c, int l) {
     return SEQ_HEADER_FIXED + 8 * (size_t)c->cfg.n_layers + 2 * SEQ_TYPE_NAME * (size_t)l;
 }
 static size_t record_bytes(const rq_cache *c) { return 8 + 24 * (size_t)c->cfg.n_layers + 4; }
-/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0 in
+/* Bytes of a layer's key-centring state in a file (CRC32C + μ, k0, v0, σ in
  * fp16), present when the cache centres keys and the layer holds tokens. */
 static size_t centre_saved(const rq_cache *c, size_t n_tokens) {
     return c->cfg.centre_keys && n_tokens ? 4 + centre_bytes(c) : 0;
@@ -1941,7 +2018,7 @@ static uint8_t *save_seq(const rq_cache *c, const sequence *s, uint8_t *p) {
     for (int l = 0; l < c->cfg.n_layers; l++) {
         const layer_store *ls = &s->layers[l];
         const size_t pages = (ls->n_tokens + pt - 1) / pt;
-        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, little-endian fp16 */
+        if (centre_saved(c, ls->n_tokens)) { /* μ, k0, v0 per head, then σ per head: little-endian fp16 */
             const size_t n = centre_bytes(c) / 2;
             for (size_t i = 0; i < n; i++) p[4 + 2 * i] = (uint8_t)ls->cx[i], p[5 + 2 * i] = (uint8_t)(ls->cx[i] >> 8);
             put_u32(p, rq__crc32c(p + 4, 2 * n));
@@ -2184,6 +2261,13 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                     if (((p[5 + 2 * x] >> 2) & 0x1f) == 0x1f)
                         st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: μ or the sink holds an fp16 NaN or Inf",
                                       fn, r->id, l);
+                for (size_t h = 0; !st && h < (size_t)c->cfg.n_kv_heads; h++) { /* σ: positive */
+                    const size_t x = (cs - 4) / 2 - (size_t)c->cfg.n_kv_heads + h;
+                    const uint16_t sg = (uint16_t)(p[4 + 2 * x] | (p[5 + 2 * x] << 8));
+                    if ((sg & 0x8000u) || !(sg & 0x7fffu))
+                        st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: key scale σ of KV head %zu is %g (must be > 0)",
+                                      fn, r->id, l, h, (double)rq_f16_to_f32(sg));
+                }
                 p += cs;
             }
             for (size_t pg = r->n_dropped[l]; pg < pages && !st; pg++) {

@@ -58,10 +58,16 @@ static rq_status f16_field(float v, uint16_t *h) {
 }
 
 /* The head of an MSE/TCQ block: v (the norm n′, TCQ: the scale) as fp16,
- * or for the n8 kinds as its log code (rq__norm8_encode: nearest step, 0 <
- * v < 2^-6 clamped to code 1); RQ_ERR_RANGE when it does not fit. */
-static rq_status put_head(const rq_block_layout *L, uint8_t *blk, float v) {
-    if (L->norm8) return rq__norm8_encode(v, blk);
+ * or for the 1-byte kinds as its log code in the layout's table
+ * (rq__norm_encode: nearest step, 0 < v < table[1] clamped to code 1); with
+ * clamps (rq__quantizer_encode_clamp) v past the limit is code 255, and
+ * clamps[0] / [1] count the low / high clamps; RQ_ERR_RANGE when it does not fit. */
+static rq_status put_head(const rq_block_layout *L, uint8_t *blk, float v, uint64_t *clamps) {
+    if (L->norm_table && clamps) { /* the cache's k8 keys: out of range is clamped to code 1 / 255, counted */
+        if (rq__finite(v) && (double)v > rq__norm_table_limit(L->norm_table)) return blk[0] = 255, clamps[1]++, RQ_OK;
+        if (v > 0.0f && v < L->norm_table[1]) clamps[0]++;
+    }
+    if (L->norm_table) return rq__norm_encode(L->norm_table, v, blk);
     uint16_t h;
     if (f16_field(v, &h)) return RQ_ERR_RANGE;
     put_f16(blk, h);
@@ -250,7 +256,7 @@ void rq__pack_signs_ref(const float *v, int n, uint8_t *out) {
  * (encode_prod batches it): r_out receives the residual r′ and *sketch
  * says whether the block still needs its sign bits (not for a zero vector). */
 static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const float *x, uint8_t *blk, float *r_out,
-                            bool *sketch) {
+                            bool *sketch, uint64_t *clamps) {
     int d = q->n_dims;
     float y[RQ_MAX_DIMS];
     uint16_t h;
@@ -268,7 +274,8 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
     uint8_t *code_dst = blk + L->codes_off;
     float norm = sqrtf(k->sumsq_finite(x, d, &finite));
     if (!finite) return RQ_ERR_NONFINITE;
-    if (f16_field(norm, &h)) return RQ_ERR_RANGE; /* (n8: the stored value's range is checked by put_head) */
+    if (f16_field(norm, &h) && !(clamps && L->norm_table))
+        return RQ_ERR_RANGE; /* (n8: the stored value's range is checked by put_head) */
     if (norm == 0.0f) { /* zero vector: all-zero block decodes to zero */
         memset(blk, 0, q->bytes);
         if (r_out) memset(r_out, 0, sizeof(float) * (size_t)d), *sketch = false;
@@ -282,7 +289,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
         k->tcq_encode(y, d, q->mse_bits, q->tcq_lut, code_dst);
         rq__tcq_decode_ref(code_dst, d, q->mse_bits, q->tcq_lut, 1.0f, c);
         float cc = k->sumsq(c, d), scale = cc > 0.0f ? norm / sqrtf(cc) : norm;
-        return put_head(L, blk, scale);
+        return put_head(L, blk, scale, clamps);
     }
 
     float stored = norm, c[RQ_MAX_DIMS];
@@ -293,7 +300,7 @@ static rq_status encode_one(const rq_quantizer *q, const rq_kernels *k, const fl
             stored = norm / sqrtf(k->sumsq(c, d));
         }
     }
-    if (!prod) return put_head(L, blk, stored);
+    if (!prod) return put_head(L, blk, stored, clamps);
     if (f16_field(stored, &h)) return RQ_ERR_RANGE;
     put_f16(blk, h);
 
@@ -335,7 +342,7 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
         size_t g = n_vec - v0 < g_max ? n_vec - v0 : g_max, j;
         rq_status st = RQ_OK;
         for (j = 0; j < g; j++) {
-            st = encode_one(q, k, x + (v0 + j) * d, out + (v0 + j) * q->bytes, r + j * d, &sketch[j]);
+            st = encode_one(q, k, x + (v0 + j) * d, out + (v0 + j) * q->bytes, r + j * d, &sketch[j], NULL);
             if (st) break;
         }
         if (j) {
@@ -355,9 +362,9 @@ static rq_status encode_prod(const rq_quantizer *q, const rq_kernels *k, const f
 static void decode_rotated(const rq_quantizer *q, const rq_kernels *k, const uint8_t *blk, float *xr) {
     int d = q->n_dims;
     const rq_block_layout *L = &rq__blocks[q->traits->block];
-    float n = rq__head_norm(blk, L->codes_off);
+    float n = rq__head_norm(blk, L->norm_table);
     if (L->trellis) {
-        k->decode_tcq_n(xr, blk, q->bytes, 1, d, q->mse_bits, L->codes_off, q->tcq_lut);
+        k->decode_tcq_n(xr, blk, q->bytes, 1, d, q->mse_bits, L->codes_off, L->norm_table, q->tcq_lut);
         return;
     }
     if (q->mse_bits > 0) k->unpack_scale(blk + L->codes_off, d, q->mse_bits, q->cb.centroids, n, xr);
@@ -390,6 +397,7 @@ rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
     if (v.layout->codes) {
         v.bits = q->mse_bits;
         v.off_codes = v.layout->codes_off;
+        v.ntab = v.layout->norm_table;
         v.off_signs = v.off_codes + rq__packed_bytes(q->n_dims, q->mse_bits);
         v.cent = q->tcq_lut ? q->tcq_lut : q->mse_bits ? q->cb.centroids : NULL; /* TCQ: the LUT */
         v.alpha = q->qjl_alpha;
@@ -402,10 +410,10 @@ rq_quantizer_view rq__quantizer_view(const rq_quantizer *q) {
 /* The message of an encode that failed past its argument checks. */
 static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
     if (!st) return st;
-    if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm8)
+    if (st == RQ_ERR_RANGE && rq__blocks[q->traits->block].norm_table)
         return rq__fail(st, "rq_quantizer_encode: %s: a vector's norm%s exceeds the type's 8-bit norm range "
-                        "(" RQ_NORM8_RANGE_TEXT ")", q->type->name,
-                        rq__blocks[q->traits->block].trellis ? " (its scale)" : "");
+                        "(%s)", q->type->name, rq__blocks[q->traits->block].trellis ? " (its scale)" : "",
+                        rq__norm_table_range(rq__blocks[q->traits->block].norm_table));
     return rq__fail(st, "rq_quantizer_encode: %s: %s", q->type->name,
                     st == RQ_ERR_NONFINITE ? "a vector holds NaN or Inf"
                     : st == RQ_ERR_RANGE   ? "a value or norm exceeds the type's fp16 fields (65504)"
@@ -426,9 +434,24 @@ rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *block
         if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
             for (size_t b = 0; b < d * sizeof(float); b += 64)
                 __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
-        st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL);
+        st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL, NULL);
         if (st) return encode_failed(q, st);
     }
+    return RQ_OK;
+}
+
+rq_status rq__quantizer_encode_clamp(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec,
+                                     uint64_t clamps[2]) {
+    if (!rq__blocks[q->traits->block].norm_table || rq__blocks[q->traits->block].signs)
+        return rq_quantizer_encode(q, x, blocks, n_vec);
+    const rq_kernels *k = rq__kernels();
+    const size_t d = (size_t)q->n_dims;
+    uint64_t n[2] = {0, 0};
+    for (size_t v = 0; v < n_vec; v++) {
+        rq_status st = encode_one(q, k, x + v * d, (uint8_t *)blocks + v * q->bytes, NULL, NULL, n);
+        if (st) return encode_failed(q, st);
+    }
+    clamps[0] += n[0], clamps[1] += n[1];
     return RQ_OK;
 }
 

@@ -88,8 +88,8 @@ void rq__tcq_decode_ref(const uint8_t *s, int T, int k, const float *lut, float 
     }
 }
 
-void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                           const float *lut) {
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        rq__tcq_decode_ref(blk + off_codes, d, bits, lut, rq__head_norm(blk, off_codes), out);
+        rq__tcq_decode_ref(blk + off_codes, d, bits, lut, rq__head_norm(blk, ntab), out);
 }

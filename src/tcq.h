@@ -62,17 +62,17 @@ void rq__tcq_decode_ref(const uint8_t *s, int T, int k, const float *lut, float 
 
 /* n consecutive TCQ blocks `stride` bytes apart → n·d floats: block =
  * [fp16 scale][stream at off_codes] (the decode_tcq_n slot's reference) */
-void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                           const float *lut);
 
 #ifndef RQ_NO_SIMD
 /* the AVX2 slots (src/simd/tcq_avx2.c) */
 void rq__tcq_encode_avx2(const float *y, int T, int k, const float *lut, uint8_t *out);
-void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                            const float *lut);
 /* the AVX-512 slots (src/simd/tcq_avx512.c) */
 void rq__tcq_encode_avx512(const float *y, int T, int k, const float *lut, uint8_t *out);
-void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                              const float *lut);
 /* the slot's two ways (the slot takes _vbmi where rq__tcq_has_vbmi()):
  * the LUT read by gathers, or by AVX-512 VBMI byte permutes (only where
@@ -81,11 +81,11 @@ bool rq__tcq_has_vbmi(void);
 /* the decode_tcq8_n slot (int8 key scores; simd/kernels.h): with VBMI one
  * 256-byte table lookup per 64 windows, else the reference */
 void rq__decode_tcq8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                              int bits, size_t off_codes, const uint8_t *tab8, float cfac);
+                              int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);
 void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                                    size_t off_codes, const float *lut);
+                                    size_t off_codes, const float *ntab, const float *lut);
 void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                                  size_t off_codes, const float *lut);
+                                  size_t off_codes, const float *ntab, const float *lut);
 #endif
 
 #endif /* RQ_TCQ_H */

@@ -24,7 +24,10 @@
  * (src/tcq.h) in place of the scalar Lloyd-Max code. Suffix "n8"
  * (turbo{1..5}n8, tcq{2..5}n8): the same codes with a 1-byte log-norm head
  * in place of the fp16 norm (block kinds MSE_N8 / TCQ_N8, src/norm8.c),
- * meant for values; the budget picks them for values.
+ * meant for values; the budget picks them for values. Suffix "k8"
+ * (turbo{1..5}k8, tcq{2..5}k8): the same with the key table (MSE_K8 /
+ * TCQ_K8, src/normk8.c, 2^-2..2^2): keys of a centred cache divided by
+ * its per-head scale σ (src/kvcache.c).
  */
 #include "internal.h"
 #include "tcq.h"
@@ -185,19 +188,25 @@ static size_t tcq_n8_bytes(int d, int bits) {
 }
 static bool n8_fields_ok(const uint8_t *blk, int d) { return (void)blk, (void)d, true; }
 
-rq_status rq__norm8_encode(float n, uint8_t *code) {
-    if (!rq__finite(n) || !((double)n <= rq__norm8_limit)) return RQ_ERR_RANGE;
+const char *rq__norm_table_range(const float *table) {
+    return table == rq__norm8 ? "2^-6 .. 2^10 = 1024" : "2^-2 .. 2^2 = 4 (k8: relative to the cache's key scale)";
+}
+
+double rq__norm_table_limit(const float *table) { return table == rq__norm8 ? rq__norm8_limit : rq__normk8_limit; }
+
+rq_status rq__norm_encode(const float *table, float n, uint8_t *code) {
+    if (!rq__finite(n) || !((double)n <= rq__norm_table_limit(table))) return RQ_ERR_RANGE;
     if (n <= 0.0f) return *code = 0, RQ_OK;
-    if (n <= rq__norm8[1]) return *code = 1, RQ_OK; /* the clamp: 0 < n < 2^-6 → 1 */
-    if (n >= rq__norm8[255]) return *code = 255, RQ_OK;
-    int lo = 1, hi = 255; /* rq__norm8[lo] < n ≤ rq__norm8[hi] */
+    if (n <= table[1]) return *code = 1, RQ_OK; /* the clamp: 0 < n < table[1] → 1 */
+    if (n >= table[255]) return *code = 255, RQ_OK;
+    int lo = 1, hi = 255; /* table[lo] < n ≤ table[hi] */
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (rq__norm8[mid] < n) lo = mid;
+        if (table[mid] < n) lo = mid;
         else hi = mid;
     }
     /* float differences are exact in double */
-    *code = (uint8_t)((double)n - (double)rq__norm8[lo] <= (double)rq__norm8[hi] - (double)n ? lo : hi);
+    *code = (uint8_t)((double)n - (double)table[lo] <= (double)table[hi] - (double)n ? lo : hi);
     return RQ_OK;
 }
 
@@ -220,10 +229,15 @@ const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
                        .fields_ok = prod_fields_ok},
     [RQ_BLOCK_TCQ] = {.name = "tcq", .codes = true, .trellis = true, .codes_off = RQ_TCQ_CODES_OFF, .bytes = tcq_bytes,
                       .fields_ok = mse_fields_ok},
-    [RQ_BLOCK_MSE_N8] = {.name = "mse_n8", .codes = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+    [RQ_BLOCK_MSE_N8] = {.name = "mse_n8", .codes = true, .norm_table = rq__norm8, .codes_off = RQ_N8_CODES_OFF,
                          .bytes = mse_n8_bytes, .fields_ok = n8_fields_ok},
-    [RQ_BLOCK_TCQ_N8] = {.name = "tcq_n8", .codes = true, .trellis = true, .norm8 = true, .codes_off = RQ_N8_CODES_OFF,
+    [RQ_BLOCK_TCQ_N8] = {.name = "tcq_n8", .codes = true, .trellis = true, .norm_table = rq__norm8, .codes_off = RQ_N8_CODES_OFF,
                          .bytes = tcq_n8_bytes, .fields_ok = n8_fields_ok},
+    /* k8: the n8 layouts with the key table (keys / the cache's per-head σ) */
+    [RQ_BLOCK_MSE_K8] = {.name = "mse_k8", .codes = true, .norm_table = rq__normk8, .codes_off = RQ_N8_CODES_OFF,
+                         .bytes = mse_n8_bytes, .fields_ok = n8_fields_ok},
+    [RQ_BLOCK_TCQ_K8] = {.name = "tcq_k8", .codes = true, .trellis = true, .norm_table = rq__normk8,
+                         .codes_off = RQ_N8_CODES_OFF, .bytes = tcq_n8_bytes, .fields_ok = n8_fields_ok},
 };
 
 /* ---- the type rows ---------------------------------------------------------- */
@@ -263,6 +277,17 @@ static const rq_type_traits TYPES[] = {
     ROW("tcq3n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 3, 3),
     ROW("tcq4n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 4, 4),
     ROW("tcq5n8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_N8, RQ_ROT_HADAMARD, 5, 5),
+    /* k8: the same codes with the 1-byte key norm head, 2^-2..2^2 (keys of a
+     * cache with centre_keys, divided by its per-head scale σ) */
+    ROW("turbo1k8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_K8, RQ_ROT_HADAMARD, 1, 1),
+    ROW("turbo2k8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_K8, RQ_ROT_HADAMARD, 2, 2),
+    ROW("turbo3k8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_K8, RQ_ROT_HADAMARD, 3, 3),
+    ROW("turbo4k8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_K8, RQ_ROT_HADAMARD, 4, 4),
+    ROW("turbo5k8", RQ_FAMILY_MSE, RQ_BLOCK_MSE_K8, RQ_ROT_HADAMARD, 5, 5),
+    ROW("tcq2k8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_K8, RQ_ROT_HADAMARD, 2, 2),
+    ROW("tcq3k8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_K8, RQ_ROT_HADAMARD, 3, 3),
+    ROW("tcq4k8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_K8, RQ_ROT_HADAMARD, 4, 4),
+    ROW("tcq5k8", RQ_FAMILY_TCQ, RQ_BLOCK_TCQ_K8, RQ_ROT_HADAMARD, 5, 5),
 };
 #undef ROWS
 #undef ROW32

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern int rq_test_failures;        /* CHECK failures in the running test */
 extern const char *rq_test_skipped; /* set by TEST_SKIP                   */
@@ -54,6 +55,27 @@ typedef struct {
     const char *name;
     void (*fn)(void);
 } rq_test;
+
+/* k8 types (turbo{b}k8, tcq{k}k8) encode unit-scale vectors: norms above
+ * 2^2 are out of their range (docs/FORMAT.md §5.2). */
+static inline int test_is_k8(const char *type) {
+    size_t n = strlen(type);
+    return n > 2 && type[n - 2] == 'k' && type[n - 1] == '8';
+}
+/* The all-type tests' input for `type`: x itself, or for a k8 type a copy
+ * in buf with vector i (d floats) scaled to norm 0.35 + 0.45·(i mod 7),
+ * i.e. 0.35 .. 3.05 (inside 2^-2 .. 2^2); zero and non-finite vectors as
+ * they are. */
+static inline const float *test_fit_k8(const char *type, const float *x, float *buf, size_t n_vec, int d) {
+    if (!test_is_k8(type)) return x;
+    for (size_t i = 0; i < n_vec; i++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
+        const double f = s > 0 && isfinite(s) ? (0.35 + 0.45 * (double)(i % 7)) / sqrt(s) : 1.0; /* NaN stays */
+        for (int j = 0; j < d; j++) buf[i * d + j] = (float)(x[i * d + j] * f);
+    }
+    return buf;
+}
 
 /* Each tests/test_*.c defines one NULL-terminated table, listed in
  * tests/test_main.c. */

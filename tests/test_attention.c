@@ -19,6 +19,7 @@ static rq_cache *make_cache(const char *tk, const char *tv, int L, int H, int d,
     rq_cache_config c = rq_cache_config_default();
     c.n_layers = L, c.n_kv_heads = H, c.head_dim = d, c.type_k = tk, c.type_v = tv;
     c.page_tokens = page, c.n_threads = threads;
+    if (test_is_k8(tk)) c.centre_keys = 1; /* k8 keys need it */
     rq_cache *cache = NULL;
     rq_status st = rq_cache_init(&cache, &c);
     CHECK(st == RQ_OK, "%s/%s d=%d: %s", tk, tv, d, rq_status_str(st));
@@ -118,7 +119,8 @@ static void test_fused_every_type(void) {
         const int dims[] = {64, 96};
         for (int k = 0; k < 2; k++) {
             if (!rq_type_bytes_per_vector(ti, dims[k])) continue;
-            double e = fused_vs_ref(t, t, dims[k], 2, 3, 1, 300);
+            /* k8: key types of a centred cache, with n8 values */
+            double e = fused_vs_ref(t, test_is_k8(t) ? "turbo3n8" : t, dims[k], 2, 3, 1, 300);
             CHECK(e < ATTN_TOL, "%s d=%d fused vs reference %.2g", t, dims[k], e);
             if (e > worst) worst = e, worst_t = t;
             if (ti->family == RQ_FAMILY_MSE && ti->n_bits == 5) {
@@ -127,7 +129,8 @@ static void test_fused_every_type(void) {
             }
         }
     }
-    CHECK(n_5bit == 12, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8, × 2 dims", n_5bit);
+    CHECK(n_5bit == 14, "%d 5-bit (type, d) pairs checked, expected 5 rotation families + turbo5n8 + turbo5k8, × 2 dims",
+          n_5bit);
     TEST_NOTE("worst fused-vs-reference error over every type: %.2g (%s); over the 5-bit types %.2g", worst, worst_t,
               worst5);
 }
@@ -226,6 +229,7 @@ static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d,
     for (int u = 0; u < 2; u++)
         for (size_t i = 0; i < sizeof runs[u]; i++) runs[u][i] = (uint8_t)rq_rng_next(r);
     const int n0 = n / 2 + (n > 2); /* tokens from the first run */
+    const float *ntab = off == 1 ? rq__norm8 : NULL; /* the head's table */
     const uint8_t *kp[NMAX];
     for (int t = 0; t < n; t++) {
         uint8_t *b = t < n0 ? runs[0] + (size_t)t * stride : runs[1] + (size_t)(t - n0) * stride;
@@ -239,29 +243,29 @@ static int fused_mse_case(rq_rng *r, const rq_attn_kernels *S, int which, int d,
     for (int i = 0; i < G * NMAX; i++) P[i] = (float)rq_rng_uniform(r), S0[i] = S1[i] = (float)rq_rng_gauss(r);
     for (int i = 0; i < G * ld; i++) A0[i] = A1[i] = (float)rq_rng_gauss(r);
     /* the composition: each run decoded, then scores / accum over the tile */
-    S->decode_mse_n(tile, runs[0], stride, n0, d, bits, (size_t)off, cent);
-    if (n > n0) S->decode_mse_n(tile + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
+    S->decode_mse_n(tile, runs[0], stride, n0, d, bits, (size_t)off, ntab, cent);
+    if (n > n0) S->decode_mse_n(tile + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, ntab, cent);
     S->scores(Q, G, ld, tile, n, d, S0, NMAX);
     S->accum(A0, G, ld, P, NMAX, tile, n, d);
     int bad = 0;
     if (which == 0) { /* the level's decode_mse_n itself: the reference's floats */
         static float ref[NMAX * DMAX];
-        rq__decode_mse_n_ref(ref, runs[0], stride, n0, d, bits, (size_t)off, cent);
-        if (n > n0) rq__decode_mse_n_ref(ref + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
+        rq__decode_mse_n_ref(ref, runs[0], stride, n0, d, bits, (size_t)off, ntab, cent);
+        if (n > n0) rq__decode_mse_n_ref(ref + (size_t)n0 * d, runs[1], stride, n - n0, d, bits, (size_t)off, ntab, cent);
         bad += memcmp(ref, tile, sizeof(float) * (size_t)n * d) != 0;
     }
     /* the fused slots: which 0 the table's, 1 the reference, 2 AVX-512 without VBMI */
-    void (*sc)(const float *, int, int, const uint8_t *const *, int, int, int, size_t, const float *, float *, int) =
+    void (*sc)(const float *, int, int, const uint8_t *const *, int, int, int, size_t, const float *, const float *, float *, int) =
         which == 1 ? rq__scores_mse_n_ref : S->scores_mse_n;
-    void (*ac)(float *, int, int, const float *, int, const uint8_t *, size_t, int, int, int, size_t, const float *) =
+    void (*ac)(float *, int, int, const float *, int, const uint8_t *, size_t, int, int, int, size_t, const float *, const float *) =
         which == 1 ? rq__accum_mse_n_ref : S->accum_mse_n;
 #if defined(__x86_64__) && !defined(RQ_NO_SIMD)
     if (which == 2) sc = rq__scores_mse_n_avx512f, ac = rq__accum_mse_n_avx512f;
 #endif
     if (!sc || !ac) return bad; /* the level has no fused slots: its decode_mse_n only */
-    sc(Q, G, ld, kp, n, d, bits, (size_t)off, cent, S1, NMAX);
-    ac(A1, G, ld, P, NMAX, runs[0], stride, n0, d, bits, (size_t)off, cent);
-    if (n > n0) ac(A1, G, ld, P + n0, NMAX, runs[1], stride, n - n0, d, bits, (size_t)off, cent);
+    sc(Q, G, ld, kp, n, d, bits, (size_t)off, ntab, cent, S1, NMAX);
+    ac(A1, G, ld, P, NMAX, runs[0], stride, n0, d, bits, (size_t)off, ntab, cent);
+    if (n > n0) ac(A1, G, ld, P + n0, NMAX, runs[1], stride, n - n0, d, bits, (size_t)off, ntab, cent);
     return bad + (memcmp(S0, S1, sizeof(float) * (size_t)G * NMAX) != 0) + (memcmp(A0, A1, sizeof(float) * (size_t)G * ld) != 0);
 }
 

@@ -235,11 +235,11 @@ static void test_centre_sequences(void) {
     CHECK(rel_err(o2, o3, (size_t)Hq * d) < ATTN_TOL, "token by token: fused vs reference %g",
           rel_err(o2, o3, (size_t)Hq * d));
     CHECK(memcmp(o1, o2, sizeof(float) * (size_t)Hq * d), "μ from position 1 alone gave the same output");
-    /* bits/value: blocks + μ, k0, v0 (3·d fp16 per layer and head): 24/n_ctx more */
+    /* bits/value: blocks + μ, k0, v0, σ (3·d + 1 fp16 per layer and head): (24 + 8/d)/n_ctx more */
     rq_cache *pl = centre_cache("turbo3", "turbo3", H, d, 0, 32);
     if (pl) {
         const double bc = rq_cache_bits_per_value(a, 512), bp = rq_cache_bits_per_value(pl, 512);
-        CHECK_NEAR(bc - bp, 24.0 / 512, 1e-12);
+        CHECK_NEAR(bc - bp, (24.0 + 8.0 / d) / 512, 1e-12);
         CHECK_NEAR(bp, 8.0 * (double)rq_cache_bytes_per_token(pl) / (2.0 * H * d), 1e-12);
         CHECK(rq_cache_bits_per_value(a, 0) == 0 && rq_cache_bits_per_value(NULL, 5) == 0, "0 for nothing");
     }
@@ -349,7 +349,7 @@ static void test_layer_types(void) {
     }
     CHECK(rq_cache_bytes_per_token(c) == bpt, "bytes per token %zu, layers sum to %zu", rq_cache_bytes_per_token(c), bpt);
     CHECK(rq_cache_bytes_used(c) == n * bpt, "bytes used %zu", rq_cache_bytes_used(c));
-    CHECK_NEAR(rq_cache_bits_per_value(c, 512), (512.0 * 8 * (double)bpt + L * 8.0 * 3 * H * d * 2) / (512.0 * L * H * d * 2),
+    CHECK_NEAR(rq_cache_bits_per_value(c, 512), (512.0 * 8 * (double)bpt + L * 8.0 * (3 * d + 1) * H * 2) / (512.0 * L * H * d * 2),
                1e-12);
     /* save/load: the same bits; a cache of other per-layer types refuses the file */
     size_t nb = 0;
@@ -458,6 +458,112 @@ static void test_kv_alloc(void) {
     CHECK(rq_kv_alloc(&pb, 3, chk, chv, NULL, NULL) == RQ_ERR_UNKNOWN_TYPE, "unknown type");
 }
 
+/* k8 keys (1-byte norms relative to the per-head σ set with μ): refused
+ * without centring and as values; fused (float and int8 scores) vs the
+ * reference and vs the exact output as good as the fp16-normed type; the
+ * same keys ×1000 append without clamps (σ scales with them); keys far
+ * from / at μ are clamped and counted, never fail; the v2 file is refused. */
+static void test_k8_keys(void) {
+    const int H = 2, d = 64, G = 3, Hq = H * G;
+    const size_t n = 400, vec = (size_t)H * d;
+    rq_cache *bad = NULL;
+    rq_cache_config cfg = rq_cache_config_default();
+    cfg.n_layers = 1, cfg.n_kv_heads = H, cfg.head_dim = d, cfg.type_k = "tcq3k8", cfg.type_v = "turbo3";
+    CHECK(rq_cache_init(&bad, &cfg) == RQ_ERR_UNSUPPORTED && !bad && strstr(rq_last_error(), "centre_keys"),
+          "k8 keys without centring: '%s'", rq_last_error());
+    cfg.centre_keys = 1, cfg.type_k = "turbo3", cfg.type_v = "turbo3k8";
+    CHECK(rq_cache_init(&bad, &cfg) == RQ_ERR_UNSUPPORTED && !bad && strstr(rq_last_error(), "key types only"),
+          "k8 values: '%s'", rq_last_error());
+    rq_rng r;
+    rq_rng_seed(&r, 31);
+    float *k = malloc(sizeof(float) * n * vec), *v = malloc(sizeof(float) * n * vec), *kb = malloc(sizeof(float) * n * vec);
+    model_like_keys(&r, k, n, H, d);
+    for (size_t i = 0; i < n * vec; i++) v[i] = (float)rq_rng_gauss(&r), kb[i] = k[i] * 1000.0f;
+    const size_t nq = 3, no = nq * (size_t)Hq * d;
+    float *q = malloc(sizeof(float) * no), *o = malloc(sizeof(float) * no), *orf = malloc(sizeof(float) * no),
+          *ox = malloc(sizeof(float) * no), *o16 = malloc(sizeof(float) * no), *ob = malloc(sizeof(float) * no),
+          *qb = malloc(sizeof(float) * no);
+    for (size_t i = 0; i < no; i++) q[i] = (float)rq_rng_gauss(&r) * 0.3f, qb[i] = q[i] / 1000.0f;
+    const size_t n_ctx[3] = {1, 150, 400};
+    rq_attn_params p = {.n_q_heads = Hq, .scale = 0};
+    rq_cache *cx = centre_cache("f32", "f32", H, d, 0, 64);
+    if (cx) {
+        CHECK_OK(rq_cache_append(cx, 0, k, v, n));
+        CHECK_OK(rq_cache_attention_ref(cx, 0, q, nq, n_ctx, &p, ox));
+    }
+    static const char *const types[][3] = {{"tcq3k8", "tcq3n8", "tcq3"}, {"turbo3k8", "turbo3n8", "turbo3"},
+                                           {"tcq5k8", "tcq2n8", "tcq5"}, {"turbo2k8", "turbo4n8", "turbo2"}};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int i8 = 0; i8 < 2; i8++) {
+            rq_cache_config c = rq_cache_config_default();
+            c.n_layers = 1, c.n_kv_heads = H, c.head_dim = d, c.centre_keys = 1, c.page_tokens = 64, c.int8_scores = i8;
+            c.type_k = types[ti][0], c.type_v = types[ti][1];
+            rq_cache *ck = NULL, *c16 = NULL, *cb = NULL;
+            CHECK_OK(rq_cache_init(&ck, &c));
+            CHECK_OK(rq_cache_init(&cb, &c));
+            c.type_k = types[ti][2];
+            CHECK_OK(rq_cache_init(&c16, &c));
+            if (!ck || !c16 || !cb) goto next;
+            CHECK_OK(rq_cache_append(ck, 0, k, v, 1)); /* the sink alone, then the rest */
+            CHECK_OK(rq_cache_append(ck, 0, k + vec, v + vec, n - 1));
+            CHECK_OK(rq_cache_append(c16, 0, k, v, n));
+            CHECK_OK(rq_cache_append(cb, 0, kb, v, n));
+            CHECK(rq_cache_key_clamps(ck, NULL) == 0 && rq_cache_key_clamps(cb, NULL) == 0, "%s: clamps %llu / %llu",
+                  types[ti][0], (unsigned long long)rq_cache_key_clamps(ck, NULL),
+                  (unsigned long long)rq_cache_key_clamps(cb, NULL));
+            CHECK_OK(rq_cache_attention(ck, 0, q, nq, n_ctx, &p, o));
+            CHECK_OK(rq_cache_attention_ref(ck, 0, q, nq, n_ctx, &p, orf));
+            CHECK_OK(rq_cache_attention(c16, 0, q, nq, n_ctx, &p, o16));
+            CHECK_OK(rq_cache_attention(cb, 0, qb, nq, n_ctx, &p, ob));
+            const double e_ref = rel_err(o, orf, no), e_k = rel_err(o, ox, no), e_16 = rel_err(o16, ox, no),
+                         e_b = rel_err(ob, o, no);
+            TEST_NOTE("K %s / V %s%s: fused vs reference %.2g; vs exact %.4f (K %s: %.4f); keys x1000 vs x1 %.2g",
+                      types[ti][0], types[ti][1], i8 ? " int8" : "", e_ref, e_k, types[ti][2], e_16, e_b);
+            CHECK(e_ref < (i8 ? 0.05 : ATTN_TOL), "%s: fused vs reference %g", types[ti][0], e_ref);
+            CHECK(e_k < 1.15 * e_16 + 1e-3, "%s: k8 error %g vs fp16-normed %g", types[ti][0], e_k, e_16);
+            CHECK(e_b < 0.02, "%s: keys x1000 (σ x1000) %g off", types[ti][0], e_b);
+            for (int x = 0; x < d; x++) /* n_ctx = 1: the sink alone */
+                CHECK(fabsf(o[x] - rq_f16_to_f32(rq_f32_to_f16(v[x]))) < 1e-6f, "sink output[%d]", x);
+            if (ti == 0 && !i8) { /* clamps: far from μ (high), at μ + tiny (low); the append never fails */
+                float kk[2 * 64 * 2], vv[2 * 64 * 2];
+                for (size_t i = 0; i < 2 * vec; i++) kk[i] = k[vec + i % vec], vv[i] = v[i % vec];
+                for (int x = 0; x < d; x++) kk[x] = k[vec + x] + 60.0f * (x % 2 ? 1.0f : -1.0f); /* ≈ 60·8 from μ */
+                const size_t before = rq_cache_n_tokens(ck, 0);
+                CHECK_OK(rq_cache_append(ck, 0, kk, vv, 2));
+                uint64_t hi = 0, all = rq_cache_key_clamps(ck, &hi);
+                CHECK(rq_cache_n_tokens(ck, 0) == before + 2 && all >= 1 && hi >= 1, "clamps %llu (high %llu)",
+                      (unsigned long long)all, (unsigned long long)hi);
+                /* the file: a round trip keeps σ; version 2 is refused */
+                size_t need = 0, got = 0;
+                CHECK_OK(rq_cache_seq_save_mem(ck, 0, NULL, 0, &need));
+                uint8_t *buf = malloc(need);
+                CHECK_OK(rq_cache_seq_save_mem(ck, 0, buf, need, &got));
+                rq_cache *cl = NULL;
+                c.type_k = types[ti][0];
+                CHECK_OK(rq_cache_init(&cl, &c));
+                if (cl) {
+                    float *o2 = malloc(sizeof(float) * no);
+                    CHECK_OK(rq_cache_seq_remove(cl, 0));
+                    CHECK_OK(rq_cache_seq_load_mem(cl, 0, buf, got));
+                    const size_t nc2[3] = {1, 150, before + 2};
+                    CHECK_OK(rq_cache_attention(ck, 0, q, nq, nc2, &p, o));
+                    CHECK_OK(rq_cache_attention(cl, 0, q, nq, nc2, &p, o2));
+                    CHECK(!memcmp(o, o2, sizeof(float) * no), "save/load changed the output");
+                    free(o2);
+                    CHECK_OK(rq_cache_seq_remove(cl, 0));
+                    buf[8] = 2; /* the file version */
+                    CHECK(rq_cache_seq_load_mem(cl, 0, buf, got) == RQ_ERR_FORMAT, "a version 2 file loaded");
+                    rq_cache_free(cl);
+                }
+                free(buf);
+            }
+        next:
+            rq_cache_free(ck), rq_cache_free(c16), rq_cache_free(cb);
+        }
+    rq_cache_free(cx);
+    free(k), free(v), free(kb), free(q), free(o), free(orf), free(ox), free(o16), free(ob), free(qb);
+}
+
 const rq_test tests_centre[] = {
     {"centre_f32_softmax_invariant", test_centre_f32_softmax_invariant},
     {"centre_quantized", test_centre_quantized},
@@ -466,5 +572,6 @@ const rq_test tests_centre[] = {
     {"centre_bad_args", test_centre_bad_args},
     {"layer_types", test_layer_types},
     {"kv_alloc", test_kv_alloc},
+    {"centre_k8_keys", test_k8_keys},
     {NULL, NULL},
 };

@@ -77,10 +77,10 @@ static void test_int8_kernel_parity(void) {
                 /* n tokens in two runs (the second from token n1 of the tile) */
                 const int n = 1 + (d + b) % NB, n1 = n / 3, dp = (int)rq__i8_dp(d);
                 memset(k0, 7, sizeof k0), memset(k1, 7, sizeof k1);
-                R->decode_mse8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
-                R->decode_mse8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
-                S->decode_mse8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
-                S->decode_mse8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
+                R->decode_mse8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                R->decode_mse8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                S->decode_mse8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
                 bad_dec += memcmp(k0, k1, sizeof k0) != 0 || memcmp(ks0, ks1, sizeof(float) * n) != 0;
                 for (int t = 0; t < n; t++) /* padding bytes are 128 */
                     for (int j = d; j < dp; j++) bad_dec += k0[rq__i8_at(d, t, j)] != 128;
@@ -147,10 +147,10 @@ static void test_int8_tcq_kernel_parity(void) {
                 for (int i = 0; i < 256; i++) tab8[i] = (uint8_t)rq_rng_next(&r);
                 const float cfac = (float)rq_rng_uniform(&r) * 0.01f;
                 memset(k0, 7, NT * 512), memset(k1, 7, NT * 512);
-                R->decode_tcq8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
-                R->decode_tcq8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
-                S->decode_tcq8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, tab8, cfac);
-                S->decode_tcq8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, tab8, cfac);
+                R->decode_tcq8_n(k0, ks0, 0, blob, stride, n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                R->decode_tcq8_n(k0, ks0, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, 0, blob, stride, n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
+                S->decode_tcq8_n(k1, ks1, n1, blob + n1 * stride, stride, n - n1, d, b, (size_t)off, off == 1 ? rq__norm8 : NULL, tab8, cfac);
                 bad += memcmp(k0, k1, NT * 512) != 0 || memcmp(ks0, ks1, sizeof(float) * (size_t)n) != 0;
                 for (int t = 0; t < n; t++) { /* the reference's own bytes: windows, then 128 */
                     for (int j = 0; j < d; j++)
@@ -196,7 +196,7 @@ static void test_int8_scores_bound(void) {
                 for (int j = 0; j < d; j++) q[j] = (float)rq_rng_gauss(&r) * (j % 13 == 1 ? 5.0f : 1.0f);
                 rq__quantize_q8(q, d, q8, &qs, &qsum);
                 memset(k8, 128, sizeof k8);
-                K->decode_mse8_n(k8, &ks, 0, blk, 0, 1, d, b, 2, tab8, cfac);
+                K->decode_mse8_n(k8, &ks, 0, blk, 0, 1, d, b, 2, NULL, tab8, cfac);
                 K->scores_i8(q8, 1, d, &qs, &qsum, k8, &ks, 1, d, &S, 1);
                 double exact = 0, sq = 0, sk = 0, sqk = 0;
                 for (int j = 0; j < d; j++) {

@@ -358,8 +358,9 @@ static void test_bytes_match_format(void) {
         const rq_type_info *ti = rq_type_at(t);
         for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
             int d = dims[k], b = ti->n_bits;
-            /* FORMAT.md §5.2: the n8 types ("turbo3n8", "tcq3n8") have a 1-byte norm head */
-            const size_t nl = strlen(ti->name), head = nl > 2 && !strcmp(ti->name + nl - 2, "n8") ? 1 : 2;
+            /* FORMAT.md §5.2: the n8 and k8 types ("turbo3n8", "tcq3k8") have a 1-byte norm head */
+            const size_t nl = strlen(ti->name),
+                         head = nl > 2 && (!strcmp(ti->name + nl - 2, "n8") || !strcmp(ti->name + nl - 2, "k8")) ? 1 : 2;
             size_t want = 0;
             switch (ti->family) {
             case RQ_FAMILY_F32: want = 4 * (size_t)d; break;
@@ -377,7 +378,8 @@ static void test_bytes_match_format(void) {
             unsigned char blk[4 * 1024 + 16];
             memset(blk, 0xA5, sizeof blk);
             CHECK(rq_quantizer_bytes_per_vector(q) == want, "%s quantizer size", ti->name);
-            CHECK_OK(rq_quantizer_encode(q, x, blk, 4));
+            float xk[4 * 256];
+            CHECK_OK(rq_quantizer_encode(q, test_fit_k8(ti->name, x, xk, 4, d), blk, 4));
             int intact = 1;
             for (size_t i = 4 * want; i < 4 * want + 16; i++) intact &= blk[i] == 0xA5;
             CHECK(intact, "%s d=%d wrote past 4 blocks of %zu bytes", ti->name, d, want);

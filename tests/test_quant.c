@@ -108,7 +108,8 @@ static void test_sizes(void) {
             CHECK(b == rq_type_bytes_per_vector(t, dims[k]), "%s", t->name);
             uint8_t buf[1100];
             memset(buf, 0xAB, sizeof buf);
-            CHECK_OK(rq_quantizer_encode(q, x, buf, 1));
+            float xk[256];
+            CHECK_OK(rq_quantizer_encode(q, test_fit_k8(t->name, x, xk, 1, dims[k]), buf, 1));
             CHECK(buf[b] == 0xAB && buf[b + 1] == 0xAB, "%s d=%d writes past its block", t->name, dims[k]);
             rq_quantizer_free(q);
         }
@@ -310,6 +311,15 @@ static const struct {
     {"tcq3n8", 0x534154b06ce0e88dull},
     {"tcq4n8", 0xe1a30e82fa64f023ull},
     {"tcq5n8", 0x8f0712080dd17f4eull},
+    {"turbo1k8", 0xd8aacca00eae0737ull},
+    {"turbo2k8", 0xce71740a68127fd6ull},
+    {"turbo3k8", 0x701a9f22ba43e4c8ull},
+    {"turbo4k8", 0x950261bdae62affeull},
+    {"turbo5k8", 0xe3c50fb47985aad3ull},
+    {"tcq2k8", 0xe7e12584ba8cd910ull},
+    {"tcq3k8", 0x16f28906b22ceb7cull},
+    {"tcq4k8", 0x0cf700ecee5593d5ull},
+    {"tcq5k8", 0x1b185d9c331387a4ull},
 };
 
 static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) {
@@ -321,8 +331,10 @@ static uint64_t golden_of(const char *name, const float *x, int *n_dims_served) 
         if (rq_quantizer_init(&q, name, dims[k], NULL)) continue;
         uint8_t a[8 * 512], b[8 * 512];
         size_t nb = 8 * rq_quantizer_bytes_per_vector(q);
-        CHECK_OK(rq_quantizer_encode(q, x, a, 8));
-        CHECK_OK(rq_quantizer_encode(q, x, b, 8));
+        float xk[8 * 128];
+        const float *xi = test_fit_k8(name, x, xk, 8, dims[k]);
+        CHECK_OK(rq_quantizer_encode(q, xi, a, 8));
+        CHECK_OK(rq_quantizer_encode(q, xi, b, 8));
         CHECK(memcmp(a, b, nb) == 0, "%s not deterministic", name);
         h = fnv1a(a, nb, h);
         (*n_dims_served)++;
@@ -368,7 +380,8 @@ static void test_reencode(void) {
             CHECK_OK(rq_quantizer_init(&q, t->name, d, &c));
             size_t bpv = rq_quantizer_bytes_per_vector(q);
             uint8_t *a = malloc(bpv * n), *b = malloc(bpv * n);
-            rq_quantizer_encode(q, x, a, n);
+            static float xk[64 * 128];
+            CHECK_OK(rq_quantizer_encode(q, test_fit_k8(t->name, x, xk, n, d), a, n));
             rq_quantizer_decode(q, a, xh, n);
             rq_quantizer_encode(q, xh, b, n);
             /* compare the codes; the fp16 norm may differ in its last bit */
@@ -531,7 +544,8 @@ static void test_decode_nonfinite_fields(void) {
             if (rq_quantizer_init(&q, t->name, 128, NULL)) continue;
             size_t nb = rq_quantizer_bytes_per_vector(q);
             uint8_t blk[2 * 700], bad[2 * 700];
-            CHECK_OK(rq_quantizer_encode(q, x, blk, 2));
+            float xk[2 * 128];
+            CHECK_OK(rq_quantizer_encode(q, test_fit_k8(t->name, x, xk, 2, 128), blk, 2));
             CHECK(rq_quantizer_decode(q, blk, y, 2) == RQ_OK, "%s: valid blocks", t->name);
             /* the fields: first and last fp16 field of the second vector's block */
             size_t fields[3];
@@ -543,7 +557,7 @@ static void test_decode_nonfinite_fields(void) {
             case RQ_FAMILY_Q4_0: fields[n_fields++] = nb; fields[n_fields++] = 2 * nb - 18; break;
             case RQ_FAMILY_MSE:
             case RQ_FAMILY_TCQ: /* the n8 kinds have no fp16 field: every head byte is valid (test_norm8_heads) */
-                if (!rq__blocks[rq__type_traits(t)->block].norm8) fields[n_fields++] = nb;
+                if (!rq__blocks[rq__type_traits(t)->block].norm_table) fields[n_fields++] = nb;
                 break;
             case RQ_FAMILY_PROD: fields[n_fields++] = nb; fields[n_fields++] = nb + 2; break;
             }
@@ -694,6 +708,94 @@ static void test_norm8_blocks(void) {
     }
 }
 
+/* ---- the k8 key norm head (docs/FORMAT.md §5.2) --------------------------- */
+
+/* The table: exact constants equal to a double recomputation; code 1 = 2^-2,
+ * 255 = 2^2; the encoder is the n8 rule on this table (nearest entry, the
+ * clamp below 2^-2, the range error past the limit). */
+static void test_normk8_table_encode(void) {
+    CHECK(rq__normk8[0] == 0.0f && rq__normk8[1] == 0x1p-2f && rq__normk8[255] == 0x1p2f, "table ends %g %g %g",
+          rq__normk8[0], rq__normk8[1], rq__normk8[255]);
+    int bad = 0;
+    for (int c = 1; c < 256; c++) {
+        const float want = (float)exp2(-2.0 + (double)(c - 1) * 4.0 / 254.0);
+        if (rq__normk8[c] != want) bad++;
+        if (c > 1 && !(rq__normk8[c] > rq__normk8[c - 1])) bad++;
+    }
+    CHECK(bad == 0, "%d k8 table entries differ from exp2 or are not increasing", bad);
+    const double over = (double)(float)exp2(2.0 + 4.0 / 254.0);
+    CHECK(rq__normk8_limit == 0.5 * ((double)rq__normk8[255] + over), "limit %a", rq__normk8_limit);
+    CHECK(rq__norm_table_limit(rq__normk8) == rq__normk8_limit && rq__norm_table_limit(rq__norm8) == rq__norm8_limit,
+          "limits by table");
+    const double s = 4.0 * log(2.0) / 254.0;
+    rq_rng r;
+    rq_rng_seed(&r, 18);
+    double worst = 0;
+    int wrong = 0;
+    for (int i = 0; i < 100000; i++) {
+        const float n = (float)exp2(-2.0 + 4.0 * rq_rng_uniform(&r));
+        uint8_t c = 0;
+        CHECK_OK(rq__norm_encode(rq__normk8, n, &c));
+        const double e = fabs((double)rq__normk8[c] - n) / n;
+        worst = e > worst ? e : worst;
+        if (c > 1 && fabs((double)rq__normk8[c - 1] - n) < fabs((double)rq__normk8[c] - n)) wrong++;
+        if (c < 255 && fabs((double)rq__normk8[c + 1] - n) < fabs((double)rq__normk8[c] - n)) wrong++;
+    }
+    TEST_NOTE("k8: worst relative norm error %.5f (half a step s/2 = %.5f)", worst, s / 2);
+    CHECK(worst <= s / 2 && wrong == 0, "relative error %g (half a step %g), %d not nearest", worst, s / 2, wrong);
+    for (int c = 1; c < 256; c++) {
+        uint8_t got = 0;
+        CHECK(rq__norm_encode(rq__normk8, rq__normk8[c], &got) == RQ_OK && got == c, "entry %d encodes to %d", c, got);
+    }
+    uint8_t c = 77;
+    CHECK(rq__norm_encode(rq__normk8, 0.0f, &c) == RQ_OK && c == 0, "0 → code %d", c);
+    CHECK(rq__norm_encode(rq__normk8, 0.2f, &c) == RQ_OK && c == 1, "0.2 → code %d (the clamp)", c);
+    CHECK(rq__norm_encode(rq__normk8, (float)rq__normk8_limit, &c) == RQ_OK && c == 255, "the limit → code %d", c);
+    c = 77;
+    CHECK(rq__norm_encode(rq__normk8, nextafterf((float)rq__normk8_limit, INFINITY), &c) == RQ_ERR_RANGE && c == 77,
+          "past the limit: range error, code untouched");
+}
+
+/* The k8 blocks standalone: the n8 type's codes after a head from the key
+ * table (unit-scale vectors); norm 5 fails naming the range; 0.1 clamps to 1. */
+static void test_normk8_blocks(void) {
+    static const char *const PAIRS[][2] = {{"turbo3n8", "turbo3k8"}, {"tcq3n8", "tcq3k8"}, {"tcq5n8", "tcq5k8"}};
+    const int d = 128;
+    rq_rng r;
+    rq_rng_seed(&r, 89);
+    float x[3 * 128], xk[3 * 128], y[3 * 128];
+    test_random_gauss(&r, x, 3 * 128);
+    const float *xi = test_fit_k8("turbo3k8", x, xk, 3, d); /* norms 0.35, 0.8, 1.25 */
+    for (size_t p = 0; p < sizeof PAIRS / sizeof PAIRS[0]; p++) {
+        rq_quantizer *qn = NULL, *qk = NULL;
+        CHECK_OK(rq_quantizer_init(&qn, PAIRS[p][0], d, NULL));
+        CHECK_OK(rq_quantizer_init(&qk, PAIRS[p][1], d, NULL));
+        if (!qn || !qk) goto next;
+        const size_t b = rq_quantizer_bytes_per_vector(qk);
+        CHECK(b == rq_quantizer_bytes_per_vector(qn), "%s: %zu bytes", PAIRS[p][1], b);
+        uint8_t a[3 * 200], k[3 * 200];
+        CHECK_OK(rq_quantizer_encode(qn, xi, a, 3));
+        CHECK_OK(rq_quantizer_encode(qk, xi, k, 3));
+        for (int v = 0; v < 3; v++) {
+            CHECK(memcmp(a + v * b + 1, k + v * b + 1, b - 1) == 0, "%s vector %d: codes differ", PAIRS[p][1], v);
+            CHECK(fabsf(rq__normk8[k[v * b]] / rq__norm8[a[v * b]] - 1.0f) < 0.035f, "%s: head %g vs n8 %g",
+                  PAIRS[p][1], rq__normk8[k[v * b]], rq__norm8[a[v * b]]);
+        }
+        CHECK_OK(rq_quantizer_decode(qk, k, y, 3));
+        float big[128], tiny[128];
+        for (int i = 0; i < d; i++) big[i] = xi[i] * (5.0f / 0.35f), tiny[i] = xi[i] * (0.1f / 0.35f);
+        uint8_t blk[200];
+        rq_status st = rq_quantizer_encode(qk, big, blk, 1);
+        CHECK(st == RQ_ERR_RANGE && strstr(rq_last_error(), "2^-2 .. 2^2"), "%s norm 5: %s '%s'", PAIRS[p][1],
+              rq_status_str(st), rq_last_error());
+        CHECK_OK(rq_quantizer_encode(qk, tiny, blk, 1));
+        CHECK(blk[0] == 1, "%s norm 0.1: head %d (the clamp: 1)", PAIRS[p][1], blk[0]);
+    next:
+        rq_quantizer_free(qn);
+        rq_quantizer_free(qk);
+    }
+}
+
 const rq_test tests_quant[] = {
     {"quant_sizes_documented", test_sizes},
     {"quant_unit_mse_d128", test_unit_mse},
@@ -709,5 +811,7 @@ const rq_test tests_quant[] = {
     {"quant_norm8_table", test_norm8_table},
     {"quant_norm8_encode", test_norm8_encode},
     {"quant_norm8_blocks", test_norm8_blocks},
+    {"quant_normk8_table_encode", test_normk8_table_encode},
+    {"quant_normk8_blocks", test_normk8_blocks},
     {NULL, NULL},
 };

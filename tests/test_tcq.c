@@ -180,12 +180,12 @@ static void test_levels(void) {
             memset(b1, 0, nb * n + RQ_PAGE_SLACK);
             rq__simd_force(RQ_SIMD_SCALAR);
             CHECK_OK(rq_quantizer_encode(q, x, b0, (size_t)n));
-            rq__decode_tcq_n_ref(y0, b0, nb, n, d, k, 2, rq__quantizer_view(q).cent);
+            rq__decode_tcq_n_ref(y0, b0, nb, n, d, k, 2, NULL, rq__quantizer_view(q).cent);
             for (int l = 1; l < 3; l++) {
                 if (rq__simd_force(levels[l]) != levels[l]) continue;
                 CHECK_OK(rq_quantizer_encode(q, x, b1, (size_t)n));
                 CHECK(!memcmp(b0, b1, nb * n), "%s d=%d: %s encode differs", t, d, rq__simd_level_name(levels[l]));
-                rq__kernels()->decode_tcq_n(y1, b0, nb, n, d, k, 2, rq__quantizer_view(q).cent);
+                rq__kernels()->decode_tcq_n(y1, b0, nb, n, d, k, 2, NULL, rq__quantizer_view(q).cent);
                 CHECK(!memcmp(y0, y1, sizeof(float) * (size_t)n * d), "%s d=%d: %s decode_tcq_n differs", t, d,
                       rq__simd_level_name(levels[l]));
                 n_checked++;
@@ -204,7 +204,7 @@ static void test_levels(void) {
  * up to 136 and a few above; each run in a buffer of its exact size, so a
  * kernel reading past the last stream is a sanitizer error. */
 static void test_decode_ways(void) {
-    typedef void (*decode_fn)(float *, const uint8_t *, size_t, int, int, int, size_t, const float *);
+    typedef void (*decode_fn)(float *, const uint8_t *, size_t, int, int, int, size_t, const float *, const float *);
     decode_fn ways[4];
     const char *names[4];
     int n_ways = 0;
@@ -238,10 +238,10 @@ static void test_decode_ways(void) {
                     blk[b * stride] = (uint8_t)h, blk[b * stride + 1] = (uint8_t)(h >> 8);
                 }
                 const float *lut = rq__tcq_lut[k - RQ_TCQ_MIN_BITS];
-                rq__decode_tcq_n_ref(y0, blk, stride, n, d, k, off, lut);
+                rq__decode_tcq_n_ref(y0, blk, stride, n, d, k, off, off == 1 ? rq__norm8 : NULL, lut);
                 for (int w = 0; w < n_ways; w++) {
                     memset(y1, 0xff, sizeof(float) * (size_t)n * d);
-                    ways[w](y1, blk, stride, n, d, k, off, lut);
+                    ways[w](y1, blk, stride, n, d, k, off, off == 1 ? rq__norm8 : NULL, lut);
                     bool same = !memcmp(y0, y1, sizeof(float) * (size_t)n * d);
                     if (!same && n_bad++ < 5)
                         CHECK(same, "%s: d=%d k=%d n=%d differs from the reference", names[w], d, k, n);

@@ -335,7 +335,7 @@ extern "C" rq_status rq_cuda_quantizer_init(rq_cuda_quantizer **out, const rq_qu
     if (!q) return RQ_ERR_INVALID_ARG;
     if (!rq_cuda_available()) return RQ_ERR_UNSUPPORTED;
     const rq_quantizer_view v = rq__quantizer_view(q);
-    if (v.layout->norm8) /* the 1-byte norm head: no GPU kernel reads it (no GPU to test one on) */
+    if (v.layout->norm_table) /* the 1-byte norm head: no GPU kernel reads it (no GPU to test one on) */
         return rq__fail(RQ_ERR_UNSUPPORTED, "rq_cuda_quantizer_init: %s: the n8 types (1-byte norm head) are CPU only",
                         q->type->name);
     if (!v.layout->codes || v.layout->trellis) return RQ_ERR_UNSUPPORTED; /* value blocks, TCQ: CPU only */

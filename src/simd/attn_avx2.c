@@ -82,9 +82,9 @@ void rq__decode_signs_avx2(float *out, const uint8_t *signs, int d, float scale)
 
 /* Batched over the tokens of a page run: the norm converted by F16C, the
  * loop-invariant constants of the decoder hoisted by inlining. */
-void rq__decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                                const float *cent) {
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx2(out, blk + off_codes, d, bits, cent, head_s(blk, off_codes));
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_avx2(out, blk + off_codes, d, bits, cent, head_s(blk, ntab));
 }
 
 /* Instantiated per constant head count GN so accumulators stay in registers
@@ -243,9 +243,9 @@ static inline unsigned code_at8(const uint8_t *p, int i, int bits) {
 }
 
 void rq__decode_mse8_n_avx2(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                            int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+                            int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     if (bits > 4) {
-        rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+        rq__decode_mse8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, ntab, tab8, cfac);
         return;
     }
     uint8_t t16[16];
@@ -258,7 +258,7 @@ void rq__decode_mse8_n_avx2(uint8_t *tile, float *ks, int t0, const uint8_t *blk
     const int d16 = d & ~15;
     const size_t dp = rq__i8_dp(d);
     for (int t = t0; t < t0 + n; t++, blk += stride) {
-        ks[t] = head_s(blk, off_codes) * cfac;
+        ks[t] = head_s(blk, ntab) * cfac;
         const uint8_t *c = blk + off_codes;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * dp + (size_t)(t % 4) * 16;
         for (int j = 0; j < d16; j += 16, dst += 64) {

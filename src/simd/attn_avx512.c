@@ -101,10 +101,10 @@ static inline __m512i idx_f(const uint8_t *p, __m512i shifts, int bits) {
                                    _mm256_set1_epi32((int)load_u32(p + bits)), 1);
     return _mm512_srlv_epi32(w, shifts);
 }
-VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+VBMI static void decode_mse_n_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                                    const float *cent) {
     const __m512i ctl = multishift_ctl(bits);
-    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, head_s(blk, off_codes));
+    for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_vbmi(out, blk + off_codes, d, bits, ctl, cent, head_s(blk, ntab));
 }
 
 VBMI static void decode_codes_vbmi_1(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale) {
@@ -129,14 +129,14 @@ void rq__decode_signs_avx512(float *out, const uint8_t *signs, int d, float scal
 
 /* Batched over the tokens of a page run: the norm converted by F16C, the
  * loop-invariant constants of the decoder hoisted by inlining. */
-void rq__decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                                const float *cent) {
     if (bits == 5) {
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_b5(out, blk + off_codes, d, cent, head_s(blk, off_codes));
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_b5(out, blk + off_codes, d, cent, head_s(blk, ntab));
     } else if (have_vbmi()) {
-        decode_mse_n_vbmi(out, blk, stride, n, d, bits, off_codes, cent);
+        decode_mse_n_vbmi(out, blk, stride, n, d, bits, off_codes, ntab, cent);
     } else {
-        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_f(out, blk + off_codes, d, bits, cent, head_s(blk, off_codes));
+        for (int t = 0; t < n; t++, blk += stride, out += d) decode_codes_f(out, blk + off_codes, d, bits, cent, head_s(blk, ntab));
     }
 }
 
@@ -254,16 +254,16 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
 #define SCORES_MSE_GN(NAME, ATTR, IDX)                                                                             \
     ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const float *q, int ldq,            \
                                                                 const uint8_t *const *b, int n, int d, int bits,   \
-                                                                size_t off, __m512 tab0, __m512i ctl, float *S,    \
+                                                                size_t off, const float *ntab, __m512 tab0, __m512i ctl, float *S,    \
                                                                 int lds) {                                          \
         const size_t cb = 2 * (size_t)bits; /* bytes per 16 codes */                                              \
         int t = 0;                                                                                                 \
         for (; t + 4 <= n; t += 4) {                                                                               \
             const uint8_t *c0 = b[t] + off, *c1 = b[t + 1] + off, *c2 = b[t + 2] + off, *c3 = b[t + 3] + off;     \
-            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], off))),                                   \
-                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 1], off))),                               \
-                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 2], off))),                               \
-                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 3], off)));                               \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], ntab))),                                   \
+                         tb1 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 1], ntab))),                               \
+                         tb2 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 2], ntab))),                               \
+                         tb3 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t + 3], ntab)));                               \
             __m512 a[4][4];                                                                                        \
             _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                   \
                 _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[g][u] = _mm512_setzero_ps();                 \
@@ -299,7 +299,7 @@ RQ_ALWAYS_INLINE void scores_gn(const int GN, const float *q, int ldq, const flo
         }                                                                                                          \
         for (; t < n; t++) { /* remaining tokens one at a time */                                                  \
             const uint8_t *c0 = b[t] + off;                                                                        \
-            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], off)));                                   \
+            const __m512 tb0 = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(b[t], ntab)));                                   \
             __m512 a[4];                                                                                           \
             _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++) a[g] = _mm512_setzero_ps();                       \
             for (int j = 0; j < d; j += 16, c0 += cb) {                                                            \
@@ -316,15 +316,15 @@ SCORES_MSE_GN(scores_mse_gn_f, , idx_f)
 
 #define SCORES_MSE(NAME, ATTR, GN_FN)                                                                              \
     ATTR static void NAME(const float *Q, int G, int ldq, const uint8_t *const *b, int n, int d, int bits,         \
-                          size_t off, __m512 tab0, __m512i ctl, float *S, int lds) {                               \
+                          size_t off, const float *ntab, __m512 tab0, __m512i ctl, float *S, int lds) {                               \
         for (int g0 = 0; g0 < G; g0 += 4) {                                                                        \
             const float *q = Q + (size_t)g0 * ldq;                                                                 \
             float *s = S + (size_t)g0 * lds;                                                                       \
             switch (G - g0 < 4 ? G - g0 : 4) {                                                                     \
-            case 1: GN_FN(1, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
-            case 2: GN_FN(2, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
-            case 3: GN_FN(3, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                                \
-            default: GN_FN(4, q, ldq, b, n, d, bits, off, tab0, ctl, s, lds); break;                               \
+            case 1: GN_FN(1, q, ldq, b, n, d, bits, off, ntab, tab0, ctl, s, lds); break;                                \
+            case 2: GN_FN(2, q, ldq, b, n, d, bits, off, ntab, tab0, ctl, s, lds); break;                                \
+            case 3: GN_FN(3, q, ldq, b, n, d, bits, off, ntab, tab0, ctl, s, lds); break;                                \
+            default: GN_FN(4, q, ldq, b, n, d, bits, off, ntab, tab0, ctl, s, lds); break;                               \
             }                                                                                                      \
         }                                                                                                          \
     }
@@ -426,14 +426,14 @@ void rq__accum_avx512(float *A, int G, int lda, const float *P, int ldp, const f
 #define ACCUM_MSE_GROUP(NAME, ATTR, IDX)                                                                           \
     ATTR static inline __attribute__((always_inline)) void NAME(const int GN, const int JN, float *A, int lda,      \
                                                                 const float *P, int ldp, const uint8_t *blk,        \
-                                                                size_t stride, int n, int bits, size_t off,         \
+                                                                size_t stride, int n, int bits, size_t off, const float *ntab,         \
                                                                 __m512 tab0, __m512i ctl, int j0) {                 \
         __m512 a[8][4];                                                                                            \
         _Pragma("GCC unroll 8") for (int g = 0; g < GN; g++)                                                       \
             _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++) a[g][u] = _mm512_loadu_ps(A + (size_t)g * lda + j0 + 16 * u); \
         const uint8_t *c0 = blk + off + (size_t)(j0 / 16) * 2 * (size_t)bits;                                      \
         for (int t = 0; t < n; t++, c0 += stride, blk += stride) {                                                 \
-            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(blk, off)));                                     \
+            const __m512 tab = _mm512_mul_ps(tab0, _mm512_set1_ps(head_s(blk, ntab)));                                     \
             __m512 v[4];                                                                                           \
             _Pragma("GCC unroll 4") for (int u = 0; u < JN; u++)                                                   \
                 v[u] = _mm512_permutexvar_ps(IDX(c0 + 2 * u * bits, ctl, bits), tab);                              \
@@ -454,12 +454,12 @@ ACCUM_MSE_GROUP(accum_mse_group_f, , idx_f)
 #define ACCUM_MSE_HEADS(NAME, ATTR, GROUP)                                                                         \
     ATTR static inline __attribute__((always_inline)) void NAME(const int GN, float *A, int lda, const float *P,   \
                                                                 int ldp, const uint8_t *blk, size_t stride, int n,  \
-                                                                int d, int bits, size_t off, __m512 tab0,           \
+                                                                int d, int bits, size_t off, const float *ntab, __m512 tab0,           \
                                                                 __m512i ctl) {                                      \
         const int JN = GN <= 4 ? 4 : 2;                                                                            \
         int j = 0;                                                                                                 \
-        for (; j + 16 * JN <= d; j += 16 * JN) GROUP(GN, JN, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j); \
-        for (; j < d; j += 16) GROUP(GN, 1, A, lda, P, ldp, blk, stride, n, bits, off, tab0, ctl, j);              \
+        for (; j + 16 * JN <= d; j += 16 * JN) GROUP(GN, JN, A, lda, P, ldp, blk, stride, n, bits, off, ntab, tab0, ctl, j); \
+        for (; j < d; j += 16) GROUP(GN, 1, A, lda, P, ldp, blk, stride, n, bits, off, ntab, tab0, ctl, j);              \
     }
 ACCUM_MSE_HEADS(accum_mse_heads_vbmi, VBMI, accum_mse_group_vbmi)
 ACCUM_MSE_HEADS(accum_mse_heads_f, , accum_mse_group_f)
@@ -467,19 +467,19 @@ ACCUM_MSE_HEADS(accum_mse_heads_f, , accum_mse_group_f)
 
 #define ACCUM_MSE(NAME, ATTR, HEADS)                                                                               \
     ATTR static void NAME(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,    \
-                          int n, int d, int bits, size_t off, __m512 tab0, __m512i ctl) {                           \
+                          int n, int d, int bits, size_t off, const float *ntab, __m512 tab0, __m512i ctl) {                           \
         for (int g0 = 0; g0 < G; g0 += 8) {                                                                        \
             float *a = A + (size_t)g0 * lda;                                                                       \
             const float *p = P + (size_t)g0 * ldp;                                                                 \
             switch (G - g0 < 8 ? G - g0 : 8) {                                                                     \
-            case 1: HEADS(1, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 2: HEADS(2, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 3: HEADS(3, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 4: HEADS(4, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 5: HEADS(5, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 6: HEADS(6, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            case 7: HEADS(7, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                      \
-            default: HEADS(8, a, lda, p, ldp, blk, stride, n, d, bits, off, tab0, ctl); break;                     \
+            case 1: HEADS(1, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 2: HEADS(2, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 3: HEADS(3, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 4: HEADS(4, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 5: HEADS(5, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 6: HEADS(6, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            case 7: HEADS(7, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                      \
+            default: HEADS(8, a, lda, p, ldp, blk, stride, n, d, bits, off, ntab, tab0, ctl); break;                     \
             }                                                                                                      \
         }                                                                                                          \
     }
@@ -489,27 +489,27 @@ ACCUM_MSE(accum_mse_f, , accum_mse_heads_f)
 
 /* the fused slots without VBMI (tests/test_attention.c compares both) */
 void rq__scores_mse_n_avx512f(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                              size_t off_codes, const float *cent, float *S, int lds) {
-    scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits), S, lds);
+                              size_t off_codes, const float *ntab, const float *cent, float *S, int lds) {
+    scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, ntab, table16(cent, bits, 1.0f), shifts_f(bits), S, lds);
 }
 
 void rq__accum_mse_n_avx512f(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
-                             int n, int d, int bits, size_t off_codes, const float *cent) {
-    accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, table16(cent, bits, 1.0f), shifts_f(bits));
+                             int n, int d, int bits, size_t off_codes, const float *ntab, const float *cent) {
+    accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, ntab, table16(cent, bits, 1.0f), shifts_f(bits));
 }
 
 void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                             size_t off_codes, const float *cent, float *S, int lds) {
+                             size_t off_codes, const float *ntab, const float *cent, float *S, int lds) {
     const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
-    if (have_vbmi()) scores_mse_vbmi(Q, G, ldq, blk, n, d, bits, off_codes, tab0, multishift_ctl(bits), S, lds);
-    else scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, tab0, shifts_f(bits), S, lds);
+    if (have_vbmi()) scores_mse_vbmi(Q, G, ldq, blk, n, d, bits, off_codes, ntab, tab0, multishift_ctl(bits), S, lds);
+    else scores_mse_f(Q, G, ldq, blk, n, d, bits, off_codes, ntab, tab0, shifts_f(bits), S, lds);
 }
 
 void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
-                            int n, int d, int bits, size_t off_codes, const float *cent) {
+                            int n, int d, int bits, size_t off_codes, const float *ntab, const float *cent) {
     const __m512 tab0 = table16(cent, bits, 1.0f); /* cent[i mod 2^b]; × 1 is exact */
-    if (have_vbmi()) accum_mse_vbmi(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, multishift_ctl(bits));
-    else accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, tab0, shifts_f(bits));
+    if (have_vbmi()) accum_mse_vbmi(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, ntab, tab0, multishift_ctl(bits));
+    else accum_mse_f(A, G, lda, P, ldp, blk, stride, n, d, bits, off_codes, ntab, tab0, shifts_f(bits));
 }
 
 /* exp(x) for x ≤ 0 (softmax arguments): x = k·ln2 + r, |r| ≤ ln2/2, e^r by a
@@ -580,7 +580,7 @@ VBMI static inline __m512i codes64(const uint8_t *c, __mmask64 in, __m512i sp, _
 }
 
 VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                                    int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+                                    int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     /* the constants by vector ops (a 64-step scalar loop per call cost ~8
      * instructions per token of a 64-token sub-block): lane i of iota = i;
      * tab = tab8[i mod 2^b] (one vpermb over the 2^b table bytes), spread
@@ -605,7 +605,7 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
      * 128-bit blocks in registers (8 shuffles, 4 full stores per 4 chunks
      * instead of 12 extracts and 16 stores) */
     for (; d64 && t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) {
-        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, off_codes) * cfac;
+        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, ntab) * cfac;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
         for (int j = 0; j < d64; j += 64, dst += 256) {
             const size_t o = off_codes + (size_t)j * bits / 8;
@@ -625,7 +625,7 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
         }
     }
     for (; t < t0 + n; t++, blk += stride) {
-        ks[t] = head_s(blk, off_codes) * cfac;
+        ks[t] = head_s(blk, ntab) * cfac;
         const uint8_t *c = blk + off_codes;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
         for (int j = 0; j < d64; j += 64, dst += 256) {
@@ -642,9 +642,9 @@ VBMI static void decode_mse8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
 }
 
 void rq__decode_mse8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                              int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
-    if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
-    else rq__decode_mse8_n_avx2(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+                              int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
+    if (bits <= 5 && have_vbmi()) decode_mse8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, ntab, tab8, cfac);
+    else rq__decode_mse8_n_avx2(tile, ks, t0, blk, stride, n, d, bits, off_codes, ntab, tab8, cfac);
 }
 
 /* Each int32 lane += the dot product of its 4 unsigned key bytes and 4

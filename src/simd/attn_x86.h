@@ -23,10 +23,8 @@ static inline uint32_t load_u32(const uint8_t *p) {
 
 static inline float f16s(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
 
-/* A code block's head (rq__head_norm): the fp16 by F16C, or for the n8
- * kinds (codes at byte RQ_N8_CODES_OFF) the table's float. */
-static inline float head_s(const uint8_t *p, size_t off_codes) {
-    return off_codes == (size_t)RQ_N8_CODES_OFF ? rq__norm8[p[0]] : f16s(p);
-}
+/* A code block's head (rq__head_norm): the fp16 by F16C, or for the 1-byte
+ * kinds (ntab = the layout's norm_table ≠ NULL) the table's float. */
+static inline float head_s(const uint8_t *p, const float *ntab) { return ntab ? ntab[p[0]] : f16s(p); }
 
 #endif

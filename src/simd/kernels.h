@@ -88,7 +88,7 @@ struct rq_kernels {
     /* n consecutive TCQ blocks `stride` bytes apart → n·d floats: value t =
      * the block's fp16 scale (offset 0) · lut[window t of the stream at
      * off_codes] (rq__decode_tcq_n_ref's floats) */
-    void (*decode_tcq_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+    void (*decode_tcq_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                          const float *lut);
     /* ---- fused attention (attn_kernels.h) ---- */
     /* one token's field → floats (the caller reuses them for every query
@@ -98,7 +98,7 @@ struct rq_kernels {
     /* n consecutive MSE blocks `stride` bytes apart → n·d floats (one call
      * per run of a page): decode_codes with scale = the block's fp16 norm
      * (offset 0), codes at off_codes */
-    void (*decode_mse_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+    void (*decode_mse_n)(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                          const float *cent);
     /* S[g·lds + t] += Σ_j Q[g·ldq + j] · K[t·d + j]   (g < G, t < n) */
     void (*scores)(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
@@ -109,7 +109,7 @@ struct rq_kernels {
      * operations and order as the level's decode_mse_n + scores (so the
      * same bits). Only for 1 ≤ bits ≤ 4 and d a multiple of 16. */
     void (*scores_mse_n)(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                         size_t off_codes, const float *cent, float *S, int lds);
+                         size_t off_codes, const float *ntab, const float *cent, float *S, int lds);
     /* A[g·lda + j] += Σ_t P[g·ldp + t] · V[t·d + j]   (g < G, j < d) */
     void (*accum)(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
     /* Optional (NULL: attention decodes with decode_mse_n, then accum):
@@ -120,7 +120,7 @@ struct rq_kernels {
      * the level's decode_mse_n + accum). Only for 1 ≤ bits ≤ 4 and d a
      * multiple of 16. */
     void (*accum_mse_n)(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
-                        int d, int bits, size_t off_codes, const float *cent);
+                        int d, int bits, size_t off_codes, const float *ntab, const float *cent);
     /* x_t ← exp(x_t − m) for t < n; returns Σ_t of the results. SIMD
      * versions use a polynomial exp within 2e-7 relative of expf. */
     float (*exp_sum)(float *x, int n, float m);
@@ -133,13 +133,13 @@ struct rq_kernels {
      * blocks `stride` bytes apart, codes at off_codes (as decode_mse_n).
      * Other tokens' bytes are left as they are. */
     void (*decode_mse8_n)(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                          size_t off_codes, const uint8_t *tab8, float cfac);
+                          size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);
     /* The same for TCQ keys (src/tcq.h): byte (t, j) = tab8[window j of
      * the block's stream of d·bits bits at off_codes] (tab8: 256 entries,
      * 128 + the LUT scaled to ±127; 2 ≤ bits ≤ 5), ks[t] = the block's fp16
      * scale (offset 0) · cfac. Levels read no byte past a stream. */
     void (*decode_tcq8_n)(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                          size_t off_codes, const uint8_t *tab8, float cfac);
+                          size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);
     /* S[g·lds + t] += (qs[g]·ks[t]) · (float)Σ_{j<d} Q8[g·ldq + j]·(K8(t, j) − 128)
      * (g < G, t < n; K8(t, j) the tile's byte): the Σ in int32 is exact
      * (|Σ| ≤ 4096·127·128), so every level returns the reference's bits
@@ -167,19 +167,19 @@ void rq__unpack_scale_ref(const uint8_t *in, int n, int bits, const float *cent,
 void rq__pack_signs_ref(const float *v, int n, uint8_t *out);
 void rq__decode_codes_ref(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale);
 void rq__decode_signs_ref(float *out, const uint8_t *signs, int d, float scale);
-void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_mse_n_ref(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                           const float *cent);
 void rq__scores_ref(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);
 void rq__accum_ref(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);
 void rq__scores_mse_n_ref(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                          size_t off_codes, const float *cent, float *S, int lds);
+                          size_t off_codes, const float *ntab, const float *cent, float *S, int lds);
 void rq__accum_mse_n_ref(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride, int n,
-                         int d, int bits, size_t off_codes, const float *cent);
+                         int d, int bits, size_t off_codes, const float *ntab, const float *cent);
 float rq__exp_sum_ref(float *x, int n, float m);
 void rq__decode_mse8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                           size_t off_codes, const uint8_t *tab8, float cfac);
+                           size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);
 void rq__decode_tcq8_n_ref(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                           size_t off_codes, const uint8_t *tab8, float cfac);
+                           size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);
 void rq__scores_i8_ref(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum, const uint8_t *K8,
                        const float *ks, int n, int d, float *S, int lds);
 uint32_t rq__crc32c_ref(uint32_t c, const uint8_t *p, size_t n);
@@ -222,21 +222,21 @@ extern const rq_kernels rq__kernels_avx512;
     void rq__decode_codes_##ISA(float *out, const uint8_t *codes, int d, int bits, const float *cent, float scale); \
     void rq__decode_signs_##ISA(float *out, const uint8_t *signs, int d, float scale);                            \
     void rq__decode_mse_n_##ISA(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,           \
-                                size_t off_codes, const float *cent);                                             \
+                                size_t off_codes, const float *ntab, const float *cent);                                             \
     void rq__scores_##ISA(const float *Q, int G, int ldq, const float *K, int n, int d, float *S, int lds);       \
     void rq__accum_##ISA(float *A, int G, int lda, const float *P, int ldp, const float *V, int n, int d);        \
     float rq__exp_sum_##ISA(float *x, int n, float m);                                                           \
     void rq__decode_mse8_n_##ISA(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n,     \
-                                 int d, int bits, size_t off_codes, const uint8_t *tab8, float cfac);             \
+                                 int d, int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac);             \
     void rq__scores_i8_##ISA(const int8_t *Q8, int G, int ldq, const float *qs, const int32_t *qsum,              \
                              const uint8_t *K8, const float *ks, int n, int d, float *S, int lds);
 RQ_ATTN_SLOTS_DECL(avx2)
 RQ_ATTN_SLOTS_DECL(avx512)
 #undef RQ_ATTN_SLOTS_DECL
 void rq__scores_mse_n_avx512(const float *Q, int G, int ldq, const uint8_t *const *blk, int n, int d, int bits,
-                             size_t off_codes, const float *cent, float *S, int lds);
+                             size_t off_codes, const float *ntab, const float *cent, float *S, int lds);
 void rq__accum_mse_n_avx512(float *A, int G, int lda, const float *P, int ldp, const uint8_t *blk, size_t stride,
-                            int n, int d, int bits, size_t off_codes, const float *cent);
+                            int n, int d, int bits, size_t off_codes, const float *ntab, const float *cent);
 uint32_t rq__crc32c_avx2(uint32_t c, const uint8_t *p, size_t n); /* crc_avx2.c, both x86 levels */
 /* The slots both x86 levels implement, by their names in encode_<ISA>.c
  * (static) and attn_<ISA>.c (the rq__*_<ISA> above): every slot but the

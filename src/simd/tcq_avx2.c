@@ -45,7 +45,7 @@ static inline void decode_one(float *out, const uint8_t *s, int T, int k, const 
     }
 }
 
-void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                            const float *lut) {
     uint8_t sh[32];
     int sv[8];
@@ -58,7 +58,7 @@ void rq__decode_tcq_n_avx2(float *out, const uint8_t *blk, size_t stride, int n,
     const __m256i shift = _mm256_loadu_si256((const __m256i *)(const void *)sv);
     for (int t = 0; t < n; t++, blk += stride, out += d)
         decode_one(out, blk + off_codes, d, bits, lut, shuf, shift,
-                   head_s(blk, off_codes));
+                   head_s(blk, ntab));
 }
 
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 8 states a lane ----

@@ -70,11 +70,11 @@ static inline void decode_one(float *out, const uint8_t *s, int T, int k, const 
 }
 
 void rq__decode_tcq_n_avx512_gather(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                                    size_t off_codes, const float *lut) {
+                                    size_t off_codes, const float *ntab, const float *lut) {
     window_ctl c;
     window_ctl_init(&c, bits);
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        decode_one(out, blk + off_codes, d, bits, lut, &c, head_s(blk, off_codes));
+        decode_one(out, blk + off_codes, d, bits, lut, &c, head_s(blk, ntab));
 }
 
 /* ---- decode without a gather: AVX-512 VBMI byte permutes ----------------
@@ -175,11 +175,11 @@ VBMI static inline void vbmi_decode_one(float *out, const uint8_t *s, int T, int
 }
 
 VBMI void rq__decode_tcq_n_avx512_vbmi(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits,
-                                       size_t off_codes, const float *lut) {
+                                       size_t off_codes, const float *ntab, const float *lut) {
     vbmi_ctl c;
     vbmi_ctl_init(&c, bits, lut);
     for (int t = 0; t < n; t++, blk += stride, out += d)
-        vbmi_decode_one(out, blk + off_codes, d, bits, &c, head_s(blk, off_codes));
+        vbmi_decode_one(out, blk + off_codes, d, bits, &c, head_s(blk, ntab));
 }
 
 /* AVX-512 VBMI (Ice Lake and later), as attn_avx512.c asks */
@@ -188,11 +188,11 @@ bool rq__tcq_has_vbmi(void) { return __builtin_cpu_supports("avx512vbmi"); }
 /* VBMI from 512 values a call: below, building the byte planes (~50 port-5
  * ops) costs more than it saves (bench/tcq_bench --blocks 1, 2, 4: at d = 64
  * gathers win up to 4 blocks, at d = 128 up to 2) */
-void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes,
+void rq__decode_tcq_n_avx512(float *out, const uint8_t *blk, size_t stride, int n, int d, int bits, size_t off_codes, const float *ntab,
                              const float *lut) {
     if ((size_t)n * (size_t)d >= 512 && rq__tcq_has_vbmi())
-        rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, lut);
-    else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, lut);
+        rq__decode_tcq_n_avx512_vbmi(out, blk, stride, n, d, bits, off_codes, ntab, lut);
+    else rq__decode_tcq_n_avx512_gather(out, blk, stride, n, d, bits, off_codes, ntab, lut);
 }
 
 /* ---- int8 key tiles (decode_tcq8_n; rq_cache_config.int8_scores) --------
@@ -248,14 +248,14 @@ static inline void tcq8_pieces(uint8_t *dst, __m512i x, int np) {
 }
 
 VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                                    int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+                                    int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     tcq8_ctl c;
     tcq8_ctl_init(&c, bits, tab8);
     const int d64 = d & ~63, rem = d - d64, dp = (int)rq__i8_dp(d), np = (rem + 15) / 16;
     int t = t0;
     for (; t % 4 == 0 && t + 4 <= t0 + n; t += 4, blk += 4 * stride) { /* whole groups of 4 tokens */
         const uint8_t *s[4];
-        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, off_codes) * cfac, s[u] = blk + u * stride + off_codes;
+        for (int u = 0; u < 4; u++) ks[t + u] = head_s(blk + u * stride, ntab) * cfac, s[u] = blk + u * stride + off_codes;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp;
         for (int j = 0; j < d64; j += 64, dst += 256) {
             const __m512i x0 = tcq8_chunk(&c, s[0], d, bits, j), x1 = tcq8_chunk(&c, s[1], d, bits, j);
@@ -270,7 +270,7 @@ VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
         for (int u = 0; rem && u < 4; u++) tcq8_pieces(dst + 16 * u, tcq8_chunk(&c, s[u], d, bits, d64), np);
     }
     for (; t < t0 + n; t++, blk += stride) { /* single tokens */
-        ks[t] = head_s(blk, off_codes) * cfac;
+        ks[t] = head_s(blk, ntab) * cfac;
         uint8_t *dst = tile + (size_t)(t / 4) * 4 * (size_t)dp + (size_t)(t % 4) * 16;
         for (int j = 0; j < d; j += 64, dst += 256)
             tcq8_pieces(dst, tcq8_chunk(&c, blk + off_codes, d, bits, j), d - j >= 64 ? 4 : np);
@@ -278,10 +278,10 @@ VBMI static void decode_tcq8_n_vbmi(uint8_t *tile, float *ks, int t0, const uint
 }
 
 void rq__decode_tcq8_n_avx512(uint8_t *tile, float *ks, int t0, const uint8_t *blk, size_t stride, int n, int d,
-                              int bits, size_t off_codes, const uint8_t *tab8, float cfac) {
+                              int bits, size_t off_codes, const float *ntab, const uint8_t *tab8, float cfac) {
     if (bits >= RQ_TCQ_MIN_BITS && bits <= RQ_TCQ_MAX_BITS && rq__tcq_has_vbmi())
-        decode_tcq8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
-    else rq__decode_tcq8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, tab8, cfac);
+        decode_tcq8_n_vbmi(tile, ks, t0, blk, stride, n, d, bits, off_codes, ntab, tab8, cfac);
+    else rq__decode_tcq8_n_ref(tile, ks, t0, blk, stride, n, d, bits, off_codes, ntab, tab8, cfac);
 }
 
 /* ---- encoder: the Viterbi search of rq__tcq_encode_ref, 16 states a lane ----
