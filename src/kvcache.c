@@ -258,7 +258,7 @@ static inline uint16_t *sigma_of(const rq_cache *c, const layer_store *ls) {
     return ls->cx + 3 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim;
 }
 static inline float sigma_at(const rq_cache *c, const layer_store *ls, size_t h) {
-    return ls->cx ? rq_f16_to_f32(sigma_of(c, ls)[h]) : 1.0f;
+    return ls->cx && ls->kind->k8 ? rq_f16_to_f32(sigma_of(c, ls)[h]) : 1.0f;
 }
 static size_t sinkf_bytes(const rq_cache *c) { return sizeof(float) * 2 * (size_t)c->cfg.n_kv_heads * (size_t)c->cfg.head_dim; }
 
@@ -2266,6 +2266,10 @@ rq_status rq_cache_seq_load_mem(rq_cache *c, int seq, const void *data, size_t n
                     const uint16_t sg = (uint16_t)(p[4 + 2 * x] | (p[5 + 2 * x] << 8));
                     if ((sg & 0x8000u) || !(sg & 0x7fffu))
                         st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: key scale σ of KV head %zu is %g (must be > 0)",
+                                      fn, r->id, l, h, (double)rq_f16_to_f32(sg));
+                    else if (!c->kind[l].k8 && sg != 0x3c00u) /* only k8 keys are scaled */
+                        st = rq__fail(RQ_ERR_FORMAT, "%s: sequence %d, layer %d: key scale σ of KV head %zu is %g, but the "
+                                      "layer's keys are not k8 (σ must be 1)",
                                       fn, r->id, l, h, (double)rq_f16_to_f32(sg));
                 }
                 p += cs;
