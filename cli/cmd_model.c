@@ -776,11 +776,7 @@ int cmd_perplexity(int argc, char **argv) {
     for (int r = 0; r < n_rows; r++) { /* k8 keys: norms clamped to the ends of 2^-2·σ .. 2^2·σ (stderr) */
         const rq_cache *c = rqm_session_cache(sess[r]);
         int k8 = 0;
-        for (int l = 0; l < m.hp->n_layers && !k8; l++) {
-            const char *n = rq_quantizer_type(rq_cache_layer_quantizer(c, l, 0))->name;
-            const size_t nl = strlen(n);
-            k8 = nl > 2 && n[nl - 2] == 'k' && n[nl - 1] == '8';
-        }
+        for (int l = 0; l < m.hp->n_layers && !k8; l++) k8 = rq_quantizer_type(rq_cache_layer_quantizer(c, l, 0))->key_scaled;
         uint64_t hi = 0, all = rq_cache_key_clamps(c, &hi);
         if (k8)
             fprintf(stderr, "k8 key clamps, K %s / V %s: %llu (%llu high, %llu low)\n", kv[r].lk ? "per layer" : kv[r].k,

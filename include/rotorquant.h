@@ -210,6 +210,9 @@ typedef struct {
     rq_rot_kind rotation;  /* RQ_ROT_NONE for f32/f16/q8_0/q4_0              */
     int n_bits;            /* nominal bits per value (MSE bits + QJL bit)    */
     int block_values;      /* 32 for q8_0/q4_0, 0 = whole vector             */
+    int key_scaled;        /* 1 for the k8 types: 1-byte norms relative to a
+                            * cache's per-head key scale σ (key types of a
+                            * centred cache only; docs/FORMAT.md §5.2)      */
 } rq_type_info;
 
 RQ_API int rq_type_count(void);

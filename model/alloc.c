@@ -110,8 +110,8 @@ static rq_status layer_kl(const rqm_sens *s, int l, const char *tk, const rqm_se
     }
     /* k8 keys (1-byte norm relative to σ): σ per head as the cache sets it,
      * 2^(mean log2 |k − μ|) over the same positions, fp16 */
-    const size_t nl = strlen(tk);
-    const int k8 = cfg->centre_keys && nl > 2 && tk[nl - 2] == 'k' && tk[nl - 1] == '8';
+    const rq_type_info *ti = rq_type_find(tk);
+    const int k8 = cfg->centre_keys && ti && ti->key_scaled;
     float sig[256];
     for (size_t h = 0; h < Hk && h < 256; h++) {
         double lsum = 0;

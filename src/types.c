@@ -241,8 +241,9 @@ const rq_block_layout rq__blocks[RQ_BLOCK_COUNT] = {
 };
 
 /* ---- the type rows ---------------------------------------------------------- */
-#define ROW(name, fam, block, rot, bits, code_bits) {{name, fam, rot, bits, 0}, block, code_bits}
-#define ROW32(name, fam, block, rot, bits) {{name, fam, rot, bits, RQ_QK}, block, 0}
+#define ROW(name, fam, block, rot, bits, code_bits) \
+    {{name, fam, rot, bits, 0, (block) == RQ_BLOCK_MSE_K8 || (block) == RQ_BLOCK_TCQ_K8}, block, code_bits}
+#define ROW32(name, fam, block, rot, bits) {{name, fam, rot, bits, RQ_QK, 0}, block, 0}
 /* MSE rows b = 1..5 (b-bit codes), QJL rows b = 1..4 ((b−1)-bit codes + signs; no "5p", see above) */
 #define ROWS(prefix, rot)                                                                                 \
     ROW(prefix "1", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 1, 1), ROW(prefix "2", RQ_FAMILY_MSE, RQ_BLOCK_MSE, rot, 2, 2), \

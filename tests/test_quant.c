@@ -754,6 +754,19 @@ static void test_normk8_table_encode(void) {
     c = 77;
     CHECK(rq__norm_encode(rq__normk8, nextafterf((float)rq__normk8_limit, INFINITY), &c) == RQ_ERR_RANGE && c == 77,
           "past the limit: range error, code untouched");
+    /* the public trait says which types these are: exactly the rows whose
+     * block reads the k8 table, all named "...k8" */
+    int n_k8 = 0;
+    for (int i = 0; i < rq_type_count(); i++) {
+        const rq_type_info *t = rq_type_at(i);
+        const size_t nl = strlen(t->name);
+        const bool table = rq__blocks[rq__type_traits(t)->block].norm_table == rq__normk8;
+        const bool named = nl > 2 && !strcmp(t->name + nl - 2, "k8");
+        CHECK(t->key_scaled == (int)table && table == named, "%s: key_scaled %d, k8 table %d", t->name, t->key_scaled,
+              (int)table);
+        n_k8 += t->key_scaled;
+    }
+    CHECK(n_k8 == 9, "%d key_scaled types (turbo1k8..5k8, tcq2k8..5k8)", n_k8);
 }
 
 /* The k8 blocks standalone: the n8 type's codes after a head from the key
