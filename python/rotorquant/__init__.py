@@ -107,16 +107,20 @@ def types(dim: int = 128) -> list:
     ``family`` ("mse", "prod", "tcq", "f32", "f16", "q8_0", "q4_0"), ``rotation``
     ("hadamard", "dense", "rotor", "planar", "iso", "none"), ``bits``
     (nominal bits per value: MSE bits + the QJL bit for `p` types),
-    ``bits_per_value`` (8 · bytes_per_vector / dim, everything counted) and
-    ``bytes_per_vector``. Types that cannot serve ``dim`` (q8_0/q4_0 need
+    ``bits_per_value`` (8 · bytes_per_vector / dim, everything counted),
+    ``bytes_per_vector`` and ``key_scaled`` (True for the k8 types: 1-byte
+    norms relative to a cache's per-head key scale, so key types of a cache
+    with centred keys; a Quantizer of one encodes vectors of norm ≤ 4 and
+    raises on larger ones). Types that cannot serve ``dim`` (q8_0/q4_0 need
     dim % 32 == 0) are left out.
     """
     dim = int(dim)
     out = []
-    for name, family, rotation, bits, _block, nbytes in _ext.types(dim):
+    for name, family, rotation, bits, _block, nbytes, key_scaled in _ext.types(dim):
         if nbytes:
             out.append({"name": name, "family": family, "rotation": rotation, "bits": bits,
-                        "bits_per_value": 8.0 * nbytes / dim, "bytes_per_vector": nbytes})
+                        "bits_per_value": 8.0 * nbytes / dim, "bytes_per_vector": nbytes,
+                        "key_scaled": bool(key_scaled)})
     return out
 
 

@@ -291,8 +291,9 @@ static const char *family_name(rq_family f) {
 }
 
 static PyObject *type_tuple(const rq_type_info *t, int dim) {
-    return Py_BuildValue("(sssiin)", t->name, family_name(t->family), rq_rot_kind_name(t->rotation), t->n_bits,
-                         t->block_values, (Py_ssize_t)rq_type_bytes_per_vector(t, dim));
+    return Py_BuildValue("(sssiinO)", t->name, family_name(t->family), rq_rot_kind_name(t->rotation), t->n_bits,
+                         t->block_values, (Py_ssize_t)rq_type_bytes_per_vector(t, dim),
+                         t->key_scaled ? Py_True : Py_False);
 }
 
 /* info(): (name, family, rotation, n_bits, block_values, bytes_per_vector,
