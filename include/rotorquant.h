@@ -326,7 +326,10 @@ typedef struct {
      * cache also sets, with μ, a per-head key scale σ = 2^(mean over the
      * same positions of log2 |k − μ|) (fp16) and stores (k − μ)/σ; out of
      * range norms are clamped (rq_cache_key_clamps), σ is folded into the
-     * query, and the reference attends μ + σ·decode(block). */
+     * query, and the reference attends μ + σ·decode(block). With a key
+     * basis A (rq_cache_set_key_basis) the stored vector is A(k − μ)/σ
+     * while σ comes from |k − μ|: as A is not orthonormal, more norms may
+     * be clamped — check rq_cache_key_clamps. */
     int centre_keys;
     int centre_window;           /* positions that fix μ; 0 = 64                */
     /* Integer key scores (0 = off, the default: float scores as before).
