@@ -420,39 +420,41 @@ static rq_status encode_failed(const rq_quantizer *q, rq_status st) {
                                            : rq_status_str(st));
 }
 
+/* Every vector by encode_one, streaming the input ahead; clamps as in
+ * put_head (NULL: out-of-range heads are errors). */
+static rq_status encode_each(const rq_quantizer *q, const rq_kernels *k, const float *x, uint8_t *out, size_t n_vec,
+                             uint64_t *clamps) {
+    const size_t d = (size_t)q->n_dims;
+    for (size_t v = 0; v < n_vec; v++) {
+        if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
+            for (size_t b = 0; b < d * sizeof(float); b += 64)
+                __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
+        rq_status st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL, clamps);
+        if (st) return encode_failed(q, st);
+    }
+    return RQ_OK;
+}
+
 rq_status rq_quantizer_encode(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec) {
     if (!q || (n_vec && (!x || !blocks)))
         return rq__fail(RQ_ERR_INVALID_ARG, "rq_quantizer_encode: %s is NULL", !q ? "q" : !x ? "x" : "blocks");
     const rq_kernels *k = rq__kernels();
     uint8_t *out = blocks;
-    const size_t d = (size_t)q->n_dims;
     size_t done;
     rq_status st;
     if (k->encode_mse && k->encode_mse(q, x, out, n_vec, &done, &st)) return encode_failed(q, st); /* fused, same bytes */
     if (rq__blocks[q->traits->block].signs) return encode_failed(q, encode_prod(q, k, x, out, n_vec));
-    for (size_t v = 0; v < n_vec; v++) {
-        if (v + RQ_PREFETCH_VECS < n_vec) /* stream the input ahead of the kernels */
-            for (size_t b = 0; b < d * sizeof(float); b += 64)
-                __builtin_prefetch((const char *)(x + (v + RQ_PREFETCH_VECS) * d) + b);
-        st = encode_one(q, k, x + v * d, out + v * q->bytes, NULL, NULL, NULL);
-        if (st) return encode_failed(q, st);
-    }
-    return RQ_OK;
+    return encode_each(q, k, x, out, n_vec, NULL);
 }
 
 rq_status rq__quantizer_encode_clamp(const rq_quantizer *q, const float *x, void *blocks, size_t n_vec,
                                      uint64_t clamps[2]) {
     if (!rq__blocks[q->traits->block].norm_table || rq__blocks[q->traits->block].signs)
         return rq_quantizer_encode(q, x, blocks, n_vec);
-    const rq_kernels *k = rq__kernels();
-    const size_t d = (size_t)q->n_dims;
-    uint64_t n[2] = {0, 0};
-    for (size_t v = 0; v < n_vec; v++) {
-        rq_status st = encode_one(q, k, x + v * d, (uint8_t *)blocks + v * q->bytes, NULL, NULL, n);
-        if (st) return encode_failed(q, st);
-    }
-    clamps[0] += n[0], clamps[1] += n[1];
-    return RQ_OK;
+    uint64_t n[2] = {0, 0}; /* counted only when the whole call succeeds */
+    rq_status st = encode_each(q, rq__kernels(), x, blocks, n_vec, n);
+    if (!st) clamps[0] += n[0], clamps[1] += n[1];
+    return st;
 }
 
 rq_status rq_quantizer_decode(const rq_quantizer *q, const void *blocks, float *x, size_t n_vec) {
